@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import type { Decider, Refusal } from '../../domain/decider.ts';
+import type { EventMetadata, Position } from '../../domain/recordedEvent.ts';
+import { ConcurrencyError, type EventStore } from '../eventstore/port.ts';
+
+/** The application's clock: the only source of `now` for commands. */
+export type Clock = { now: () => Date };
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** Who and what caused a command: recorded in every event's metadata. */
+export type CommandContext = {
+  programId: string | null;
+  actor: string;
+  correlationId: string;
+  causationId: string | null;
+};
+
+export type Handled<Event, State> = {
+  ok: true;
+  /** Events appended by this command (empty when the decision changed nothing). */
+  events: Event[];
+  state: State;
+  /** Stream revision after the command; -1n for a stream that still does not exist. */
+  revision: bigint;
+  /** Position of the last appended event, or null when nothing was appended. */
+  position: Position | null;
+};
+
+export type ConcurrencyExhausted = {
+  ok: false;
+  rejection: 'concurrency_conflict';
+  message: string;
+};
+
+export type CommandResult<Event, State, Rejection extends string> =
+  | Handled<Event, State>
+  | Refusal<Rejection>
+  | ConcurrencyExhausted;
+
+type Cached = { state: unknown; revision: bigint };
+
+export type CommandHandlerOptions = {
+  store: EventStore;
+  /** Attempts per command when another writer wins the race; default 10. */
+  maxAttempts?: number;
+  /** Streams whose folded state is kept in memory; default 20,000. */
+  cacheSize?: number;
+  newEventId?: () => string;
+};
+
+/**
+ * The one generic command handler: read the stream (from the cached revision on), fold, decide,
+ * append with the expected revision, and retry on conflict a bounded number of times.
+ *
+ * Commands on one stream are queued in this process, so local callers never race each other;
+ * optimistic concurrency still guards against other processes. The fold is cached per stream and
+ * only events past the cached revision are read, so a long stream is not re-read per command.
+ */
+export class CommandHandler {
+  readonly #store: EventStore;
+  readonly #maxAttempts: number;
+  readonly #cacheSize: number;
+  readonly #newEventId: () => string;
+  readonly #cache = new Map<string, Cached>();
+  readonly #queues = new Map<string, Promise<unknown>>();
+
+  constructor(options: CommandHandlerOptions) {
+    this.#store = options.store;
+    this.#maxAttempts = options.maxAttempts ?? 10;
+    this.#cacheSize = options.cacheSize ?? 20_000;
+    this.#newEventId = options.newEventId ?? randomUUID;
+  }
+
+  handle<Command, Event extends { type: string; data: unknown }, State, Rejection extends string>(
+    decider: Decider<Command, Event, State, Rejection>,
+    stream: string,
+    command: Command,
+    context: CommandContext & { now: Date },
+  ): Promise<CommandResult<Event, State, Rejection>> {
+    const previous = this.#queues.get(stream) ?? Promise.resolve();
+    const run = previous.then(() => this.#handleNow(decider, stream, command, context));
+    const settled = run.catch(() => {});
+    this.#queues.set(stream, settled);
+    void settled.then(() => {
+      if (this.#queues.get(stream) === settled) this.#queues.delete(stream);
+    });
+    return run;
+  }
+
+  /** Current state of a stream, folded (through the cache). */
+  async load<Event extends { type: string; data: unknown }, State>(
+    decider: Pick<Decider<unknown, Event, State, string>, 'initialState' | 'evolve'>,
+    stream: string,
+  ): Promise<{ state: State; revision: bigint }> {
+    const cached = this.#cache.get(stream) as { state: State; revision: bigint } | undefined;
+    let state = cached?.state ?? decider.initialState();
+    let revision = cached?.revision ?? -1n;
+    const events = await this.#store.readStream(stream, { fromRevision: revision + 1n });
+    for (const event of events) {
+      state = decider.evolve(state, { type: event.type, data: event.data } as Event);
+      revision = event.revision;
+    }
+    if (events.length > 0 || !cached) this.#remember(stream, { state, revision });
+    return { state, revision };
+  }
+
+  async #handleNow<Command, Event extends { type: string; data: unknown }, State, Rejection extends string>(
+    decider: Decider<Command, Event, State, Rejection>,
+    stream: string,
+    command: Command,
+    context: CommandContext & { now: Date },
+  ): Promise<CommandResult<Event, State, Rejection>> {
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+      const { state, revision } = await this.load(decider, stream);
+      const decision = decider.decide(command, state);
+      if (!decision.ok) return decision;
+      if (decision.events.length === 0) return { ok: true, events: [], state, revision, position: null };
+      const metadata: EventMetadata = {
+        programId: context.programId,
+        correlationId: context.correlationId,
+        causationId: context.causationId,
+        actor: context.actor,
+        recordedAt: context.now.toISOString(),
+      };
+      try {
+        const appended = await this.#store.append(
+          stream,
+          decision.events.map((event) => ({ id: this.#newEventId(), type: event.type, data: event.data, metadata })),
+          revision === -1n ? 'no_stream' : revision,
+        );
+        let next = state;
+        for (const event of decision.events) next = decider.evolve(next, event);
+        this.#remember(stream, { state: next, revision: appended.nextRevision });
+        return { ok: true, events: decision.events, state: next, revision: appended.nextRevision, position: appended.position };
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error;
+        // Another process appended: the next load reads its events from the cached revision on.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+      }
+    }
+    return {
+      ok: false,
+      rejection: 'concurrency_conflict',
+      message: `stream ${stream} kept changing: gave up after ${this.#maxAttempts} attempts`,
+    };
+  }
+
+  #remember(stream: string, entry: Cached): void {
+    this.#cache.delete(stream);
+    this.#cache.set(stream, entry);
+    if (this.#cache.size > this.#cacheSize) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { migrations } from './migrations.ts';
+import { pgliteDialect } from './pglite.ts';
+import type { Database } from './schema.ts';
+
+/** A dedicated session: LISTEN and session-level advisory locks need one connection that stays. */
+export type Session = {
+  listen: (channel: string, onNotify: () => void) => Promise<void>;
+  tryAdvisoryLock: (key: string) => Promise<boolean>;
+  close: () => Promise<void>;
+};
+
+export type DatabaseHandle = {
+  db: Kysely<Database>;
+  kind: 'postgres' | 'pglite';
+  openSession: () => Promise<Session>;
+  close: () => Promise<void>;
+};
+
+export type DatabaseOptions =
+  | { kind: 'postgres'; url: string; poolSize?: number }
+  | { kind: 'pglite'; dataDir: string | null };
+
+/** Opens the database and brings its schema up to date (kysely's Migrator, run on every start). */
+export const openDatabase = async (options: DatabaseOptions): Promise<DatabaseHandle> => {
+  const handle = options.kind === 'postgres' ? openPostgres(options) : await openPglite(options.dataDir);
+  try {
+    await migrate(handle.db);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return handle;
+};
+
+export const migrate = async (db: Kysely<Database>): Promise<void> => {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: () => Promise.resolve(migrations) },
+    migrationTableName: 'incentable_migrations',
+    migrationLockTableName: 'incentable_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`database migration ${failed} failed`, { cause: error });
+  }
+};
+
+const openPostgres = (options: { url: string; poolSize?: number }): DatabaseHandle => {
+  const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+  // An idle client's error (server restart) must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    kind: 'postgres',
+    openSession: async () => {
+      const client = new pg.Client({ connectionString: options.url });
+      client.on('error', () => {});
+      await client.connect();
+      const listeners = new Map<string, () => void>();
+      client.on('notification', (message) => listeners.get(message.channel)?.());
+      return {
+        listen: async (channel, onNotify) => {
+          listeners.set(channel, onNotify);
+          await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+        },
+        tryAdvisoryLock: async (key) => {
+          const result = await client.query<{ locked: boolean }>(
+            'select pg_try_advisory_lock(hashtextextended($1, 0)) as locked',
+            [key],
+          );
+          return result.rows[0]?.locked === true;
+        },
+        close: () => client.end(),
+      };
+    },
+    close: () => db.destroy(),
+  };
+};
+
+const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const pglite = await PGlite.create(dataDir ?? undefined);
+  const db = new Kysely<Database>({ dialect: pgliteDialect(pglite) });
+  return {
+    db,
+    kind: 'pglite',
+    openSession: () =>
+      Promise.resolve({
+        listen: async (channel: string, onNotify: () => void) => {
+          await pglite.listen(channel, onNotify);
+        },
+        // One process owns an embedded database: there is no one else to exclude.
+        tryAdvisoryLock: () => Promise.resolve(true),
+        close: () => Promise.resolve(),
+      }),
+    close: async () => {
+      await db.destroy();
+      await pglite.close();
+    },
+  };
+};

@@ -1,0 +1,77 @@
+import type { Kysely } from 'kysely';
+import type { EventMetadata, Position, RecordedEvent } from '../../domain/recordedEvent.ts';
+import type { Database } from '../db/schema.ts';
+
+export type ExpectedRevision = 'no_stream' | 'any' | 'exists' | bigint;
+
+/** An event to append: the store adds its id's place, revision, position and hash. */
+export type NewEvent = {
+  id: string;
+  type: string;
+  data: unknown;
+  metadata: EventMetadata;
+};
+
+export type AppendResult = {
+  /** Revision of the last event appended (0 for a stream's first event). */
+  nextRevision: bigint;
+  /** Position of the last event appended. */
+  position: Position;
+};
+
+/** Raised when the stream's actual revision does not match the expected one. */
+export class ConcurrencyError extends Error {
+  readonly stream: string;
+  readonly expected: ExpectedRevision;
+  /** -1n when the stream does not exist. */
+  readonly actual: bigint;
+  constructor(stream: string, expected: ExpectedRevision, actual: bigint) {
+    super(`stream ${stream}: expected revision ${String(expected)}, actual ${String(actual)}`);
+    this.name = 'ConcurrencyError';
+    this.stream = stream;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * Handles a batch of events in order. `tx` is a transaction on the read-model database: the
+ * store commits the subscription's checkpoint in that same transaction (Postgres) or acks after
+ * it commits (EventStoreDB), so a crash replays the batch and never loses one. Handlers must be
+ * idempotent by event id.
+ */
+export type SubscriptionHandler = (
+  events: readonly RecordedEvent[],
+  tx: Kysely<Database>,
+) => Promise<void>;
+
+export type SubscriptionOptions = {
+  /** Durable name: the checkpoint key, and the single-active lock. */
+  name: string;
+  handle: SubscriptionHandler;
+  batchSize?: number;
+  /** Called with every failure of a batch before it is retried. */
+  onError?: (error: unknown) => void;
+};
+
+export type Subscription = {
+  /** Resolves when every event committed before the call has been handled. */
+  caughtUp: () => Promise<void>;
+  /** The last position handled, or null before the first batch. */
+  checkpoint: () => Position | null;
+  stop: () => Promise<void>;
+};
+
+/**
+ * The event store, as the application layer, projectors and auditors use it. Every
+ * implementation passes test/adapters/eventstore/contract.ts.
+ */
+export type EventStore = {
+  append: (stream: string, events: readonly NewEvent[], expected: ExpectedRevision) => Promise<AppendResult>;
+  /** Events of one stream from `fromRevision` (inclusive) on, in revision order. */
+  readStream: (stream: string, options?: { fromRevision?: bigint; limit?: number }) => Promise<RecordedEvent[]>;
+  /** Events in the global order strictly after `after` (null: from the start). */
+  readAll: (options: { after: Position | null; limit: number; programId?: string }) => Promise<RecordedEvent[]>;
+  subscribe: (options: SubscriptionOptions) => Promise<Subscription>;
+  close: () => Promise<void>;
+};

@@ -1,0 +1,56 @@
+/**
+ * A domain event as the event store hands it back: the fact plus where it sits in history.
+ * Defined here (types only) so projections and the delivery pipeline can read events without
+ * depending on any one store.
+ */
+
+/**
+ * A place in the global order. On Postgres `commit` is the appending transaction's id and
+ * `prepare` the row's identity; on EventStoreDB they are the commit/prepare positions of $all.
+ * Compare with `comparePositions`, never field by field.
+ */
+export type Position = { readonly commit: bigint; readonly prepare: bigint };
+
+export type EventMetadata = {
+  programId: string | null;
+  correlationId: string;
+  causationId: string | null;
+  /** The API key id (or `system:<role>`) that caused the event. */
+  actor: string;
+  /** When the event was recorded, ISO-8601 UTC, from the application clock. */
+  recordedAt: string;
+};
+
+export type RecordedEvent<E extends { type: string; data: unknown } = { type: string; data: unknown }> = {
+  /** Unique id (uuid) of the event, kept across copies between stores. */
+  id: string;
+  type: E['type'];
+  data: E['data'];
+  streamName: string;
+  revision: bigint;
+  position: Position;
+  metadata: EventMetadata;
+  /** sha256 hex over the previous event's hash and this event's canonical bytes. */
+  hash: string;
+};
+
+export const comparePositions = (a: Position, b: Position): number =>
+  a.commit === b.commit
+    ? a.prepare === b.prepare
+      ? 0
+      : a.prepare < b.prepare
+        ? -1
+        : 1
+    : a.commit < b.commit
+      ? -1
+      : 1;
+
+/** The wire form of a position: `<commit>.<prepare>`, both decimal. */
+export const formatPosition = (position: Position): string =>
+  `${position.commit}.${position.prepare}`;
+
+export const parsePosition = (text: string): Position | null => {
+  const match = /^(\d{1,20})\.(\d{1,20})$/.exec(text);
+  if (!match) return null;
+  return { commit: BigInt(match[1]!), prepare: BigInt(match[2]!) };
+};

@@ -1,0 +1,59 @@
+// Runs the test files of a scope with node:test. Node 20 has no glob expansion in `node --test`,
+// so this finds the files. It also decides, once, whether a real PostgreSQL is reachable: without
+// one it runs the PGlite subset and says loudly what it skipped; with CI=true it fails instead.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import pg from 'pg';
+
+const scope = process.argv[2] ?? 'all';
+const suffixes = {
+  unit: ['.unit.test.ts'],
+  int: ['.int.test.ts'],
+  e2e: ['.e2e.test.ts'],
+  browser: ['.browser.test.ts'],
+  all: ['.unit.test.ts', '.int.test.ts', '.e2e.test.ts', '.browser.test.ts'],
+}[scope];
+if (!suffixes) {
+  console.error(`unknown scope ${scope}: use unit, int, e2e, browser or all`);
+  process.exit(2);
+}
+
+const root = new URL('..', import.meta.url).pathname;
+const walk = (dir) =>
+  readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? walk(path) : [path];
+  });
+const filter = process.env.TEST_FILTER;
+const files = walk(join(root, 'test'))
+  .filter((f) => suffixes.some((s) => f.endsWith(s)))
+  .filter((f) => !filter || f.includes(filter))
+  .map((f) => relative(root, f))
+  .sort();
+
+const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+let postgres = 'none';
+const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+try {
+  await client.connect();
+  await client.query('select 1');
+  postgres = url;
+} catch (error) {
+  const why = `no PostgreSQL reachable at ${url.replace(/:[^:@/]*@/, ':***@')} (${error.message})`;
+  if (process.env.CI === 'true') {
+    console.error(`FAIL: ${why}. With CI=true a missing PostgreSQL is a failure, not a skip.`);
+    process.exit(1);
+  }
+  const bar = '!'.repeat(100);
+  console.warn(`${bar}\n${why}.\nRunning the PGlite subset only: every test that needs a real PostgreSQL is SKIPPED.\n${bar}`);
+} finally {
+  await client.end().catch(() => {});
+}
+
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
+  { stdio: 'inherit', cwd: root, env: { ...process.env, INCENTABLE_TEST_PG: postgres } },
+);
+process.exit(result.status ?? 1);

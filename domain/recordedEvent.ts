@@ -21,7 +21,9 @@ export type EventMetadata = {
   recordedAt: string;
 };
 
-export type RecordedEvent<E extends { type: string; data: unknown } = { type: string; data: unknown }> = {
+export type RecordedEvent<
+  E extends { type: string; data: unknown } = { type: string; data: unknown },
+> = {
   /** Unique id (uuid) of the event, kept across copies between stores. */
   id: string;
   type: E['type'];

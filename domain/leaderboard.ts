@@ -1,0 +1,313 @@
+import { accept, reject, type Decider, type Decision } from './decider.ts';
+import { periodContaining, periods, type Period } from './periods.ts';
+import { isName, isPoints, isTimezone, isoOf } from './validation.ts';
+
+export type Standing = { position: number; memberId: string; points: number };
+
+export type LeaderboardCommand =
+  | {
+      type: 'CreateLeaderboard';
+      data: { leaderboardId: string; name: string; period: Period; timezone: string; now: Date };
+    }
+  | {
+      type: 'RecordScore';
+      data: {
+        leaderboardId: string;
+        memberId: string;
+        points: number;
+        transactionId: string;
+        now: Date;
+      };
+    }
+  | {
+      type: 'ClosePeriod';
+      /** `force` ends the current period at `now` even before its natural end. */
+      data: { leaderboardId: string; now: Date; force: boolean };
+    };
+
+export type LeaderboardEvent =
+  | {
+      type: 'LeaderboardCreated';
+      data: {
+        leaderboardId: string;
+        name: string;
+        period: Period;
+        timezone: string;
+        periodStart: string;
+        periodEnd: string;
+        at: string;
+      };
+    }
+  | {
+      type: 'ScoreRecorded';
+      data: {
+        leaderboardId: string;
+        memberId: string;
+        points: number;
+        /** The member's total in this period after the points. */
+        score: number;
+        transactionId: string;
+        at: string;
+      };
+    }
+  | {
+      type: 'PositionChanged';
+      data: {
+        leaderboardId: string;
+        memberId: string;
+        /** Null when the member enters the board. */
+        previousPosition: number | null;
+        newPosition: number;
+        /** The member's score. */
+        points: number;
+        at: string;
+      };
+    }
+  | {
+      type: 'PeriodEnded';
+      data: {
+        leaderboardId: string;
+        periodStart: string;
+        /** When it actually ended: the natural end, or earlier when closed by force. */
+        periodEnd: string;
+        /** The top 10 entries. */
+        standings: Standing[];
+        at: string;
+      };
+    }
+  | {
+      type: 'PeriodOpened';
+      data: { leaderboardId: string; periodStart: string; periodEnd: string; at: string };
+    };
+
+export type LeaderboardRejection =
+  | 'leaderboard_exists'
+  | 'leaderboard_not_found'
+  | 'invalid_name'
+  | 'invalid_period'
+  | 'invalid_timezone'
+  | 'invalid_points'
+  | 'balance_overflow';
+
+/** `reachedSeq` orders equal scores: whoever reached the score first is listed first. */
+type Entry = { memberId: string; score: number; reachedSeq: number };
+
+export type Leaderboard =
+  | { exists: false }
+  | {
+      exists: true;
+      leaderboardId: string;
+      name: string;
+      period: Period;
+      timezone: string;
+      periodStart: string;
+      periodEnd: string;
+      entries: Entry[];
+      /** Transactions counted in the current period, so a retried score counts once. */
+      transactionIds: string[];
+      nextSeq: number;
+    };
+
+export const standingsSize = 10;
+
+export const initialState = (): Leaderboard => ({ exists: false });
+
+/** Score descending, then arrival; equal scores share a position (1, 2, 2, 4). */
+const rank = (entries: readonly Entry[]): Standing[] => {
+  const sorted = [...entries].sort((a, b) => b.score - a.score || a.reachedSeq - b.reachedSeq);
+  const standings: Standing[] = [];
+  sorted.forEach((entry, index) => {
+    const previous = standings[index - 1];
+    const position =
+      previous !== undefined && previous.points === entry.score ? previous.position : index + 1;
+    standings.push({ position, memberId: entry.memberId, points: entry.score });
+  });
+  return standings;
+};
+
+/** The full ranked list of the current period. */
+export const standingsOf = (state: Leaderboard): Standing[] =>
+  state.exists ? rank(state.entries) : [];
+
+type ExistingLeaderboard = Extract<Leaderboard, { exists: true }>;
+
+/** PeriodEnded then PeriodOpened: the period ends at `endAt` and the next runs [openAt, its end). */
+const rollover = (
+  state: ExistingLeaderboard,
+  endAt: string,
+  next: { start: string; end: string },
+  at: string,
+): LeaderboardEvent[] => [
+  {
+    type: 'PeriodEnded',
+    data: {
+      leaderboardId: state.leaderboardId,
+      periodStart: state.periodStart,
+      periodEnd: endAt,
+      standings: standingsOf(state).slice(0, standingsSize),
+      at,
+    },
+  },
+  {
+    type: 'PeriodOpened',
+    data: { leaderboardId: state.leaderboardId, periodStart: next.start, periodEnd: next.end, at },
+  },
+];
+
+/** The natural rollover once `now` has reached the period's end: skipped periods stay empty. */
+const naturalRollover = (state: ExistingLeaderboard, now: Date): LeaderboardEvent[] =>
+  rollover(state, state.periodEnd, periodContaining(state.period, state.timezone, now), isoOf(now));
+
+const applyAll = (state: Leaderboard, events: readonly LeaderboardEvent[]): Leaderboard =>
+  events.reduce(evolve, state);
+
+const recordScore = (
+  state: ExistingLeaderboard,
+  data: Extract<LeaderboardCommand, { type: 'RecordScore' }>['data'],
+): LeaderboardEvent[] => {
+  const at = isoOf(data.now);
+  const { leaderboardId } = state;
+  const before = new Map(standingsOf(state).map((s) => [s.memberId, s.position]));
+  const score = (state.entries.find((e) => e.memberId === data.memberId)?.score ?? 0) + data.points;
+  const recorded: LeaderboardEvent = {
+    type: 'ScoreRecorded',
+    data: {
+      leaderboardId,
+      memberId: data.memberId,
+      points: data.points,
+      score,
+      transactionId: data.transactionId,
+      at,
+    },
+  };
+  const after = standingsOf(applyAll(state, [recorded]));
+  const moved = (s: Standing) => (before.get(s.memberId) ?? null) !== s.position;
+  const positionChanged = (s: Standing): LeaderboardEvent => ({
+    type: 'PositionChanged',
+    data: {
+      leaderboardId,
+      memberId: s.memberId,
+      previousPosition: before.get(s.memberId) ?? null,
+      newPosition: s.position,
+      points: s.points,
+      at,
+    },
+  });
+  const scorer = after.find((s) => s.memberId === data.memberId);
+  const others = after.filter((s) => s.memberId !== data.memberId && moved(s));
+  return [recorded, ...(scorer ? [positionChanged(scorer)] : []), ...others.map(positionChanged)];
+};
+
+export const decide = (
+  command: LeaderboardCommand,
+  state: Leaderboard,
+): Decision<LeaderboardEvent, LeaderboardRejection> => {
+  switch (command.type) {
+    case 'CreateLeaderboard': {
+      if (state.exists) {
+        return reject('leaderboard_exists', 'the leaderboard already exists', 'leaderboard_id');
+      }
+      const { leaderboardId, name, period, timezone, now } = command.data;
+      if (!isName(name)) {
+        return reject(
+          'invalid_name',
+          'name must be 1-200 characters without control characters',
+          'name',
+        );
+      }
+      if (!periods.includes(period)) {
+        return reject('invalid_period', 'period is weekly, monthly or quarterly', 'period');
+      }
+      if (!isTimezone(timezone)) {
+        return reject('invalid_timezone', 'timezone must be an IANA time zone', 'timezone');
+      }
+      const bounds = periodContaining(period, timezone, now);
+      return accept([
+        {
+          type: 'LeaderboardCreated',
+          data: {
+            leaderboardId,
+            name,
+            period,
+            timezone,
+            periodStart: bounds.start,
+            periodEnd: bounds.end,
+            at: isoOf(now),
+          },
+        },
+      ]);
+    }
+    case 'RecordScore': {
+      if (!state.exists)
+        return reject('leaderboard_not_found', 'no such leaderboard', 'leaderboard_id');
+      const { points, transactionId, memberId, now } = command.data;
+      if (!isPoints(points)) {
+        return reject(
+          'invalid_points',
+          'points must be a positive integer no larger than 1000000000',
+          'points',
+        );
+      }
+      // Checked before any rollover: a retry that arrives after the period ended has been
+      // counted in that period and must not count again in the next.
+      if (state.transactionIds.includes(transactionId)) return accept([]);
+      const ended = now.getTime() >= Date.parse(state.periodEnd) ? naturalRollover(state, now) : [];
+      const current = applyAll(state, ended) as ExistingLeaderboard;
+      const previousScore = current.entries.find((e) => e.memberId === memberId)?.score ?? 0;
+      if (!Number.isSafeInteger(previousScore + points)) {
+        return reject(
+          'balance_overflow',
+          'the score would exceed the largest safe integer',
+          'points',
+        );
+      }
+      return accept([...ended, ...recordScore(current, command.data)]);
+    }
+    case 'ClosePeriod': {
+      if (!state.exists)
+        return reject('leaderboard_not_found', 'no such leaderboard', 'leaderboard_id');
+      const { now, force } = command.data;
+      if (now.getTime() >= Date.parse(state.periodEnd)) return accept(naturalRollover(state, now));
+      if (!force) return accept([]);
+      const natural = periodContaining(state.period, state.timezone, now);
+      return accept(
+        rollover(state, isoOf(now), { start: isoOf(now), end: natural.end }, isoOf(now)),
+      );
+    }
+  }
+};
+
+export const evolve = (state: Leaderboard, event: LeaderboardEvent): Leaderboard => {
+  switch (event.type) {
+    case 'LeaderboardCreated': {
+      const { at: _at, ...created } = event.data;
+      return { exists: true, ...created, entries: [], transactionIds: [], nextSeq: 0 };
+    }
+    case 'ScoreRecorded': {
+      if (!state.exists) return state;
+      const { memberId, score, transactionId } = event.data;
+      const entry: Entry = { memberId, score, reachedSeq: state.nextSeq };
+      return {
+        ...state,
+        entries: [...state.entries.filter((e) => e.memberId !== memberId), entry],
+        transactionIds: [...state.transactionIds, transactionId],
+        nextSeq: state.nextSeq + 1,
+      };
+    }
+    case 'PositionChanged':
+      return state;
+    case 'PeriodEnded':
+      return state.exists ? { ...state, entries: [], transactionIds: [] } : state;
+    case 'PeriodOpened':
+      return state.exists
+        ? { ...state, periodStart: event.data.periodStart, periodEnd: event.data.periodEnd }
+        : state;
+  }
+};
+
+export const leaderboard: Decider<
+  LeaderboardCommand,
+  LeaderboardEvent,
+  Leaderboard,
+  LeaderboardRejection
+> = { initialState, decide, evolve };

@@ -1,0 +1,253 @@
+import { accept, reject, type Decider, type Decision, type Refusal } from './decider.ts';
+import { isEmail, isName, isReason, isText, isoOf, jsonEqual, lengthOf } from './validation.ts';
+
+export type AttributeValue = string | number | boolean | null;
+export type MemberAttributes = Record<string, AttributeValue>;
+
+export type MemberProfile = {
+  email: string;
+  name: string;
+  /** The member's id in the program's own system, if it has one. */
+  externalId: string | null;
+  attributes: MemberAttributes;
+};
+
+/** Replacement values; `attributes` replaces the whole attribute map. */
+export type MemberChanges = Partial<MemberProfile>;
+
+export type MemberCommand =
+  | {
+      type: 'RegisterMember';
+      data: MemberProfile & {
+        memberId: string;
+        programId: string;
+        initialTier: string | null;
+        now: Date;
+      };
+    }
+  | { type: 'UpdateMember'; data: { memberId: string; changes: MemberChanges; now: Date } }
+  | {
+      type: 'ChangeTier';
+      data: { memberId: string; newTier: string | null; reason: string; now: Date };
+    }
+  | { type: 'DeactivateMember'; data: { memberId: string; now: Date } };
+
+export type MemberEvent =
+  | {
+      type: 'MemberRegistered';
+      data: MemberProfile & {
+        memberId: string;
+        programId: string;
+        tier: string | null;
+        at: string;
+      };
+    }
+  | { type: 'MemberUpdated'; data: { memberId: string; changes: MemberChanges; at: string } }
+  | {
+      type: 'MemberTierChanged';
+      data: {
+        memberId: string;
+        previousTier: string | null;
+        newTier: string | null;
+        reason: string;
+        at: string;
+      };
+    }
+  | { type: 'MemberDeactivated'; data: { memberId: string; at: string } };
+
+export type MemberRejection =
+  | 'member_exists'
+  | 'member_not_found'
+  | 'member_inactive'
+  | 'invalid_email'
+  | 'invalid_name'
+  | 'invalid_external_id'
+  | 'invalid_attributes'
+  | 'invalid_tier'
+  | 'invalid_reason';
+
+export type Member =
+  | { exists: false; active: false; tier: null }
+  | ({
+      exists: true;
+      active: boolean;
+      tier: string | null;
+      memberId: string;
+      programId: string;
+    } & MemberProfile);
+
+export const attributeLimits = { maxKeys: 50, maxKeyLength: 100, maxStringLength: 1000 } as const;
+
+export const initialState = (): Member => ({ exists: false, active: false, tier: null });
+
+const attributesProblem = (attributes: unknown): string | null => {
+  if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) {
+    return 'attributes must be an object';
+  }
+  const entries = Object.entries(attributes as Record<string, unknown>);
+  if (entries.length > attributeLimits.maxKeys) {
+    return `at most ${attributeLimits.maxKeys} attributes`;
+  }
+  for (const [key, value] of entries) {
+    if (!isText(key, { min: 1, max: attributeLimits.maxKeyLength })) {
+      return `attribute keys are 1-${attributeLimits.maxKeyLength} characters without control characters`;
+    }
+    if (typeof value === 'string') {
+      if (lengthOf(value) > attributeLimits.maxStringLength) {
+        return `attribute "${key}" is longer than ${attributeLimits.maxStringLength} characters`;
+      }
+    } else if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return `attribute "${key}" is not a finite number`;
+    } else if (typeof value !== 'boolean' && value !== null) {
+      return `attribute "${key}" must be a string, number, boolean or null`;
+    }
+  }
+  return null;
+};
+
+const validateProfile = (profile: MemberChanges): Refusal<MemberRejection> | null => {
+  if (profile.email !== undefined && !isEmail(profile.email)) {
+    return reject('invalid_email', 'email is not an email address', 'email');
+  }
+  if (profile.name !== undefined && !isName(profile.name)) {
+    return reject(
+      'invalid_name',
+      'name must be 1-200 characters without control characters',
+      'name',
+    );
+  }
+  if (
+    profile.externalId !== undefined &&
+    profile.externalId !== null &&
+    !isText(profile.externalId, { min: 1, max: 200 })
+  ) {
+    return reject(
+      'invalid_external_id',
+      'externalId must be null or 1-200 characters without control characters',
+      'external_id',
+    );
+  }
+  if (profile.attributes !== undefined) {
+    const problem = attributesProblem(profile.attributes);
+    if (problem !== null) return reject('invalid_attributes', problem, 'attributes');
+  }
+  return null;
+};
+
+const isTier = (tier: unknown): tier is string | null => tier === null || isName(tier);
+
+const profileKeys = [
+  'email',
+  'name',
+  'externalId',
+  'attributes',
+] as const satisfies readonly (keyof MemberProfile)[];
+
+export const decide = (
+  command: MemberCommand,
+  state: Member,
+): Decision<MemberEvent, MemberRejection> => {
+  switch (command.type) {
+    case 'RegisterMember': {
+      if (state.exists) return reject('member_exists', 'the member already exists', 'member_id');
+      const { memberId, programId, email, name, externalId, attributes, initialTier, now } =
+        command.data;
+      const refusal = validateProfile({ email, name, externalId, attributes });
+      if (refusal) return refusal;
+      if (!isTier(initialTier)) {
+        return reject('invalid_tier', 'initialTier must be null or a tier name', 'initial_tier');
+      }
+      return accept([
+        {
+          type: 'MemberRegistered',
+          data: {
+            memberId,
+            programId,
+            email,
+            name,
+            externalId,
+            attributes: { ...attributes },
+            tier: initialTier,
+            at: isoOf(now),
+          },
+        },
+      ]);
+    }
+    case 'UpdateMember': {
+      if (!state.exists) return reject('member_not_found', 'no such member', 'member_id');
+      if (!state.active) return reject('member_inactive', 'the member is deactivated', 'member_id');
+      const refusal = validateProfile(command.data.changes);
+      if (refusal) return refusal;
+      const changes: Record<string, unknown> = {};
+      for (const key of profileKeys) {
+        const value = command.data.changes[key];
+        if (value !== undefined && !jsonEqual(value, state[key])) changes[key] = value;
+      }
+      if (Object.keys(changes).length === 0) return accept([]);
+      return accept([
+        {
+          type: 'MemberUpdated',
+          data: { memberId: state.memberId, changes, at: isoOf(command.data.now) },
+        },
+      ]);
+    }
+    case 'ChangeTier': {
+      if (!state.exists) return reject('member_not_found', 'no such member', 'member_id');
+      const { newTier, reason, now } = command.data;
+      if (!isTier(newTier)) {
+        return reject('invalid_tier', 'newTier must be null or a tier name', 'new_tier');
+      }
+      if (!isReason(reason)) {
+        return reject(
+          'invalid_reason',
+          'reason must be 1-500 characters without control characters',
+          'reason',
+        );
+      }
+      if (newTier === state.tier) return accept([]);
+      return accept([
+        {
+          type: 'MemberTierChanged',
+          data: {
+            memberId: state.memberId,
+            previousTier: state.tier,
+            newTier,
+            reason,
+            at: isoOf(now),
+          },
+        },
+      ]);
+    }
+    case 'DeactivateMember': {
+      if (!state.exists) return reject('member_not_found', 'no such member', 'member_id');
+      if (!state.active) return accept([]);
+      return accept([
+        {
+          type: 'MemberDeactivated',
+          data: { memberId: state.memberId, at: isoOf(command.data.now) },
+        },
+      ]);
+    }
+  }
+};
+
+export const evolve = (state: Member, event: MemberEvent): Member => {
+  switch (event.type) {
+    case 'MemberRegistered': {
+      const { at: _at, tier, ...profile } = event.data;
+      return { exists: true, active: true, tier, ...profile };
+    }
+    case 'MemberUpdated':
+      return state.exists ? { ...state, ...event.data.changes } : state;
+    case 'MemberTierChanged':
+      return state.exists ? { ...state, tier: event.data.newTier } : state;
+    case 'MemberDeactivated':
+      return state.exists ? { ...state, active: false } : state;
+  }
+};
+
+export const member: Decider<MemberCommand, MemberEvent, Member, MemberRejection> = {
+  initialState,
+  decide,
+  evolve,
+};

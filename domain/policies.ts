@@ -1,0 +1,65 @@
+/**
+ * Policies react to recorded facts with commands of their own (DESIGN.md: nothing writes to a
+ * read model except its projector). Pure: the caller supplies the program settings and time.
+ */
+import type { LeaderboardCommand } from './leaderboard.ts';
+import type { MemberCommand } from './member.ts';
+import type { PointsAccountEvent } from './pointsAccount.ts';
+import { tierFor, type Tier, type TierBasis } from './program.ts';
+
+export type ChangeTier = Extract<MemberCommand, { type: 'ChangeTier' }>;
+export type RecordScore = Extract<LeaderboardCommand, { type: 'RecordScore' }>;
+
+export const tierReasons = {
+  up: 'Points threshold reached',
+  down: 'Points fell below threshold',
+} as const;
+
+/** The value tiers are measured against after the event. */
+export const basisValueOf = (event: PointsAccountEvent, tierBasis: TierBasis): number =>
+  tierBasis === 'lifetime' ? event.data.lifetimePoints : event.data.newBalance;
+
+/** Index in the ordered tier table; no tier, or one the table no longer has, ranks lowest. */
+const rankOf = (tiers: readonly Tier[], tier: string | null): number =>
+  tier === null ? -1 : tiers.findIndex((t) => t.name === tier);
+
+/** The ChangeTier a points event calls for, or null when the member's tier is already right. */
+export const tierPolicy = (input: {
+  event: PointsAccountEvent;
+  program: { tiers: readonly Tier[]; tierBasis: TierBasis };
+  currentTier: string | null;
+  now: Date;
+}): ChangeTier | null => {
+  const { event, program, currentTier, now } = input;
+  const newTier = tierFor(program.tiers, basisValueOf(event, program.tierBasis));
+  if (newTier === currentTier) return null;
+  const up = rankOf(program.tiers, newTier) > rankOf(program.tiers, currentTier);
+  return {
+    type: 'ChangeTier',
+    data: {
+      memberId: event.data.memberId,
+      newTier,
+      reason: up ? tierReasons.up : tierReasons.down,
+      now,
+    },
+  };
+};
+
+/**
+ * One RecordScore per leaderboard for an award. Only awards score: deductions, redemptions,
+ * expiry and refunds (a refund returns spent points, it is not earned) leave standings alone.
+ * The transaction id makes a replayed award count once.
+ */
+export const leaderboardPolicy = (input: {
+  event: PointsAccountEvent;
+  leaderboardIds: readonly string[];
+  now: Date;
+}): RecordScore[] => {
+  const { event, leaderboardIds, now } = input;
+  if (event.type !== 'PointsAwarded') return [];
+  const { memberId, points, transactionId } = event.data;
+  return leaderboardIds.map((leaderboardId) => ({
+    type: 'RecordScore',
+    data: { leaderboardId, memberId, points, transactionId, now },
+  }));
+};

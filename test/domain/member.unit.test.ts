@@ -1,0 +1,350 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  member,
+  type MemberChanges,
+  type MemberCommand,
+  type MemberEvent,
+  type MemberProfile,
+} from '../../domain/member.ts';
+import { refusalOf, specOf } from './given.ts';
+
+const { given, stateAfter } = specOf(member);
+const now = new Date('2024-06-15T14:30:00.000Z');
+const at = '2024-06-15T14:30:00.000Z';
+
+const profile: MemberProfile = {
+  email: 'ana@example.com',
+  name: 'Ana Souza',
+  externalId: 'crm-42',
+  attributes: { region: 'EMEA', seats: 12, partner: true, note: null },
+};
+
+const register = (
+  overrides: Partial<MemberProfile & { initialTier: string | null }> = {},
+): MemberCommand => ({
+  type: 'RegisterMember',
+  data: {
+    memberId: 'mem_1',
+    programId: 'prg_1',
+    initialTier: 'Bronze',
+    ...profile,
+    ...overrides,
+    now,
+  },
+});
+const update = (changes: MemberChanges): MemberCommand => ({
+  type: 'UpdateMember',
+  data: { memberId: 'mem_1', changes, now },
+});
+const changeTier = (newTier: string | null, reason = 'Manual upgrade'): MemberCommand => ({
+  type: 'ChangeTier',
+  data: { memberId: 'mem_1', newTier, reason, now },
+});
+const deactivate: MemberCommand = { type: 'DeactivateMember', data: { memberId: 'mem_1', now } };
+
+const registered: MemberEvent = {
+  type: 'MemberRegistered',
+  data: { memberId: 'mem_1', programId: 'prg_1', ...profile, tier: 'Bronze', at },
+};
+const deactivated: MemberEvent = { type: 'MemberDeactivated', data: { memberId: 'mem_1', at } };
+
+const manyAttributes = (count: number) =>
+  Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, i]));
+
+describe('member', () => {
+  describe('with no history', () => {
+    it('registers the member with its initial tier', () => {
+      assert.deepEqual(given().when(register()), { ok: true, events: [registered] });
+    });
+
+    it('registers without an external id or tier', () => {
+      assert.deepEqual(
+        given().when(register({ externalId: null, initialTier: null, attributes: {} })),
+        {
+          ok: true,
+          events: [
+            {
+              type: 'MemberRegistered',
+              data: {
+                memberId: 'mem_1',
+                programId: 'prg_1',
+                ...profile,
+                externalId: null,
+                attributes: {},
+                tier: null,
+                at,
+              },
+            },
+          ],
+        },
+      );
+    });
+
+    it('accepts emoji in the name and 50 attributes', () => {
+      assert.equal(
+        given().when(register({ name: 'Zoë 🚀', attributes: manyAttributes(50) })).ok,
+        true,
+      );
+    });
+
+    const invalid: [
+      string,
+      Partial<MemberProfile & { initialTier: string | null }>,
+      string,
+      string,
+    ][] = [
+      ['an email without @', { email: 'ana.example.com' }, 'invalid_email', 'email'],
+      ['an email without a domain dot', { email: 'ana@example' }, 'invalid_email', 'email'],
+      ['an email with spaces', { email: 'ana souza@example.com' }, 'invalid_email', 'email'],
+      [
+        'an email of 255 characters',
+        { email: `${'a'.repeat(243)}@example.com` },
+        'invalid_email',
+        'email',
+      ],
+      ['an empty name', { name: '' }, 'invalid_name', 'name'],
+      ['a name of 201 characters', { name: 'n'.repeat(201) }, 'invalid_name', 'name'],
+      ['a name with a newline', { name: 'Ana\nSouza' }, 'invalid_name', 'name'],
+      ['a name with DEL', { name: 'Ana\u007f' }, 'invalid_name', 'name'],
+      ['an empty external id', { externalId: '' }, 'invalid_external_id', 'external_id'],
+      [
+        'an external id of 201 characters',
+        { externalId: 'x'.repeat(201) },
+        'invalid_external_id',
+        'external_id',
+      ],
+      ['51 attributes', { attributes: manyAttributes(51) }, 'invalid_attributes', 'attributes'],
+      ['an empty attribute key', { attributes: { '': 1 } }, 'invalid_attributes', 'attributes'],
+      [
+        'an attribute key of 101 characters',
+        { attributes: { ['k'.repeat(101)]: 1 } },
+        'invalid_attributes',
+        'attributes',
+      ],
+      [
+        'an attribute string of 1001 characters',
+        { attributes: { note: 'v'.repeat(1001) } },
+        'invalid_attributes',
+        'attributes',
+      ],
+      [
+        'a nested attribute',
+        { attributes: { nested: { a: 1 } as never } },
+        'invalid_attributes',
+        'attributes',
+      ],
+      [
+        'an infinite attribute',
+        { attributes: { n: Number.POSITIVE_INFINITY } },
+        'invalid_attributes',
+        'attributes',
+      ],
+      ['an empty initial tier', { initialTier: '' }, 'invalid_tier', 'initial_tier'],
+    ];
+    for (const [what, overrides, rejection, field] of invalid) {
+      it(`refuses to register with ${what}`, () => {
+        assert.deepEqual(refusalOf(given().when(register(overrides))), { rejection, field });
+      });
+    }
+
+    for (const [name, command] of [
+      ['update', update({ name: 'X' })],
+      ['change the tier of', changeTier('Gold')],
+      ['deactivate', deactivate],
+    ] as const) {
+      it(`refuses to ${name} a member that does not exist`, () => {
+        assert.deepEqual(refusalOf(given().when(command)), {
+          rejection: 'member_not_found',
+          field: 'member_id',
+        });
+      });
+    }
+  });
+
+  describe('once registered', () => {
+    it('exposes exists, active and tier', () => {
+      const state = stateAfter([registered]);
+      assert.equal(state.exists, true);
+      assert.equal(state.active, true);
+      assert.equal(state.tier, 'Bronze');
+    });
+
+    it('refuses to register it again', () => {
+      assert.deepEqual(refusalOf(given([registered]).when(register())), {
+        rejection: 'member_exists',
+        field: 'member_id',
+      });
+    });
+
+    it('records only the fields that change', () => {
+      const decision = given([registered]).when(
+        update({
+          email: 'ana@example.com',
+          name: 'Ana S.',
+          attributes: { note: null, seats: 12, partner: true, region: 'EMEA' },
+        }),
+      );
+      assert.deepEqual(decision, {
+        ok: true,
+        events: [
+          { type: 'MemberUpdated', data: { memberId: 'mem_1', changes: { name: 'Ana S.' }, at } },
+        ],
+      });
+    });
+
+    it('replaces the attribute map as a whole', () => {
+      const decision = given([registered]).when(
+        update({ attributes: { region: 'APAC' }, externalId: null }),
+      );
+      assert.deepEqual(decision, {
+        ok: true,
+        events: [
+          {
+            type: 'MemberUpdated',
+            data: {
+              memberId: 'mem_1',
+              changes: { externalId: null, attributes: { region: 'APAC' } },
+              at,
+            },
+          },
+        ],
+      });
+    });
+
+    it('records nothing for an update that changes nothing', () => {
+      assert.deepEqual(given([registered]).when(update({ name: 'Ana Souza' })), {
+        ok: true,
+        events: [],
+      });
+      assert.deepEqual(given([registered]).when(update({})), { ok: true, events: [] });
+    });
+
+    it('validates the changes', () => {
+      assert.deepEqual(refusalOf(given([registered]).when(update({ email: 'nope' }))), {
+        rejection: 'invalid_email',
+        field: 'email',
+      });
+      assert.deepEqual(
+        refusalOf(given([registered]).when(update({ attributes: manyAttributes(51) }))),
+        {
+          rejection: 'invalid_attributes',
+          field: 'attributes',
+        },
+      );
+    });
+
+    it('changes the tier with its reason', () => {
+      assert.deepEqual(given([registered]).when(changeTier('Gold', 'Points threshold reached')), {
+        ok: true,
+        events: [
+          {
+            type: 'MemberTierChanged',
+            data: {
+              memberId: 'mem_1',
+              previousTier: 'Bronze',
+              newTier: 'Gold',
+              reason: 'Points threshold reached',
+              at,
+            },
+          },
+        ],
+      });
+    });
+
+    it('removes the tier', () => {
+      assert.deepEqual(given([registered]).when(changeTier(null)), {
+        ok: true,
+        events: [
+          {
+            type: 'MemberTierChanged',
+            data: {
+              memberId: 'mem_1',
+              previousTier: 'Bronze',
+              newTier: null,
+              reason: 'Manual upgrade',
+              at,
+            },
+          },
+        ],
+      });
+    });
+
+    it('records nothing when the tier is the same', () => {
+      assert.deepEqual(given([registered]).when(changeTier('Bronze')), { ok: true, events: [] });
+    });
+
+    it('refuses a tier change with an invalid reason', () => {
+      for (const reason of ['', '   ', 'r'.repeat(501), 'line\nbreak']) {
+        assert.deepEqual(refusalOf(given([registered]).when(changeTier('Gold', reason))), {
+          rejection: 'invalid_reason',
+          field: 'reason',
+        });
+      }
+    });
+
+    it('refuses a tier change to an empty tier name', () => {
+      assert.deepEqual(refusalOf(given([registered]).when(changeTier(''))), {
+        rejection: 'invalid_tier',
+        field: 'new_tier',
+      });
+    });
+
+    it('deactivates the member', () => {
+      assert.deepEqual(given([registered]).when(deactivate), { ok: true, events: [deactivated] });
+    });
+  });
+
+  describe('once deactivated', () => {
+    const history = [registered, deactivated];
+
+    it('is no longer active', () => {
+      assert.equal(stateAfter(history).active, false);
+    });
+
+    it('refuses updates', () => {
+      assert.deepEqual(refusalOf(given(history).when(update({ name: 'Other' }))), {
+        rejection: 'member_inactive',
+        field: 'member_id',
+      });
+    });
+
+    it('still changes the tier', () => {
+      assert.deepEqual(given(history).when(changeTier('Silver')), {
+        ok: true,
+        events: [
+          {
+            type: 'MemberTierChanged',
+            data: {
+              memberId: 'mem_1',
+              previousTier: 'Bronze',
+              newTier: 'Silver',
+              reason: 'Manual upgrade',
+              at,
+            },
+          },
+        ],
+      });
+    });
+
+    it('records nothing when deactivated again', () => {
+      assert.deepEqual(given(history).when(deactivate), { ok: true, events: [] });
+    });
+  });
+
+  describe('after updates and tier changes', () => {
+    it('decides against the folded profile and tier', () => {
+      const history: MemberEvent[] = [
+        registered,
+        { type: 'MemberUpdated', data: { memberId: 'mem_1', changes: { name: 'Ana S.' }, at } },
+        {
+          type: 'MemberTierChanged',
+          data: { memberId: 'mem_1', previousTier: 'Bronze', newTier: 'Gold', reason: 'x', at },
+        },
+      ];
+      assert.deepEqual(given(history).when(update({ name: 'Ana S.' })), { ok: true, events: [] });
+      assert.deepEqual(given(history).when(changeTier('Gold')), { ok: true, events: [] });
+      assert.equal(stateAfter(history).tier, 'Gold');
+    });
+  });
+});

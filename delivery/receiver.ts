@@ -1,0 +1,101 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { standardKeyOf } from './signing.ts';
+
+/**
+ * The receiving side, shipped so customers (and our e2e tests) verify exactly what we sign.
+ * No framework here: adapters/webhooks/receiverMiddleware.ts wraps it for express.
+ */
+
+export type VerificationFailure =
+  | 'missing_signature'
+  | 'missing_headers'
+  | 'invalid_timestamp'
+  | 'timestamp_out_of_tolerance'
+  | 'invalid_signature';
+
+export type VerificationResult =
+  { ok: true; scheme: 'standard' | 'incentable' } | { ok: false; reason: VerificationFailure };
+
+export type IncomingHeaders = Record<string, string | string[] | undefined>;
+
+/** Header names are case-insensitive; a repeated header counts by its first value. */
+const headerOf = (headers: IncomingHeaders, name: string): string | undefined => {
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() !== name) continue;
+    return Array.isArray(value) ? value[0] : value;
+  }
+  return undefined;
+};
+
+/** Constant-time for equal lengths; unequal lengths return false instead of throwing. */
+const equalBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.length === b.length && timingSafeEqual(a, b);
+
+const toBuffer = (body: string | Buffer): Buffer =>
+  typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+
+const verifyStandard = (input: {
+  body: Buffer;
+  id: string | undefined;
+  timestamp: string | undefined;
+  signatures: string;
+  secret: string;
+  toleranceSeconds: number;
+  now: Date;
+}): VerificationResult => {
+  if (input.id === undefined || input.timestamp === undefined) {
+    return { ok: false, reason: 'missing_headers' };
+  }
+  if (!/^\d{1,12}$/.test(input.timestamp)) return { ok: false, reason: 'invalid_timestamp' };
+  const nowS = Math.floor(input.now.getTime() / 1000);
+  // Both directions: a timestamp far in the future is as replayable as an old one.
+  if (Math.abs(nowS - Number(input.timestamp)) > input.toleranceSeconds) {
+    return { ok: false, reason: 'timestamp_out_of_tolerance' };
+  }
+  const expected = createHmac('sha256', standardKeyOf(input.secret))
+    .update(`${input.id}.${input.timestamp}.`)
+    .update(input.body)
+    .digest();
+  // Several signatures while a secret rotates; any v1 one that matches is enough.
+  const matches = input.signatures.split(' ').some((entry) => {
+    const [version, value] = entry.split(',');
+    return (
+      version === 'v1' && value !== undefined && equalBytes(Buffer.from(value, 'base64'), expected)
+    );
+  });
+  return matches ? { ok: true, scheme: 'standard' } : { ok: false, reason: 'invalid_signature' };
+};
+
+/**
+ * Accepts a webhook when its Standard Webhooks signature verifies (timestamp within
+ * `toleranceSeconds`), or, when only `X-Incentable-Signature` is present, when that matches. The
+ * Standard headers win when present because only they protect against replay. `rawBody` must be
+ * the bytes received, before any JSON parsing. Throws only when `secret` is not a whsec_ secret.
+ */
+export const verifyWebhook = (
+  rawBody: string | Buffer,
+  headers: IncomingHeaders,
+  secret: string,
+  { toleranceSeconds = 300, now = new Date() }: { toleranceSeconds?: number; now?: Date } = {},
+): VerificationResult => {
+  const body = toBuffer(rawBody);
+  const standardSignature = headerOf(headers, 'webhook-signature');
+  if (standardSignature !== undefined) {
+    return verifyStandard({
+      body,
+      id: headerOf(headers, 'webhook-id'),
+      timestamp: headerOf(headers, 'webhook-timestamp'),
+      signatures: standardSignature,
+      secret,
+      toleranceSeconds,
+      now,
+    });
+  }
+  const docsSignature = headerOf(headers, 'x-incentable-signature');
+  if (docsSignature === undefined) return { ok: false, reason: 'missing_signature' };
+  // signDocs over the received bytes, not a re-decoded string: invalid UTF-8 must not be repaired.
+  const expected = Buffer.from(createHmac('sha256', secret).update(body).digest('hex'), 'utf8');
+  return equalBytes(Buffer.from(docsSignature.toLowerCase(), 'utf8'), expected)
+    ? { ok: true, scheme: 'incentable' }
+    : { ok: false, reason: 'invalid_signature' };
+};

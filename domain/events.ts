@@ -7,11 +7,6 @@ import type { RewardEvent } from './reward.ts';
 
 /** Every domain event there is: what projections and the webhook mapping switch over. */
 export type DomainEvent =
-  | ProgramEvent
-  | MemberEvent
-  | PointsAccountEvent
-  | RewardEvent
-  | OrderEvent
-  | LeaderboardEvent;
+  ProgramEvent | MemberEvent | PointsAccountEvent | RewardEvent | OrderEvent | LeaderboardEvent;
 
 export type DomainEventType = DomainEvent['type'];

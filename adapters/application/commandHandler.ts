@@ -34,9 +34,7 @@ export type ConcurrencyExhausted = {
 };
 
 export type CommandResult<Event, State, Rejection extends string> =
-  | Handled<Event, State>
-  | Refusal<Rejection>
-  | ConcurrencyExhausted;
+  Handled<Event, State> | Refusal<Rejection> | ConcurrencyExhausted;
 
 type Cached = { state: unknown; revision: bigint };
 
@@ -105,7 +103,12 @@ export class CommandHandler {
     return { state, revision };
   }
 
-  async #handleNow<Command, Event extends { type: string; data: unknown }, State, Rejection extends string>(
+  async #handleNow<
+    Command,
+    Event extends { type: string; data: unknown },
+    State,
+    Rejection extends string,
+  >(
     decider: Decider<Command, Event, State, Rejection>,
     stream: string,
     command: Command,
@@ -115,7 +118,8 @@ export class CommandHandler {
       const { state, revision } = await this.load(decider, stream);
       const decision = decider.decide(command, state);
       if (!decision.ok) return decision;
-      if (decision.events.length === 0) return { ok: true, events: [], state, revision, position: null };
+      if (decision.events.length === 0)
+        return { ok: true, events: [], state, revision, position: null };
       const metadata: EventMetadata = {
         programId: context.programId,
         correlationId: context.correlationId,
@@ -126,13 +130,24 @@ export class CommandHandler {
       try {
         const appended = await this.#store.append(
           stream,
-          decision.events.map((event) => ({ id: this.#newEventId(), type: event.type, data: event.data, metadata })),
+          decision.events.map((event) => ({
+            id: this.#newEventId(),
+            type: event.type,
+            data: event.data,
+            metadata,
+          })),
           revision === -1n ? 'no_stream' : revision,
         );
         let next = state;
         for (const event of decision.events) next = decider.evolve(next, event);
         this.#remember(stream, { state: next, revision: appended.nextRevision });
-        return { ok: true, events: decision.events, state: next, revision: appended.nextRevision, position: appended.position };
+        return {
+          ok: true,
+          events: decision.events,
+          state: next,
+          revision: appended.nextRevision,
+          position: appended.position,
+        };
       } catch (error) {
         if (!(error instanceof ConcurrencyError)) throw error;
         // Another process appended: the next load reads its events from the cached revision on.

@@ -21,12 +21,12 @@ export type DatabaseHandle = {
 };
 
 export type DatabaseOptions =
-  | { kind: 'postgres'; url: string; poolSize?: number }
-  | { kind: 'pglite'; dataDir: string | null };
+  { kind: 'postgres'; url: string; poolSize?: number } | { kind: 'pglite'; dataDir: string | null };
 
 /** Opens the database and brings its schema up to date (kysely's Migrator, run on every start). */
 export const openDatabase = async (options: DatabaseOptions): Promise<DatabaseHandle> => {
-  const handle = options.kind === 'postgres' ? openPostgres(options) : await openPglite(options.dataDir);
+  const handle =
+    options.kind === 'postgres' ? openPostgres(options) : await openPglite(options.dataDir);
   try {
     await migrate(handle.db);
   } catch (error) {
@@ -50,8 +50,21 @@ export const migrate = async (db: Kysely<Database>): Promise<void> => {
   }
 };
 
+/**
+ * int8 as a JS number, as PGlite returns it. Safe: balances and counts stay below 2^53 by
+ * domain rule; event positions, which may not, are always selected as text.
+ */
+const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
+  oid === pg.types.builtins.INT8
+    ? (value: string) => Number(value)
+    : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
+
 const openPostgres = (options: { url: string; poolSize?: number }): DatabaseHandle => {
-  const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    types: { getTypeParser },
+  });
   // An idle client's error (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

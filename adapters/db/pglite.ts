@@ -32,5 +32,7 @@ export const pgliteDialect = (pglite: PGlite): PostgresDialect => {
     end: async () => {},
   };
   // The shim satisfies the subset of pg.Pool that PostgresDriver calls (connect/query/release/end).
-  return new PostgresDialect({ pool: pool as unknown as ConstructorParameters<typeof PostgresDialect>[0]['pool'] });
+  return new PostgresDialect({
+    pool: pool as unknown as ConstructorParameters<typeof PostgresDialect>[0]['pool'],
+  });
 };

@@ -1,4 +1,6 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { ReadModelTables } from '../../projections/readModelTables.ts';
+import type { WebhookTables } from '../webhooks/webhookTables.ts';
 
 /** Tables of the event store (adapters/eventstore/postgresEventStore.ts). */
 export type EventStoreTables = {
@@ -22,5 +24,26 @@ export type EventStoreTables = {
   };
 };
 
+/** API keys and idempotency records (adapters/http/). */
+export type HttpTables = {
+  api_keys: {
+    key_id: string;
+    program_id: string | null;
+    secret_sha256: string;
+    label: string | null;
+    created_at: ColumnType<Date, string | undefined, never>;
+    revoked_at: ColumnType<Date | null, string | null | undefined, string | null>;
+  };
+  idempotency_keys: {
+    scope: string;
+    key: string;
+    request_sha256: string;
+    status: 'pending' | 'done';
+    response_status: number | null;
+    response_body: unknown;
+    created_at: ColumnType<Date, string | undefined, never>;
+  };
+};
+
 /** The whole schema, as the composition root sees it. */
-export type Database = EventStoreTables;
+export type Database = EventStoreTables & ReadModelTables & WebhookTables & HttpTables;

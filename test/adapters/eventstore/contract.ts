@@ -4,7 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import type { EventMetadata, RecordedEvent } from '../../../domain/recordedEvent.ts';
 import { comparePositions } from '../../../domain/recordedEvent.ts';
 import { canonicalEvent, chainHash } from '../../../adapters/eventstore/canonical.ts';
-import { ConcurrencyError, type EventStore, type NewEvent } from '../../../adapters/eventstore/port.ts';
+import {
+  ConcurrencyError,
+  type EventStore,
+  type NewEvent,
+} from '../../../adapters/eventstore/port.ts';
 
 /** What a store under contract needs: a fresh empty store, and a way to make another instance. */
 export type StoreFixture = {
@@ -40,7 +44,11 @@ const rejectsWithConcurrency = async (promise: Promise<unknown>, actual: bigint)
 };
 
 /** The EventStore port's contract: every implementation runs this unchanged. */
-export const eventStoreContract = (name: string, open: () => Promise<StoreFixture>, skip: string | false = false) => {
+export const eventStoreContract = (
+  name: string,
+  open: () => Promise<StoreFixture>,
+  skip: string | false = false,
+) => {
   describe(`event store contract: ${name}`, { skip }, () => {
     let fixture: StoreFixture;
     let store: EventStore;
@@ -60,7 +68,11 @@ export const eventStoreContract = (name: string, open: () => Promise<StoreFixtur
       });
       it('refuses no_stream on an existing stream with the actual revision', async () => {
         const s = stream('a');
-        await store.append(s, [newEvent('Happened', { n: 1 }), newEvent('Happened', { n: 2 })], 'no_stream');
+        await store.append(
+          s,
+          [newEvent('Happened', { n: 1 }), newEvent('Happened', { n: 2 })],
+          'no_stream',
+        );
         await rejectsWithConcurrency(store.append(s, [newEvent('Happened', {})], 'no_stream'), 1n);
       });
       it('appends at the exact revision and refuses a stale one', async () => {
@@ -80,7 +92,11 @@ export const eventStoreContract = (name: string, open: () => Promise<StoreFixtur
       it('appends with any whatever the revision', async () => {
         const s = stream('a');
         await store.append(s, [newEvent('Happened', {})], 'any');
-        const result = await store.append(s, [newEvent('Happened', {}), newEvent('Happened', {})], 'any');
+        const result = await store.append(
+          s,
+          [newEvent('Happened', {}), newEvent('Happened', {})],
+          'any',
+        );
         assert.equal(result.nextRevision, 2n);
       });
       it('lets exactly one of several racing appenders at the same revision win', async () => {
@@ -90,13 +106,16 @@ export const eventStoreContract = (name: string, open: () => Promise<StoreFixtur
           Array.from({ length: 8 }, () => store.append(s, [newEvent('Happened', {})], 0n)),
         );
         assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
-        for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof ConcurrencyError);
+        for (const r of results)
+          if (r.status === 'rejected') assert.ok(r.reason instanceof ConcurrencyError);
         assert.equal((await store.readStream(s)).length, 2);
       });
       it('appends nothing when the expected revision is wrong', async () => {
         const s = stream('a');
         await store.append(s, [newEvent('Happened', {})], 'no_stream');
-        await assert.rejects(store.append(s, [newEvent('Happened', {}), newEvent('Happened', {})], 5n));
+        await assert.rejects(
+          store.append(s, [newEvent('Happened', {}), newEvent('Happened', {})], 5n),
+        );
         assert.equal((await store.readStream(s)).length, 1);
       });
     });
@@ -104,18 +123,40 @@ export const eventStoreContract = (name: string, open: () => Promise<StoreFixtur
     describe('reading', () => {
       it('reads a stream in revision order with data and metadata as written', async () => {
         const s = stream('r');
-        const written = [newEvent('One', { a: 1, text: 'ünïcødé 🎉' }), newEvent('Two', { nested: { b: [1, 2] } })];
+        const written = [
+          newEvent('One', { a: 1, text: 'ünïcødé 🎉' }),
+          newEvent('Two', { nested: { b: [1, 2] } }),
+        ];
         await store.append(s, written, 'no_stream');
         const read = await store.readStream(s);
         assert.deepEqual(
-          read.map((e) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata, revision: e.revision })),
-          written.map((e, i) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata, revision: BigInt(i) })),
+          read.map((e) => ({
+            id: e.id,
+            type: e.type,
+            data: e.data,
+            metadata: e.metadata,
+            revision: e.revision,
+          })),
+          written.map((e, i) => ({
+            id: e.id,
+            type: e.type,
+            data: e.data,
+            metadata: e.metadata,
+            revision: BigInt(i),
+          })),
         );
       });
       it('reads a stream from a revision on', async () => {
         const s = stream('r');
-        await store.append(s, [newEvent('A', {}), newEvent('B', {}), newEvent('C', {})], 'no_stream');
-        assert.deepEqual((await store.readStream(s, { fromRevision: 1n })).map((e) => e.type), ['B', 'C']);
+        await store.append(
+          s,
+          [newEvent('A', {}), newEvent('B', {}), newEvent('C', {})],
+          'no_stream',
+        );
+        assert.deepEqual(
+          (await store.readStream(s, { fromRevision: 1n })).map((e) => e.type),
+          ['B', 'C'],
+        );
       });
       it('returns nothing for a missing stream', async () => {
         assert.deepEqual(await store.readStream(stream('missing')), []);
@@ -146,8 +187,12 @@ export const eventStoreContract = (name: string, open: () => Promise<StoreFixtur
           seen.push(...page);
           after = page[page.length - 1]!.position;
         }
-        assert.deepEqual(seen.map((e) => e.id), ids);
-        for (let i = 1; i < seen.length; i++) assert.ok(comparePositions(seen[i - 1]!.position, seen[i]!.position) < 0);
+        assert.deepEqual(
+          seen.map((e) => e.id),
+          ids,
+        );
+        for (let i = 1; i < seen.length; i++)
+          assert.ok(comparePositions(seen[i - 1]!.position, seen[i]!.position) < 0);
       });
     });
 
@@ -164,7 +209,10 @@ export const eventStoreContract = (name: string, open: () => Promise<StoreFixtur
         for (const e of first) await store.append(stream('s'), [e], 'no_stream');
         const subscription = await store.subscribe({ name, handle });
         await subscription.caughtUp();
-        assert.deepEqual(seen, first.map((e) => e.id));
+        assert.deepEqual(
+          seen,
+          first.map((e) => e.id),
+        );
         await subscription.stop();
 
         const second = Array.from({ length: 3 }, (_, i) => newEvent('Sub', { i }, programId));
@@ -174,7 +222,10 @@ export const eventStoreContract = (name: string, open: () => Promise<StoreFixtur
         await resumed.caughtUp();
         await resumed.stop();
         if (restarted !== store) await restarted.close();
-        assert.deepEqual(seen, [...first, ...second].map((e) => e.id));
+        assert.deepEqual(
+          seen,
+          [...first, ...second].map((e) => e.id),
+        );
       });
 
       it('hands a failed batch back again (at least once) and does not advance past it', async () => {
@@ -189,7 +240,8 @@ export const eventStoreContract = (name: string, open: () => Promise<StoreFixtur
           onError: (error) => errors.push(error),
           handle: (batch) => {
             const ours = batch.filter((e) => e.metadata.programId === programId);
-            if (ours.length > 0 && failuresLeft-- > 0) return Promise.reject(new Error('handler failed'));
+            if (ours.length > 0 && failuresLeft-- > 0)
+              return Promise.reject(new Error('handler failed'));
             handled.push(...ours.map((e) => e.id));
             return Promise.resolve();
           },
@@ -197,7 +249,10 @@ export const eventStoreContract = (name: string, open: () => Promise<StoreFixtur
         await subscription.caughtUp();
         await subscription.stop();
         assert.equal(errors.length, 2);
-        assert.deepEqual(handled, events.map((e) => e.id));
+        assert.deepEqual(
+          handled,
+          events.map((e) => e.id),
+        );
       });
 
       it('wakes for events appended while it waits', async () => {

@@ -1,0 +1,528 @@
+import { streamName } from '../../domain/ids.ts';
+import { leaderboard, type LeaderboardRejection } from '../../domain/leaderboard.ts';
+import {
+  member,
+  type MemberAttributes,
+  type MemberChanges,
+  type MemberRejection,
+} from '../../domain/member.ts';
+import { order, type OrderRejection } from '../../domain/order.ts';
+import type { Period } from '../../domain/periods.ts';
+import { pointsAccount, type PointsAccountRejection } from '../../domain/pointsAccount.ts';
+import {
+  program,
+  tierFor,
+  type ProgramChanges,
+  type ProgramRejection,
+  type ProgramSettings,
+} from '../../domain/program.ts';
+import {
+  reward,
+  type RewardChanges,
+  type RewardKind,
+  type RewardRejection,
+} from '../../domain/reward.ts';
+import type { Position } from '../../domain/recordedEvent.ts';
+import { newId } from '../ids.ts';
+import type { Clock, CommandContext, CommandHandler, CommandResult } from './commandHandler.ts';
+
+/** Every refusal the API can answer with; mapped to HTTP in one exhaustive table. */
+export type Rejection =
+  | ProgramRejection
+  | MemberRejection
+  | PointsAccountRejection
+  | RewardRejection
+  | OrderRejection
+  | LeaderboardRejection
+  | 'concurrency_conflict';
+
+export type Outcome<T> =
+  | { ok: true; value: T; position: Position | null }
+  | { ok: false; rejection: Rejection; message: string; field?: string };
+
+export const streams = {
+  program: (programId: string) => streamName('program', programId, programId),
+  member: (programId: string, memberId: string) => streamName('member', programId, memberId),
+  points: (programId: string, memberId: string) => streamName('points', programId, memberId),
+  reward: (programId: string, rewardId: string) => streamName('reward', programId, rewardId),
+  order: (programId: string, orderId: string) => streamName('order', programId, orderId),
+  leaderboard: (programId: string, leaderboardId: string) =>
+    streamName('leaderboard', programId, leaderboardId),
+};
+
+const refused = <T>(result: {
+  ok: false;
+  rejection: Rejection;
+  message: string;
+  field?: string;
+}): Outcome<T> =>
+  result.field === undefined
+    ? { ok: false, rejection: result.rejection, message: result.message }
+    : { ok: false, rejection: result.rejection, message: result.message, field: result.field };
+
+const later = (a: Position | null, b: Position | null): Position | null => {
+  if (!a) return b;
+  if (!b) return a;
+  return a.commit > b.commit || (a.commit === b.commit && a.prepare > b.prepare) ? a : b;
+};
+
+/**
+ * The application services: each API command as the sequence of stream commands it takes.
+ * Single-stream commands go straight through the command handler; redemption and cancellation
+ * span streams and say below how they stay consistent.
+ */
+export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
+  const { handler, clock } = deps;
+  const ctx = (context: CommandContext) => ({ ...context, now: clock.now() });
+  const run = <E extends { type: string; data: unknown }, S, R extends string>(
+    result: CommandResult<E, S, R>,
+  ): Outcome<{ events: E[]; state: S }> =>
+    result.ok
+      ? {
+          ok: true,
+          value: { events: result.events, state: result.state },
+          position: result.position,
+        }
+      : refused(result as never);
+
+  const loadProgram = (programId: string) => handler.load(program, streams.program(programId));
+  const loadMember = (programId: string, memberId: string) =>
+    handler.load(member, streams.member(programId, memberId));
+
+  const activeMember = async (programId: string, memberId: string): Promise<Outcome<null>> => {
+    const { state } = await loadMember(programId, memberId);
+    if (!state.exists)
+      return {
+        ok: false,
+        rejection: 'member_not_found',
+        message: `no member ${memberId} in this program`,
+        field: 'member_id',
+      };
+    if (!state.active)
+      return {
+        ok: false,
+        rejection: 'member_inactive',
+        message: `member ${memberId} is deactivated`,
+        field: 'member_id',
+      };
+    return { ok: true, value: null, position: null };
+  };
+
+  return {
+    loadProgram,
+    loadMember,
+
+    async createProgram(input: ProgramSettings, context: CommandContext) {
+      const programId = newId('program');
+      const c = ctx({ ...context, programId });
+      return run(
+        await handler.handle(
+          program,
+          streams.program(programId),
+          { type: 'CreateProgram', data: { ...input, programId, now: c.now } },
+          c,
+        ),
+      );
+    },
+
+    async updateProgram(programId: string, changes: ProgramChanges, context: CommandContext) {
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          program,
+          streams.program(programId),
+          { type: 'UpdateProgram', data: { programId, changes, now: c.now } },
+          c,
+        ),
+      );
+    },
+
+    async registerMember(
+      programId: string,
+      input: {
+        email: string;
+        name: string;
+        externalId: string | null;
+        attributes: MemberAttributes;
+      },
+      context: CommandContext,
+    ) {
+      const { state: p } = await loadProgram(programId);
+      if (!p.exists)
+        return refused<never>({
+          ok: false,
+          rejection: 'program_not_found',
+          message: `no program ${programId}`,
+        });
+      const memberId = newId('member');
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          member,
+          streams.member(programId, memberId),
+          {
+            type: 'RegisterMember',
+            data: { ...input, memberId, programId, initialTier: tierFor(p.tiers, 0), now: c.now },
+          },
+          c,
+        ),
+      );
+    },
+
+    async updateMember(
+      programId: string,
+      memberId: string,
+      changes: MemberChanges,
+      context: CommandContext,
+    ) {
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          member,
+          streams.member(programId, memberId),
+          { type: 'UpdateMember', data: { memberId, changes, now: c.now } },
+          c,
+        ),
+      );
+    },
+
+    async deactivateMember(programId: string, memberId: string, context: CommandContext) {
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          member,
+          streams.member(programId, memberId),
+          { type: 'DeactivateMember', data: { memberId, now: c.now } },
+          c,
+        ),
+      );
+    },
+
+    async movePoints(
+      programId: string,
+      memberId: string,
+      input: {
+        direction: 'award' | 'deduct';
+        points: number;
+        reason: string;
+        reference: string | null;
+      },
+      context: CommandContext,
+    ) {
+      const guard = await activeMember(programId, memberId);
+      if (!guard.ok) return guard;
+      const c = ctx(context);
+      const data = {
+        transactionId: newId('transaction'),
+        memberId,
+        points: input.points,
+        reason: input.reason,
+        reference: input.reference,
+        now: c.now,
+      };
+      const command =
+        input.direction === 'award'
+          ? ({ type: 'AwardPoints', data } as const)
+          : ({ type: 'DeductPoints', data } as const);
+      return run(
+        await handler.handle(pointsAccount, streams.points(programId, memberId), command, c),
+      );
+    },
+
+    async createReward(
+      programId: string,
+      input: { name: string; pointsCost: number; stock: number | null; kind: RewardKind },
+      context: CommandContext,
+    ) {
+      const rewardId = newId('reward');
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          reward,
+          streams.reward(programId, rewardId),
+          { type: 'CreateReward', data: { ...input, rewardId, now: c.now } },
+          c,
+        ),
+      );
+    },
+
+    async changeReward(
+      programId: string,
+      rewardId: string,
+      changes: RewardChanges,
+      context: CommandContext,
+    ) {
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          reward,
+          streams.reward(programId, rewardId),
+          { type: 'ChangeReward', data: { rewardId, changes, now: c.now } },
+          c,
+        ),
+      );
+    },
+
+    /**
+     * Redemption spans three streams. Order matters: the balance is checked first (no stock is
+     * held for a member who cannot pay), then a unit is reserved, then one append records the
+     * deduction with the redemption, and the order is opened last. A refusal after the
+     * reservation releases it; StockReserved names the order, so a unit held by a crash between
+     * steps can be found and released.
+     */
+    async redeem(programId: string, memberId: string, rewardId: string, context: CommandContext) {
+      const guard = await activeMember(programId, memberId);
+      if (!guard.ok) return guard;
+      const { state: r } = await handler.load(reward, streams.reward(programId, rewardId));
+      if (!r.exists)
+        return refused<never>({
+          ok: false,
+          rejection: 'reward_not_found',
+          message: `no reward ${rewardId}`,
+          field: 'reward_id',
+        });
+      if (!r.active)
+        return refused<never>({
+          ok: false,
+          rejection: 'reward_inactive',
+          message: `reward ${rewardId} is not available`,
+          field: 'reward_id',
+        });
+      const { state: account } = await handler.load(
+        pointsAccount,
+        streams.points(programId, memberId),
+      );
+      if (account.balance < r.pointsCost) {
+        return refused<never>({
+          ok: false,
+          rejection: 'insufficient_points',
+          message: `balance ${account.balance} is below the reward's cost ${r.pointsCost}`,
+          field: 'reward_id',
+        });
+      }
+      const orderId = newId('order');
+      const c = ctx(context);
+      const reserved = await handler.handle(
+        reward,
+        streams.reward(programId, rewardId),
+        { type: 'ReserveStock', data: { rewardId, orderId, now: c.now } },
+        c,
+      );
+      if (!reserved.ok) return refused<never>(reserved);
+      const transactionId = newId('transaction');
+      const redeemed = await handler.handle(
+        pointsAccount,
+        streams.points(programId, memberId),
+        {
+          type: 'RedeemReward',
+          data: {
+            transactionId,
+            orderId,
+            memberId,
+            rewardId,
+            rewardName: r.name,
+            pointsCost: r.pointsCost,
+            now: c.now,
+          },
+        },
+        c,
+      );
+      if (!redeemed.ok) {
+        await handler.handle(
+          reward,
+          streams.reward(programId, rewardId),
+          { type: 'ReleaseStock', data: { rewardId, orderId, now: c.now } },
+          c,
+        );
+        return refused<never>(redeemed);
+      }
+      const placed = await handler.handle(
+        order,
+        streams.order(programId, orderId),
+        {
+          type: 'PlaceOrder',
+          data: {
+            orderId,
+            memberId,
+            rewardId,
+            rewardName: r.name,
+            kind: r.kind,
+            pointsSpent: r.pointsCost,
+            transactionId,
+            now: c.now,
+          },
+        },
+        c,
+      );
+      if (!placed.ok) return refused<never>(placed);
+      return {
+        ok: true as const,
+        value: {
+          orderId,
+          transactionId,
+          rewardId,
+          rewardName: r.name,
+          pointsSpent: r.pointsCost,
+          newBalance: redeemed.state.balance,
+          memberId,
+        },
+        position: later(redeemed.position, placed.position),
+      };
+    },
+
+    async shipOrder(
+      programId: string,
+      orderId: string,
+      input: { carrier: string; trackingNumber: string },
+      context: CommandContext,
+    ) {
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          order,
+          streams.order(programId, orderId),
+          { type: 'ShipOrder', data: { orderId, ...input, now: c.now } },
+          c,
+        ),
+      );
+    },
+
+    async deliverOrder(programId: string, orderId: string, context: CommandContext) {
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          order,
+          streams.order(programId, orderId),
+          { type: 'DeliverOrder', data: { orderId, now: c.now } },
+          c,
+        ),
+      );
+    },
+
+    /**
+     * Cancelling refunds the points and gives the unit back. Both follow-ups are idempotent by
+     * order id, and the policy reactor repeats them for every OrderCancelled it sees, so a crash
+     * between the steps heals itself.
+     */
+    async cancelOrder(programId: string, orderId: string, reason: string, context: CommandContext) {
+      const c = ctx(context);
+      const cancelled = await handler.handle(
+        order,
+        streams.order(programId, orderId),
+        { type: 'CancelOrder', data: { orderId, reason, now: c.now } },
+        c,
+      );
+      if (!cancelled.ok) return refused<never>(cancelled);
+      const followUp = await this.settleCancellation(programId, orderId, c);
+      return {
+        ok: true as const,
+        value: { state: cancelled.state },
+        position: later(cancelled.position, followUp),
+      };
+    },
+
+    async settleCancellation(
+      programId: string,
+      orderId: string,
+      context: CommandContext,
+    ): Promise<Position | null> {
+      const c = ctx(context);
+      const { state: o } = await handler.load(order, streams.order(programId, orderId));
+      if (!o.exists || o.status !== 'cancelled') return null;
+      const refund = await handler.handle(
+        pointsAccount,
+        streams.points(programId, o.memberId),
+        {
+          type: 'RefundOrder',
+          data: {
+            transactionId: newId('transaction'),
+            orderId,
+            memberId: o.memberId,
+            points: o.pointsSpent,
+            now: c.now,
+          },
+        },
+        c,
+      );
+      const release = await handler.handle(
+        reward,
+        streams.reward(programId, o.rewardId),
+        { type: 'ReleaseStock', data: { rewardId: o.rewardId, orderId, now: c.now } },
+        c,
+      );
+      return later(refund.ok ? refund.position : null, release.ok ? release.position : null);
+    },
+
+    async createLeaderboard(
+      programId: string,
+      input: { name: string; period: Period },
+      context: CommandContext,
+    ) {
+      const { state: p } = await loadProgram(programId);
+      if (!p.exists)
+        return refused<never>({
+          ok: false,
+          rejection: 'program_not_found',
+          message: `no program ${programId}`,
+        });
+      const leaderboardId = newId('leaderboard');
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          leaderboard,
+          streams.leaderboard(programId, leaderboardId),
+          {
+            type: 'CreateLeaderboard',
+            data: {
+              leaderboardId,
+              name: input.name,
+              period: input.period,
+              timezone: p.timezone,
+              now: c.now,
+            },
+          },
+          c,
+        ),
+      );
+    },
+
+    async closePeriod(
+      programId: string,
+      leaderboardId: string,
+      force: boolean,
+      context: CommandContext,
+    ) {
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          leaderboard,
+          streams.leaderboard(programId, leaderboardId),
+          { type: 'ClosePeriod', data: { leaderboardId, now: c.now, force } },
+          c,
+        ),
+      );
+    },
+
+    async expirePoints(
+      programId: string,
+      memberId: string,
+      expiryDays: number,
+      context: CommandContext,
+    ) {
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          pointsAccount,
+          streams.points(programId, memberId),
+          {
+            type: 'ExpirePoints',
+            data: { transactionId: newId('transaction'), memberId, expiryDays, now: c.now },
+          },
+          c,
+        ),
+      );
+    },
+  };
+};
+
+export type Incentives = ReturnType<typeof incentives>;

@@ -1,0 +1,290 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+
+/** Reads from the read models, shaped for the API (snake_case, as the public docs write it). */
+export const queries = (db: Kysely<Database>) => ({
+  async program(programId: string) {
+    const row = await db
+      .selectFrom('rm_programs')
+      .selectAll()
+      .where('program_id', '=', programId)
+      .executeTakeFirst();
+    return row ? programView(row) : null;
+  },
+
+  async member(programId: string, memberId: string) {
+    const row = await db
+      .selectFrom('rm_members')
+      .selectAll()
+      .where('program_id', '=', programId)
+      .where('member_id', '=', memberId)
+      .executeTakeFirst();
+    return row ? memberView(row) : null;
+  },
+
+  async members(
+    programId: string,
+    filter: {
+      cursor?: string;
+      limit: number;
+      tier?: string;
+      email?: string;
+      externalId?: string;
+      q?: string;
+    },
+  ) {
+    let query = db.selectFrom('rm_members').selectAll().where('program_id', '=', programId);
+    if (filter.cursor) query = query.where('seq', '>', Number(filter.cursor));
+    if (filter.tier !== undefined) query = query.where('tier', '=', filter.tier);
+    if (filter.email !== undefined)
+      query = query.where((eb) => eb(eb.fn('lower', ['email']), '=', filter.email!.toLowerCase()));
+    if (filter.externalId !== undefined) query = query.where('external_id', '=', filter.externalId);
+    if (filter.q) {
+      const like = `%${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      query = query.where((eb) => eb.or([eb('name', 'ilike', like), eb('email', 'ilike', like)]));
+    }
+    const rows = await query
+      .orderBy('seq')
+      .limit(filter.limit + 1)
+      .execute();
+    const page = rows.slice(0, filter.limit);
+    return {
+      data: page.map(memberView),
+      next_cursor: rows.length > filter.limit ? String(page[page.length - 1]!.seq) : null,
+    };
+  },
+
+  async ledger(programId: string, memberId: string, filter: { cursor?: string; limit: number }) {
+    let query = db
+      .selectFrom('rm_ledger')
+      .selectAll()
+      .where('program_id', '=', programId)
+      .where('member_id', '=', memberId);
+    if (filter.cursor) query = query.where('seq', '<', Number(filter.cursor));
+    const rows = await query
+      .orderBy('seq', 'desc')
+      .limit(filter.limit + 1)
+      .execute();
+    const page = rows.slice(0, filter.limit);
+    return {
+      data: page.map((row) => ({
+        transaction_id: row.transaction_id,
+        kind: row.kind,
+        points: row.points,
+        reason: row.reason,
+        reference: row.reference,
+        balance: row.balance_after,
+        created_at: row.occurred_at.toISOString(),
+      })),
+      next_cursor: rows.length > filter.limit ? String(page[page.length - 1]!.seq) : null,
+    };
+  },
+
+  async reward(programId: string, rewardId: string) {
+    const row = await db
+      .selectFrom('rm_rewards')
+      .selectAll()
+      .where('program_id', '=', programId)
+      .where('reward_id', '=', rewardId)
+      .executeTakeFirst();
+    return row ? rewardView(row) : null;
+  },
+
+  async rewards(programId: string, filter: { cursor?: string; limit: number }) {
+    let query = db.selectFrom('rm_rewards').selectAll().where('program_id', '=', programId);
+    if (filter.cursor) query = query.where('seq', '>', Number(filter.cursor));
+    const rows = await query
+      .orderBy('seq')
+      .limit(filter.limit + 1)
+      .execute();
+    const page = rows.slice(0, filter.limit);
+    return {
+      data: page.map(rewardView),
+      next_cursor: rows.length > filter.limit ? String(page[page.length - 1]!.seq) : null,
+    };
+  },
+
+  async order(programId: string, orderId: string) {
+    const row = await db
+      .selectFrom('rm_orders')
+      .selectAll()
+      .where('program_id', '=', programId)
+      .where('order_id', '=', orderId)
+      .executeTakeFirst();
+    return row ? orderView(row) : null;
+  },
+
+  async memberOrders(programId: string, memberId: string) {
+    const rows = await db
+      .selectFrom('rm_orders')
+      .selectAll()
+      .where('program_id', '=', programId)
+      .where('member_id', '=', memberId)
+      .orderBy('created_at', 'desc')
+      .limit(100)
+      .execute();
+    return rows.map(orderView);
+  },
+
+  async leaderboard(programId: string, leaderboardId: string) {
+    const row = await db
+      .selectFrom('rm_leaderboards')
+      .selectAll()
+      .where('program_id', '=', programId)
+      .where('leaderboard_id', '=', leaderboardId)
+      .executeTakeFirst();
+    return row ? leaderboardView(row) : null;
+  },
+
+  async leaderboards(programId: string) {
+    const rows = await db
+      .selectFrom('rm_leaderboards')
+      .selectAll()
+      .where('program_id', '=', programId)
+      .orderBy('seq')
+      .execute();
+    return rows.map(leaderboardView);
+  },
+
+  async leaderboardIdsOf(programId: string): Promise<string[]> {
+    const rows = await db
+      .selectFrom('rm_leaderboards')
+      .select('leaderboard_id')
+      .where('program_id', '=', programId)
+      .execute();
+    return rows.map((row) => row.leaderboard_id);
+  },
+
+  async standings(leaderboardId: string) {
+    const rows = await db
+      .selectFrom('rm_standings')
+      .selectAll()
+      .where('leaderboard_id', '=', leaderboardId)
+      .orderBy('position')
+      .orderBy('reached_seq')
+      .limit(1000)
+      .execute();
+    return rows.map((row) => ({
+      position: row.position,
+      member_id: row.member_id,
+      points: row.points,
+    }));
+  },
+
+  async periods(leaderboardId: string) {
+    const rows = await db
+      .selectFrom('rm_leaderboard_periods')
+      .selectAll()
+      .where('leaderboard_id', '=', leaderboardId)
+      .orderBy('period_start', 'desc')
+      .execute();
+    return rows.map((row) => ({
+      period_start: row.period_start.toISOString(),
+      period_end: row.period_end.toISOString(),
+      standings: row.standings.map((s) => ({
+        position: s.position,
+        member_id: s.memberId,
+        points: s.points,
+      })),
+    }));
+  },
+
+  /** Programs with points expiry, for the expiry sweep. */
+  async programsWithExpiry() {
+    return db
+      .selectFrom('rm_programs')
+      .select(['program_id', 'points_expiry_days', 'timezone'])
+      .where('points_expiry_days', 'is not', null)
+      .execute();
+  },
+
+  /** Members holding points whose last activity is before `before`. */
+  async inactiveMembers(programId: string, before: Date, limit: number, afterMemberId: string) {
+    return db
+      .selectFrom('rm_members')
+      .select('member_id')
+      .where('program_id', '=', programId)
+      .where('balance', '>', 0)
+      .where('last_activity_at', '<=', before)
+      .where('member_id', '>', afterMemberId)
+      .orderBy('member_id')
+      .limit(limit)
+      .execute();
+  },
+
+  /** Leaderboards whose current period has ended by `now`. */
+  async dueLeaderboards(now: Date) {
+    return db
+      .selectFrom('rm_leaderboards')
+      .select(['program_id', 'leaderboard_id'])
+      .where('period_end', '<=', now)
+      .execute();
+  },
+});
+
+export type Queries = ReturnType<typeof queries>;
+
+type Row<T extends keyof Database> = import('kysely').Selectable<Database[T]>;
+
+const programView = (row: Row<'rm_programs'>) => ({
+  id: row.program_id,
+  name: row.name,
+  tiers: row.tiers.map((t) => ({ name: t.name, min_points: t.minPoints })),
+  tier_basis: row.tier_basis,
+  points_expiry_days: row.points_expiry_days,
+  timezone: row.timezone,
+  notification_email: row.notification_email,
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+});
+
+const memberView = (row: Row<'rm_members'>) => ({
+  id: row.member_id,
+  email: row.email,
+  name: row.name,
+  external_id: row.external_id,
+  attributes: row.attributes,
+  tier: row.tier,
+  balance: row.balance,
+  lifetime_points: row.lifetime_points,
+  status: row.status,
+  last_activity_at: row.last_activity_at ? row.last_activity_at.toISOString() : null,
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+});
+
+const rewardView = (row: Row<'rm_rewards'>) => ({
+  id: row.reward_id,
+  name: row.name,
+  points_cost: row.points_cost,
+  stock: row.stock,
+  kind: row.kind,
+  active: row.active,
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+});
+
+const orderView = (row: Row<'rm_orders'>) => ({
+  id: row.order_id,
+  member_id: row.member_id,
+  reward_id: row.reward_id,
+  reward_name: row.reward_name,
+  kind: row.kind,
+  points_spent: row.points_spent,
+  status: row.status,
+  carrier: row.carrier,
+  tracking_number: row.tracking_number,
+  history: row.history,
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+});
+
+const leaderboardView = (row: Row<'rm_leaderboards'>) => ({
+  id: row.leaderboard_id,
+  name: row.name,
+  period: row.period,
+  timezone: row.timezone,
+  period_start: row.period_start.toISOString(),
+  period_end: row.period_end.toISOString(),
+  created_at: row.created_at.toISOString(),
+});

@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Express } from 'express';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import { authenticate } from './auth.ts';
+import { errorHandler, sendError } from './errors.ts';
+import { idempotency } from './idempotency.ts';
+import { routes, type RouteDeps } from './routes.ts';
+
+export type AppDeps = RouteDeps & {
+  db: Kysely<Database>;
+  adminApiKey: string | null;
+  maxBodyBytes: number;
+  ready: () => boolean;
+  log: { error: (details: object, message: string) => void };
+};
+
+/** The HTTP API: JSON in and out, one error body, never a 500 for what a client sent. */
+export const createApp = (deps: AppDeps): Express => {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((req, res, next) => {
+    const incoming = req.get('x-request-id');
+    res.locals.requestId = incoming && /^[\w.-]{1,100}$/.test(incoming) ? incoming : randomUUID();
+    res.set('X-Request-Id', res.locals.requestId as string);
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    if (deps.ready()) res.json({ status: 'ready' });
+    else res.status(503).json({ status: 'not_ready' });
+  });
+
+  app.use(
+    '/v1',
+    (req, res, next) => {
+      const hasBody = req.method === 'POST' || req.method === 'PATCH' || req.method === 'PUT';
+      const length = Number(req.get('content-length') ?? 0);
+      if (hasBody && length > 0 && !req.is('application/json')) {
+        return sendError(res, 415, 'unsupported_media_type', 'send the body as application/json');
+      }
+      next();
+    },
+    express.json({ limit: deps.maxBodyBytes, strict: true }),
+    authenticate(deps.db, { adminApiKey: deps.adminApiKey }),
+    idempotency(deps.db),
+    routes(deps),
+  );
+
+  app.use((_req, res) => sendError(res, 404, 'not_found', 'no such route'));
+  app.use(errorHandler((error) => deps.log.error({ err: error }, 'request failed')));
+  return app;
+};

@@ -1,0 +1,94 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import type { Rejection } from '../application/incentives.ts';
+
+/** Codes the HTTP layer itself answers with, beside the domain's refusals. */
+export type HttpErrorCode =
+  | 'validation_error'
+  | 'malformed_json'
+  | 'unsupported_media_type'
+  | 'payload_too_large'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'idempotency_conflict'
+  | 'idempotency_in_progress'
+  | 'internal_error';
+
+/** One exhaustive table: a new refusal in the domain fails to compile until it has a status. */
+export const rejectionStatus: Record<Rejection, number> = {
+  invalid_active: 400,
+  invalid_attributes: 400,
+  invalid_carrier: 400,
+  invalid_email: 400,
+  invalid_external_id: 400,
+  invalid_kind: 400,
+  invalid_name: 400,
+  invalid_period: 400,
+  invalid_points: 400,
+  invalid_points_cost: 400,
+  invalid_points_expiry_days: 400,
+  invalid_reason: 400,
+  invalid_reference: 400,
+  invalid_stock: 400,
+  invalid_tier: 400,
+  invalid_tier_basis: 400,
+  invalid_tiers: 400,
+  invalid_timezone: 400,
+  invalid_tracking_number: 400,
+  program_not_found: 404,
+  member_not_found: 404,
+  reward_not_found: 404,
+  order_not_found: 404,
+  leaderboard_not_found: 404,
+  program_exists: 409,
+  member_exists: 409,
+  reward_exists: 409,
+  order_exists: 409,
+  leaderboard_exists: 409,
+  concurrency_conflict: 409,
+  insufficient_points: 422,
+  balance_overflow: 422,
+  member_inactive: 422,
+  reward_inactive: 422,
+  out_of_stock: 422,
+  digital_order_not_shippable: 422,
+  order_not_shipped: 422,
+  order_already_shipped: 422,
+  order_already_delivered: 422,
+  order_cancelled: 422,
+};
+
+export type ErrorBody = { error: { code: string; message: string; field?: string } };
+
+export const sendError = (
+  res: Response,
+  status: number,
+  code: HttpErrorCode | Rejection,
+  message: string,
+  field?: string,
+): void => {
+  const body: ErrorBody = {
+    error: field === undefined ? { code, message } : { code, message, field },
+  };
+  res.status(status).json(body);
+};
+
+/** Body-parser and unexpected errors: a client's mistake is a 4xx, anything else a bare 500. */
+export const errorHandler =
+  (log: (error: unknown) => void): ErrorRequestHandler =>
+  (error: unknown, _req, res, _next) => {
+    const e = error as { type?: string; status?: number; message?: string };
+    if (res.headersSent) return;
+    if (e.type === 'entity.too.large')
+      return sendError(res, 413, 'payload_too_large', 'the request body is over the limit');
+    if (e.type === 'entity.parse.failed')
+      return sendError(res, 400, 'malformed_json', 'the request body is not valid JSON');
+    if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
+      return sendError(res, 415, 'unsupported_media_type', 'send the body as UTF-8 JSON');
+    }
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+      return sendError(res, e.status, 'validation_error', 'the request could not be read');
+    }
+    log(error);
+    sendError(res, 500, 'internal_error', 'something went wrong on our side');
+  };

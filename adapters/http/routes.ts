@@ -1,0 +1,618 @@
+import { Router, type Request, type Response } from 'express';
+import type { Kysely } from 'kysely';
+import type { z } from 'zod';
+import { isId, type IdKind } from '../../domain/ids.ts';
+import { formatPosition, parsePosition, type Position } from '../../domain/recordedEvent.ts';
+import type { Incentives, Outcome } from '../application/incentives.ts';
+import type { Queries } from '../application/queries.ts';
+import type { CommandContext } from '../application/commandHandler.ts';
+import type { Database } from '../db/schema.ts';
+import { canAccessProgram, createApiKey, principalOf } from './auth.ts';
+import { rejectionStatus, sendError } from './errors.ts';
+import * as s from './schemas.ts';
+
+export type RouteDeps = {
+  db: Kysely<Database>;
+  incentives: Incentives;
+  queries: Queries;
+  /** Resolves true once the read models have handled `position`, false on timeout. */
+  waitForReadModels: (position: Position) => Promise<boolean>;
+};
+
+/** Parses with a schema or answers 400 naming the first field at fault. */
+const parse = <T>(schema: z.ZodType<T>, value: unknown, res: Response): T | undefined => {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const keys = 'keys' in issue && Array.isArray(issue.keys) ? (issue.keys as string[]) : [];
+  const field = [...issue.path.map(String), ...keys.slice(0, 1)].join('.') || undefined;
+  const message =
+    issue.code === 'unrecognized_keys'
+      ? `unknown field ${keys.join(', ')}`
+      : `${field ?? 'body'}: ${issue.message}`;
+  sendError(res, 400, 'validation_error', message, field);
+  return undefined;
+};
+
+const contextOf = (req: Request, res: Response, programId: string | null): CommandContext => ({
+  programId,
+  actor: principalOf(res).keyId,
+  correlationId: (res.locals.requestId as string | undefined) ?? 'unknown',
+  causationId: null,
+});
+
+/** Sends a command's outcome: the view on success (with the position it wrote), the refusal otherwise. */
+const reply = <T>(
+  res: Response,
+  outcome: Outcome<T>,
+  status: number,
+  view: (value: T) => object,
+): void => {
+  if (!outcome.ok)
+    return sendError(
+      res,
+      rejectionStatus[outcome.rejection],
+      outcome.rejection,
+      outcome.message,
+      outcome.field,
+    );
+  const body = view(outcome.value);
+  res
+    .status(status)
+    .json(outcome.position ? { ...body, position: formatPosition(outcome.position) } : body);
+};
+
+const snakeTiers = (tiers: readonly { name: string; minPoints: number }[]) =>
+  tiers.map((t) => ({ name: t.name, min_points: t.minPoints }));
+
+export const routes = (deps: RouteDeps): Router => {
+  const { incentives, queries, db } = deps;
+  const router = Router();
+
+  /** Validates an id path parameter: malformed is a 400 naming it. */
+  const idParam = (req: Request, res: Response, name: string, kind: IdKind): string | undefined => {
+    const value = req.params[name];
+    if (typeof value === 'string' && isId(kind, value)) return value;
+    sendError(res, 400, 'validation_error', `${name} is not a valid ${kind} id`, name);
+    return undefined;
+  };
+
+  /** Honours ?after_position: waits (bounded) until the read models have caught up. */
+  const readAfter = async (req: Request, res: Response): Promise<boolean> => {
+    const raw = req.query.after_position;
+    if (raw === undefined) return true;
+    const position = typeof raw === 'string' ? parsePosition(raw) : null;
+    if (!position) {
+      sendError(
+        res,
+        400,
+        'validation_error',
+        'after_position must be a position returned by a command',
+        'after_position',
+      );
+      return false;
+    }
+    await deps.waitForReadModels(position);
+    return true;
+  };
+
+  router.post('/programs', async (req, res) => {
+    if (principalOf(res).kind !== 'root')
+      return sendError(res, 403, 'forbidden', 'only the root key creates programs');
+    const body = parse(s.createProgramSchema, req.body, res);
+    if (!body) return;
+    const outcome = await incentives.createProgram(
+      {
+        name: body.name,
+        tiers: body.tiers.map((t) => ({ name: t.name, minPoints: t.min_points })),
+        tierBasis: body.tier_basis,
+        pointsExpiryDays: body.points_expiry_days,
+        timezone: body.timezone,
+        notificationEmail: body.notification_email,
+      },
+      contextOf(req, res, null),
+    );
+    reply(res, outcome, 201, ({ events }) => {
+      const created = events[0]!;
+      if (created.type !== 'ProgramCreated') return {};
+      const d = created.data;
+      return {
+        id: d.programId,
+        name: d.name,
+        tiers: snakeTiers(d.tiers),
+        tier_basis: d.tierBasis,
+        points_expiry_days: d.pointsExpiryDays,
+        timezone: d.timezone,
+        notification_email: d.notificationEmail,
+        created_at: d.at,
+      };
+    });
+  });
+
+  /** Every route under a program: the id must be well formed, the key must reach it, it must exist. */
+  router.use('/programs/:programId', async (req, res, next) => {
+    const programId = idParam(req, res, 'programId', 'program');
+    if (!programId) return;
+    if (!canAccessProgram(principalOf(res), programId))
+      return sendError(res, 403, 'forbidden', 'this key belongs to another program');
+    const { state } = await incentives.loadProgram(programId);
+    if (!state.exists)
+      return sendError(res, 404, 'program_not_found', `no program ${programId}`, 'program_id');
+    res.locals.programId = programId;
+    next();
+  });
+  const programOf = (res: Response): string => res.locals.programId as string;
+
+  router.get('/programs/:programId', async (req, res) => {
+    if (!(await readAfter(req, res))) return;
+    const { state } = await incentives.loadProgram(programOf(res));
+    if (!state.exists) return sendError(res, 404, 'program_not_found', 'no such program');
+    res.json({
+      id: state.programId,
+      name: state.name,
+      tiers: snakeTiers(state.tiers),
+      tier_basis: state.tierBasis,
+      points_expiry_days: state.pointsExpiryDays,
+      timezone: state.timezone,
+      notification_email: state.notificationEmail,
+    });
+  });
+
+  router.patch('/programs/:programId', async (req, res) => {
+    const body = parse(s.updateProgramSchema, req.body, res);
+    if (!body) return;
+    const programId = programOf(res);
+    const outcome = await incentives.updateProgram(
+      programId,
+      {
+        ...(body.name !== undefined && { name: body.name }),
+        ...(body.tiers !== undefined && {
+          tiers: body.tiers.map((t) => ({ name: t.name, minPoints: t.min_points })),
+        }),
+        ...(body.tier_basis !== undefined && { tierBasis: body.tier_basis }),
+        ...(body.points_expiry_days !== undefined && { pointsExpiryDays: body.points_expiry_days }),
+        ...(body.timezone !== undefined && { timezone: body.timezone }),
+        ...(body.notification_email !== undefined && {
+          notificationEmail: body.notification_email,
+        }),
+      },
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 200, ({ state }) =>
+      state.exists
+        ? {
+            id: state.programId,
+            name: state.name,
+            tiers: snakeTiers(state.tiers),
+            tier_basis: state.tierBasis,
+            points_expiry_days: state.pointsExpiryDays,
+            timezone: state.timezone,
+            notification_email: state.notificationEmail,
+          }
+        : {},
+    );
+  });
+
+  router.post('/programs/:programId/api-keys', async (req, res) => {
+    if (principalOf(res).kind !== 'root')
+      return sendError(res, 403, 'forbidden', 'only the root key creates program keys');
+    const body = parse(s.createApiKeySchema, req.body, res);
+    if (!body) return;
+    const key = await createApiKey(db, { programId: programOf(res), label: body.label ?? null });
+    res.status(201).json({ id: key.id, key: key.key, program_id: programOf(res) });
+  });
+
+  // Members
+  router.post('/programs/:programId/members', async (req, res) => {
+    const body = parse(s.createMemberSchema, req.body, res);
+    if (!body) return;
+    const programId = programOf(res);
+    const outcome = await incentives.registerMember(
+      programId,
+      {
+        email: body.email,
+        name: body.name,
+        externalId: body.external_id ?? null,
+        attributes: body.attributes ?? {},
+      },
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 201, ({ events }) => {
+      const e = events[0]!;
+      if (e.type !== 'MemberRegistered') return {};
+      const d = e.data;
+      return {
+        id: d.memberId,
+        email: d.email,
+        name: d.name,
+        external_id: d.externalId,
+        attributes: d.attributes,
+        tier: d.tier,
+        balance: 0,
+        lifetime_points: 0,
+        status: 'active',
+        created_at: d.at,
+      };
+    });
+  });
+
+  router.get('/programs/:programId/members', async (req, res) => {
+    const query = parse(s.listQuerySchema, req.query, res);
+    if (!query || !(await readAfter(req, res))) return;
+    res.json(
+      await queries.members(programOf(res), {
+        limit: query.limit,
+        ...(query.cursor !== undefined && { cursor: query.cursor }),
+        ...(query.tier !== undefined && { tier: query.tier }),
+        ...(query.email !== undefined && { email: query.email }),
+        ...(query.external_id !== undefined && { externalId: query.external_id }),
+        ...(query.q !== undefined && { q: query.q }),
+      }),
+    );
+  });
+
+  router.get('/programs/:programId/members/:memberId', async (req, res) => {
+    const memberId = idParam(req, res, 'memberId', 'member');
+    if (!memberId || !(await readAfter(req, res))) return;
+    const view = await queries.member(programOf(res), memberId);
+    if (!view) return sendError(res, 404, 'member_not_found', `no member ${memberId}`, 'member_id');
+    res.json(view);
+  });
+
+  router.patch('/programs/:programId/members/:memberId', async (req, res) => {
+    const memberId = idParam(req, res, 'memberId', 'member');
+    if (!memberId) return;
+    const body = parse(s.updateMemberSchema, req.body, res);
+    if (!body) return;
+    const programId = programOf(res);
+    const outcome = await incentives.updateMember(
+      programId,
+      memberId,
+      {
+        ...(body.email !== undefined && { email: body.email }),
+        ...(body.name !== undefined && { name: body.name }),
+        ...(body.external_id !== undefined && { externalId: body.external_id }),
+        ...(body.attributes !== undefined && { attributes: body.attributes }),
+      },
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 200, ({ state }) => ({
+      id: memberId,
+      tier: state.tier,
+      status: state.active ? 'active' : 'deactivated',
+    }));
+  });
+
+  router.post('/programs/:programId/members/:memberId/deactivate', async (req, res) => {
+    const memberId = idParam(req, res, 'memberId', 'member');
+    if (!memberId || !parse(s.emptySchema, req.body, res)) return;
+    const programId = programOf(res);
+    const outcome = await incentives.deactivateMember(
+      programId,
+      memberId,
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 200, () => ({ id: memberId, status: 'deactivated' }));
+  });
+
+  // Points
+  for (const direction of ['award', 'deduct'] as const) {
+    router.post(`/programs/:programId/members/:memberId/points/${direction}`, async (req, res) => {
+      const memberId = idParam(req, res, 'memberId', 'member');
+      if (!memberId) return;
+      const body = parse(s.pointsSchema, req.body, res);
+      if (!body) return;
+      const programId = programOf(res);
+      const outcome = await incentives.movePoints(
+        programId,
+        memberId,
+        { direction, points: body.points, reason: body.reason, reference: body.reference ?? null },
+        contextOf(req, res, programId),
+      );
+      reply(res, outcome, 201, (value) => {
+        const e = value?.events[0];
+        if (!e || (e.type !== 'PointsAwarded' && e.type !== 'PointsDeducted')) return {};
+        const d = e.data;
+        return {
+          transaction_id: d.transactionId,
+          member_id: d.memberId,
+          points: d.points,
+          reason: d.reason,
+          reference: d.reference,
+          new_balance: d.newBalance,
+          created_at: d.at,
+        };
+      });
+    });
+  }
+
+  router.get('/programs/:programId/members/:memberId/transactions', async (req, res) => {
+    const memberId = idParam(req, res, 'memberId', 'member');
+    if (!memberId) return;
+    const query = parse(s.listQuerySchema, req.query, res);
+    if (!query || !(await readAfter(req, res))) return;
+    if (!(await queries.member(programOf(res), memberId)))
+      return sendError(res, 404, 'member_not_found', `no member ${memberId}`, 'member_id');
+    res.json(
+      await queries.ledger(programOf(res), memberId, {
+        limit: query.limit,
+        ...(query.cursor !== undefined && { cursor: query.cursor }),
+      }),
+    );
+  });
+
+  // Rewards and orders
+  router.post('/programs/:programId/rewards', async (req, res) => {
+    const body = parse(s.createRewardSchema, req.body, res);
+    if (!body) return;
+    const programId = programOf(res);
+    const outcome = await incentives.createReward(
+      programId,
+      { name: body.name, pointsCost: body.points_cost, stock: body.stock, kind: body.kind },
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 201, ({ events }) => {
+      const e = events[0]!;
+      if (e.type !== 'RewardCreated') return {};
+      const d = e.data;
+      return {
+        id: d.rewardId,
+        name: d.name,
+        points_cost: d.pointsCost,
+        stock: d.stock,
+        kind: d.kind,
+        active: true,
+        created_at: d.at,
+      };
+    });
+  });
+
+  router.get('/programs/:programId/rewards', async (req, res) => {
+    const query = parse(s.listQuerySchema, req.query, res);
+    if (!query || !(await readAfter(req, res))) return;
+    res.json(
+      await queries.rewards(programOf(res), {
+        limit: query.limit,
+        ...(query.cursor !== undefined && { cursor: query.cursor }),
+      }),
+    );
+  });
+
+  router.get('/programs/:programId/rewards/:rewardId', async (req, res) => {
+    const rewardId = idParam(req, res, 'rewardId', 'reward');
+    if (!rewardId || !(await readAfter(req, res))) return;
+    const view = await queries.reward(programOf(res), rewardId);
+    if (!view) return sendError(res, 404, 'reward_not_found', `no reward ${rewardId}`, 'reward_id');
+    res.json(view);
+  });
+
+  router.patch('/programs/:programId/rewards/:rewardId', async (req, res) => {
+    const rewardId = idParam(req, res, 'rewardId', 'reward');
+    if (!rewardId) return;
+    const body = parse(s.updateRewardSchema, req.body, res);
+    if (!body) return;
+    const programId = programOf(res);
+    const outcome = await incentives.changeReward(
+      programId,
+      rewardId,
+      {
+        ...(body.name !== undefined && { name: body.name }),
+        ...(body.points_cost !== undefined && { pointsCost: body.points_cost }),
+        ...(body.stock !== undefined && { stock: body.stock }),
+        ...(body.active !== undefined && { active: body.active }),
+      },
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 200, ({ state }) =>
+      state.exists
+        ? {
+            id: rewardId,
+            name: state.name,
+            points_cost: state.pointsCost,
+            stock: state.stock,
+            kind: state.kind,
+            active: state.active,
+          }
+        : {},
+    );
+  });
+
+  router.post('/programs/:programId/members/:memberId/redemptions', async (req, res) => {
+    const memberId = idParam(req, res, 'memberId', 'member');
+    if (!memberId) return;
+    const body = parse(s.redemptionSchema, req.body, res);
+    if (!body) return;
+    if (!isId('reward', body.reward_id))
+      return sendError(
+        res,
+        400,
+        'validation_error',
+        'reward_id is not a valid reward id',
+        'reward_id',
+      );
+    const programId = programOf(res);
+    const outcome = await incentives.redeem(
+      programId,
+      memberId,
+      body.reward_id,
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 201, (v) => ({
+      id: v.orderId,
+      member_id: v.memberId,
+      reward_id: v.rewardId,
+      reward_name: v.rewardName,
+      points_spent: v.pointsSpent,
+      status: 'redeemed',
+      transaction_id: v.transactionId,
+      new_balance: v.newBalance,
+    }));
+  });
+
+  router.get('/programs/:programId/orders/:orderId', async (req, res) => {
+    const orderId = idParam(req, res, 'orderId', 'order');
+    if (!orderId || !(await readAfter(req, res))) return;
+    const view = await queries.order(programOf(res), orderId);
+    if (!view) return sendError(res, 404, 'order_not_found', `no order ${orderId}`, 'order_id');
+    res.json(view);
+  });
+
+  const orderState =
+    (orderId: string) => (value: { state: import('../../domain/order.ts').Order }) =>
+      value.state.exists
+        ? {
+            id: orderId,
+            status: value.state.status,
+            member_id: value.state.memberId,
+            reward_id: value.state.rewardId,
+          }
+        : {};
+
+  router.post('/programs/:programId/orders/:orderId/ship', async (req, res) => {
+    const orderId = idParam(req, res, 'orderId', 'order');
+    if (!orderId) return;
+    const body = parse(s.shipSchema, req.body, res);
+    if (!body) return;
+    const programId = programOf(res);
+    const outcome = await incentives.shipOrder(
+      programId,
+      orderId,
+      { carrier: body.carrier, trackingNumber: body.tracking_number },
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 200, (v) => ({
+      ...orderState(orderId)(v),
+      carrier: body.carrier,
+      tracking_number: body.tracking_number,
+    }));
+  });
+
+  router.post('/programs/:programId/orders/:orderId/deliver', async (req, res) => {
+    const orderId = idParam(req, res, 'orderId', 'order');
+    if (!orderId || !parse(s.emptySchema, req.body, res)) return;
+    const programId = programOf(res);
+    reply(
+      res,
+      await incentives.deliverOrder(programId, orderId, contextOf(req, res, programId)),
+      200,
+      orderState(orderId),
+    );
+  });
+
+  router.post('/programs/:programId/orders/:orderId/cancel', async (req, res) => {
+    const orderId = idParam(req, res, 'orderId', 'order');
+    if (!orderId) return;
+    const body = parse(s.cancelSchema, req.body, res);
+    if (!body) return;
+    const programId = programOf(res);
+    const outcome = await incentives.cancelOrder(
+      programId,
+      orderId,
+      body.reason ?? 'Cancelled by the program',
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 200, orderState(orderId));
+  });
+
+  // Leaderboards
+  router.post('/programs/:programId/leaderboards', async (req, res) => {
+    const body = parse(s.createLeaderboardSchema, req.body, res);
+    if (!body) return;
+    const programId = programOf(res);
+    const outcome = await incentives.createLeaderboard(
+      programId,
+      { name: body.name, period: body.period },
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 201, ({ events }) => {
+      const e = events[0]!;
+      if (e.type !== 'LeaderboardCreated') return {};
+      const d = e.data;
+      return {
+        id: d.leaderboardId,
+        name: d.name,
+        period: d.period,
+        timezone: d.timezone,
+        period_start: d.periodStart,
+        period_end: d.periodEnd,
+        created_at: d.at,
+      };
+    });
+  });
+
+  router.get('/programs/:programId/leaderboards', async (req, res) => {
+    if (!(await readAfter(req, res))) return;
+    res.json({ data: await queries.leaderboards(programOf(res)) });
+  });
+
+  const withLeaderboard = async (req: Request, res: Response) => {
+    const leaderboardId = idParam(req, res, 'leaderboardId', 'leaderboard');
+    if (!leaderboardId || !(await readAfter(req, res))) return undefined;
+    const view = await queries.leaderboard(programOf(res), leaderboardId);
+    if (!view)
+      sendError(
+        res,
+        404,
+        'leaderboard_not_found',
+        `no leaderboard ${leaderboardId}`,
+        'leaderboard_id',
+      );
+    return view ?? undefined;
+  };
+
+  router.get('/programs/:programId/leaderboards/:leaderboardId', async (req, res) => {
+    const view = await withLeaderboard(req, res);
+    if (view) res.json(view);
+  });
+
+  router.get('/programs/:programId/leaderboards/:leaderboardId/standings', async (req, res) => {
+    const view = await withLeaderboard(req, res);
+    if (view)
+      res.json({
+        leaderboard_id: view.id,
+        period_start: view.period_start,
+        period_end: view.period_end,
+        standings: await queries.standings(view.id),
+      });
+  });
+
+  router.get('/programs/:programId/leaderboards/:leaderboardId/periods', async (req, res) => {
+    const view = await withLeaderboard(req, res);
+    if (view) res.json({ leaderboard_id: view.id, data: await queries.periods(view.id) });
+  });
+
+  router.post('/programs/:programId/leaderboards/:leaderboardId/close-period', async (req, res) => {
+    const leaderboardId = idParam(req, res, 'leaderboardId', 'leaderboard');
+    if (!leaderboardId || !parse(s.emptySchema, req.body, res)) return;
+    const programId = programOf(res);
+    const outcome = await incentives.closePeriod(
+      programId,
+      leaderboardId,
+      true,
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 200, ({ events, state }) => {
+      const ended = events.find((e) => e.type === 'PeriodEnded');
+      return {
+        leaderboard_id: leaderboardId,
+        ended:
+          ended?.type === 'PeriodEnded'
+            ? {
+                period_start: ended.data.periodStart,
+                period_end: ended.data.periodEnd,
+                standings: ended.data.standings.map((x) => ({
+                  position: x.position,
+                  member_id: x.memberId,
+                  points: x.points,
+                })),
+              }
+            : null,
+        current_period: state.exists
+          ? { period_start: state.periodStart, period_end: state.periodEnd }
+          : null,
+      };
+    });
+  });
+
+  return router;
+};

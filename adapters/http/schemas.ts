@@ -1,0 +1,127 @@
+import { z } from 'zod';
+
+/**
+ * Request schemas: the single source for validation and for /openapi.json. Objects are strict
+ * (an unknown field is a 400 naming it); strings refuse control characters; numbers are integers
+ * within the domain's bounds, so bad input never reaches a decider as the wrong type.
+ */
+const controlCharacters = /[\u0000-\u001f\u007f]/;
+const text = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((value) => !controlCharacters.test(value), 'must not contain control characters')
+    .refine((value) => value.trim().length > 0, 'must not be blank');
+const points = z.number().int().min(1).max(1_000_000_000);
+const email = z.string().max(254).pipe(z.email());
+
+export const tierSchema = z.strictObject({
+  name: text(100),
+  min_points: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+});
+
+export const createProgramSchema = z
+  .strictObject({
+    name: text(200),
+    tiers: z.array(tierSchema).max(50).default([]),
+    tier_basis: z.enum(['lifetime', 'balance']).default('lifetime'),
+    points_expiry_days: z.number().int().min(1).max(3650).nullable().default(null),
+    timezone: text(64).default('UTC'),
+    notification_email: email,
+  })
+  .meta({ id: 'CreateProgram' });
+
+export const updateProgramSchema = z
+  .strictObject({
+    name: text(200),
+    tiers: z.array(tierSchema).max(50),
+    tier_basis: z.enum(['lifetime', 'balance']),
+    points_expiry_days: z.number().int().min(1).max(3650).nullable(),
+    timezone: text(64),
+    notification_email: email,
+  })
+  .partial()
+  .meta({ id: 'UpdateProgram' });
+
+export const createApiKeySchema = z
+  .strictObject({ label: text(200).optional() })
+  .meta({ id: 'CreateApiKey' });
+
+const attributeValue = z.union([
+  z
+    .string()
+    .max(1000)
+    .refine((v) => !v.includes('\u0000'), 'must not contain NUL'),
+  z.number(),
+  z.boolean(),
+  z.null(),
+]);
+const attributes = z
+  .record(z.string().min(1).max(100), attributeValue)
+  .refine((a) => Object.keys(a).length <= 50, 'at most 50 attributes');
+
+export const createMemberSchema = z
+  .strictObject({
+    email,
+    name: text(200),
+    external_id: text(200).nullable().optional(),
+    attributes: attributes.optional(),
+  })
+  .meta({ id: 'CreateMember' });
+
+export const updateMemberSchema = z
+  .strictObject({ email, name: text(200), external_id: text(200).nullable(), attributes })
+  .partial()
+  .meta({ id: 'UpdateMember' });
+
+export const pointsSchema = z
+  .strictObject({ points, reason: text(500), reference: text(200).nullable().optional() })
+  .meta({ id: 'PointsMovement' });
+
+export const createRewardSchema = z
+  .strictObject({
+    name: text(200),
+    points_cost: points,
+    stock: z.number().int().min(0).max(1_000_000_000).nullable().default(null),
+    kind: z.enum(['physical', 'digital']),
+  })
+  .meta({ id: 'CreateReward' });
+
+export const updateRewardSchema = z
+  .strictObject({
+    name: text(200),
+    points_cost: points,
+    stock: z.number().int().min(0).max(1_000_000_000).nullable(),
+    active: z.boolean(),
+  })
+  .partial()
+  .meta({ id: 'UpdateReward' });
+
+export const redemptionSchema = z.strictObject({ reward_id: text(100) }).meta({ id: 'Redemption' });
+export const shipSchema = z
+  .strictObject({ carrier: text(100), tracking_number: text(100) })
+  .meta({ id: 'ShipOrder' });
+export const cancelSchema = z
+  .strictObject({ reason: text(500).optional() })
+  .meta({ id: 'CancelOrder' });
+export const emptySchema = z.strictObject({}).meta({ id: 'Empty' });
+
+export const createLeaderboardSchema = z
+  .strictObject({ name: text(200), period: z.enum(['weekly', 'monthly', 'quarterly']) })
+  .meta({ id: 'CreateLeaderboard' });
+
+export const listQuerySchema = z.strictObject({
+  cursor: z
+    .string()
+    .regex(/^\d{1,18}$/, 'must be a cursor from a previous page')
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  after_position: z.string().optional(),
+  tier: z.string().max(100).optional(),
+  email: z.string().max(254).optional(),
+  external_id: z.string().max(200).optional(),
+  q: z.string().max(200).optional(),
+});
+
+export const readQuerySchema = z.strictObject({ after_position: z.string().optional() });

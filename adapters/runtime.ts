@@ -1,0 +1,167 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { Kysely } from 'kysely';
+import cron from 'node-cron';
+import { pino, type Logger } from 'pino';
+import { readModelsProjection, projectReadModels } from '../projections/readModels.ts';
+import type { ReadModelTables } from '../projections/readModelTables.ts';
+import { comparePositions, type Position } from '../domain/recordedEvent.ts';
+import { CommandHandler, systemClock, type Clock } from './application/commandHandler.ts';
+import { incentives, type Incentives } from './application/incentives.ts';
+import { jobs, type Jobs } from './application/jobs.ts';
+import { policiesSubscription, policyReactor } from './application/policyReactor.ts';
+import { queries, type Queries } from './application/queries.ts';
+import type { Config } from './config.ts';
+import { openDatabase, type DatabaseHandle } from './db/database.ts';
+import { PostgresEventStore } from './eventstore/postgresEventStore.ts';
+import type { Subscription } from './eventstore/port.ts';
+import { ensureRootKey } from './http/auth.ts';
+import { createApp } from './http/app.ts';
+import { purgeIdempotencyKeys } from './http/idempotency.ts';
+
+export type Runtime = {
+  url: string | null;
+  database: DatabaseHandle;
+  store: PostgresEventStore;
+  incentives: Incentives;
+  queries: Queries;
+  jobs: Jobs;
+  readModels: Subscription | null;
+  policies: Subscription | null;
+  /** Set on the first start without ADMIN_API_KEY: the generated root key, shown once. */
+  generatedRootKey: string | null;
+  stop: () => Promise<void>;
+};
+
+/**
+ * The composition root: wires adapters to ports from a validated config and starts the roles the
+ * config asks for (api, projector, scheduler). Tests start it in-process with their own clock.
+ */
+export const startRuntime = async (
+  config: Config,
+  options: { clock?: Clock; logger?: Logger; scheduler?: boolean } = {},
+): Promise<Runtime> => {
+  const clock = options.clock ?? systemClock;
+  const log = options.logger ?? pino({ level: config.logLevel });
+  const database = await openDatabase(config.database);
+  const store = new PostgresEventStore(database);
+  const handler = new CommandHandler({ store });
+  const services = incentives({ handler, clock });
+  const q = queries(database.db);
+  const scheduled = jobs({ database, incentives: services, queries: q, clock });
+  const roles = new Set(config.roles);
+
+  let readModels: Subscription | null = null;
+  let policies: Subscription | null = null;
+  if (roles.has('projector')) {
+    readModels = await store.subscribe({
+      name: readModelsProjection,
+      // The projector sees only its own tables; the transaction is the whole database's.
+      handle: (events, tx) => projectReadModels(events, tx as unknown as Kysely<ReadModelTables>),
+      onError: (error) => log.error({ err: error }, 'read-model projection failed; retrying'),
+    });
+    policies = await store.subscribe({
+      name: policiesSubscription,
+      handle: policyReactor({ handler, incentives: services, queries: q, clock }),
+      onError: (error) => log.error({ err: error }, 'policy reactor failed; retrying'),
+    });
+  }
+
+  /** Read-your-writes: waits until the read-model projector has handled `position`. */
+  const waitForReadModels = async (position: Position): Promise<boolean> => {
+    const deadline = Date.now() + config.readWaitTimeoutMs;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      const local = readModels?.checkpoint();
+      if (local && comparePositions(local, position) >= 0) return true;
+      if (!readModels) {
+        const row = await database.db
+          .selectFrom('incentable_subscriptions')
+          .select(['commit_position', 'prepare_position'])
+          .where('name', '=', readModelsProjection)
+          .executeTakeFirst();
+        if (
+          row &&
+          comparePositions(
+            { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) },
+            position,
+          ) >= 0
+        )
+          return true;
+      }
+      if (Date.now() > deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  };
+
+  const tasks: { stop: () => void | Promise<void> }[] = [];
+  if (roles.has('scheduler') && options.scheduler !== false) {
+    const run = (name: string, work: () => Promise<unknown>) => () => {
+      work().then(
+        (report) => log.info({ report }, `job ${name} finished`),
+        (error: unknown) => log.error({ err: error }, `job ${name} failed`),
+      );
+    };
+    tasks.push(
+      cron.schedule(
+        '0 * * * *',
+        run('expiry', () => scheduled.expiry({ atLocalHour: 2 })),
+      ),
+    );
+    tasks.push(
+      cron.schedule(
+        '* * * * *',
+        run('leaderboards', () => scheduled.leaderboards()),
+      ),
+    );
+    tasks.push(
+      cron.schedule(
+        '30 * * * *',
+        run('idempotency-purge', () => purgeIdempotencyKeys(database.db)),
+      ),
+    );
+  }
+
+  const generatedRootKey = await ensureRootKey(database.db, config.adminApiKey);
+
+  let server: Server | null = null;
+  let url: string | null = null;
+  if (roles.has('api')) {
+    const app = createApp({
+      db: database.db,
+      incentives: services,
+      queries: q,
+      waitForReadModels,
+      adminApiKey: config.adminApiKey,
+      maxBodyBytes: config.maxBodyBytes,
+      ready: () => true,
+      log: { error: (details, message) => log.error(details, message) },
+    });
+    server = await new Promise<Server>((resolve, reject) => {
+      const listening = app.listen(config.port, config.host, () => resolve(listening));
+      listening.on('error', reject);
+    });
+    const address = server.address() as AddressInfo;
+    url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  }
+
+  return {
+    url,
+    database,
+    store,
+    incentives: services,
+    queries: q,
+    jobs: scheduled,
+    readModels,
+    policies,
+    generatedRootKey,
+    stop: async () => {
+      for (const task of tasks) await task.stop();
+      if (server) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server!.close(resolve));
+      }
+      await store.close();
+      await database.close();
+    },
+  };
+};

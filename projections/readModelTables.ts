@@ -1,0 +1,102 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** timestamptz: read back as Date (pg and PGlite alike), written as an ISO string. */
+type Timestamp = ColumnType<Date, string, string>;
+/** bigint columns: both drivers hand back numbers (adapters/db/database.ts sets pg's parser). */
+type BigCount = ColumnType<number, number, number>;
+
+/** The read models' tables: written only by projections/readModels.ts. */
+export type ReadModelTables = {
+  rm_programs: {
+    program_id: string;
+    name: string;
+    tiers: { name: string; minPoints: number }[];
+    tier_basis: 'lifetime' | 'balance';
+    points_expiry_days: number | null;
+    timezone: string;
+    notification_email: string;
+    created_at: Timestamp;
+    updated_at: Timestamp;
+  };
+  rm_members: {
+    seq: Generated<number>;
+    program_id: string;
+    member_id: string;
+    email: string;
+    name: string;
+    external_id: string | null;
+    attributes: Record<string, string | number | boolean | null>;
+    tier: string | null;
+    balance: BigCount;
+    lifetime_points: BigCount;
+    last_activity_at: ColumnType<Date | null, string | null, string | null>;
+    status: 'active' | 'deactivated';
+    created_at: Timestamp;
+    updated_at: Timestamp;
+  };
+  rm_ledger: {
+    seq: Generated<number>;
+    event_id: string;
+    program_id: string;
+    member_id: string;
+    transaction_id: string;
+    kind: 'awarded' | 'deducted' | 'expired' | 'refunded';
+    points: BigCount;
+    reason: string;
+    reference: string | null;
+    balance_after: BigCount;
+    occurred_at: Timestamp;
+  };
+  rm_rewards: {
+    seq: Generated<number>;
+    program_id: string;
+    reward_id: string;
+    name: string;
+    points_cost: number;
+    stock: number | null;
+    kind: 'physical' | 'digital';
+    active: boolean;
+    created_at: Timestamp;
+    updated_at: Timestamp;
+  };
+  rm_orders: {
+    program_id: string;
+    order_id: string;
+    member_id: string;
+    reward_id: string;
+    reward_name: string;
+    kind: 'physical' | 'digital';
+    points_spent: number;
+    status: 'redeemed' | 'shipped' | 'delivered' | 'cancelled';
+    carrier: string | null;
+    tracking_number: string | null;
+    history: { status: string; at: string }[];
+    created_at: Timestamp;
+    updated_at: Timestamp;
+  };
+  rm_leaderboards: {
+    seq: Generated<number>;
+    program_id: string;
+    leaderboard_id: string;
+    name: string;
+    period: 'weekly' | 'monthly' | 'quarterly';
+    timezone: string;
+    period_start: Timestamp;
+    period_end: Timestamp;
+    created_at: Timestamp;
+  };
+  rm_standings: {
+    leaderboard_id: string;
+    member_id: string;
+    points: number;
+    position: number;
+    reached_seq: BigCount;
+  };
+  rm_leaderboard_periods: {
+    leaderboard_id: string;
+    period_start: Timestamp;
+    period_end: Timestamp;
+    standings: { position: number; memberId: string; points: number }[];
+    ended_at: Timestamp;
+  };
+};

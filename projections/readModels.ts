@@ -1,0 +1,332 @@
+import { sql, type Kysely } from 'kysely';
+import type { DomainEvent } from '../domain/events.ts';
+import type { RecordedEvent } from '../domain/recordedEvent.ts';
+import type { ReadModelTables } from './readModelTables.ts';
+
+/** The subscription name of this projector: its checkpoint key and its lock. */
+export const readModelsProjection = 'read-models';
+
+type Db = Kysely<ReadModelTables>;
+
+/**
+ * Folds domain events into the read models. Runs inside the subscription's transaction, with its
+ * checkpoint. Every write sets absolute values taken from the event (the balance after, the score
+ * after), so handling an event twice leaves the same rows; a recorded fact never throws here.
+ */
+export const projectReadModels = async (
+  events: readonly RecordedEvent[],
+  db: Db,
+): Promise<void> => {
+  for (const recorded of events) await project(recorded as RecordedEvent<DomainEvent>, db);
+};
+
+const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<void> => {
+  const event = { type: recorded.type, data: recorded.data } as DomainEvent;
+  const programId = recorded.metadata.programId ?? '';
+  switch (event.type) {
+    case 'ProgramCreated': {
+      const d = event.data;
+      await db
+        .insertInto('rm_programs')
+        .values({
+          program_id: d.programId,
+          name: d.name,
+          tiers: JSON.stringify(d.tiers) as never,
+          tier_basis: d.tierBasis,
+          points_expiry_days: d.pointsExpiryDays,
+          timezone: d.timezone,
+          notification_email: d.notificationEmail,
+          created_at: d.at,
+          updated_at: d.at,
+        })
+        .onConflict((oc) => oc.column('program_id').doNothing())
+        .execute();
+      return;
+    }
+    case 'ProgramUpdated': {
+      const c = event.data.changes;
+      await db
+        .updateTable('rm_programs')
+        .set({
+          ...(c.name !== undefined && { name: c.name }),
+          ...(c.tiers !== undefined && { tiers: JSON.stringify(c.tiers) as never }),
+          ...(c.tierBasis !== undefined && { tier_basis: c.tierBasis }),
+          ...(c.pointsExpiryDays !== undefined && { points_expiry_days: c.pointsExpiryDays }),
+          ...(c.timezone !== undefined && { timezone: c.timezone }),
+          ...(c.notificationEmail !== undefined && { notification_email: c.notificationEmail }),
+          updated_at: event.data.at,
+        })
+        .where('program_id', '=', event.data.programId)
+        .execute();
+      return;
+    }
+    case 'MemberRegistered': {
+      const d = event.data;
+      await db
+        .insertInto('rm_members')
+        .values({
+          program_id: d.programId,
+          member_id: d.memberId,
+          email: d.email,
+          name: d.name,
+          external_id: d.externalId,
+          attributes: JSON.stringify(d.attributes) as never,
+          tier: d.tier,
+          balance: 0,
+          lifetime_points: 0,
+          last_activity_at: null,
+          status: 'active',
+          created_at: d.at,
+          updated_at: d.at,
+        })
+        .onConflict((oc) => oc.column('member_id').doNothing())
+        .execute();
+      return;
+    }
+    case 'MemberUpdated': {
+      const c = event.data.changes;
+      await db
+        .updateTable('rm_members')
+        .set({
+          ...(c.email !== undefined && { email: c.email }),
+          ...(c.name !== undefined && { name: c.name }),
+          ...(c.externalId !== undefined && { external_id: c.externalId }),
+          ...(c.attributes !== undefined && { attributes: JSON.stringify(c.attributes) as never }),
+          updated_at: event.data.at,
+        })
+        .where('member_id', '=', event.data.memberId)
+        .execute();
+      return;
+    }
+    case 'MemberTierChanged':
+      await db
+        .updateTable('rm_members')
+        .set({ tier: event.data.newTier, updated_at: event.data.at })
+        .where('member_id', '=', event.data.memberId)
+        .execute();
+      return;
+    case 'MemberDeactivated':
+      await db
+        .updateTable('rm_members')
+        .set({ status: 'deactivated', updated_at: event.data.at })
+        .where('member_id', '=', event.data.memberId)
+        .execute();
+      return;
+    case 'PointsAwarded':
+    case 'PointsDeducted':
+    case 'PointsExpired':
+    case 'PointsRefunded': {
+      const d = event.data;
+      const kind = ledgerKinds[event.type];
+      const signed = kind === 'awarded' || kind === 'refunded' ? d.points : -d.points;
+      const active = event.type === 'PointsAwarded' || event.type === 'PointsDeducted';
+      await db
+        .insertInto('rm_ledger')
+        .values({
+          event_id: recorded.id,
+          program_id: programId,
+          member_id: d.memberId,
+          transaction_id: d.transactionId,
+          kind,
+          points: signed,
+          reason: d.reason,
+          reference: 'reference' in d ? d.reference : 'orderId' in d ? d.orderId : null,
+          balance_after: d.newBalance,
+          occurred_at: d.at,
+        })
+        .onConflict((oc) => oc.column('event_id').doNothing())
+        .execute();
+      await db
+        .updateTable('rm_members')
+        .set({
+          balance: d.newBalance,
+          lifetime_points: d.lifetimePoints,
+          ...(active && { last_activity_at: d.at }),
+          updated_at: d.at,
+        })
+        .where('member_id', '=', d.memberId)
+        .execute();
+      return;
+    }
+    case 'RewardRedeemed':
+      // The balance moved with the PointsDeducted appended beside it; this fact names the order.
+      await db
+        .updateTable('rm_members')
+        .set({ last_activity_at: event.data.at })
+        .where('member_id', '=', event.data.memberId)
+        .execute();
+      return;
+    case 'RewardCreated': {
+      const d = event.data;
+      await db
+        .insertInto('rm_rewards')
+        .values({
+          program_id: programId,
+          reward_id: d.rewardId,
+          name: d.name,
+          points_cost: d.pointsCost,
+          stock: d.stock,
+          kind: d.kind,
+          active: true,
+          created_at: d.at,
+          updated_at: d.at,
+        })
+        .onConflict((oc) => oc.column('reward_id').doNothing())
+        .execute();
+      return;
+    }
+    case 'RewardChanged': {
+      const c = event.data.changes;
+      await db
+        .updateTable('rm_rewards')
+        .set({
+          ...(c.name !== undefined && { name: c.name }),
+          ...(c.pointsCost !== undefined && { points_cost: c.pointsCost }),
+          ...(c.stock !== undefined && { stock: c.stock }),
+          ...(c.active !== undefined && { active: c.active }),
+          updated_at: event.data.at,
+        })
+        .where('reward_id', '=', event.data.rewardId)
+        .execute();
+      return;
+    }
+    case 'StockReserved':
+    case 'StockReleased':
+      await db
+        .updateTable('rm_rewards')
+        .set({ stock: event.data.remaining, updated_at: event.data.at })
+        .where('reward_id', '=', event.data.rewardId)
+        .execute();
+      return;
+    case 'OrderPlaced': {
+      const d = event.data;
+      await db
+        .insertInto('rm_orders')
+        .values({
+          program_id: programId,
+          order_id: d.orderId,
+          member_id: d.memberId,
+          reward_id: d.rewardId,
+          reward_name: d.rewardName,
+          kind: d.kind,
+          points_spent: d.pointsSpent,
+          status: 'redeemed',
+          carrier: null,
+          tracking_number: null,
+          history: JSON.stringify([{ status: 'redeemed', at: d.at }]) as never,
+          created_at: d.at,
+          updated_at: d.at,
+        })
+        .onConflict((oc) => oc.column('order_id').doNothing())
+        .execute();
+      return;
+    }
+    case 'OrderShipped':
+      await setOrderStatus(db, event.data.orderId, 'shipped', event.data.at, {
+        carrier: event.data.carrier,
+        tracking_number: event.data.trackingNumber,
+      });
+      return;
+    case 'OrderDelivered':
+      await setOrderStatus(db, event.data.orderId, 'delivered', event.data.at, {});
+      return;
+    case 'OrderCancelled':
+      await setOrderStatus(db, event.data.orderId, 'cancelled', event.data.at, {});
+      return;
+    case 'LeaderboardCreated': {
+      const d = event.data;
+      await db
+        .insertInto('rm_leaderboards')
+        .values({
+          program_id: programId,
+          leaderboard_id: d.leaderboardId,
+          name: d.name,
+          period: d.period,
+          timezone: d.timezone,
+          period_start: d.periodStart,
+          period_end: d.periodEnd,
+          created_at: d.at,
+        })
+        .onConflict((oc) => oc.column('leaderboard_id').doNothing())
+        .execute();
+      return;
+    }
+    case 'ScoreRecorded': {
+      const d = event.data;
+      await db
+        .insertInto('rm_standings')
+        .values({
+          leaderboard_id: d.leaderboardId,
+          member_id: d.memberId,
+          points: d.score,
+          position: 0,
+          reached_seq: Number(recorded.revision),
+        })
+        .onConflict((oc) =>
+          oc
+            .columns(['leaderboard_id', 'member_id'])
+            .doUpdateSet({ points: d.score, reached_seq: Number(recorded.revision) }),
+        )
+        .execute();
+      return;
+    }
+    case 'PositionChanged':
+      await db
+        .updateTable('rm_standings')
+        .set({ position: event.data.newPosition })
+        .where('leaderboard_id', '=', event.data.leaderboardId)
+        .where('member_id', '=', event.data.memberId)
+        .execute();
+      return;
+    case 'PeriodEnded': {
+      const d = event.data;
+      await db
+        .insertInto('rm_leaderboard_periods')
+        .values({
+          leaderboard_id: d.leaderboardId,
+          period_start: d.periodStart,
+          period_end: d.periodEnd,
+          standings: JSON.stringify(d.standings) as never,
+          ended_at: d.at,
+        })
+        .onConflict((oc) => oc.columns(['leaderboard_id', 'period_start']).doNothing())
+        .execute();
+      await db.deleteFrom('rm_standings').where('leaderboard_id', '=', d.leaderboardId).execute();
+      return;
+    }
+    case 'PeriodOpened':
+      await db
+        .updateTable('rm_leaderboards')
+        .set({ period_start: event.data.periodStart, period_end: event.data.periodEnd })
+        .where('leaderboard_id', '=', event.data.leaderboardId)
+        .execute();
+      return;
+  }
+};
+
+const ledgerKinds = {
+  PointsAwarded: 'awarded',
+  PointsDeducted: 'deducted',
+  PointsExpired: 'expired',
+  PointsRefunded: 'refunded',
+} as const;
+
+const setOrderStatus = async (
+  db: Db,
+  orderId: string,
+  status: 'shipped' | 'delivered' | 'cancelled',
+  at: string,
+  extra: { carrier?: string; tracking_number?: string },
+): Promise<void> => {
+  await db
+    .updateTable('rm_orders')
+    .set({
+      ...extra,
+      status,
+      history: sql`history || ${JSON.stringify([{ status, at }])}::jsonb` as never,
+      updated_at: at,
+    })
+    .where('order_id', '=', orderId)
+    .where('status', '!=', status)
+    .execute();
+};

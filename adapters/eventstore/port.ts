@@ -67,11 +67,22 @@ export type Subscription = {
  * implementation passes test/adapters/eventstore/contract.ts.
  */
 export type EventStore = {
-  append: (stream: string, events: readonly NewEvent[], expected: ExpectedRevision) => Promise<AppendResult>;
+  append: (
+    stream: string,
+    events: readonly NewEvent[],
+    expected: ExpectedRevision,
+  ) => Promise<AppendResult>;
   /** Events of one stream from `fromRevision` (inclusive) on, in revision order. */
-  readStream: (stream: string, options?: { fromRevision?: bigint; limit?: number }) => Promise<RecordedEvent[]>;
+  readStream: (
+    stream: string,
+    options?: { fromRevision?: bigint; limit?: number },
+  ) => Promise<RecordedEvent[]>;
   /** Events in the global order strictly after `after` (null: from the start). */
-  readAll: (options: { after: Position | null; limit: number; programId?: string }) => Promise<RecordedEvent[]>;
+  readAll: (options: {
+    after: Position | null;
+    limit: number;
+    programId?: string;
+  }) => Promise<RecordedEvent[]>;
   subscribe: (options: SubscriptionOptions) => Promise<Subscription>;
   close: () => Promise<void>;
 };

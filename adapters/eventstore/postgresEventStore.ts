@@ -77,11 +77,19 @@ export class PostgresEventStore implements EventStore {
     this.#pollIntervalMs = options.pollIntervalMs ?? 500;
   }
 
-  async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+  async append(
+    stream: string,
+    events: readonly NewEvent[],
+    expected: ExpectedRevision,
+  ): Promise<AppendResult> {
     if (events.length === 0) throw new RangeError('append needs at least one event');
     const canonical = events.map((event) => canonicalEvent({ ...event, streamName: stream }));
     try {
-      const result = await sql<{ next_revision: string; commit_position: string; prepare_position: string }>`
+      const result = await sql<{
+        next_revision: string;
+        commit_position: string;
+        prepare_position: string;
+      }>`
         select next_revision::text as next_revision, commit_position, prepare_position::text as prepare_position
         from incentable_append(
           ${stream}, ${expectedCode(expected)}::bigint,
@@ -107,7 +115,10 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  async readStream(stream: string, options: { fromRevision?: bigint; limit?: number } = {}): Promise<RecordedEvent[]> {
+  async readStream(
+    stream: string,
+    options: { fromRevision?: bigint; limit?: number } = {},
+  ): Promise<RecordedEvent[]> {
     const result = await sql<EventRow>`
       select ${columns} from incentable_events
       where stream_name = ${stream} and stream_revision >= ${(options.fromRevision ?? 0n).toString()}::bigint
@@ -116,7 +127,11 @@ export class PostgresEventStore implements EventStore {
     return result.rows.map(toRecorded);
   }
 
-  async readAll(options: { after: Position | null; limit: number; programId?: string }): Promise<RecordedEvent[]> {
+  async readAll(options: {
+    after: Position | null;
+    limit: number;
+    programId?: string;
+  }): Promise<RecordedEvent[]> {
     return (await this.readGuarded(options)).events;
   }
 
@@ -130,7 +145,10 @@ export class PostgresEventStore implements EventStore {
     programId?: string;
   }): Promise<{ events: RecordedEvent[]; blocked: boolean }> {
     const after = options.after ?? { commit: 0n, prepare: 0n };
-    const program = options.programId === undefined ? sql`true` : sql`metadata->>'programId' = ${options.programId}`;
+    const program =
+      options.programId === undefined
+        ? sql`true`
+        : sql`metadata->>'programId' = ${options.programId}`;
     const result = await sql<EventRow>`
       select ${columns} from incentable_events
       where (transaction_id, global_position) > (${after.commit.toString()}::xid8, ${after.prepare.toString()}::bigint)
@@ -142,13 +160,16 @@ export class PostgresEventStore implements EventStore {
     if (events.length === options.limit) return { events, blocked: false };
     const held = await sql<{ blocked: boolean }>`
       select exists (select 1 from incentable_events
-        where transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) as blocked`.execute(this.#db);
+        where transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) as blocked`.execute(
+      this.#db,
+    );
     return { events, blocked: held.rows[0]?.blocked === true };
   }
 
   async subscribe(options: SubscriptionOptions): Promise<Subscription> {
     for (const existing of this.#subscriptions) {
-      if (existing.name === options.name) throw new Error(`subscription ${options.name} is already running here`);
+      if (existing.name === options.name)
+        throw new Error(`subscription ${options.name} is already running here`);
     }
     if (this.#handle.kind === 'postgres' && !this.#session) {
       this.#session = await this.#handle.openSession();
@@ -260,7 +281,9 @@ class PostgresSubscription implements Subscription {
   }
 
   caughtUp(): Promise<void> {
-    return new Promise((resolve) => this.#waiters.push({ resolve, requestedAt: this.#readsStarted }));
+    return new Promise((resolve) =>
+      this.#waiters.push({ resolve, requestedAt: this.#readsStarted }),
+    );
   }
 
   async stop(): Promise<void> {
@@ -275,12 +298,18 @@ class PostgresSubscription implements Subscription {
     const db = this.#handle.db;
     // Single active consumer per name across processes: the session-level advisory lock.
     this.#lockSession = await this.#handle.openSession();
-    while (!this.#stopped && !(await this.#lockSession.tryAdvisoryLock(`subscription:${this.name}`))) {
+    while (
+      !this.#stopped &&
+      !(await this.#lockSession.tryAdvisoryLock(`subscription:${this.name}`))
+    ) {
       await this.#store.waitForAppend(1000);
     }
     const saved = await db
       .selectFrom('incentable_subscriptions')
-      .select([sql<string>`commit_position::text`.as('commit'), sql<string>`prepare_position::text`.as('prepare')])
+      .select([
+        sql<string>`commit_position::text`.as('commit'),
+        sql<string>`prepare_position::text`.as('prepare'),
+      ])
       .where('name', '=', this.name)
       .executeTakeFirst();
     if (saved) this.#checkpoint = { commit: BigInt(saved.commit), prepare: BigInt(saved.prepare) };
@@ -291,7 +320,10 @@ class PostgresSubscription implements Subscription {
       const readNumber = ++this.#readsStarted;
       let page: { events: RecordedEvent[]; blocked: boolean };
       try {
-        page = await this.#store.readGuarded({ after: this.#checkpoint, limit: this.#options.batchSize ?? 500 });
+        page = await this.#store.readGuarded({
+          after: this.#checkpoint,
+          limit: this.#options.batchSize ?? 500,
+        });
       } catch (error) {
         this.#options.onError?.(error);
         await this.#store.waitForAppend(Math.min(5000, 50 * 2 ** Math.min(failures++, 7)));
@@ -306,7 +338,9 @@ class PostgresSubscription implements Subscription {
               insert into incentable_subscriptions (name, commit_position, prepare_position, updated_at)
               values (${this.name}, ${last.commit.toString()}::xid8, ${last.prepare.toString()}::bigint, now())
               on conflict (name) do update set commit_position = excluded.commit_position,
-                prepare_position = excluded.prepare_position, updated_at = excluded.updated_at`.execute(tx);
+                prepare_position = excluded.prepare_position, updated_at = excluded.updated_at`.execute(
+              tx,
+            );
           });
           this.#checkpoint = last;
           failures = 0;

@@ -27,6 +27,10 @@ type EventRow = {
   hash: string;
 };
 
+/**
+ * Positions and revisions leave as text (they may pass 2^53). ORDER BY must name the table's
+ * columns: the text aliases below would sort "10" before "2".
+ */
 const columns = sql`global_position::text as global_position, transaction_id::text as transaction_id,
   event_id::text as event_id, stream_name, stream_revision::text as stream_revision, type, data,
   metadata, hash`;
@@ -122,7 +126,7 @@ export class PostgresEventStore implements EventStore {
     const result = await sql<EventRow>`
       select ${columns} from incentable_events
       where stream_name = ${stream} and stream_revision >= ${(options.fromRevision ?? 0n).toString()}::bigint
-      order by stream_revision
+      order by incentable_events.stream_revision
       limit ${options.limit ?? 1_000_000}`.execute(this.#db);
     return result.rows.map(toRecorded);
   }
@@ -154,7 +158,7 @@ export class PostgresEventStore implements EventStore {
       where (transaction_id, global_position) > (${after.commit.toString()}::xid8, ${after.prepare.toString()}::bigint)
         and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
         and ${program}
-      order by transaction_id, global_position
+      order by incentable_events.transaction_id, incentable_events.global_position
       limit ${options.limit}`.execute(this.#db);
     const events = result.rows.map(toRecorded);
     if (events.length === options.limit) return { events, blocked: false };

@@ -158,6 +158,20 @@ export const eventStoreContract = (
           ['B', 'C'],
         );
       });
+      it('reads a stream of more than ten events in numeric revision order', async () => {
+        const s = stream('long');
+        const written = Array.from({ length: 12 }, (_, i) => newEvent('Counted', { i }));
+        await store.append(s, written, 'no_stream');
+        const read = await store.readStream(s);
+        assert.deepEqual(
+          read.map((e) => e.revision),
+          written.map((_, i) => BigInt(i)),
+        );
+        assert.deepEqual(
+          read.map((e) => e.id),
+          written.map((e) => e.id),
+        );
+      });
       it('returns nothing for a missing stream', async () => {
         assert.deepEqual(await store.readStream(stream('missing')), []);
       });

@@ -18,6 +18,7 @@ import type { Subscription } from './eventstore/port.ts';
 import { ensureRootKey } from './http/auth.ts';
 import { createApp } from './http/app.ts';
 import { purgeIdempotencyKeys } from './http/idempotency.ts';
+import { productVersion } from './version.ts';
 
 export type Runtime = {
   url: string | null;
@@ -39,7 +40,7 @@ export type Runtime = {
  */
 export const startRuntime = async (
   config: Config,
-  options: { clock?: Clock; logger?: Logger; scheduler?: boolean } = {},
+  options: { clock?: Clock; logger?: Logger; scheduler?: boolean; listen?: boolean } = {},
 ): Promise<Runtime> => {
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? pino({ level: config.logLevel });
@@ -125,7 +126,7 @@ export const startRuntime = async (
 
   let server: Server | null = null;
   let url: string | null = null;
-  if (roles.has('api')) {
+  if (roles.has('api') && options.listen !== false) {
     const app = createApp({
       db: database.db,
       incentives: services,
@@ -133,6 +134,7 @@ export const startRuntime = async (
       waitForReadModels,
       adminApiKey: config.adminApiKey,
       maxBodyBytes: config.maxBodyBytes,
+      version: productVersion,
       ready: () => true,
       log: { error: (details, message) => log.error(details, message) },
     });

@@ -5,12 +5,14 @@ import type { Database } from '../db/schema.ts';
 import { authenticate } from './auth.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
+import { openApiDocument } from './openapi.ts';
 import { routes, type RouteDeps } from './routes.ts';
 
 export type AppDeps = RouteDeps & {
   db: Kysely<Database>;
   adminApiKey: string | null;
   maxBodyBytes: number;
+  version: string;
   ready: () => boolean;
   log: { error: (details: object, message: string) => void };
 };
@@ -33,6 +35,11 @@ export const createApp = (deps: AppDeps): Express => {
   app.get('/readyz', (_req, res) => {
     if (deps.ready()) res.json({ status: 'ready' });
     else res.status(503).json({ status: 'not_ready' });
+  });
+
+  const openApi = openApiDocument(deps.version);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
   });
 
   app.use(

@@ -1,0 +1,56 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig } from '../config.ts';
+import { startRuntime } from '../runtime.ts';
+import { productVersion } from '../version.ts';
+
+/**
+ * `npx incentable …`: operational commands against the configured database (DATABASE_URL, or
+ * the embedded data dir). Each opens the database, does its work and exits.
+ */
+const program = new Command()
+  .name('incentable')
+  .description('Operate an Incentable installation')
+  .version(productVersion)
+  .showHelpAfterError();
+
+const jobsCommand = program.command('jobs').description('Scheduled jobs');
+jobsCommand
+  .command('run')
+  .description('Run a scheduled job now (idempotent; skipped if another process holds its lock)')
+  .argument('<job>', 'expiry | leaderboards', (value: string) => {
+    if (value !== 'expiry' && value !== 'leaderboards')
+      throw new InvalidArgumentError('use expiry or leaderboards');
+    return value;
+  })
+  .option('--json', 'print the report as JSON')
+  .action(async (job: 'expiry' | 'leaderboards', options: { json?: boolean }) => {
+    const runtime = await startRuntime(
+      { ...loadConfig(), roles: ['api'] },
+      { scheduler: false, listen: false },
+    );
+    try {
+      const report =
+        job === 'expiry'
+          ? await runtime.jobs.expiry({ atLocalHour: null })
+          : await runtime.jobs.leaderboards();
+      if (options.json) console.log(JSON.stringify(report));
+      else
+        console.log(
+          report.ran
+            ? `${job}: ${report.changed} changed`
+            : `${job}: skipped, another process holds the job's lock`,
+        );
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(2);
+  }
+  throw error;
+}

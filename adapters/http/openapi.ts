@@ -1,0 +1,289 @@
+import { z } from 'zod';
+import * as s from './schemas.ts';
+
+type Operation = {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  path: string;
+  summary: string;
+  body?: z.ZodType;
+  success: number;
+  root?: boolean;
+};
+
+/**
+ * Every route of the API with its request schema. The schemas are the same zod objects that
+ * validate requests; test/adapters/http/openapi.e2e.test.ts checks this table against the
+ * router, so a route cannot ship undocumented.
+ */
+export const operations: Operation[] = [
+  {
+    method: 'post',
+    path: '/v1/programs',
+    summary: 'Create a program',
+    body: s.createProgramSchema,
+    success: 201,
+    root: true,
+  },
+  { method: 'get', path: '/v1/programs/{programId}', summary: 'Get a program', success: 200 },
+  {
+    method: 'patch',
+    path: '/v1/programs/{programId}',
+    summary: 'Change program settings',
+    body: s.updateProgramSchema,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/api-keys',
+    summary: 'Create a program API key (shown once)',
+    body: s.createApiKeySchema,
+    success: 201,
+    root: true,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/members',
+    summary: 'Register a member',
+    body: s.createMemberSchema,
+    success: 201,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/members',
+    summary: 'List members (cursor pagination; filter by tier, email, external_id, q)',
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/members/{memberId}',
+    summary: 'Get a member',
+    success: 200,
+  },
+  {
+    method: 'patch',
+    path: '/v1/programs/{programId}/members/{memberId}',
+    summary: 'Change member details',
+    body: s.updateMemberSchema,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/members/{memberId}/deactivate',
+    summary: 'Deactivate a member',
+    body: s.emptySchema,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/members/{memberId}/points/award',
+    summary: 'Award points',
+    body: s.pointsSchema,
+    success: 201,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/members/{memberId}/points/deduct',
+    summary: 'Deduct points',
+    body: s.pointsSchema,
+    success: 201,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/members/{memberId}/transactions',
+    summary: 'The points ledger, newest first, with running balance',
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/members/{memberId}/redemptions',
+    summary: 'Redeem a reward',
+    body: s.redemptionSchema,
+    success: 201,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/rewards',
+    summary: 'Create a reward',
+    body: s.createRewardSchema,
+    success: 201,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/rewards',
+    summary: 'List rewards',
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/rewards/{rewardId}',
+    summary: 'Get a reward',
+    success: 200,
+  },
+  {
+    method: 'patch',
+    path: '/v1/programs/{programId}/rewards/{rewardId}',
+    summary: 'Change a reward',
+    body: s.updateRewardSchema,
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/orders/{orderId}',
+    summary: 'Get an order with its status history',
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/orders/{orderId}/ship',
+    summary: 'Ship a physical order',
+    body: s.shipSchema,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/orders/{orderId}/deliver',
+    summary: 'Mark an order delivered',
+    body: s.emptySchema,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/orders/{orderId}/cancel',
+    summary: 'Cancel an order before delivery (refunds the points)',
+    body: s.cancelSchema,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/leaderboards',
+    summary: 'Create a leaderboard',
+    body: s.createLeaderboardSchema,
+    success: 201,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/leaderboards',
+    summary: 'List leaderboards',
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/leaderboards/{leaderboardId}',
+    summary: 'Get a leaderboard',
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/leaderboards/{leaderboardId}/standings',
+    summary: 'Current period standings, ranked',
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/leaderboards/{leaderboardId}/periods',
+    summary: 'Ended periods with final standings',
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/leaderboards/{leaderboardId}/close-period',
+    summary: 'End the current period now',
+    body: s.emptySchema,
+    success: 200,
+  },
+];
+
+const errorResponse = { $ref: '#/components/responses/Error' };
+
+/** OpenAPI 3.1 (JSON Schema 2020-12), generated from the request schemas at start. */
+export const openApiDocument = (version: string): object => {
+  const { schemas } = z.toJSONSchema(z.globalRegistry, {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+    uri: (id) => `#/components/schemas/${id}`,
+  });
+  const paths: Record<string, Record<string, object>> = {};
+  for (const op of operations) {
+    const parameters = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
+    if (op.method === 'get')
+      parameters.push({
+        name: 'after_position',
+        in: 'query',
+        required: false,
+        schema: { type: 'string' },
+      });
+    const bodyId = op.body ? z.globalRegistry.get(op.body)?.id : undefined;
+    paths[op.path] ??= {};
+    paths[op.path]![op.method] = {
+      summary: op.summary,
+      ...(op.root && { description: 'Root key only.' }),
+      parameters,
+      ...(bodyId && {
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: `#/components/schemas/${bodyId}` } } },
+        },
+      }),
+      ...(op.method === 'post' && {
+        'x-idempotency': 'Send an Idempotency-Key header to make a retry safe.',
+      }),
+      responses: {
+        [String(op.success)]: {
+          description:
+            'Success. Command responses carry `position`; pass it as ?after_position to read your write.',
+        },
+        '400': errorResponse,
+        '401': errorResponse,
+        '403': errorResponse,
+        '404': errorResponse,
+        ...(op.method !== 'get' && {
+          '409': errorResponse,
+          '413': errorResponse,
+          '422': errorResponse,
+        }),
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Incentable API', version },
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas,
+      responses: {
+        Error: {
+          description:
+            'An error, with a machine-readable code and the field at fault when there is one.',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['error'],
+                properties: {
+                  error: {
+                    type: 'object',
+                    required: ['code', 'message'],
+                    properties: {
+                      code: { type: 'string' },
+                      message: { type: 'string' },
+                      field: { type: 'string' },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+};

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { openApiDocument, operations } from '../../../adapters/http/openapi.ts';
+import { routes, type RouteDeps } from '../../../adapters/http/routes.ts';
+
+type Layer = { route?: { path: string; methods: Record<string, boolean> } };
+
+describe('the OpenAPI document', () => {
+  it('documents exactly the routes the router serves', () => {
+    // Building the router touches none of its dependencies; handlers never run here.
+    const router = routes({} as RouteDeps) as unknown as { stack: Layer[] };
+    const served = router.stack
+      .filter((layer) => layer.route)
+      .flatMap((layer) =>
+        Object.keys(layer.route!.methods).map(
+          (method) => `${method} /v1${layer.route!.path.replace(/:(\w+)/g, '{$1}')}`,
+        ),
+      )
+      .sort();
+    const documented = operations.map((op) => `${op.method} ${op.path}`).sort();
+    assert.deepEqual(documented, served);
+  });
+
+  it('is OpenAPI 3.1 with every request body schema generated from zod', () => {
+    const document = openApiDocument('1.2.3') as {
+      openapi: string;
+      info: { version: string };
+      components: {
+        schemas: Record<
+          string,
+          { properties?: Record<string, unknown>; additionalProperties?: boolean }
+        >;
+      };
+    };
+    assert.equal(document.openapi, '3.1.0');
+    assert.equal(document.info.version, '1.2.3');
+    const points = document.components.schemas.PointsMovement!;
+    assert.deepEqual(points.properties?.points, {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1_000_000_000,
+    });
+    assert.equal(points.additionalProperties, false);
+    for (const op of operations) if (op.body) assert.ok(op.method !== 'get');
+  });
+});

@@ -1,0 +1,568 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import {
+  classifyAttempt,
+  decideAfterAttempt,
+  type AttemptResult,
+  type DeliveryDecision,
+} from '../../delivery/outcome.ts';
+import type { HttpTransport } from '../../delivery/ports.ts';
+import { defaultRetrySchedule } from '../../delivery/retryPolicy.ts';
+import { decryptSecret, signDocs, signStandard, standardKeyOf } from '../../delivery/signing.ts';
+import type { Database } from '../db/schema.ts';
+
+/** An email to the program's notification address. Implemented by adapters/mail/smtpMailer.ts. */
+export type Mailer = {
+  /** Rejects when the message was not accepted for delivery. */
+  send(message: { to: string; subject: string; text: string }): Promise<void>;
+};
+
+/** The worker's time: claims, leases, schedules and signature timestamps all read it. */
+export type Clock = { now(): Date };
+
+/** pino-compatible, at its smallest. */
+export type WorkerLogger = {
+  info(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+};
+
+export type DeliveryWorkerOptions = {
+  db: Kysely<Database>;
+  transport: HttpTransport;
+  /** 32 bytes: the key endpoint secrets are encrypted with (the store's key). */
+  secretKey: Uint8Array;
+  /** Base of the dashboard links in notification emails, e.g. `https://incentives.example.com`. */
+  publicUrl: string;
+  /** Goes into `User-Agent: Incentable-Webhooks/<version>`. */
+  version: string;
+  /** null or absent: notifications are stored (sent_at null) and logged, not mailed. */
+  mailer?: Mailer | null;
+  /** Where a program's failure emails go; by default rm_programs.notification_email. */
+  notificationAddressOf?: (programId: string) => Promise<string | null>;
+  clock?: Clock;
+  /** Delay before each attempt; its length is the number of attempts. Default 0s,5m,30m,2h,24h. */
+  delaysS?: readonly number[];
+  /** Budget of one POST (connect, headers, body). Default 10 s. */
+  timeoutMs?: number;
+  /** Deliveries held (claimed, sending or being recorded) at once. Default 64. */
+  concurrency?: number;
+  /** Deliveries held at once per endpoint, so a hanging endpoint cannot take every slot. Default 8. */
+  perEndpointInFlight?: number;
+  /** A claim not recorded within this is taken over by any worker. Default 2 x timeout + 30 s. */
+  leaseMs?: number;
+  /** Fallback poll when notify() is not called (another process queued work). Default 250 ms. */
+  pollIntervalMs?: number;
+  logger?: WorkerLogger;
+};
+
+type Claimed = {
+  delivery_id: string;
+  program_id: string;
+  endpoint_id: string;
+  envelope_id: string;
+  attempts: number;
+  type: string;
+  body: string;
+  is_test: boolean;
+  url: string;
+  secret_encrypted: string;
+  previous_secret_encrypted: string | null;
+  previous_secret_expires_at: Date | null;
+};
+
+type Finished = {
+  claim: Claimed;
+  leaseOwner: string;
+  startedAt: Date;
+  result: AttemptResult;
+  errorKind: string | null;
+  lastError: string | null;
+  decision: DeliveryDecision;
+};
+
+type Notification = {
+  notificationId: string;
+  programId: string;
+  deliveryId: string;
+  endpointId: string;
+  to: string | null;
+  subject: string;
+  text: string;
+};
+
+const consoleLogger: WorkerLogger = {
+  info: (fields, message) => console.info(message, fields),
+  error: (fields, message) => console.error(message, fields),
+};
+
+/** Decrypted secrets, keyed by their ciphertext: a rotation changes the key, so never stale. */
+const maxCachedSecrets = 10_000;
+
+/**
+ * Claims due deliveries in batches (FOR UPDATE SKIP LOCKED plus a lease, so any number of workers
+ * can run), signs and POSTs each through the HttpTransport, and records attempts and outcomes in
+ * batched statements. Delivery never throws outward: every exchange ends as an attempt row and a
+ * status. A hanging endpoint holds at most `perEndpointInFlight` slots, the rest serve others.
+ */
+export class DeliveryWorker {
+  readonly #db: Kysely<Database>;
+  readonly #transport: HttpTransport;
+  readonly #secretKey: Uint8Array;
+  readonly #publicUrl: string;
+  readonly #userAgent: string;
+  readonly #mailer: Mailer | null;
+  readonly #addressOf: (programId: string) => Promise<string | null>;
+  readonly #clock: Clock;
+  readonly #delaysS: readonly number[];
+  readonly #timeoutMs: number;
+  readonly #concurrency: number;
+  readonly #perEndpoint: number;
+  readonly #leaseMs: number;
+  readonly #pollIntervalMs: number;
+  readonly #logger: WorkerLogger;
+  readonly #workerId = randomUUID();
+  readonly #secrets = new Map<string, string>();
+  /** Per endpoint: deliveries claimed and not yet recorded. */
+  readonly #heldByEndpoint = new Map<string, number>();
+  readonly #sends = new Set<Promise<void>>();
+  #held = 0;
+  #claimSeq = 0;
+  #finished: Finished[] = [];
+  #flushing: Promise<void> | null = null;
+  #running = false;
+  #loop: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #woken = false;
+  /** The earliest retry this worker scheduled: sleep no longer than until then. */
+  #nextDueAt: number | null = null;
+
+  constructor(options: DeliveryWorkerOptions) {
+    this.#db = options.db;
+    this.#transport = options.transport;
+    this.#secretKey = options.secretKey;
+    this.#publicUrl = options.publicUrl.replace(/\/+$/, '');
+    this.#userAgent = `Incentable-Webhooks/${options.version}`;
+    this.#mailer = options.mailer ?? null;
+    this.#addressOf =
+      options.notificationAddressOf ?? ((programId) => this.#programAddress(programId));
+    this.#clock = options.clock ?? { now: () => new Date() };
+    this.#delaysS = options.delaysS ?? defaultRetrySchedule;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#concurrency = options.concurrency ?? 64;
+    this.#perEndpoint = options.perEndpointInFlight ?? 8;
+    this.#leaseMs = options.leaseMs ?? 2 * this.#timeoutMs + 30_000;
+    this.#pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.#logger = options.logger ?? consoleLogger;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+  }
+
+  /** Stops claiming, waits for the POSTs under way (bounded by timeoutMs) and records them. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.notify();
+    await this.#loop;
+    this.#loop = null;
+    await Promise.all([...this.#sends]);
+    await this.#flush();
+  }
+
+  /** Work was queued in this process (projector batch, test event, redelivery): claim now. */
+  notify(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      const room = Math.min(this.#concurrency - this.#held, 500);
+      let claimed = 0;
+      if (room > 0) {
+        try {
+          claimed = await this.#claim(room);
+        } catch (error) {
+          this.#logger.error({ err: error }, 'webhook delivery claim failed');
+        }
+      }
+      if (room === 0 || claimed < room) await this.#sleep();
+    }
+  }
+
+  async #sleep(): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return;
+    }
+    let waitMs = this.#pollIntervalMs;
+    if (this.#nextDueAt !== null) {
+      waitMs = Math.max(0, Math.min(waitMs, this.#nextDueAt - this.#clock.now().getTime()));
+      this.#nextDueAt = null;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, waitMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+    this.#wake = null;
+    this.#woken = false;
+  }
+
+  /**
+   * One statement: lock due rows (and rows whose lease expired) of enabled endpoints, keep at
+   * most the endpoint's free slots of each, lease them to this claim and return what signing
+   * needs. Endpoints already at their cap are skipped before the scan so they cannot fill it.
+   */
+  async #claim(room: number): Promise<number> {
+    const now = this.#clock.now();
+    const leaseOwner = `${this.#workerId}:${++this.#claimSeq}`;
+    const heldIds = [...this.#heldByEndpoint.keys()];
+    const heldCounts = heldIds.map((id) => this.#heldByEndpoint.get(id) ?? 0);
+    const saturated = heldIds.filter(
+      (id) => (this.#heldByEndpoint.get(id) ?? 0) >= this.#perEndpoint,
+    );
+    const result = await sql<Claimed>`
+      with held as (
+        select * from unnest(${heldIds}::text[], ${heldCounts}::int[]) as h(endpoint_id, n)
+      ),
+      candidates as (
+        select d.delivery_id, d.endpoint_id, d.next_attempt_at
+        from webhook_deliveries d
+        join webhook_endpoints e on e.endpoint_id = d.endpoint_id and e.enabled
+        where ((d.status = 'pending' and d.next_attempt_at <= ${now})
+            or (d.status = 'delivering' and d.lease_expires_at <= ${now}))
+          and d.endpoint_id <> all(${saturated}::text[])
+        order by d.next_attempt_at
+        limit ${room}
+        for update of d skip locked
+      ),
+      ranked as (
+        select c.delivery_id,
+          row_number() over (partition by c.endpoint_id order by c.next_attempt_at) as rn,
+          ${this.#perEndpoint}::int - coalesce(h.n, 0) as free
+        from candidates c left join held h on h.endpoint_id = c.endpoint_id
+      )
+      update webhook_deliveries d
+      set status = 'delivering', lease_expires_at = ${new Date(now.getTime() + this.#leaseMs)},
+        lease_owner = ${leaseOwner}, updated_at = ${now}
+      from ranked r, webhook_envelopes v, webhook_endpoints e
+      where d.delivery_id = r.delivery_id and r.rn <= r.free
+        and v.envelope_id = d.envelope_id and e.endpoint_id = d.endpoint_id
+      returning d.delivery_id, d.program_id, d.endpoint_id, d.envelope_id, d.attempts,
+        v.type, v.body, v.is_test, e.url, e.secret_encrypted, e.previous_secret_encrypted,
+        e.previous_secret_expires_at`.execute(this.#db);
+    for (const claim of result.rows) {
+      this.#held += 1;
+      this.#heldByEndpoint.set(
+        claim.endpoint_id,
+        (this.#heldByEndpoint.get(claim.endpoint_id) ?? 0) + 1,
+      );
+      const send = this.#send(claim, leaseOwner);
+      this.#sends.add(send);
+      void send.finally(() => this.#sends.delete(send));
+    }
+    return result.rows.length;
+  }
+
+  #secret(encrypted: string): string {
+    let plain = this.#secrets.get(encrypted);
+    if (plain === undefined) {
+      plain = decryptSecret(encrypted, this.#secretKey);
+      if (this.#secrets.size >= maxCachedSecrets) this.#secrets.clear();
+      this.#secrets.set(encrypted, plain);
+    }
+    return plain;
+  }
+
+  /** The signed request: the envelope's stored bytes, never re-serialised. */
+  #headers(claim: Claimed, sentAt: Date): Record<string, string> {
+    const secret = this.#secret(claim.secret_encrypted);
+    const keys = [standardKeyOf(secret)];
+    if (
+      claim.previous_secret_encrypted !== null &&
+      claim.previous_secret_expires_at !== null &&
+      claim.previous_secret_expires_at.getTime() > sentAt.getTime()
+    ) {
+      keys.push(standardKeyOf(this.#secret(claim.previous_secret_encrypted)));
+    }
+    return {
+      'content-type': 'application/json',
+      'user-agent': this.#userAgent,
+      'x-incentable-signature': signDocs(claim.body, secret),
+      'x-incentable-event': claim.type,
+      'x-incentable-delivery': claim.delivery_id,
+      ...signStandard({ id: claim.envelope_id, sentAt, body: claim.body }, keys),
+      ...(claim.is_test && { 'x-incentable-test': 'true' }),
+    };
+  }
+
+  async #send(claim: Claimed, leaseOwner: string): Promise<void> {
+    const startedAt = this.#clock.now();
+    let result: AttemptResult;
+    try {
+      result = await this.#transport.post({
+        url: claim.url,
+        headers: this.#headers(claim, startedAt),
+        body: claim.body,
+        timeoutMs: this.#timeoutMs,
+        endpointKey: claim.endpoint_id,
+      });
+    } catch (error) {
+      // A secret that does not decrypt (wrong key) or a transport bug: recorded, retried, never thrown.
+      result = { kind: 'error', error: 'other', message: messageOf(error), durationMs: 0 };
+    }
+    const { outcome, errorKind } = classifyAttempt(result);
+    const decision = decideAfterAttempt({
+      outcome,
+      delaysS: this.#delaysS,
+      attemptsMade: claim.attempts + 1,
+      now: this.#clock.now(),
+    });
+    const lastError =
+      errorKind === null
+        ? null
+        : result.kind === 'response'
+          ? `HTTP ${result.status}${errorKind === 'redirect' ? ' (redirects are not followed)' : ''}`
+          : `${result.error}: ${result.message}`;
+    this.#finished.push({ claim, leaseOwner, startedAt, result, errorKind, lastError, decision });
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushing) return;
+    this.#flushing = (async () => {
+      // Let the sends that finish in the same tick join this batch.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (this.#finished.length > 0) {
+        const batch = this.#finished.splice(0, 500);
+        await this.#recordWithRetry(batch);
+      }
+    })().finally(() => {
+      this.#flushing = null;
+      if (this.#finished.length > 0) this.#scheduleFlush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#flushing || this.#finished.length > 0) {
+      if (!this.#flushing) this.#scheduleFlush();
+      await this.#flushing;
+    }
+  }
+
+  /**
+   * Records a batch; on a database fault keeps trying while running. If the worker stops first,
+   * the slots are released anyway: the rows stay leased and any worker retries them after the
+   * lease (at least once, never lost).
+   */
+  async #recordWithRetry(batch: Finished[]): Promise<void> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await this.#record(batch);
+        break;
+      } catch (error) {
+        this.#logger.error(
+          { err: error, deliveries: batch.length },
+          'recording webhook attempts failed',
+        );
+        if (!this.#running || attempt >= 20) break;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 5_000)));
+      }
+    }
+    for (const { claim, decision } of batch) {
+      this.#held -= 1;
+      const left = (this.#heldByEndpoint.get(claim.endpoint_id) ?? 1) - 1;
+      if (left <= 0) this.#heldByEndpoint.delete(claim.endpoint_id);
+      else this.#heldByEndpoint.set(claim.endpoint_id, left);
+      if (decision.status === 'pending') {
+        const due = decision.nextAttemptAt.getTime();
+        if (this.#nextDueAt === null || due < this.#nextDueAt) this.#nextDueAt = due;
+      }
+    }
+    this.notify();
+  }
+
+  /** One transaction: attempts (one INSERT), statuses (one UPDATE from arrays), 410s, notifications. */
+  async #record(batch: Finished[]): Promise<void> {
+    const now = this.#clock.now();
+    const terminal = batch.filter(
+      (f) => f.decision.status === 'failed' || f.decision.status === 'gone',
+    );
+    const addresses = new Map<string, string | null>();
+    for (const f of terminal) {
+      if (!addresses.has(f.claim.program_id)) {
+        addresses.set(
+          f.claim.program_id,
+          await this.#addressOf(f.claim.program_id).catch(() => null),
+        );
+      }
+    }
+    const notifications = await this.#db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto('webhook_attempts')
+        .values(
+          batch.map((f) => ({
+            delivery_id: f.claim.delivery_id,
+            attempt_number: f.claim.attempts + 1,
+            started_at: f.startedAt,
+            duration_ms: Math.max(0, Math.round(f.result.durationMs)),
+            http_status: f.result.kind === 'response' ? f.result.status : null,
+            response_body: f.result.kind === 'response' ? f.result.body.slice(0, 4096) : null,
+            error_kind: f.errorKind,
+            error_message:
+              f.result.kind === 'error' ? f.result.message.slice(0, 1000) : f.lastError,
+          })),
+        )
+        .onConflict((oc) => oc.columns(['delivery_id', 'attempt_number']).doNothing())
+        .execute();
+
+      const updated = await sql<{ delivery_id: string }>`
+        update webhook_deliveries d
+        set status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
+          lease_expires_at = null, lease_owner = null, last_status = v.last_status,
+          last_error = v.last_error, updated_at = ${now}
+        from unnest(
+          ${batch.map((f) => f.claim.delivery_id)}::text[],
+          ${batch.map((f) => f.leaseOwner)}::text[],
+          ${batch.map((f) => f.decision.status)}::text[],
+          ${batch.map((f) => f.claim.attempts + 1)}::int[],
+          ${batch.map((f) => (f.decision.status === 'pending' ? f.decision.nextAttemptAt.toISOString() : null))}::timestamptz[],
+          ${batch.map((f) => (f.result.kind === 'response' ? f.result.status : null))}::int[],
+          ${batch.map((f) => f.lastError)}::text[]
+        ) as v(delivery_id, lease_owner, status, attempts, next_attempt_at, last_status, last_error)
+        where d.delivery_id = v.delivery_id and d.status = 'delivering' and d.lease_owner = v.lease_owner
+        returning d.delivery_id`.execute(tx);
+      // A claim that lost its lease to another worker records its attempt but not the outcome.
+      const ours = new Set(updated.rows.map((r) => r.delivery_id));
+      const concluded = terminal.filter((f) => ours.has(f.claim.delivery_id));
+      if (concluded.length === 0) return [];
+
+      const gone = concluded.filter((f) => f.decision.status === 'gone');
+      for (const f of gone) {
+        await tx
+          .updateTable('webhook_endpoints')
+          .set({
+            enabled: false,
+            disabled_reason: `The endpoint answered 410 Gone to delivery ${f.claim.delivery_id} at ${now.toISOString()}.`,
+            updated_at: now,
+          })
+          .where('endpoint_id', '=', f.claim.endpoint_id)
+          .where('enabled', '=', true)
+          .execute();
+      }
+
+      const drafts = concluded.map((f) =>
+        this.#draft(f, addresses.get(f.claim.program_id) ?? null),
+      );
+      const inserted = await tx
+        .insertInto('webhook_notifications')
+        .values(
+          drafts.map((n) => ({
+            notification_id: n.notificationId,
+            program_id: n.programId,
+            delivery_id: n.deliveryId,
+            endpoint_id: n.endpointId,
+            to_address: n.to,
+            subject: n.subject,
+            body: n.text,
+            sent_at: null,
+            error: null,
+            created_at: now,
+          })),
+        )
+        .onConflict((oc) => oc.column('delivery_id').doNothing())
+        .returning('notification_id')
+        .execute();
+      const fresh = new Set(inserted.map((r) => r.notification_id));
+      return drafts.filter((n) => fresh.has(n.notificationId));
+    });
+    for (const notification of notifications) await this.#notify(notification);
+  }
+
+  #draft(f: Finished, to: string | null): Notification {
+    const { claim } = f;
+    const link = `${this.#publicUrl}/dashboard/webhooks/${claim.endpoint_id}/deliveries/${claim.delivery_id}`;
+    const gone = f.decision.status === 'gone';
+    const lastStatus = f.result.kind === 'response' ? String(f.result.status) : 'no response';
+    const text = [
+      gone
+        ? `Your webhook endpoint answered 410 Gone, so it has been disabled. No further events will be sent to it until you re-enable it.`
+        : `A webhook could not be delivered after ${claim.attempts + 1} attempts and has been marked as failed.`,
+      '',
+      `Endpoint: ${claim.url}`,
+      `Event type: ${claim.type}`,
+      `Event id: ${claim.envelope_id}`,
+      `Delivery id: ${claim.delivery_id}`,
+      `Attempts: ${claim.attempts + 1}`,
+      `Last status: ${lastStatus}`,
+      `Last error: ${f.lastError ?? 'none'}`,
+      '',
+      `Details and redelivery: ${link}`,
+    ].join('\n');
+    return {
+      notificationId: randomUUID(),
+      programId: claim.program_id,
+      deliveryId: claim.delivery_id,
+      endpointId: claim.endpoint_id,
+      to,
+      subject: gone
+        ? `Webhook endpoint disabled (410 Gone): ${claim.url}`
+        : `Webhook delivery failed: ${claim.type} to ${claim.url}`,
+      text,
+    };
+  }
+
+  /** After the commit: mail it, or leave sent_at null and log why. Never throws. */
+  async #notify(n: Notification): Promise<void> {
+    const fields = {
+      notificationId: n.notificationId,
+      deliveryId: n.deliveryId,
+      endpointId: n.endpointId,
+    };
+    if (this.#mailer === null || n.to === null) {
+      this.#logger.info(
+        {
+          ...fields,
+          reason:
+            this.#mailer === null ? 'no SMTP configured' : 'program has no notification address',
+        },
+        `webhook notification stored, not mailed: ${n.subject}`,
+      );
+      return;
+    }
+    let error: string | null = null;
+    try {
+      await this.#mailer.send({ to: n.to, subject: n.subject, text: n.text });
+    } catch (cause) {
+      error = messageOf(cause);
+      this.#logger.error({ ...fields, err: cause }, 'sending webhook notification failed');
+    }
+    try {
+      await this.#db
+        .updateTable('webhook_notifications')
+        .set(error === null ? { sent_at: this.#clock.now() } : { error: error.slice(0, 1000) })
+        .where('notification_id', '=', n.notificationId)
+        .execute();
+    } catch (cause) {
+      this.#logger.error({ ...fields, err: cause }, 'recording webhook notification failed');
+    }
+  }
+
+  async #programAddress(programId: string): Promise<string | null> {
+    const row = await this.#db
+      .selectFrom('rm_programs')
+      .select('notification_email')
+      .where('program_id', '=', programId)
+      .executeTakeFirst();
+    return row?.notification_email ?? null;
+  }
+}
+
+const messageOf = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);

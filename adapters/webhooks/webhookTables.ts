@@ -1,0 +1,76 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** Written as a Date, read back as a Date (pg parses timestamptz). */
+type Timestamp = ColumnType<Date, Date, Date>;
+type NullableTimestamp = ColumnType<Date | null, Date | null | undefined, Date | null>;
+
+export type DeliveryStatus = 'pending' | 'delivering' | 'delivered' | 'failed' | 'gone';
+
+/** Tables of adapters/db/migrations/003_webhooks.ts. */
+export type WebhookTables = {
+  webhook_endpoints: {
+    seq: Generated<number>;
+    endpoint_id: string;
+    program_id: string;
+    url: string;
+    description: Generated<string>;
+    /** Subscribed webhook types, or ['*'] for every type. */
+    events: string[];
+    enabled: Generated<boolean>;
+    secret_encrypted: string;
+    previous_secret_encrypted: string | null;
+    previous_secret_expires_at: NullableTimestamp;
+    disabled_reason: string | null;
+    created_at: Timestamp;
+    updated_at: Timestamp;
+  };
+  webhook_envelopes: {
+    seq: Generated<number>;
+    envelope_id: string;
+    program_id: string;
+    type: string;
+    body: string;
+    source_event_id: string | null;
+    is_test: Generated<boolean>;
+    created_at: Timestamp;
+  };
+  webhook_deliveries: {
+    seq: Generated<number>;
+    delivery_id: string;
+    program_id: string;
+    endpoint_id: string;
+    envelope_id: string;
+    series: Generated<number>;
+    status: DeliveryStatus;
+    attempts: Generated<number>;
+    next_attempt_at: NullableTimestamp;
+    lease_expires_at: NullableTimestamp;
+    lease_owner: string | null;
+    last_status: number | null;
+    last_error: string | null;
+    created_at: Timestamp;
+    updated_at: Timestamp;
+  };
+  webhook_attempts: {
+    delivery_id: string;
+    attempt_number: number;
+    started_at: Timestamp;
+    duration_ms: number;
+    http_status: number | null;
+    response_body: string | null;
+    error_kind: string | null;
+    error_message: string | null;
+  };
+  webhook_notifications: {
+    notification_id: string;
+    program_id: string;
+    delivery_id: string;
+    endpoint_id: string;
+    to_address: string | null;
+    subject: string;
+    body: string;
+    sent_at: NullableTimestamp;
+    error: string | null;
+    created_at: Timestamp;
+  };
+};

@@ -1,0 +1,153 @@
+import type { DomainEvent } from '../domain/events.ts';
+import type { MemberChanges } from '../domain/member.ts';
+import type { WebhookEventType } from './catalogue.ts';
+import { formatCreatedAt } from './envelope.ts';
+
+/** What a domain event looks like on the wire, before it gets an envelope id. */
+export type WebhookEvent = {
+  type: WebhookEventType;
+  data: Readonly<Record<string, unknown>>;
+  /** The moment of the fact (the event's `at`), which becomes the envelope's `created_at`. */
+  createdAt: Date;
+};
+
+/** Timestamps inside `data` in the docs' form (`2024-06-18T10:05:00Z`), like `created_at`. */
+const wireTime = (iso: string): string => formatCreatedAt(new Date(iso));
+
+/** `changes` with the wire's snake_case keys; only the fields that changed appear. */
+const wireChanges = (changes: MemberChanges): Record<string, unknown> => ({
+  ...(changes.email !== undefined && { email: changes.email }),
+  ...(changes.name !== undefined && { name: changes.name }),
+  ...(changes.externalId !== undefined && { external_id: changes.externalId }),
+  ...(changes.attributes !== undefined && { attributes: changes.attributes }),
+});
+
+const webhook = (
+  type: WebhookEventType,
+  at: string,
+  data: Record<string, unknown>,
+): WebhookEvent => ({
+  type,
+  data,
+  createdAt: new Date(at),
+});
+
+/**
+ * The webhook a domain event becomes, or null for events customers are not told about (the
+ * catalogue is the docs' table). No default branch: a new domain event fails to compile until it
+ * is mapped or explicitly ignored here.
+ */
+export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
+  switch (event.type) {
+    case 'PointsAwarded':
+    case 'PointsDeducted':
+    case 'PointsExpired':
+    case 'PointsRefunded': {
+      const d = event.data;
+      // A refund gives points back: to a receiver it is an award, with the refund's reason.
+      const type =
+        event.type === 'PointsDeducted'
+          ? 'points.deducted'
+          : event.type === 'PointsExpired'
+            ? 'points.expired'
+            : 'points.awarded';
+      return webhook(type, d.at, {
+        transaction_id: d.transactionId,
+        member_id: d.memberId,
+        points: d.points,
+        reason: d.reason,
+        new_balance: d.newBalance,
+      });
+    }
+    case 'MemberRegistered': {
+      const d = event.data;
+      return webhook('member.created', d.at, {
+        member_id: d.memberId,
+        email: d.email,
+        name: d.name,
+        external_id: d.externalId,
+        tier: d.tier,
+        attributes: d.attributes,
+      });
+    }
+    case 'MemberUpdated':
+      return webhook('member.updated', event.data.at, {
+        member_id: event.data.memberId,
+        changes: wireChanges(event.data.changes),
+      });
+    case 'MemberTierChanged': {
+      const d = event.data;
+      return webhook('member.tier_changed', d.at, {
+        member_id: d.memberId,
+        previous_tier: d.previousTier,
+        new_tier: d.newTier,
+        reason: d.reason,
+      });
+    }
+    case 'RewardRedeemed': {
+      const d = event.data;
+      return webhook('reward.redeemed', d.at, {
+        order_id: d.orderId,
+        member_id: d.memberId,
+        reward_id: d.rewardId,
+        reward_name: d.rewardName,
+        points_spent: d.pointsSpent,
+      });
+    }
+    case 'OrderShipped': {
+      const d = event.data;
+      return webhook('order.shipped', d.at, {
+        order_id: d.orderId,
+        member_id: d.memberId,
+        reward_id: d.rewardId,
+        carrier: d.carrier,
+        tracking_number: d.trackingNumber,
+      });
+    }
+    case 'OrderDelivered': {
+      const d = event.data;
+      return webhook('order.delivered', d.at, {
+        order_id: d.orderId,
+        member_id: d.memberId,
+        reward_id: d.rewardId,
+        delivered_at: wireTime(d.at),
+      });
+    }
+    case 'PositionChanged': {
+      const d = event.data;
+      return webhook('leaderboard.position_changed', d.at, {
+        leaderboard_id: d.leaderboardId,
+        member_id: d.memberId,
+        previous_position: d.previousPosition,
+        new_position: d.newPosition,
+        points: d.points,
+      });
+    }
+    case 'PeriodEnded': {
+      const d = event.data;
+      return webhook('leaderboard.period_ended', d.at, {
+        leaderboard_id: d.leaderboardId,
+        period_start: wireTime(d.periodStart),
+        period_end: wireTime(d.periodEnd),
+        standings: d.standings.map((s) => ({
+          position: s.position,
+          member_id: s.memberId,
+          points: s.points,
+        })),
+      });
+    }
+    case 'ProgramCreated':
+    case 'ProgramUpdated':
+    case 'MemberDeactivated':
+    case 'RewardCreated':
+    case 'RewardChanged':
+    case 'StockReserved':
+    case 'StockReleased':
+    case 'OrderPlaced':
+    case 'OrderCancelled':
+    case 'LeaderboardCreated':
+    case 'ScoreRecorded':
+    case 'PeriodOpened':
+      return null;
+  }
+};

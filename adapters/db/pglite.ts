@@ -1,4 +1,4 @@
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { PostgresDialect } from 'kysely';
 
 /**
@@ -14,6 +14,9 @@ export const pgliteDialect = (pglite: PGlite): PostgresDialect => {
     const previous = holder;
     holder = previous.then(() => next);
     await previous;
+    // PGlite answers within the same turn of the event loop: without a yield, a busy queue of
+    // queries would starve timers and sockets.
+    await new Promise((resolve) => setImmediate(resolve));
     return release;
   };
   const client = (release: () => void) => ({

@@ -50,6 +50,15 @@ export type SubscriptionOptions = {
   name: string;
   handle: SubscriptionHandler;
   batchSize?: number;
+  /**
+   * true (default): the handler's writes and the checkpoint commit in one transaction. false:
+   * the handler gets the plain database and the checkpoint is written after it returns, for a
+   * handler that issues commands (which must not run inside a transaction it holds: the embedded
+   * database has one connection). Such a handler must be idempotent, as every handler is.
+   */
+  transactional?: boolean;
+  /** Called after a batch's transaction committed (e.g. to wake the delivery worker). */
+  onBatchCommitted?: (events: readonly RecordedEvent[]) => void;
   /** Called with every failure of a batch before it is retried. */
   onError?: (error: unknown) => void;
 };

@@ -131,12 +131,24 @@ export class PostgresEventStore implements EventStore {
     return result.rows.map(toRecorded);
   }
 
+  /**
+   * Events after `after` in the global order. A page cut short by the xmin guard (a transaction
+   * anywhere in the cluster still running) is retried for up to `waitMs`, so a caller sees every
+   * event committed before the call unless a transaction stays open that long.
+   */
   async readAll(options: {
     after: Position | null;
     limit: number;
     programId?: string;
+    waitMs?: number;
   }): Promise<RecordedEvent[]> {
-    return (await this.readGuarded(options)).events;
+    const deadline = Date.now() + (options.waitMs ?? 5_000);
+    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+      const page = await this.readGuarded(options);
+      if (!page.blocked || page.events.length === options.limit || Date.now() > deadline)
+        return page.events;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
 
   /**
@@ -153,18 +165,27 @@ export class PostgresEventStore implements EventStore {
       options.programId === undefined
         ? sql`true`
         : sql`metadata->>'programId' = ${options.programId}`;
-    const result = await sql<EventRow>`
-      select ${columns} from incentable_events
-      where (transaction_id, global_position) > (${after.commit.toString()}::xid8, ${after.prepare.toString()}::bigint)
-        and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        and ${program}
-      order by incentable_events.transaction_id, incentable_events.global_position
-      limit ${options.limit}`.execute(this.#db);
-    const events = result.rows.map(toRecorded);
+    // One statement, one snapshot: the page and the guard it was read under. The "blocked"
+    // check below must use this guard, not a fresh snapshot's, or a transaction that ends in
+    // between would make a short page look complete.
+    const result = await sql<EventRow & { guard: string | null }>`
+      with g as materialized (select pg_snapshot_xmin(pg_current_snapshot()) as xmin)
+      (select ${columns}, null::text as guard from incentable_events, g
+        where (transaction_id, global_position) > (${after.commit.toString()}::xid8, ${after.prepare.toString()}::bigint)
+          and transaction_id < g.xmin
+          and ${program}
+        order by incentable_events.transaction_id, incentable_events.global_position
+        limit ${options.limit})
+      union all
+      select null, null, null, null, null, null, null, null, null, g.xmin::text from g`.execute(
+      this.#db,
+    );
+    const rows = result.rows.filter((row) => row.guard === null);
+    const guard = result.rows.find((row) => row.guard !== null)?.guard ?? '0';
+    const events = rows.map(toRecorded);
     if (events.length === options.limit) return { events, blocked: false };
     const held = await sql<{ blocked: boolean }>`
-      select exists (select 1 from incentable_events
-        where transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) as blocked`.execute(
+      select exists (select 1 from incentable_events where transaction_id >= ${guard}::xid8) as blocked`.execute(
       this.#db,
     );
     return { events, blocked: held.rows[0]?.blocked === true };
@@ -336,18 +357,27 @@ class PostgresSubscription implements Subscription {
       if (page.events.length > 0) {
         const last = page.events[page.events.length - 1]!.position;
         try {
-          await db.transaction().execute(async (tx) => {
-            await this.#options.handle(page.events, tx);
-            await sql`
+          const saveCheckpoint = (executor: Kysely<Database>) =>
+            sql`
               insert into incentable_subscriptions (name, commit_position, prepare_position, updated_at)
               values (${this.name}, ${last.commit.toString()}::xid8, ${last.prepare.toString()}::bigint, now())
               on conflict (name) do update set commit_position = excluded.commit_position,
                 prepare_position = excluded.prepare_position, updated_at = excluded.updated_at`.execute(
-              tx,
+              executor,
             );
-          });
+          if (this.#options.transactional === false) {
+            await this.#options.handle(page.events, db);
+            await saveCheckpoint(db);
+          } else {
+            await db.transaction().execute(async (tx) => {
+              await this.#options.handle(page.events, tx);
+              await saveCheckpoint(tx);
+            });
+          }
           this.#checkpoint = last;
           failures = 0;
+          blockedPolls = 0;
+          this.#options.onBatchCommitted?.(page.events);
         } catch (error) {
           // At-least-once: nothing was committed, the same batch comes back after a pause.
           this.#options.onError?.(error);
@@ -365,7 +395,7 @@ class PostgresSubscription implements Subscription {
         await this.#store.waitForAppend(this.#pollIntervalMs);
       } else {
         // A running transaction holds back committed events; it sends no signal when it ends.
-        await this.#store.waitForAppend(Math.min(50, 1 + blockedPolls++));
+        await this.#store.waitForAppend(Math.min(10, 1 + blockedPolls++));
       }
     }
     for (const waiter of this.#waiters) waiter.resolve();

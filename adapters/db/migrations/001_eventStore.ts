@@ -54,15 +54,32 @@ create function incentable_append(
         last_position bigint;
         n int := coalesce(array_length(p_ids, 1), 0);
       begin
-        insert into incentable_streams (stream_name, revision, last_hash)
-          values (p_stream, -1, null) on conflict do nothing;
-        select s.revision, s.last_hash into current_revision, current_hash
-          from incentable_streams s where s.stream_name = p_stream for update;
-        if (p_expected = -1 and current_revision <> -1)
-           or (p_expected = -3 and current_revision = -1)
-           or (p_expected >= 0 and current_revision <> p_expected) then
-          raise exception 'wrong expected revision on %', p_stream
-            using errcode = 'IN409', detail = current_revision::text;
+        -- An exact or "exists" expectation needs the stream row: lock it, nothing else. Only
+        -- "no stream" and "any" may create it, and a racing creator loses on its primary key.
+        if p_expected = -1 then
+          insert into incentable_streams (stream_name, revision, last_hash)
+            values (p_stream, -1, null) on conflict do nothing;
+          if not found then
+            select s.revision into current_revision from incentable_streams s where s.stream_name = p_stream;
+            raise exception 'wrong expected revision on %', p_stream
+              using errcode = 'IN409', detail = current_revision::text;
+          end if;
+          current_revision := -1;
+        else
+          if p_expected = -2 then
+            insert into incentable_streams (stream_name, revision, last_hash)
+              values (p_stream, -1, null) on conflict do nothing;
+          end if;
+          select s.revision, s.last_hash into current_revision, current_hash
+            from incentable_streams s where s.stream_name = p_stream for update;
+          if not found then
+            current_revision := -1;
+          end if;
+          if (p_expected = -3 and current_revision = -1)
+             or (p_expected >= 0 and current_revision <> p_expected) then
+            raise exception 'wrong expected revision on %', p_stream
+              using errcode = 'IN409', detail = current_revision::text;
+          end if;
         end if;
         h := current_hash;
         for i in 1 .. n loop

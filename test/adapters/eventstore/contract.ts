@@ -269,6 +269,33 @@ export const eventStoreContract = (
         );
       });
 
+      it('lets a non-transactional handler append events of its own (a policy reactor)', async () => {
+        const programId = `prg_${randomUUID().slice(0, 8)}`;
+        const trigger = newEvent('Trigger', {}, programId);
+        await store.append(stream('t'), [trigger], 'no_stream');
+        const reactions: string[] = [];
+        const subscription = await store.subscribe({
+          name: `contract-${randomUUID()}`,
+          transactional: false,
+          handle: async (batch) => {
+            for (const e of batch) {
+              if (e.metadata.programId !== programId) continue;
+              if (e.type === 'Trigger')
+                await store.append(
+                  stream('reaction'),
+                  [newEvent('Reacted', { to: e.id }, programId)],
+                  'no_stream',
+                );
+              else reactions.push((e.data as { to: string }).to);
+            }
+          },
+        });
+        await subscription.caughtUp();
+        await subscription.caughtUp();
+        await subscription.stop();
+        assert.deepEqual(reactions, [trigger.id]);
+      });
+
       it('wakes for events appended while it waits', async () => {
         const programId = `prg_${randomUUID().slice(0, 8)}`;
         const seen: string[] = [];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseRetrySchedule } from '../delivery/retryPolicy.ts';
 
 /**
  * The only reader of process.env. One schema, parsed once at start into a frozen object; each
@@ -22,7 +23,7 @@ const schema = z
     PUBLIC_URL: z.url().optional(),
     ROLES: z
       .string()
-      .default('api,projector,scheduler')
+      .default('api,projector,scheduler,delivery')
       .transform((text) =>
         text
           .split(',')
@@ -32,6 +33,28 @@ const schema = z
       .pipe(z.array(z.enum(['api', 'projector', 'scheduler', 'delivery'])).min(1)),
     MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10_000_000).default(1_000_000),
     READ_WAIT_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
+    WEBHOOK_SECRET_KEY: z
+      .string()
+      .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64 (openssl rand -base64 32)')
+      .optional(),
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+    WEBHOOK_RETRY_SCHEDULE: z
+      .string()
+      .default('0s,5m,30m,2h,24h')
+      .transform((text, ctx) => {
+        const parsed = parseRetrySchedule(text);
+        if (parsed.ok) return parsed.delaysS;
+        ctx.addIssue({ code: 'custom', message: parsed.message });
+        return z.NEVER;
+      }),
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: z.stringbool().optional(),
+    WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(256),
+    WEBHOOK_PER_ENDPOINT_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).default(32),
+    SMTP_URL: z
+      .string()
+      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+      .optional(),
+    SMTP_FROM: z.string().min(3).default('Incentable <webhooks@localhost>'),
   })
   .transform((env) => ({
     nodeEnv: env.NODE_ENV,
@@ -46,6 +69,19 @@ const schema = z
     roles: env.ROLES,
     maxBodyBytes: env.MAX_BODY_BYTES,
     readWaitTimeoutMs: env.READ_WAIT_TIMEOUT_MS,
+    webhooks: {
+      secretKey: env.WEBHOOK_SECRET_KEY
+        ? new Uint8Array(Buffer.from(env.WEBHOOK_SECRET_KEY, 'base64'))
+        : null,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      delaysS: env.WEBHOOK_RETRY_SCHEDULE,
+      // Development talks to receivers on loopback; production must opt in.
+      allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS ?? env.NODE_ENV !== 'production',
+      concurrency: env.WEBHOOK_CONCURRENCY,
+      perEndpointInFlight: env.WEBHOOK_PER_ENDPOINT_IN_FLIGHT,
+    },
+    smtp: env.SMTP_URL ? { url: env.SMTP_URL, from: env.SMTP_FROM } : null,
+    dataDir: env.DATA_DIR,
   }));
 
 export type Config = Readonly<z.output<typeof schema>>;

@@ -19,6 +19,15 @@ import { ensureRootKey } from './http/auth.ts';
 import { createApp } from './http/app.ts';
 import { purgeIdempotencyKeys } from './http/idempotency.ts';
 import { productVersion } from './version.ts';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createMetrics } from './http/metrics.ts';
+import { createSmtpMailer } from './mail/smtpMailer.ts';
+import { DeliveryWorker } from './webhooks/deliveryWorker.ts';
+import { UndiciTransport } from './webhooks/undiciTransport.ts';
+import { createWebhookProjector, webhooksProjection } from './webhooks/webhookProjector.ts';
+import { createWebhookStore, type WebhookStore } from './webhooks/webhookStore.ts';
 
 export type Runtime = {
   url: string | null;
@@ -29,6 +38,9 @@ export type Runtime = {
   jobs: Jobs;
   readModels: Subscription | null;
   policies: Subscription | null;
+  webhookProjection: Subscription | null;
+  webhooks: WebhookStore;
+  worker: DeliveryWorker | null;
   /** Set on the first start without ADMIN_API_KEY: the generated root key, shown once. */
   generatedRootKey: string | null;
   stop: () => Promise<void>;
@@ -51,9 +63,46 @@ export const startRuntime = async (
   const q = queries(database.db);
   const scheduled = jobs({ database, incentives: services, queries: q, clock });
   const roles = new Set(config.roles);
+  const secretKey = config.webhooks.secretKey ?? loadOrCreateSecretKey(config, log);
+  const webhooks = createWebhookStore({ db: database.db, secretKey, clock });
+  const metrics = createMetrics(database.db, [
+    readModelsProjection,
+    policiesSubscription,
+    webhooksProjection,
+  ]);
+
+  let worker: DeliveryWorker | null = null;
+  const mailer = config.smtp ? createSmtpMailer(config.smtp) : null;
+  const transport = new UndiciTransport({
+    allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
+    connectionsPerOrigin: config.webhooks.perEndpointInFlight,
+    userAgent: `Incentable-Webhooks/${productVersion}`,
+  });
+  if (roles.has('delivery')) {
+    worker = new DeliveryWorker({
+      db: database.db,
+      transport,
+      secretKey,
+      publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
+      version: productVersion,
+      mailer,
+      clock,
+      delaysS: config.webhooks.delaysS,
+      timeoutMs: config.webhooks.timeoutMs,
+      concurrency: config.webhooks.concurrency,
+      perEndpointInFlight: config.webhooks.perEndpointInFlight,
+      logger: {
+        info: (fields, message) => log.info(fields, message),
+        error: (fields, message) => log.error(fields, message),
+      },
+      onAttempt: metrics.onAttempt,
+    });
+    worker.start();
+  }
 
   let readModels: Subscription | null = null;
   let policies: Subscription | null = null;
+  let webhookProjection: Subscription | null = null;
   if (roles.has('projector')) {
     readModels = await store.subscribe({
       name: readModelsProjection,
@@ -63,8 +112,15 @@ export const startRuntime = async (
     });
     policies = await store.subscribe({
       name: policiesSubscription,
-      handle: policyReactor({ handler, incentives: services, queries: q, clock }),
+      transactional: false,
+      handle: policyReactor({ handler, incentives: services, clock }),
       onError: (error) => log.error({ err: error }, 'policy reactor failed; retrying'),
+    });
+    webhookProjection = await store.subscribe({
+      name: webhooksProjection,
+      handle: createWebhookProjector({ clock }),
+      onBatchCommitted: () => worker?.notify(),
+      onError: (error) => log.error({ err: error }, 'webhook projection failed; retrying'),
     });
   }
 
@@ -135,6 +191,10 @@ export const startRuntime = async (
       adminApiKey: config.adminApiKey,
       maxBodyBytes: config.maxBodyBytes,
       version: productVersion,
+      webhooks,
+      network: { allowPrivateNetworks: config.webhooks.allowPrivateNetworks },
+      wakeDelivery: () => worker?.notify(),
+      metrics: metrics.registry,
       ready: () => true,
       log: { error: (details, message) => log.error(details, message) },
     });
@@ -155,15 +215,40 @@ export const startRuntime = async (
     jobs: scheduled,
     readModels,
     policies,
+    webhookProjection,
+    webhooks,
+    worker,
     generatedRootKey,
     stop: async () => {
       for (const task of tasks) await task.stop();
-      if (server) {
-        server.closeAllConnections();
-        await new Promise((resolve) => server!.close(resolve));
+      await worker?.stop();
+      const listening = server;
+      if (listening) {
+        listening.closeAllConnections();
+        await new Promise((resolve) => listening.close(resolve));
       }
       await store.close();
+      await transport.close();
+      mailer?.close();
       await database.close();
     },
   };
+};
+
+/**
+ * Without WEBHOOK_SECRET_KEY, development keeps a generated key in the data dir (0600) so endpoint
+ * secrets survive restarts. Production must configure the key: losing it loses every secret.
+ */
+const loadOrCreateSecretKey = (config: Config, log: Logger): Uint8Array => {
+  if (config.nodeEnv === 'production') {
+    throw new Error('WEBHOOK_SECRET_KEY is required when NODE_ENV=production (32 bytes, base64)');
+  }
+  const path = join(config.dataDir, 'webhook-secret.key');
+  if (existsSync(path))
+    return new Uint8Array(Buffer.from(readFileSync(path, 'utf8').trim(), 'base64'));
+  mkdirSync(config.dataDir, { recursive: true });
+  const key = randomBytes(32);
+  writeFileSync(path, key.toString('base64'), { mode: 0o600 });
+  log.warn({ path }, 'WEBHOOK_SECRET_KEY is not set: generated one for development');
+  return new Uint8Array(key);
 };

@@ -5,7 +5,8 @@ import { leaderboardPolicy, tierPolicy } from '../../domain/policies.ts';
 import type { RecordedEvent } from '../../domain/recordedEvent.ts';
 import type { Clock, CommandHandler } from './commandHandler.ts';
 import { streams, type Incentives } from './incentives.ts';
-import type { Queries } from './queries.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 
 /** The subscription name of the policy reactor. */
 export const policiesSubscription = 'policies';
@@ -19,11 +20,10 @@ export const policiesSubscription = 'policies';
 export const policyReactor = (deps: {
   handler: CommandHandler;
   incentives: Incentives;
-  queries: Queries;
   clock: Clock;
 }) => {
-  const { handler, incentives, queries, clock } = deps;
-  return async (events: readonly RecordedEvent[]): Promise<void> => {
+  const { handler, incentives, clock } = deps;
+  return async (events: readonly RecordedEvent[], tx: Kysely<Database>): Promise<void> => {
     for (const recorded of events) {
       const event = { type: recorded.type, data: recorded.data } as DomainEvent;
       const programId = recorded.metadata.programId;
@@ -48,7 +48,12 @@ export const policyReactor = (deps: {
               await handler.handle(member, memberStream, change, { ...context, now: clock.now() });
           }
           if (event.type === 'PointsAwarded') {
-            const leaderboardIds = await queries.leaderboardIdsOf(programId);
+            const rows = await tx
+              .selectFrom('policy_leaderboards')
+              .select('leaderboard_id')
+              .where('program_id', '=', programId)
+              .execute();
+            const leaderboardIds = rows.map((row) => row.leaderboard_id);
             for (const command of leaderboardPolicy({ event, leaderboardIds, now: clock.now() })) {
               await handler.handle(
                 leaderboard,
@@ -60,10 +65,36 @@ export const policyReactor = (deps: {
           }
           break;
         }
+        case 'LeaderboardCreated':
+          // Remembered here, in order, so an award right after it is scored on it.
+          await tx
+            .insertInto('policy_leaderboards')
+            .values({ program_id: programId, leaderboard_id: event.data.leaderboardId })
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+          break;
         case 'OrderCancelled':
           await incentives.settleCancellation(programId, event.data.orderId, context);
           break;
-        default:
+        case 'ProgramCreated':
+        case 'ProgramUpdated':
+        case 'MemberRegistered':
+        case 'MemberUpdated':
+        case 'MemberTierChanged':
+        case 'MemberDeactivated':
+        case 'RewardRedeemed':
+        case 'RewardCreated':
+        case 'RewardChanged':
+        case 'StockReserved':
+        case 'StockReleased':
+        case 'OrderPlaced':
+        case 'OrderShipped':
+        case 'OrderDelivered':
+        case 'ScoreRecorded':
+        case 'PositionChanged':
+        case 'PeriodEnded':
+        case 'PeriodOpened':
+          // No policy reacts to these.
           break;
       }
     }

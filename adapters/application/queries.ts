@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Database } from '../db/schema.ts';
 
 /** Reads from the read models, shaped for the API (snake_case, as the public docs write it). */
@@ -146,15 +146,6 @@ export const queries = (db: Kysely<Database>) => ({
     return rows.map(leaderboardView);
   },
 
-  async leaderboardIdsOf(programId: string): Promise<string[]> {
-    const rows = await db
-      .selectFrom('rm_leaderboards')
-      .select('leaderboard_id')
-      .where('program_id', '=', programId)
-      .execute();
-    return rows.map((row) => row.leaderboard_id);
-  },
-
   async standings(leaderboardId: string) {
     const rows = await db
       .selectFrom('rm_standings')
@@ -224,7 +215,7 @@ export const queries = (db: Kysely<Database>) => ({
 
 export type Queries = ReturnType<typeof queries>;
 
-type Row<T extends keyof Database> = import('kysely').Selectable<Database[T]>;
+type Row<T extends keyof Database> = Selectable<Database[T]>;
 
 const programView = (row: Row<'rm_programs'>) => ({
   id: row.program_id,

@@ -54,10 +54,11 @@ export const migrate = async (db: Kysely<Database>): Promise<void> => {
  * int8 as a JS number, as PGlite returns it. Safe: balances and counts stay below 2^53 by
  * domain rule; event positions, which may not, are always selected as text.
  */
-const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
-  oid === pg.types.builtins.INT8
-    ? (value: string) => Number(value)
-    : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
+const parseInt8 = (value: string): number => Number(value);
+const getTypeParser = ((oid: number, format?: 'text' | 'binary'): unknown =>
+  oid === (pg.types.builtins.INT8 as number)
+    ? parseInt8
+    : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser;
 
 const openPostgres = (options: { url: string; poolSize?: number }): DatabaseHandle => {
   const pool = new pg.Pool({

@@ -3,6 +3,7 @@ import { eventStoreMigration } from './migrations/001_eventStore.ts';
 import { readModelsMigration } from './migrations/002_readModels.ts';
 import { webhooksMigration } from './migrations/003_webhooks.ts';
 import { apiKeysMigration } from './migrations/004_apiKeysAndIdempotency.ts';
+import { policyStateMigration } from './migrations/005_policyState.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '002_read_models': readModelsMigration,
   '003_webhooks': webhooksMigration,
   '004_api_keys_and_idempotency': apiKeysMigration,
+  '005_policy_state': policyStateMigration,
 };

@@ -45,5 +45,14 @@ export type HttpTables = {
   };
 };
 
+/** The policy reactor's own state (adapters/application/policyReactor.ts). */
+export type PolicyTables = {
+  policy_leaderboards: { program_id: string; leaderboard_id: string };
+};
+
 /** The whole schema, as the composition root sees it. */
-export type Database = EventStoreTables & ReadModelTables & WebhookTables & HttpTables;
+export type Database = EventStoreTables &
+  ReadModelTables &
+  WebhookTables &
+  HttpTables &
+  PolicyTables;

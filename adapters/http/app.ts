@@ -5,17 +5,22 @@ import type { Database } from '../db/schema.ts';
 import { authenticate } from './auth.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
+import { auditRoutes } from './auditRoutes.ts';
 import { openApiDocument } from './openapi.ts';
-import { routes, type RouteDeps } from './routes.ts';
+import type { Registry } from 'prom-client';
+import { programGuard, routes, type RouteDeps } from './routes.ts';
+import { webhookRoutes, type WebhookRouteDeps } from './webhookRoutes.ts';
 
-export type AppDeps = RouteDeps & {
-  db: Kysely<Database>;
-  adminApiKey: string | null;
-  maxBodyBytes: number;
-  version: string;
-  ready: () => boolean;
-  log: { error: (details: object, message: string) => void };
-};
+export type AppDeps = RouteDeps &
+  WebhookRouteDeps & {
+    metrics: Registry;
+    db: Kysely<Database>;
+    adminApiKey: string | null;
+    maxBodyBytes: number;
+    version: string;
+    ready: () => boolean;
+    log: { error: (details: object, message: string) => void };
+  };
 
 /** The HTTP API: JSON in and out, one error body, never a 500 for what a client sent. */
 export const createApp = (deps: AppDeps): Express => {
@@ -37,6 +42,11 @@ export const createApp = (deps: AppDeps): Express => {
     else res.status(503).json({ status: 'not_ready' });
   });
 
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', deps.metrics.contentType);
+    res.send(await deps.metrics.metrics());
+  });
+
   const openApi = openApiDocument(deps.version);
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
@@ -46,8 +56,10 @@ export const createApp = (deps: AppDeps): Express => {
     '/v1',
     (req, res, next) => {
       const hasBody = req.method === 'POST' || req.method === 'PATCH' || req.method === 'PUT';
-      const length = Number(req.get('content-length') ?? 0);
-      if (hasBody && length > 0 && !req.is('application/json')) {
+      // A chunked body has no Content-Length: it is a body all the same.
+      const sent =
+        Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+      if (hasBody && sent && !req.is('application/json')) {
         return sendError(res, 415, 'unsupported_media_type', 'send the body as application/json');
       }
       next();
@@ -55,7 +67,10 @@ export const createApp = (deps: AppDeps): Express => {
     express.json({ limit: deps.maxBodyBytes, strict: true }),
     authenticate(deps.db, { adminApiKey: deps.adminApiKey }),
     idempotency(deps.db),
+    programGuard(deps.incentives),
     routes(deps),
+    webhookRoutes(deps),
+    auditRoutes({ db: deps.db }),
   );
 
   app.use((_req, res) => sendError(res, 404, 'not_found', 'no such route'));

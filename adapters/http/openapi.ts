@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import * as s from './schemas.ts';
+import * as w from './webhookRoutes.ts';
 
 type Operation = {
   method: 'get' | 'post' | 'patch' | 'delete';
@@ -189,6 +190,110 @@ export const operations: Operation[] = [
     path: '/v1/programs/{programId}/leaderboards/{leaderboardId}/close-period',
     summary: 'End the current period now',
     body: s.emptySchema,
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/webhook-event-types',
+    summary:
+      'The webhook event catalogue, grouped as the docs group it, with JSON Schemas and samples',
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/webhook-endpoints',
+    summary: 'Add an endpoint (the response shows its secret)',
+    body: w.createEndpointSchema,
+    success: 201,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/webhook-endpoints',
+    summary: 'List endpoints',
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}',
+    summary: 'Get an endpoint',
+    success: 200,
+  },
+  {
+    method: 'patch',
+    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}',
+    summary: 'Change url, events, description or enabled',
+    body: w.updateEndpointSchema,
+    success: 200,
+  },
+  {
+    method: 'delete',
+    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}',
+    summary: 'Delete an endpoint',
+    success: 204,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}/secret',
+    summary: 'Reveal the signing secret',
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}/rotate-secret',
+    summary: 'Rotate the secret (the old one keeps signing for 24 h)',
+    body: w.emptyBody,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}/test',
+    summary: 'Send a test event of a type',
+    body: w.testEventSchema,
+    success: 202,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}/replay',
+    summary: 'Re-send every event in a time range to this endpoint',
+    body: w.replaySchema,
+    success: 202,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/webhook-deliveries',
+    summary: 'The delivery log (filter by endpoint_id, status, type)',
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/webhook-deliveries/{deliveryId}',
+    summary: 'One delivery with its attempts and payload',
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/webhook-deliveries/{deliveryId}/redeliver',
+    summary: 'Send the same envelope again as a new attempt series',
+    body: w.emptyBody,
+    success: 202,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/webhook-events',
+    summary: 'Webhook events (envelopes) of the program',
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/audit/events',
+    summary:
+      'Domain events in global order with metadata and hashes (after_position, limit, type, stream)',
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/audit/verify',
+    summary: "Verify the program's hash chains (streamed JSON lines)",
     success: 200,
   },
 ];

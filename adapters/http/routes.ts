@@ -3,6 +3,8 @@ import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import { isId, type IdKind } from '../../domain/ids.ts';
 import { formatPosition, parsePosition, type Position } from '../../domain/recordedEvent.ts';
+import type { Order } from '../../domain/order.ts';
+import { memberAsOf, streamReader } from '../audit/history.ts';
 import type { Incentives, Outcome } from '../application/incentives.ts';
 import type { Queries } from '../application/queries.ts';
 import type { CommandContext } from '../application/commandHandler.ts';
@@ -24,7 +26,7 @@ const parse = <T>(schema: z.ZodType<T>, value: unknown, res: Response): T | unde
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const keys = 'keys' in issue && Array.isArray(issue.keys) ? (issue.keys as string[]) : [];
+  const keys = 'keys' in issue && Array.isArray(issue.keys) ? issue.keys : [];
   const field = [...issue.path.map(String), ...keys.slice(0, 1)].join('.') || undefined;
   const message =
     issue.code === 'unrecognized_keys'
@@ -40,6 +42,45 @@ const contextOf = (req: Request, res: Response, programId: string | null): Comma
   correlationId: (res.locals.requestId as string | undefined) ?? 'unknown',
   causationId: null,
 });
+
+export const programOf = (res: Response): string => res.locals.programId as string;
+
+/** Validates an id path parameter: malformed is a 400 naming it. */
+export const idParam = (
+  req: Request,
+  res: Response,
+  name: string,
+  kind: IdKind,
+): string | undefined => {
+  const value = req.params[name];
+  if (typeof value === 'string' && isId(kind, value)) return value;
+  sendError(res, 400, 'validation_error', `${name} is not a valid ${kind} id`, name);
+  return undefined;
+};
+
+/** Parses with a schema or answers 400 naming the first field at fault. */
+export const parseOr400 = <T>(schema: z.ZodType<T>, value: unknown, res: Response): T | undefined =>
+  parse(schema, value, res);
+
+/**
+ * Runs before every route under a program: the id must be well formed, the key must reach the
+ * program (403), and the program must exist (404). Sets res.locals.programId.
+ */
+export const programGuard = (incentives: Incentives): Router => {
+  const router = Router();
+  router.use('/programs/:programId', async (req, res, next) => {
+    const programId = idParam(req, res, 'programId', 'program');
+    if (!programId) return;
+    if (!canAccessProgram(principalOf(res), programId))
+      return sendError(res, 403, 'forbidden', 'this key belongs to another program');
+    const { state } = await incentives.loadProgram(programId);
+    if (!state.exists)
+      return sendError(res, 404, 'program_not_found', `no program ${programId}`, 'program_id');
+    res.locals.programId = programId;
+    next();
+  });
+  return router;
+};
 
 /** Sends a command's outcome: the view on success (with the position it wrote), the refusal otherwise. */
 const reply = <T>(
@@ -67,15 +108,8 @@ const snakeTiers = (tiers: readonly { name: string; minPoints: number }[]) =>
 
 export const routes = (deps: RouteDeps): Router => {
   const { incentives, queries, db } = deps;
+  const reader = streamReader(db);
   const router = Router();
-
-  /** Validates an id path parameter: malformed is a 400 naming it. */
-  const idParam = (req: Request, res: Response, name: string, kind: IdKind): string | undefined => {
-    const value = req.params[name];
-    if (typeof value === 'string' && isId(kind, value)) return value;
-    sendError(res, 400, 'validation_error', `${name} is not a valid ${kind} id`, name);
-    return undefined;
-  };
 
   /** Honours ?after_position: waits (bounded) until the read models have caught up. */
   const readAfter = async (req: Request, res: Response): Promise<boolean> => {
@@ -128,20 +162,6 @@ export const routes = (deps: RouteDeps): Router => {
       };
     });
   });
-
-  /** Every route under a program: the id must be well formed, the key must reach it, it must exist. */
-  router.use('/programs/:programId', async (req, res, next) => {
-    const programId = idParam(req, res, 'programId', 'program');
-    if (!programId) return;
-    if (!canAccessProgram(principalOf(res), programId))
-      return sendError(res, 403, 'forbidden', 'this key belongs to another program');
-    const { state } = await incentives.loadProgram(programId);
-    if (!state.exists)
-      return sendError(res, 404, 'program_not_found', `no program ${programId}`, 'program_id');
-    res.locals.programId = programId;
-    next();
-  });
-  const programOf = (res: Response): string => res.locals.programId as string;
 
   router.get('/programs/:programId', async (req, res) => {
     if (!(await readAfter(req, res))) return;
@@ -254,6 +274,27 @@ export const routes = (deps: RouteDeps): Router => {
   router.get('/programs/:programId/members/:memberId', async (req, res) => {
     const memberId = idParam(req, res, 'memberId', 'member');
     if (!memberId || !(await readAfter(req, res))) return;
+    if (typeof req.query.as_of === 'string') {
+      const at = Date.parse(req.query.as_of);
+      if (Number.isNaN(at))
+        return sendError(
+          res,
+          400,
+          'validation_error',
+          'as_of must be an ISO-8601 timestamp',
+          'as_of',
+        );
+      const past = await memberAsOf(reader, programOf(res), memberId, new Date(at));
+      if (!past)
+        return sendError(
+          res,
+          404,
+          'member_not_found',
+          `no member ${memberId} at ${req.query.as_of}`,
+          'member_id',
+        );
+      return res.json(past);
+    }
     const view = await queries.member(programOf(res), memberId);
     if (!view) return sendError(res, 404, 'member_not_found', `no member ${memberId}`, 'member_id');
     res.json(view);
@@ -457,16 +498,15 @@ export const routes = (deps: RouteDeps): Router => {
     res.json(view);
   });
 
-  const orderState =
-    (orderId: string) => (value: { state: import('../../domain/order.ts').Order }) =>
-      value.state.exists
-        ? {
-            id: orderId,
-            status: value.state.status,
-            member_id: value.state.memberId,
-            reward_id: value.state.rewardId,
-          }
-        : {};
+  const orderState = (orderId: string) => (value: { state: Order }) =>
+    value.state.exists
+      ? {
+          id: orderId,
+          status: value.state.status,
+          member_id: value.state.memberId,
+          reward_id: value.state.rewardId,
+        }
+      : {};
 
   router.post('/programs/:programId/orders/:orderId/ship', async (req, res) => {
     const orderId = idParam(req, res, 'orderId', 'order');

@@ -5,6 +5,7 @@ import { z } from 'zod';
  * (an unknown field is a 400 naming it); strings refuse control characters; numbers are integers
  * within the domain's bounds, so bad input never reaches a decider as the wrong type.
  */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const controlCharacters = /[\u0000-\u001f\u007f]/;
 const text = (max: number) =>
   z

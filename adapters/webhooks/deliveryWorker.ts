@@ -53,6 +53,8 @@ export type DeliveryWorkerOptions = {
   /** Fallback poll when notify() is not called (another process queued work). Default 250 ms. */
   pollIntervalMs?: number;
   logger?: WorkerLogger;
+  /** Told of every recorded attempt (metrics): the outcome and how long the POST took. */
+  onAttempt?: (attempt: { outcome: DeliveryDecision['status']; durationMs: number }) => void;
 };
 
 type Claimed = {
@@ -120,6 +122,7 @@ export class DeliveryWorker {
   readonly #leaseMs: number;
   readonly #pollIntervalMs: number;
   readonly #logger: WorkerLogger;
+  readonly #onAttempt: DeliveryWorkerOptions['onAttempt'];
   readonly #workerId = randomUUID();
   readonly #secrets = new Map<string, string>();
   /** Per endpoint: deliveries claimed and not yet recorded. */
@@ -153,6 +156,7 @@ export class DeliveryWorker {
     this.#leaseMs = options.leaseMs ?? 2 * this.#timeoutMs + 30_000;
     this.#pollIntervalMs = options.pollIntervalMs ?? 250;
     this.#logger = options.logger ?? consoleLogger;
+    this.#onAttempt = options.onAttempt;
   }
 
   start(): void {
@@ -365,6 +369,8 @@ export class DeliveryWorker {
     for (let attempt = 0; ; attempt += 1) {
       try {
         await this.#record(batch);
+        for (const f of batch)
+          this.#onAttempt?.({ outcome: f.decision.status, durationMs: f.result.durationMs });
         break;
       } catch (error) {
         this.#logger.error(

@@ -1,6 +1,10 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 
-const statements = [
+/**
+ * The read models' DDL, unqualified: run under `set local search_path` it builds the same tables in
+ * another schema (adapters/audit/replay.ts rebuilds them there).
+ */
+export const readModelStatements: readonly string[] = [
   `create table rm_programs (
     program_id text primary key,
     name text not null,
@@ -109,7 +113,7 @@ const statements = [
 /** Read models: rebuilt from the event history at any time, so they hold nothing of their own. */
 export const readModelsMigration: Migration = {
   async up(db: Kysely<unknown>) {
-    for (const statement of statements) await sql.raw(statement).execute(db);
+    for (const statement of readModelStatements) await sql.raw(statement).execute(db);
   },
   async down(db: Kysely<unknown>) {
     for (const table of [

@@ -2,14 +2,23 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { openApiDocument, operations } from '../../../adapters/http/openapi.ts';
 import { routes, type RouteDeps } from '../../../adapters/http/routes.ts';
+import { webhookRoutes, type WebhookRouteDeps } from '../../../adapters/http/webhookRoutes.ts';
+import { auditRoutes } from '../../../adapters/http/auditRoutes.ts';
 
 type Layer = { route?: { path: string; methods: Record<string, boolean> } };
 
 describe('the OpenAPI document', () => {
   it('documents exactly the routes the router serves', () => {
     // Building the router touches none of its dependencies; handlers never run here.
-    const router = routes({} as RouteDeps) as unknown as { stack: Layer[] };
-    const served = router.stack
+    const routers = [
+      routes({} as RouteDeps),
+      webhookRoutes({} as WebhookRouteDeps),
+      auditRoutes({} as Parameters<typeof auditRoutes>[0]),
+    ] as unknown as {
+      stack: Layer[];
+    }[];
+    const served = routers
+      .flatMap((router) => router.stack)
       .filter((layer) => layer.route)
       .flatMap((layer) =>
         Object.keys(layer.route!.methods).map(

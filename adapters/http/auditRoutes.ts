@@ -1,0 +1,107 @@
+import { Router, type Response } from 'express';
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import { isId } from '../../domain/ids.ts';
+import { parsePosition } from '../../domain/recordedEvent.ts';
+import { readGlobalPage } from '../audit/events.ts';
+import { exportedEvent } from '../audit/export.ts';
+import { verifyChains } from '../audit/verify.ts';
+import type { Database } from '../db/schema.ts';
+import { canAccessProgram, principalOf } from './auth.ts';
+import { sendError } from './errors.ts';
+
+export type AuditRouteDeps = { db: Kysely<Database> };
+
+const eventsQuery = z
+  .object({
+    after_position: z
+      .string()
+      .refine((value) => parsePosition(value) !== null, 'must be a position (<commit>.<prepare>)')
+      .optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    type: z
+      .string()
+      .regex(/^[A-Za-z]{1,100}(,[A-Za-z]{1,100})*$/, 'a domain event type, or a comma list')
+      .optional(),
+    stream: z.string().min(1).max(300).optional(),
+  })
+  .strict();
+
+/**
+ * The auditors' endpoints under /v1. They expect the API's authentication to have run (mount
+ * after `authenticate`); the program check is repeated here so the router is safe on its own.
+ */
+export const auditRoutes = (deps: AuditRouteDeps): Router => {
+  const router = Router();
+
+  const programOf = (programId: string | undefined, res: Response): string | undefined => {
+    if (typeof programId !== 'string' || !isId('program', programId)) {
+      sendError(res, 400, 'validation_error', 'programId is not a valid program id', 'programId');
+      return undefined;
+    }
+    if (!canAccessProgram(principalOf(res), programId)) {
+      sendError(res, 403, 'forbidden', 'this key belongs to another program');
+      return undefined;
+    }
+    return programId;
+  };
+
+  /** Domain events of the program in the global order, with metadata and hashes; keyset paged. */
+  router.get('/programs/:programId/audit/events', async (req, res) => {
+    const programId = programOf(req.params.programId, res);
+    if (!programId) return;
+    const parsed = eventsQuery.safeParse(req.query);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.map(String).join('.') || undefined;
+      return sendError(
+        res,
+        400,
+        'validation_error',
+        `${field ?? 'query'}: ${issue.message}`,
+        field,
+      );
+    }
+    const q = parsed.data;
+    const rows = await readGlobalPage(deps.db, {
+      after: q.after_position === undefined ? null : parsePosition(q.after_position),
+      limit: q.limit,
+      programId,
+      ...(q.type !== undefined && { types: q.type.split(',') }),
+      ...(q.stream !== undefined && { stream: q.stream }),
+    });
+    const data = rows.map(exportedEvent);
+    res.json({
+      data,
+      next_position: data.length === q.limit ? data[data.length - 1]!.position : null,
+    });
+  });
+
+  /**
+   * The CLI's `audit verify` for one program, streamed as NDJSON: one `{"break":…}` line per broken
+   * place as it is found, then `{"summary":…}`. The status is 200 once streaming has begun: read
+   * `summary.ok`.
+   */
+  router.get('/programs/:programId/audit/verify', async (req, res) => {
+    const programId = programOf(req.params.programId, res);
+    if (!programId) return;
+    res.status(200).type('application/x-ndjson');
+    res.flushHeaders();
+    const write = async (line: object) => {
+      if (!res.write(`${JSON.stringify(line)}\n`))
+        await new Promise((resolve) => res.once('drain', resolve));
+    };
+    try {
+      const report = await verifyChains(deps.db, {
+        programId,
+        onBreak: (chainBreak) => write({ break: chainBreak }),
+      });
+      await write({ summary: report });
+    } catch {
+      await write({ error: { code: 'internal_error', message: 'verification failed' } });
+    }
+    res.end();
+  });
+
+  return router;
+};

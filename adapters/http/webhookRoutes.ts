@@ -1,0 +1,292 @@
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { catalogue, isWebhookEventType, webhookEventTypes } from '../../delivery/catalogue.ts';
+import { validateEndpointUrl, type NetworkPolicy } from '../../delivery/ssrf.ts';
+import type { WebhookDelivery, WebhookEndpoint, WebhookStore } from '../webhooks/webhookStore.ts';
+import { sendError } from './errors.ts';
+import { idParam, parseOr400, programOf } from './routes.ts';
+
+const eventsField = z
+  .array(z.string().min(1).max(100))
+  .min(1)
+  .max(webhookEventTypes.length)
+  .refine((events) => events.every((e) => e === '*' || isWebhookEventType(e)), {
+    message: 'names an event type that does not exist (see GET /v1/webhook-event-types)',
+  })
+  .refine((events) => !events.includes('*') || events.length === 1, { message: '"*" stands alone' })
+  .transform((events) => [...new Set(events)]);
+
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const controlCharacters = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+const description = z
+  .string()
+  .max(500)
+  .refine((v) => !controlCharacters.test(v), 'must not contain control characters');
+
+export const createEndpointSchema = z
+  .strictObject({
+    url: z.string().min(1).max(2048),
+    events: eventsField,
+    description: description.optional(),
+  })
+  .meta({ id: 'CreateWebhookEndpoint' });
+export const updateEndpointSchema = z
+  .strictObject({
+    url: z.string().min(1).max(2048),
+    events: eventsField,
+    description,
+    enabled: z.boolean(),
+  })
+  .partial()
+  .meta({ id: 'UpdateWebhookEndpoint' });
+export const testEventSchema = z
+  .strictObject({ type: z.enum(webhookEventTypes) })
+  .meta({ id: 'SendTestEvent' });
+export const replaySchema = z
+  .strictObject({
+    since: z.iso.datetime({ offset: true }),
+    until: z.iso.datetime({ offset: true }).optional(),
+    types: z.array(z.enum(webhookEventTypes)).min(1).optional(),
+  })
+  .meta({ id: 'ReplayEvents' });
+export const emptyBody = z.strictObject({}).meta({ id: 'EmptyWebhookBody' });
+const deliveryStatuses = ['pending', 'delivering', 'delivered', 'failed', 'gone'] as const;
+export const deliveryQuerySchema = z.strictObject({
+  endpoint_id: z.string().max(100).optional(),
+  status: z.enum(deliveryStatuses).optional(),
+  type: z.enum(webhookEventTypes).optional(),
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+export const envelopeQuerySchema = z.strictObject({
+  type: z.enum(webhookEventTypes).optional(),
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+export const endpointView = (e: WebhookEndpoint) => ({
+  id: e.endpointId,
+  url: e.url,
+  events: e.events,
+  description: e.description,
+  enabled: e.enabled,
+  disabled_reason: e.disabledReason,
+  previous_secret_expires_at: e.previousSecretExpiresAt?.toISOString() ?? null,
+  created_at: e.createdAt.toISOString(),
+  updated_at: e.updatedAt.toISOString(),
+});
+
+export const deliveryView = (d: WebhookDelivery) => ({
+  id: d.deliveryId,
+  endpoint_id: d.endpointId,
+  event_id: d.envelopeId,
+  type: d.type,
+  test: d.isTest,
+  series: d.series,
+  status: d.status,
+  attempts: d.attempts,
+  next_attempt_at: d.nextAttemptAt?.toISOString() ?? null,
+  last_status: d.lastStatus,
+  last_error: d.lastError,
+  created_at: d.createdAt.toISOString(),
+  updated_at: d.updatedAt.toISOString(),
+});
+
+export type WebhookRouteDeps = {
+  webhooks: WebhookStore;
+  network: NetworkPolicy;
+  /** Wakes the delivery worker in this process after work was queued. */
+  wakeDelivery: () => void;
+};
+
+/** Settings -> Webhooks, as an API: endpoints, secrets, test events, the delivery log, replay. */
+export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
+  const { webhooks, network } = deps;
+  const router = Router();
+  const base = '/programs/:programId/webhook-endpoints';
+
+  const checkUrl = (url: string, res: Response): boolean => {
+    const check = validateEndpointUrl(url, network);
+    if (check.ok) return true;
+    sendError(res, 400, 'validation_error', check.message, 'url');
+    return false;
+  };
+  const endpointOr404 = async (req: Request, res: Response) => {
+    const endpointId = idParam(req, res, 'endpointId', 'webhookEndpoint');
+    if (!endpointId) return undefined;
+    const endpoint = await webhooks.getEndpoint(programOf(res), endpointId);
+    if (!endpoint)
+      sendError(res, 404, 'not_found', `no webhook endpoint ${endpointId}`, 'endpoint_id');
+    return endpoint ?? undefined;
+  };
+
+  router.get('/webhook-event-types', (_req, res) => {
+    res.json({
+      groups: catalogue.map((group) => ({
+        name: group.name,
+        types: group.entries.map((t) => ({
+          type: t.type,
+          description: t.description,
+          schema: t.schema,
+          sample: t.sample,
+        })),
+      })),
+    });
+  });
+
+  router.post(base, async (req, res) => {
+    const body = parseOr400(createEndpointSchema, req.body, res);
+    if (!body || !checkUrl(body.url, res)) return;
+    const { endpoint, secret } = await webhooks.createEndpoint({
+      programId: programOf(res),
+      url: body.url,
+      events: body.events,
+      description: body.description ?? '',
+    });
+    res.status(201).json({ ...endpointView(endpoint), secret });
+  });
+
+  router.get(base, async (_req, res) => {
+    res.json({ data: (await webhooks.listEndpoints(programOf(res))).map(endpointView) });
+  });
+
+  router.get(`${base}/:endpointId`, async (req, res) => {
+    const endpoint = await endpointOr404(req, res);
+    if (endpoint) res.json(endpointView(endpoint));
+  });
+
+  router.patch(`${base}/:endpointId`, async (req, res) => {
+    const endpoint = await endpointOr404(req, res);
+    if (!endpoint) return;
+    const body = parseOr400(updateEndpointSchema, req.body, res);
+    if (!body || (body.url !== undefined && !checkUrl(body.url, res))) return;
+    const updated = await webhooks.updateEndpoint(programOf(res), endpoint.endpointId, body);
+    if (!updated)
+      return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+    res.json(endpointView(updated));
+  });
+
+  router.delete(`${base}/:endpointId`, async (req, res) => {
+    const endpoint = await endpointOr404(req, res);
+    if (!endpoint) return;
+    await webhooks.deleteEndpoint(programOf(res), endpoint.endpointId);
+    res.status(204).end();
+  });
+
+  router.get(`${base}/:endpointId/secret`, async (req, res) => {
+    const endpoint = await endpointOr404(req, res);
+    if (!endpoint) return;
+    res.set('Cache-Control', 'no-store');
+    res.json({ secret: await webhooks.revealSecret(programOf(res), endpoint.endpointId) });
+  });
+
+  router.post(`${base}/:endpointId/rotate-secret`, async (req, res) => {
+    const endpoint = await endpointOr404(req, res);
+    if (!endpoint || !parseOr400(emptyBody, req.body, res)) return;
+    const rotated = await webhooks.rotateSecret(programOf(res), endpoint.endpointId);
+    if (!rotated)
+      return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+    res.set('Cache-Control', 'no-store');
+    res.json({
+      secret: rotated.secret,
+      previous_secret_expires_at: rotated.previousSecretExpiresAt.toISOString(),
+    });
+  });
+
+  router.post(`${base}/:endpointId/test`, async (req, res) => {
+    const endpoint = await endpointOr404(req, res);
+    if (!endpoint) return;
+    const body = parseOr400(testEventSchema, req.body, res);
+    if (!body) return;
+    const queued = await webhooks.enqueueTest(programOf(res), endpoint.endpointId, body.type);
+    if (!queued) return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+    deps.wakeDelivery();
+    res.status(202).json({ delivery_id: queued.deliveryId, event_id: queued.envelopeId });
+  });
+
+  router.post(`${base}/:endpointId/replay`, async (req, res) => {
+    const endpoint = await endpointOr404(req, res);
+    if (!endpoint) return;
+    const body = parseOr400(replaySchema, req.body, res);
+    if (!body) return;
+    const since = new Date(body.since);
+    const until = body.until ? new Date(body.until) : undefined;
+    if (until && until <= since)
+      return sendError(res, 400, 'validation_error', 'until must be after since', 'until');
+    const result = await webhooks.replay(programOf(res), endpoint.endpointId, {
+      since,
+      ...(until && { until }),
+      ...(body.types && { types: body.types }),
+    });
+    if (!result) return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+    deps.wakeDelivery();
+    res.status(202).json({ queued: result.queued });
+  });
+
+  router.get('/programs/:programId/webhook-deliveries', async (req, res) => {
+    const query = parseOr400(deliveryQuerySchema, req.query, res);
+    if (!query) return;
+    const page = await webhooks.listDeliveries({
+      programId: programOf(res),
+      limit: query.limit,
+      ...(query.endpoint_id !== undefined && { endpointId: query.endpoint_id }),
+      ...(query.status !== undefined && { status: query.status }),
+      ...(query.type !== undefined && { type: query.type }),
+      ...(query.cursor !== undefined && { cursor: query.cursor }),
+    });
+    res.json({ data: page.items.map(deliveryView), next_cursor: page.nextCursor });
+  });
+
+  router.get('/programs/:programId/webhook-deliveries/:deliveryId', async (req, res) => {
+    const deliveryId = idParam(req, res, 'deliveryId', 'webhookDelivery');
+    if (!deliveryId) return;
+    const found = await webhooks.getDelivery(programOf(res), deliveryId);
+    if (!found) return sendError(res, 404, 'not_found', `no delivery ${deliveryId}`, 'delivery_id');
+    res.json({
+      ...deliveryView(found.delivery),
+      payload: found.envelope.body,
+      attempts: found.attempts.map((a) => ({
+        attempt: a.attemptNumber,
+        started_at: a.startedAt.toISOString(),
+        duration_ms: a.durationMs,
+        http_status: a.httpStatus,
+        response_body: a.responseBody,
+        error_kind: a.errorKind,
+        error_message: a.errorMessage,
+      })),
+    });
+  });
+
+  router.post('/programs/:programId/webhook-deliveries/:deliveryId/redeliver', async (req, res) => {
+    const deliveryId = idParam(req, res, 'deliveryId', 'webhookDelivery');
+    if (!deliveryId || !parseOr400(emptyBody, req.body, res)) return;
+    const queued = await webhooks.redeliver(programOf(res), deliveryId);
+    if (!queued)
+      return sendError(res, 404, 'not_found', `no delivery ${deliveryId}`, 'delivery_id');
+    deps.wakeDelivery();
+    res.status(202).json({ delivery_id: queued.deliveryId });
+  });
+
+  router.get('/programs/:programId/webhook-events', async (req, res) => {
+    const query = parseOr400(envelopeQuerySchema, req.query, res);
+    if (!query) return;
+    const page = await webhooks.listEnvelopes({
+      programId: programOf(res),
+      limit: query.limit,
+      ...(query.type !== undefined && { type: query.type }),
+      ...(query.cursor !== undefined && { cursor: query.cursor }),
+    });
+    res.json({
+      data: page.items.map((e) => ({
+        id: e.envelopeId,
+        type: e.type,
+        test: e.isTest,
+        created_at: e.createdAt.toISOString(),
+        payload: JSON.parse(e.body) as unknown,
+      })),
+      next_cursor: page.nextCursor,
+    });
+  });
+
+  return router;
+};

@@ -45,6 +45,8 @@ jobsCommand
     }
   });
 
+(await import('./audit.ts')).registerAuditCommands(program);
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {

@@ -1,0 +1,122 @@
+import { sql, type Kysely } from 'kysely';
+import type { EventMetadata, Position, RecordedEvent } from '../../domain/recordedEvent.ts';
+import type { Database } from '../db/schema.ts';
+
+/** An event row as the auditors read it: positions and revisions as text (they may pass 2^53). */
+export type AuditRow = {
+  global_position: string;
+  transaction_id: string;
+  event_id: string;
+  stream_name: string;
+  stream_revision: string;
+  type: string;
+  data: unknown;
+  metadata: EventMetadata;
+  hash: string;
+};
+
+export const toRecorded = (row: AuditRow): RecordedEvent => ({
+  id: row.event_id,
+  type: row.type,
+  data: row.data,
+  streamName: row.stream_name,
+  revision: BigInt(row.stream_revision),
+  position: { commit: BigInt(row.transaction_id), prepare: BigInt(row.global_position) },
+  metadata: row.metadata,
+  hash: row.hash,
+});
+
+export const positionOf = (row: AuditRow): Position => ({
+  commit: BigInt(row.transaction_id),
+  prepare: BigInt(row.global_position),
+});
+
+export type GlobalPageOptions = {
+  /** Strictly after this position (null: from the start). */
+  after: Position | null;
+  /** Up to and including this position (null: everything committed). */
+  until?: Position | null;
+  limit: number;
+  programId?: string;
+  /** Only these types. */
+  types?: readonly string[];
+  stream?: string;
+  /** Inclusive bounds on metadata.recordedAt. */
+  since?: Date;
+  before?: Date;
+};
+
+/**
+ * One page of events in the global order (transaction_id, global_position), read below the
+ * oldest running transaction like the event store's own reader, so a late commit is never
+ * skipped. ORDER BY names the table's columns: the text aliases would sort "10" before "2".
+ */
+export const readGlobalPage = async (
+  db: Kysely<Database>,
+  options: GlobalPageOptions,
+): Promise<AuditRow[]> => {
+  const after = options.after ?? { commit: 0n, prepare: 0n };
+  const until = options.until
+    ? sql`and (e.transaction_id, e.global_position) <= (${options.until.commit.toString()}::xid8, ${options.until.prepare.toString()}::bigint)`
+    : sql``;
+  const program =
+    options.programId === undefined
+      ? sql``
+      : sql`and e.metadata->>'programId' = ${options.programId}`;
+  const types =
+    options.types === undefined || options.types.length === 0
+      ? sql``
+      : sql`and e.type = any(${[...options.types]}::text[])`;
+  const stream = options.stream === undefined ? sql`` : sql`and e.stream_name = ${options.stream}`;
+  const since =
+    options.since === undefined
+      ? sql``
+      : sql`and (e.metadata->>'recordedAt')::timestamptz >= ${options.since.toISOString()}::timestamptz`;
+  const before =
+    options.before === undefined
+      ? sql``
+      : sql`and (e.metadata->>'recordedAt')::timestamptz <= ${options.before.toISOString()}::timestamptz`;
+  const result = await sql<AuditRow>`
+    select e.global_position::text as global_position, e.transaction_id::text as transaction_id,
+      e.event_id::text as event_id, e.stream_name, e.stream_revision::text as stream_revision,
+      e.type, e.data, e.metadata, e.hash
+    from incentable_events e
+    where (e.transaction_id, e.global_position) > (${after.commit.toString()}::xid8, ${after.prepare.toString()}::bigint)
+      and e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      ${until} ${program} ${types} ${stream} ${since} ${before}
+    order by e.transaction_id, e.global_position
+    limit ${options.limit}`.execute(db);
+  return result.rows;
+};
+
+/**
+ * Every page of the global order, one after another, the next one already being read while the
+ * caller handles the current one (the read and the caller's work overlap on two cores).
+ */
+export async function* globalPages(
+  db: Kysely<Database>,
+  options: GlobalPageOptions,
+): AsyncGenerator<AuditRow[]> {
+  let next: Promise<AuditRow[]> | null = readGlobalPage(db, options);
+  while (next) {
+    const page: AuditRow[] = await next;
+    const last = page[page.length - 1];
+    next =
+      page.length === options.limit && last
+        ? readGlobalPage(db, { ...options, after: positionOf(last) })
+        : null;
+    // A consumer that stops early leaves the read in flight: its failure is nobody's to handle.
+    next?.catch(() => {});
+    if (page.length > 0) yield page;
+  }
+}
+
+/** Rows in the log (optionally one program's): the progress bars' totals. */
+export const countEvents = async (db: Kysely<Database>, programId?: string): Promise<number> => {
+  const where =
+    programId === undefined ? sql`` : sql`where split_part(stream_name, '-', 2) = ${programId}`;
+  const result = await sql<{
+    n: string;
+  }>`select count(*)::text as n from incentable_events ${where}`.execute(db);
+  return Number(result.rows[0]?.n ?? 0);
+};

@@ -1,0 +1,464 @@
+import { sql, type Kysely } from 'kysely';
+import type { DomainEvent } from '../../domain/events.ts';
+import type { RecordedEvent } from '../../domain/recordedEvent.ts';
+import type { ReadModelTables } from '../../projections/readModelTables.ts';
+
+export type ReadModelTable = keyof ReadModelTables;
+
+type ColumnType = 'text' | 'uuid' | 'jsonb' | 'integer' | 'bigint' | 'boolean' | 'timestamptz';
+
+/** Columns a replay writes (every column but the generated `seq`), with their SQL types. */
+export const tableColumns: Record<ReadModelTable, readonly (readonly [string, ColumnType])[]> = {
+  rm_programs: [
+    ['program_id', 'text'],
+    ['name', 'text'],
+    ['tiers', 'jsonb'],
+    ['tier_basis', 'text'],
+    ['points_expiry_days', 'integer'],
+    ['timezone', 'text'],
+    ['notification_email', 'text'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+  ],
+  rm_members: [
+    ['program_id', 'text'],
+    ['member_id', 'text'],
+    ['email', 'text'],
+    ['name', 'text'],
+    ['external_id', 'text'],
+    ['attributes', 'jsonb'],
+    ['tier', 'text'],
+    ['balance', 'bigint'],
+    ['lifetime_points', 'bigint'],
+    ['last_activity_at', 'timestamptz'],
+    ['status', 'text'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+  ],
+  rm_ledger: [
+    ['event_id', 'uuid'],
+    ['program_id', 'text'],
+    ['member_id', 'text'],
+    ['transaction_id', 'text'],
+    ['kind', 'text'],
+    ['points', 'bigint'],
+    ['reason', 'text'],
+    ['reference', 'text'],
+    ['balance_after', 'bigint'],
+    ['occurred_at', 'timestamptz'],
+  ],
+  rm_rewards: [
+    ['program_id', 'text'],
+    ['reward_id', 'text'],
+    ['name', 'text'],
+    ['points_cost', 'integer'],
+    ['stock', 'integer'],
+    ['kind', 'text'],
+    ['active', 'boolean'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+  ],
+  rm_orders: [
+    ['program_id', 'text'],
+    ['order_id', 'text'],
+    ['member_id', 'text'],
+    ['reward_id', 'text'],
+    ['reward_name', 'text'],
+    ['kind', 'text'],
+    ['points_spent', 'integer'],
+    ['status', 'text'],
+    ['carrier', 'text'],
+    ['tracking_number', 'text'],
+    ['history', 'jsonb'],
+    ['created_at', 'timestamptz'],
+    ['updated_at', 'timestamptz'],
+  ],
+  rm_leaderboards: [
+    ['program_id', 'text'],
+    ['leaderboard_id', 'text'],
+    ['name', 'text'],
+    ['period', 'text'],
+    ['timezone', 'text'],
+    ['period_start', 'timestamptz'],
+    ['period_end', 'timestamptz'],
+    ['created_at', 'timestamptz'],
+  ],
+  rm_standings: [
+    ['leaderboard_id', 'text'],
+    ['member_id', 'text'],
+    ['points', 'bigint'],
+    ['position', 'integer'],
+    ['reached_seq', 'bigint'],
+  ],
+  rm_leaderboard_periods: [
+    ['leaderboard_id', 'text'],
+    ['period_start', 'timestamptz'],
+    ['period_end', 'timestamptz'],
+    ['standings', 'jsonb'],
+    ['ended_at', 'timestamptz'],
+  ],
+};
+
+/** Primary keys: what a verify pairs rows by. */
+export const tableKeys: Record<ReadModelTable, readonly string[]> = {
+  rm_programs: ['program_id'],
+  rm_members: ['member_id'],
+  rm_ledger: ['event_id'],
+  rm_rewards: ['reward_id'],
+  rm_orders: ['order_id'],
+  rm_leaderboards: ['leaderboard_id'],
+  rm_standings: ['leaderboard_id', 'member_id'],
+  rm_leaderboard_periods: ['leaderboard_id', 'period_start'],
+};
+
+export const readModelTableNames = Object.keys(tableColumns) as ReadModelTable[];
+
+type Row = Record<string, unknown>;
+
+const rowsPerStatement = 5000;
+
+/** Multi-row insert through one json parameter: one round trip per 5,000 rows. */
+export const insertRows = async (
+  db: Kysely<unknown>,
+  schema: string,
+  table: ReadModelTable,
+  rows: readonly Row[],
+): Promise<void> => {
+  const columns = tableColumns[table];
+  const names = sql.raw(columns.map(([name]) => `"${name}"`).join(', '));
+  const definition = sql.raw(columns.map(([name, type]) => `"${name}" ${type}`).join(', '));
+  for (let start = 0; start < rows.length; start += rowsPerStatement) {
+    const chunk = rows.slice(start, start + rowsPerStatement);
+    await sql`insert into ${sql.id(schema, table)} (${names})
+      select ${names} from json_to_recordset(${JSON.stringify(chunk)}::json) as x(${definition})`.execute(
+      db,
+    );
+  }
+};
+
+const ledgerKinds = {
+  PointsAwarded: 'awarded',
+  PointsDeducted: 'deducted',
+  PointsExpired: 'expired',
+  PointsRefunded: 'refunded',
+} as const;
+
+/**
+ * The read-model projector's fold (projections/readModels.ts), row for row, but in memory: rows
+ * that events update (members, programs, rewards, orders, leaderboards, standings) stay in maps
+ * until `finish`, rows that are only ever inserted (ledger, ended periods) are written each batch.
+ * Every case mirrors the statement the live projector runs, including its no-ops (an update of a
+ * row that does not exist, an insert of one that does); `replay --verify` against the live tables
+ * is the proof. Memory grows with the number of entities, not of events.
+ */
+export class BatchedReplay {
+  readonly #db: Kysely<unknown>;
+  readonly #schema: string;
+  readonly #tables: ReadonlySet<ReadModelTable>;
+  readonly #programs = new Map<string, Row>();
+  readonly #members = new Map<string, Row>();
+  readonly #rewards = new Map<string, Row>();
+  readonly #orders = new Map<string, Row & { history: { status: string; at: string }[] }>();
+  readonly #leaderboards = new Map<string, Row>();
+  readonly #standings = new Map<string, Map<string, Row>>();
+  readonly #periodKeys = new Set<string>();
+  #ledger: Row[] = [];
+  #periods: Row[] = [];
+
+  constructor(args: { db: Kysely<unknown>; schema: string; tables: readonly ReadModelTable[] }) {
+    this.#db = args.db;
+    this.#schema = args.schema;
+    this.#tables = new Set(args.tables);
+  }
+
+  /** Folds a batch (in the global order) and writes its ledger and period rows. */
+  async apply(events: readonly RecordedEvent[]): Promise<void> {
+    for (const recorded of events) this.#project(recorded as RecordedEvent<DomainEvent>);
+    const ledger = this.#ledger;
+    const periods = this.#periods;
+    this.#ledger = [];
+    this.#periods = [];
+    if (this.#tables.has('rm_ledger') && ledger.length > 0)
+      await insertRows(this.#db, this.#schema, 'rm_ledger', ledger);
+    if (this.#tables.has('rm_leaderboard_periods') && periods.length > 0)
+      await insertRows(this.#db, this.#schema, 'rm_leaderboard_periods', periods);
+  }
+
+  /** Writes the rows kept in memory, in creation order (so `seq` follows it, as live). */
+  async finish(): Promise<void> {
+    const write = async (table: ReadModelTable, rows: Iterable<Row>) => {
+      if (this.#tables.has(table)) await insertRows(this.#db, this.#schema, table, [...rows]);
+    };
+    await write('rm_programs', this.#programs.values());
+    await write('rm_members', this.#members.values());
+    await write('rm_rewards', this.#rewards.values());
+    await write('rm_orders', this.#orders.values());
+    await write('rm_leaderboards', this.#leaderboards.values());
+    await write(
+      'rm_standings',
+      [...this.#standings.values()].flatMap((board) => [...board.values()]),
+    );
+  }
+
+  #project(recorded: RecordedEvent<DomainEvent>): void {
+    const event = { type: recorded.type, data: recorded.data } as DomainEvent;
+    const programId = recorded.metadata.programId ?? '';
+    switch (event.type) {
+      case 'ProgramCreated': {
+        const d = event.data;
+        if (this.#programs.has(d.programId)) return;
+        this.#programs.set(d.programId, {
+          program_id: d.programId,
+          name: d.name,
+          tiers: d.tiers,
+          tier_basis: d.tierBasis,
+          points_expiry_days: d.pointsExpiryDays,
+          timezone: d.timezone,
+          notification_email: d.notificationEmail,
+          created_at: d.at,
+          updated_at: d.at,
+        });
+        return;
+      }
+      case 'ProgramUpdated': {
+        const row = this.#programs.get(event.data.programId);
+        if (!row) return;
+        const c = event.data.changes;
+        if (c.name !== undefined) row.name = c.name;
+        if (c.tiers !== undefined) row.tiers = c.tiers;
+        if (c.tierBasis !== undefined) row.tier_basis = c.tierBasis;
+        if (c.pointsExpiryDays !== undefined) row.points_expiry_days = c.pointsExpiryDays;
+        if (c.timezone !== undefined) row.timezone = c.timezone;
+        if (c.notificationEmail !== undefined) row.notification_email = c.notificationEmail;
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'MemberRegistered': {
+        const d = event.data;
+        if (this.#members.has(d.memberId)) return;
+        this.#members.set(d.memberId, {
+          program_id: d.programId,
+          member_id: d.memberId,
+          email: d.email,
+          name: d.name,
+          external_id: d.externalId,
+          attributes: d.attributes,
+          tier: d.tier,
+          balance: 0,
+          lifetime_points: 0,
+          last_activity_at: null,
+          status: 'active',
+          created_at: d.at,
+          updated_at: d.at,
+        });
+        return;
+      }
+      case 'MemberUpdated': {
+        const row = this.#members.get(event.data.memberId);
+        if (!row) return;
+        const c = event.data.changes;
+        if (c.email !== undefined) row.email = c.email;
+        if (c.name !== undefined) row.name = c.name;
+        if (c.externalId !== undefined) row.external_id = c.externalId;
+        if (c.attributes !== undefined) row.attributes = c.attributes;
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'MemberTierChanged': {
+        const row = this.#members.get(event.data.memberId);
+        if (!row) return;
+        row.tier = event.data.newTier;
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'MemberDeactivated': {
+        const row = this.#members.get(event.data.memberId);
+        if (!row) return;
+        row.status = 'deactivated';
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'PointsAwarded':
+      case 'PointsDeducted':
+      case 'PointsExpired':
+      case 'PointsRefunded': {
+        const d = event.data;
+        const kind = ledgerKinds[event.type];
+        const signed = kind === 'awarded' || kind === 'refunded' ? d.points : -d.points;
+        const active = event.type === 'PointsAwarded' || event.type === 'PointsDeducted';
+        this.#ledger.push({
+          event_id: recorded.id,
+          program_id: programId,
+          member_id: d.memberId,
+          transaction_id: d.transactionId,
+          kind,
+          points: signed,
+          reason: d.reason,
+          reference: 'reference' in d ? d.reference : 'orderId' in d ? d.orderId : null,
+          balance_after: d.newBalance,
+          occurred_at: d.at,
+        });
+        const row = this.#members.get(d.memberId);
+        if (!row) return;
+        row.balance = d.newBalance;
+        row.lifetime_points = d.lifetimePoints;
+        if (active) row.last_activity_at = d.at;
+        row.updated_at = d.at;
+        return;
+      }
+      case 'RewardRedeemed': {
+        const row = this.#members.get(event.data.memberId);
+        if (row) row.last_activity_at = event.data.at;
+        return;
+      }
+      case 'RewardCreated': {
+        const d = event.data;
+        if (this.#rewards.has(d.rewardId)) return;
+        this.#rewards.set(d.rewardId, {
+          program_id: programId,
+          reward_id: d.rewardId,
+          name: d.name,
+          points_cost: d.pointsCost,
+          stock: d.stock,
+          kind: d.kind,
+          active: true,
+          created_at: d.at,
+          updated_at: d.at,
+        });
+        return;
+      }
+      case 'RewardChanged': {
+        const row = this.#rewards.get(event.data.rewardId);
+        if (!row) return;
+        const c = event.data.changes;
+        if (c.name !== undefined) row.name = c.name;
+        if (c.pointsCost !== undefined) row.points_cost = c.pointsCost;
+        if (c.stock !== undefined) row.stock = c.stock;
+        if (c.active !== undefined) row.active = c.active;
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'StockReserved':
+      case 'StockReleased': {
+        const row = this.#rewards.get(event.data.rewardId);
+        if (!row) return;
+        row.stock = event.data.remaining;
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'OrderPlaced': {
+        const d = event.data;
+        if (this.#orders.has(d.orderId)) return;
+        this.#orders.set(d.orderId, {
+          program_id: programId,
+          order_id: d.orderId,
+          member_id: d.memberId,
+          reward_id: d.rewardId,
+          reward_name: d.rewardName,
+          kind: d.kind,
+          points_spent: d.pointsSpent,
+          status: 'redeemed',
+          carrier: null,
+          tracking_number: null,
+          history: [{ status: 'redeemed', at: d.at }],
+          created_at: d.at,
+          updated_at: d.at,
+        });
+        return;
+      }
+      case 'OrderShipped': {
+        const row = this.#orders.get(event.data.orderId);
+        if (!row || row.status === 'shipped') return;
+        row.carrier = event.data.carrier;
+        row.tracking_number = event.data.trackingNumber;
+        this.#setOrderStatus(row, 'shipped', event.data.at);
+        return;
+      }
+      case 'OrderDelivered': {
+        const row = this.#orders.get(event.data.orderId);
+        if (row && row.status !== 'delivered')
+          this.#setOrderStatus(row, 'delivered', event.data.at);
+        return;
+      }
+      case 'OrderCancelled': {
+        const row = this.#orders.get(event.data.orderId);
+        if (row && row.status !== 'cancelled')
+          this.#setOrderStatus(row, 'cancelled', event.data.at);
+        return;
+      }
+      case 'LeaderboardCreated': {
+        const d = event.data;
+        if (this.#leaderboards.has(d.leaderboardId)) return;
+        this.#leaderboards.set(d.leaderboardId, {
+          program_id: programId,
+          leaderboard_id: d.leaderboardId,
+          name: d.name,
+          period: d.period,
+          timezone: d.timezone,
+          period_start: d.periodStart,
+          period_end: d.periodEnd,
+          created_at: d.at,
+        });
+        return;
+      }
+      case 'ScoreRecorded': {
+        const d = event.data;
+        let board = this.#standings.get(d.leaderboardId);
+        if (!board) this.#standings.set(d.leaderboardId, (board = new Map<string, Row>()));
+        const row = board.get(d.memberId);
+        if (row) {
+          row.points = d.score;
+          row.reached_seq = Number(recorded.revision);
+        } else {
+          board.set(d.memberId, {
+            leaderboard_id: d.leaderboardId,
+            member_id: d.memberId,
+            points: d.score,
+            position: 0,
+            reached_seq: Number(recorded.revision),
+          });
+        }
+        return;
+      }
+      case 'PositionChanged': {
+        const row = this.#standings.get(event.data.leaderboardId)?.get(event.data.memberId);
+        if (row) row.position = event.data.newPosition;
+        return;
+      }
+      case 'PeriodEnded': {
+        const d = event.data;
+        // The key is a timestamptz: compare instants, not spellings.
+        const key = `${d.leaderboardId}\u0000${Date.parse(d.periodStart)}`;
+        if (!this.#periodKeys.has(key)) {
+          this.#periodKeys.add(key);
+          this.#periods.push({
+            leaderboard_id: d.leaderboardId,
+            period_start: d.periodStart,
+            period_end: d.periodEnd,
+            standings: d.standings,
+            ended_at: d.at,
+          });
+        }
+        this.#standings.delete(d.leaderboardId);
+        return;
+      }
+      case 'PeriodOpened': {
+        const row = this.#leaderboards.get(event.data.leaderboardId);
+        if (!row) return;
+        row.period_start = event.data.periodStart;
+        row.period_end = event.data.periodEnd;
+        return;
+      }
+    }
+  }
+
+  #setOrderStatus(
+    row: Row & { history: { status: string; at: string }[] },
+    status: 'shipped' | 'delivered' | 'cancelled',
+    at: string,
+  ): void {
+    row.status = status;
+    row.history.push({ status, at });
+    row.updated_at = at;
+  }
+}

@@ -18,8 +18,7 @@ export type Refusal<Rejection extends string> = {
 };
 
 export type Decision<Event, Rejection extends string> =
-  | { ok: true; events: Event[] }
-  | Refusal<Rejection>;
+  { ok: true; events: Event[] } | Refusal<Rejection>;
 
 export const accept = <Event>(events: Event[]): { ok: true; events: Event[] } => ({
   ok: true,
@@ -31,7 +30,9 @@ export const reject = <Rejection extends string>(
   message: string,
   field?: string,
 ): Refusal<Rejection> =>
-  field === undefined ? { ok: false, rejection, message } : { ok: false, rejection, message, field };
+  field === undefined
+    ? { ok: false, rejection, message }
+    : { ok: false, rejection, message, field };
 
 /** Folds a history into state: what the command handler does before it decides. */
 export const fold = <Event, State>(

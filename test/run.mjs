@@ -46,7 +46,9 @@ try {
     process.exit(1);
   }
   const bar = '!'.repeat(100);
-  console.warn(`${bar}\n${why}.\nRunning the PGlite subset only: every test that needs a real PostgreSQL is SKIPPED.\n${bar}`);
+  console.warn(
+    `${bar}\n${why}.\nRunning the PGlite subset only: every test that needs a real PostgreSQL is SKIPPED.\n${bar}`,
+  );
 } finally {
   await client.end().catch(() => {});
 }

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import cron from 'node-cron';
 import { pino, type Logger } from 'pino';
 import { readModelsProjection, projectReadModels } from '../projections/readModels.ts';
@@ -195,7 +195,16 @@ export const startRuntime = async (
       network: { allowPrivateNetworks: config.webhooks.allowPrivateNetworks },
       wakeDelivery: () => worker?.notify(),
       metrics: metrics.registry,
-      ready: () => true,
+      ready: async () => {
+        const timeout = new Promise<boolean>((resolve) =>
+          setTimeout(() => resolve(false), 2_000).unref(),
+        );
+        const probe = sql`select 1`.execute(database.db).then(
+          () => true,
+          () => false,
+        );
+        return Promise.race([probe, timeout]);
+      },
       log: { error: (details, message) => log.error(details, message) },
     });
     server = await new Promise<Server>((resolve, reject) => {

@@ -6,6 +6,7 @@ import { authenticate } from './auth.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
 import { auditRoutes } from './auditRoutes.ts';
+import { dashboard } from './dashboard/dashboard.ts';
 import { openApiDocument } from './openapi.ts';
 import type { Registry } from 'prom-client';
 import { programGuard, routes, type RouteDeps } from './routes.ts';
@@ -18,7 +19,8 @@ export type AppDeps = RouteDeps &
     adminApiKey: string | null;
     maxBodyBytes: number;
     version: string;
-    ready: () => boolean;
+    /** Resolves true when this process can serve: its database answers. */
+    ready: () => Promise<boolean>;
     log: { error: (details: object, message: string) => void };
   };
 
@@ -37,8 +39,8 @@ export const createApp = (deps: AppDeps): Express => {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', (_req, res) => {
-    if (deps.ready()) res.json({ status: 'ready' });
+  app.get('/readyz', async (_req, res) => {
+    if (await deps.ready()) res.json({ status: 'ready' });
     else res.status(503).json({ status: 'not_ready' });
   });
 
@@ -51,6 +53,8 @@ export const createApp = (deps: AppDeps): Express => {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
+
+  app.use('/dashboard', dashboard(deps));
 
   app.use(
     '/v1',

@@ -1,30 +1,11 @@
 import { sql, type Kysely } from 'kysely';
-import type { EventMetadata, Position, RecordedEvent } from '../../domain/recordedEvent.ts';
+import type { Position } from '../../domain/recordedEvent.ts';
 import type { Database } from '../db/schema.ts';
+import { toRecorded, type EventRow } from '../eventstore/postgresEventStore.ts';
 
-/** An event row as the auditors read it: positions and revisions as text (they may pass 2^53). */
-export type AuditRow = {
-  global_position: string;
-  transaction_id: string;
-  event_id: string;
-  stream_name: string;
-  stream_revision: string;
-  type: string;
-  data: unknown;
-  metadata: EventMetadata;
-  hash: string;
-};
-
-export const toRecorded = (row: AuditRow): RecordedEvent => ({
-  id: row.event_id,
-  type: row.type,
-  data: row.data,
-  streamName: row.stream_name,
-  revision: BigInt(row.stream_revision),
-  position: { commit: BigInt(row.transaction_id), prepare: BigInt(row.global_position) },
-  metadata: row.metadata,
-  hash: row.hash,
-});
+/** An event row as the auditors read it: the event store's own row shape and mapping. */
+export type AuditRow = EventRow;
+export { toRecorded };
 
 export const positionOf = (row: AuditRow): Position => ({
   commit: BigInt(row.transaction_id),

@@ -15,7 +15,8 @@ import {
 
 const channel = 'incentable_events';
 
-type EventRow = {
+/** An event row as read: positions and revisions as text (they may pass 2^53). */
+export type EventRow = {
   global_position: string;
   transaction_id: string;
   event_id: string;
@@ -35,7 +36,7 @@ const columns = sql`global_position::text as global_position, transaction_id::te
   event_id::text as event_id, stream_name, stream_revision::text as stream_revision, type, data,
   metadata, hash`;
 
-const toRecorded = (row: EventRow): RecordedEvent => ({
+export const toRecorded = (row: EventRow): RecordedEvent => ({
   id: row.event_id,
   type: row.type,
   data: row.data,

@@ -75,7 +75,9 @@ export const startRuntime = async (
   const mailer = config.smtp ? createSmtpMailer(config.smtp) : null;
   const transport = new UndiciTransport({
     allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
-    connectionsPerOrigin: config.webhooks.perEndpointInFlight,
+    // Several endpoints may share a host: the worker caps each endpoint, so the pool must not cap
+    // the host below the worker's concurrency (queued requests would burn their timeout waiting).
+    connectionsPerOrigin: config.webhooks.concurrency,
     userAgent: `Incentable-Webhooks/${productVersion}`,
   });
   if (roles.has('delivery')) {

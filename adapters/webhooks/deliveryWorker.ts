@@ -48,7 +48,7 @@ export type DeliveryWorkerOptions = {
   concurrency?: number;
   /** Deliveries held at once per endpoint, so a hanging endpoint cannot take every slot. Default 8. */
   perEndpointInFlight?: number;
-  /** A claim not recorded within this is taken over by any worker. Default 2 x timeout + 30 s. */
+  /** A claim not recorded within this is taken over by any worker. Default 2 x timeout + 5 s. */
   leaseMs?: number;
   /** Fallback poll when notify() is not called (another process queued work). Default 250 ms. */
   pollIntervalMs?: number;
@@ -153,7 +153,8 @@ export class DeliveryWorker {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#concurrency = options.concurrency ?? 64;
     this.#perEndpoint = options.perEndpointInFlight ?? 8;
-    this.#leaseMs = options.leaseMs ?? 2 * this.#timeoutMs + 30_000;
+    // Twice the attempt's budget plus room to record it: a live worker always finishes first.
+    this.#leaseMs = options.leaseMs ?? 2 * this.#timeoutMs + 5_000;
     this.#pollIntervalMs = options.pollIntervalMs ?? 250;
     this.#logger = options.logger ?? consoleLogger;
     this.#onAttempt = options.onAttempt;

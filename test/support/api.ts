@@ -116,10 +116,34 @@ export type TestApp = {
   stop: () => Promise<void>;
 };
 
-/** The whole app in-process on a fresh database, port 0, scheduler off, with an injected clock. */
-export const startTestApp = async (options: { now?: Date } = {}): Promise<TestApp> => {
+/**
+ * A clock that runs with real time, shifted by an offset that `set` and `advance` move. For tests
+ * whose retries must fall due on their own and whose signatures must pass a verifier that checks
+ * the timestamp against the real time (standardwebhooks allows five minutes either way).
+ */
+export const runningClock = (): TestClock => {
+  let offsetMs = 0;
+  return {
+    now: () => new Date(Date.now() + offsetMs),
+    set: (at) => {
+      offsetMs = at.getTime() - Date.now();
+    },
+    advance: (ms) => {
+      offsetMs += ms;
+    },
+  };
+};
+
+/**
+ * The whole app in-process on a fresh database, port 0, scheduler off, with an injected clock
+ * (frozen at `now` unless `clock` is given). `env` adds or overrides configuration keys, e.g.
+ * WEBHOOK_RETRY_SCHEDULE or SMTP_URL.
+ */
+export const startTestApp = async (
+  options: { now?: Date; clock?: TestClock; env?: Record<string, string> } = {},
+): Promise<TestApp> => {
   const database = await createTestDatabase();
-  const clock = testClock(options.now ?? new Date());
+  const clock = options.clock ?? testClock(options.now ?? new Date());
   const rootKey = randomBytes(24).toString('base64url').slice(0, 32);
   let runtime: Runtime;
   try {
@@ -130,6 +154,7 @@ export const startTestApp = async (options: { now?: Date } = {}): Promise<TestAp
         ADMIN_API_KEY: rootKey,
         LOG_LEVEL: 'silent',
         NODE_ENV: 'test',
+        ...options.env,
       }),
       { clock, scheduler: false },
     );

@@ -36,7 +36,8 @@ export type ConcurrencyExhausted = {
 export type CommandResult<Event, State, Rejection extends string> =
   Handled<Event, State> | Refusal<Rejection> | ConcurrencyExhausted;
 
-type Cached = { state: unknown; revision: bigint };
+/** A folded stream, and when it was last known to be current (ms, from performance.now). */
+type Cached = { state: unknown; revision: bigint; checkedAt: number };
 
 export type CommandHandlerOptions = {
   store: EventStore;
@@ -86,12 +87,24 @@ export class CommandHandler {
     return run;
   }
 
-  /** Current state of a stream, folded (through the cache). */
+  /**
+   * Current state of a stream, folded through the cache. By default it reads the events past the
+   * cached revision; with `maxAgeMs` a cached state checked that recently is returned without a
+   * read (for guards that tolerate another process's write of the last moment).
+   */
   async load<Event extends { type: string; data: unknown }, State>(
     decider: Pick<Decider<unknown, Event, State, string>, 'initialState' | 'evolve'>,
     stream: string,
+    options: { maxAgeMs?: number } = {},
   ): Promise<{ state: State; revision: bigint }> {
-    const cached = this.#cache.get(stream) as { state: State; revision: bigint } | undefined;
+    const cached = this.#cache.get(stream) as (Cached & { state: State }) | undefined;
+    if (
+      cached &&
+      options.maxAgeMs !== undefined &&
+      performance.now() - cached.checkedAt <= options.maxAgeMs
+    ) {
+      return { state: cached.state, revision: cached.revision };
+    }
     let state = cached?.state ?? decider.initialState();
     let revision = cached?.revision ?? -1n;
     const events = await this.#store.readStream(stream, { fromRevision: revision + 1n });
@@ -99,7 +112,7 @@ export class CommandHandler {
       state = decider.evolve(state, { type: event.type, data: event.data } as Event);
       revision = event.revision;
     }
-    if (events.length > 0 || !cached) this.#remember(stream, { state, revision });
+    this.#remember(stream, { state, revision, checkedAt: performance.now() });
     return { state, revision };
   }
 
@@ -114,10 +127,25 @@ export class CommandHandler {
     command: Command,
     context: CommandContext & { now: Date },
   ): Promise<CommandResult<Event, State, Rejection>> {
+    // Every write to a stream from this process goes through here, so a cached fold is current
+    // unless another process wrote: decide on it without a read, and let the expected revision
+    // catch the other process. A refusal on a cached fold is checked once against a fresh read.
+    let trustCache = this.#cache.has(stream);
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
-      const { state, revision } = await this.load(decider, stream);
+      const { state, revision } = await this.load(
+        decider,
+        stream,
+        trustCache ? { maxAgeMs: Infinity } : {},
+      );
       const decision = decider.decide(command, state);
-      if (!decision.ok) return decision;
+      if (!decision.ok || decision.events.length === 0) {
+        if (trustCache) {
+          trustCache = false;
+          attempt--;
+          continue;
+        }
+        if (!decision.ok) return decision;
+      }
       if (decision.events.length === 0)
         return { ok: true, events: [], state, revision, position: null };
       const metadata: EventMetadata = {
@@ -140,7 +168,11 @@ export class CommandHandler {
         );
         let next = state;
         for (const event of decision.events) next = decider.evolve(next, event);
-        this.#remember(stream, { state: next, revision: appended.nextRevision });
+        this.#remember(stream, {
+          state: next,
+          revision: appended.nextRevision,
+          checkedAt: performance.now(),
+        });
         return {
           ok: true,
           events: decision.events,
@@ -150,6 +182,7 @@ export class CommandHandler {
         };
       } catch (error) {
         if (!(error instanceof ConcurrencyError)) throw error;
+        trustCache = false;
         // Another process appended: the next load reads its events from the cached revision on.
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
       }

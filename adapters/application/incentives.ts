@@ -88,9 +88,21 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
   const loadProgram = (programId: string) => handler.load(program, streams.program(programId));
   const loadMember = (programId: string, memberId: string) =>
     handler.load(member, streams.member(programId, memberId));
+  /** Programs are never deleted: a program this process has seen exists without a read. */
+  const programExists = async (programId: string): Promise<boolean> => {
+    const cached = await handler.load(program, streams.program(programId), { maxAgeMs: Infinity });
+    return cached.state.exists || (await loadProgram(programId)).state.exists;
+  };
 
+  /**
+   * A guard, not a decision: a member state checked within the last second will do. A member
+   * seen missing is read again (another process may have just registered them).
+   */
   const activeMember = async (programId: string, memberId: string): Promise<Outcome<null>> => {
-    const { state } = await loadMember(programId, memberId);
+    let { state } = await handler.load(member, streams.member(programId, memberId), {
+      maxAgeMs: 1_000,
+    });
+    if (!state.exists) ({ state } = await loadMember(programId, memberId));
     if (!state.exists)
       return {
         ok: false,
@@ -111,6 +123,7 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
   return {
     loadProgram,
     loadMember,
+    programExists,
 
     async createProgram(input: ProgramSettings, context: CommandContext) {
       const programId = newId('program');

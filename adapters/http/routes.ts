@@ -73,8 +73,7 @@ export const programGuard = (incentives: Incentives): Router => {
     if (!programId) return;
     if (!canAccessProgram(principalOf(res), programId))
       return sendError(res, 403, 'forbidden', 'this key belongs to another program');
-    const { state } = await incentives.loadProgram(programId);
-    if (!state.exists)
+    if (!(await incentives.programExists(programId)))
       return sendError(res, 404, 'program_not_found', `no program ${programId}`, 'program_id');
     res.locals.programId = programId;
     next();

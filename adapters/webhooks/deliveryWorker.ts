@@ -236,16 +236,30 @@ export class DeliveryWorker {
       with held as (
         select * from unnest(${heldIds}::text[], ${heldCounts}::int[]) as h(endpoint_id, n)
       ),
-      candidates as (
+      -- Two branches, each walking its own partial index in order and stopping at the limit: one
+      -- OR-ed condition made Postgres sort every due row on each claim (415 ms at 200k due).
+      due as (
         select d.delivery_id, d.endpoint_id, d.next_attempt_at
         from webhook_deliveries d
         join webhook_endpoints e on e.endpoint_id = d.endpoint_id and e.enabled
-        where ((d.status = 'pending' and d.next_attempt_at <= ${now})
-            or (d.status = 'delivering' and d.lease_expires_at <= ${now}))
+        where d.status = 'pending' and d.next_attempt_at <= ${now}
           and d.endpoint_id <> all(${saturated}::text[])
         order by d.next_attempt_at
         limit ${room}
         for update of d skip locked
+      ),
+      expired as (
+        select d.delivery_id, d.endpoint_id, d.next_attempt_at
+        from webhook_deliveries d
+        join webhook_endpoints e on e.endpoint_id = d.endpoint_id and e.enabled
+        where d.status = 'delivering' and d.lease_expires_at <= ${now}
+          and d.endpoint_id <> all(${saturated}::text[])
+        order by d.lease_expires_at
+        limit ${room}
+        for update of d skip locked
+      ),
+      candidates as (
+        select * from (select * from expired union all select * from due) both_kinds limit ${room}
       ),
       ranked as (
         select c.delivery_id,

@@ -78,4 +78,47 @@ describe('command handler on PostgreSQL', { skip: skipWithoutPostgres }, () => {
       assert.equal(state.balance, 0);
     });
   });
+  describe('with a cached fold that another process has outdated', () => {
+    it("does not refuse on the stale fold: a deduction covered by the other process's award succeeds", async () => {
+      const [a, b] = await twoProcesses();
+      const stream = 'points-prg_t-mem_b';
+      const now = { ...context, now: new Date() };
+      assert.equal(
+        (await a!.handle(pointsAccount, stream, movement('AwardPoints', 10, 100), now)).ok,
+        true,
+      );
+      // B awards 90 more; A's cache still says 10.
+      await b!.load(pointsAccount, stream);
+      assert.equal(
+        (await b!.handle(pointsAccount, stream, movement('AwardPoints', 90, 101), now)).ok,
+        true,
+      );
+      const deducted = await a!.handle(
+        pointsAccount,
+        stream,
+        movement('DeductPoints', 50, 102),
+        now,
+      );
+      assert.ok(deducted.ok, 'the deduction is decided on the fresh balance of 100');
+      assert.equal(deducted.state.balance, 50);
+    });
+
+    it('appends nothing twice when its stale fold accepts: the expected revision sends it back to read', async () => {
+      const [a, b] = await twoProcesses();
+      const stream = 'points-prg_t-mem_c';
+      const now = { ...context, now: new Date() };
+      await a!.handle(pointsAccount, stream, movement('AwardPoints', 100, 200), now);
+      await b!.load(pointsAccount, stream);
+      await b!.handle(pointsAccount, stream, movement('DeductPoints', 80, 201), now);
+      // A still believes 100: its deduction of 50 must now be refused, on the real balance of 20.
+      const refused = await a!.handle(
+        pointsAccount,
+        stream,
+        movement('DeductPoints', 50, 202),
+        now,
+      );
+      assert.equal(!refused.ok && refused.rejection, 'insufficient_points');
+      assert.equal((await stores[0]!.readStream(stream)).length, 2);
+    });
+  });
 });

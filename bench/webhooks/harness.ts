@@ -1,0 +1,247 @@
+/**
+ * Shared by bench/webhooks and bench/api: machine facts, the receivers child process, starting
+ * the product's runtime on a fresh database with config env only, and a markdown summary.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadConfig } from '../../adapters/config.ts';
+import { startRuntime, type Runtime } from '../../adapters/runtime.ts';
+import { cpuPressure, createBenchDatabase, type BenchDatabase } from '../eventstore/support.ts';
+
+export const adminUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+if (!loopbackHosts.has(new URL(adminUrl).hostname)) {
+  throw new Error(`BENCH_PG_URL must point at a loopback host, not ${new URL(adminUrl).hostname}`);
+}
+
+export const absoluteNowMs = (): number => performance.timeOrigin + performance.now();
+
+export const printMachine = async (title: string): Promise<void> => {
+  const cpus = os.cpus();
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  const version = await client.query<{ version: string }>('select version()');
+  const settings = await client.query<{ name: string; setting: string }>(
+    `select name, setting from pg_settings where name in
+      ('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'commit_delay')`,
+  );
+  const activity = await client.query<{ n: string }>(
+    `select count(*)::text as n from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()`,
+  );
+  await client.end();
+  console.log(`# ${title}`);
+  console.log(`date: ${new Date().toISOString()}`);
+  console.log(`cpu: ${cpus[0]?.model ?? 'unknown'} x ${cpus.length}`);
+  console.log(
+    `os: ${os.type()} ${os.release()}, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  console.log(`node: ${process.version}`);
+  console.log(`postgres: ${version.rows[0]!.version.split(' on ')[0]}`);
+  console.log(
+    `postgres settings: ${settings.rows.map((s) => `${s.name}=${s.setting}`).join(', ')}`,
+  );
+  console.log(`other client sessions on the server at start: ${activity.rows[0]!.n}`);
+  console.log(`CPU pressure at start (PSI cpu some avg10): ${cpuPressure()}%`);
+};
+
+export type SummaryRow = { what: string; figure: string; target: string; result: string };
+
+export const summary = () => {
+  const rows: SummaryRow[] = [];
+  return {
+    note(what: string, figure: string, target = '', pass?: boolean) {
+      rows.push({
+        what,
+        figure,
+        target: target || '—',
+        result: pass === undefined ? '—' : pass ? 'pass' : 'MISS',
+      });
+    },
+    print() {
+      console.log('\n## Summary\n');
+      console.log('| measurement | figure | target | result |');
+      console.log('| --- | --- | --- | --- |');
+      for (const r of rows) console.log(`| ${r.what} | ${r.figure} | ${r.target} | ${r.result} |`);
+    },
+  };
+};
+
+/** Fresh databases, dropped at the end of the run. */
+export const databases = () => {
+  const created: BenchDatabase[] = [];
+  return {
+    async create(): Promise<BenchDatabase> {
+      const db = await createBenchDatabase(adminUrl);
+      created.push(db);
+      return db;
+    },
+    async dropAll(): Promise<void> {
+      for (const db of created)
+        await db.drop().catch((error: unknown) => console.error(`drop ${db.name}:`, error));
+    },
+  };
+};
+
+export const adminApiKey = `bench-root-${randomBytes(12).toString('hex')}`;
+const webhookSecretKey = randomBytes(32).toString('base64');
+
+/**
+ * The runtime as `npm start` would build it, configured through env only. `env` overrides
+ * (WEBHOOK_CONCURRENCY, WEBHOOK_PER_ENDPOINT_IN_FLIGHT, DATABASE_POOL_SIZE, ROLES...) come from
+ * the caller, which passes the bench's own process env through.
+ */
+export const startBenchRuntime = (
+  databaseUrl: string,
+  env: Record<string, string | undefined>,
+): Promise<Runtime> =>
+  startRuntime(
+    loadConfig({
+      NODE_ENV: 'development',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      ADMIN_API_KEY: adminApiKey,
+      LOG_LEVEL: 'warn',
+      WEBHOOK_SECRET_KEY: webhookSecretKey,
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+      ...env,
+    }),
+    { scheduler: false },
+  );
+
+/** Tuning knobs passed through from the bench's environment to the runtime's config. */
+export const tuningEnv = (): Record<string, string> => {
+  const out: Record<string, string> = {};
+  for (const key of [
+    'WEBHOOK_CONCURRENCY',
+    'WEBHOOK_PER_ENDPOINT_IN_FLIGHT',
+    'DATABASE_POOL_SIZE',
+  ]) {
+    const value = process.env[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+};
+
+export type ReceiverStats = {
+  total: number;
+  perServer: number[];
+  firstMs: number;
+  lastMs: number;
+  checked: number;
+  badSignatures: number;
+  samples: [string, number][];
+};
+
+/** The receivers child process (bench/webhooks/receivers.ts). */
+export class Receivers {
+  readonly #child: ChildProcess;
+  #pending: ((message: unknown) => void)[] = [];
+  ports: number[] = [];
+
+  private constructor(child: ChildProcess) {
+    this.#child = child;
+    child.on('message', (message) => this.#pending.shift()?.(message));
+  }
+
+  static async start(count: number): Promise<Receivers> {
+    const child = fork(fileURLToPath(new URL('./receivers.ts', import.meta.url)), [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const receivers = new Receivers(child);
+    const { ports } = (await receivers.#ask({ cmd: 'start', count })) as { ports: number[] };
+    receivers.ports = ports;
+    return receivers;
+  }
+
+  urls(): string[] {
+    return this.ports.map((port) => `http://127.0.0.1:${port}/hook`);
+  }
+
+  async reset(options: { latency: boolean; secrets?: string[] }): Promise<void> {
+    await this.#ask({ cmd: 'reset', ...options });
+  }
+
+  async stats(): Promise<ReceiverStats> {
+    return (await this.#ask({ cmd: 'stats' })) as ReceiverStats;
+  }
+
+  async stop(): Promise<void> {
+    this.#child.send({ cmd: 'exit' });
+    await new Promise((resolve) => this.#child.once('exit', resolve));
+  }
+
+  #ask(message: object): Promise<unknown> {
+    return new Promise((resolve) => {
+      this.#pending.push(resolve);
+      this.#child.send(message);
+    });
+  }
+}
+
+/** Runs `n` tasks with at most `concurrency` at once. */
+export const pool = async (
+  n: number,
+  concurrency: number,
+  task: (i: number) => Promise<void>,
+): Promise<void> => {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      while (next < n) await task(next++);
+    }),
+  );
+};
+
+/**
+ * BENCH_TRACE_SQL=1: times every query of this process by statement shape (bench-side patch of
+ * pg.Client.prototype.query; product code untouched). Time is from the driver call to the result,
+ * so it includes the server's work and the wire, not the wait for a pool connection.
+ */
+export const traceSql = () => {
+  const stats = new Map<string, { n: number; ms: number }>();
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const original = proto.query;
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    const text =
+      typeof args[0] === 'string' ? args[0] : ((args[0] as { text?: string })?.text ?? '?');
+    const shape = text.replace(/\s+/g, ' ').trim().slice(0, 90);
+    const t = performance.now();
+    const result = original.apply(this, args);
+    if (result && typeof (result as Promise<unknown>).then === 'function') {
+      void (result as Promise<unknown>).then(
+        () => {
+          const s = stats.get(shape) ?? { n: 0, ms: 0 };
+          s.n++;
+          s.ms += performance.now() - t;
+          stats.set(shape, s);
+        },
+        () => {},
+      );
+    }
+    return result;
+  };
+  return {
+    reset: () => stats.clear(),
+    print: (perUnit: number, unit: string) => {
+      console.log(
+        `\n| statement (first 90 chars) | calls per ${unit} | mean ms | ms per ${unit} |\n| --- | --- | --- | --- |`,
+      );
+      let total = 0;
+      for (const [shape, s] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) {
+        total += s.ms;
+        console.log(
+          `| ${shape.replace(/\|/g, '/')} | ${(s.n / perUnit).toFixed(2)} | ${(s.ms / s.n).toFixed(2)} | ${(s.ms / perUnit).toFixed(2)} |`,
+        );
+      }
+      console.log(`(top statements: ${(total / perUnit).toFixed(2)} ms of query time per ${unit})`);
+    },
+  };
+};

@@ -11,6 +11,9 @@ import { defaultRetrySchedule } from '../../delivery/retryPolicy.ts';
 import { decryptSecret, signDocs, signStandard, standardKeyOf } from '../../delivery/signing.ts';
 import type { Database } from '../db/schema.ts';
 
+/** Attempts finished but not yet recorded beyond which the worker stops claiming more. */
+const maxUnrecorded = 2_000;
+
 /** An email to the program's notification address. Implemented by adapters/mail/smtpMailer.ts. */
 export type Mailer = {
   /** Rejects when the message was not accepted for delivery. */
@@ -184,7 +187,8 @@ export class DeliveryWorker {
 
   async #run(): Promise<void> {
     while (this.#running) {
-      const room = Math.min(this.#concurrency - this.#held, 500);
+      const room =
+        this.#finished.length >= maxUnrecorded ? 0 : Math.min(this.#concurrency - this.#held, 500);
       let claimed = 0;
       if (room > 0) {
         try {
@@ -350,7 +354,15 @@ export class DeliveryWorker {
           ? `HTTP ${result.status}${errorKind === 'redirect' ? ' (redirects are not followed)' : ''}`
           : `${result.error}: ${result.message}`;
     this.#finished.push({ claim, leaseOwner, startedAt, result, errorKind, lastError, decision });
+    // The POST is over: its slot is free now, not when the attempt is recorded, so sending and
+    // recording overlap. The row stays leased ('delivering') until recorded, so no claim takes
+    // it again meanwhile; #run stops claiming while too many attempts wait to be recorded.
+    this.#held -= 1;
+    const left = (this.#heldByEndpoint.get(claim.endpoint_id) ?? 1) - 1;
+    if (left <= 0) this.#heldByEndpoint.delete(claim.endpoint_id);
+    else this.#heldByEndpoint.set(claim.endpoint_id, left);
     this.#scheduleFlush();
+    this.notify();
   }
 
   #scheduleFlush(): void {
@@ -377,8 +389,7 @@ export class DeliveryWorker {
 
   /**
    * Records a batch; on a database fault keeps trying while running. If the worker stops first,
-   * the slots are released anyway: the rows stay leased and any worker retries them after the
-   * lease (at least once, never lost).
+   * the rows stay leased and any worker retries them after the lease (at least once, never lost).
    */
   async #recordWithRetry(batch: Finished[]): Promise<void> {
     for (let attempt = 0; ; attempt += 1) {
@@ -396,11 +407,7 @@ export class DeliveryWorker {
         await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 5_000)));
       }
     }
-    for (const { claim, decision } of batch) {
-      this.#held -= 1;
-      const left = (this.#heldByEndpoint.get(claim.endpoint_id) ?? 1) - 1;
-      if (left <= 0) this.#heldByEndpoint.delete(claim.endpoint_id);
-      else this.#heldByEndpoint.set(claim.endpoint_id, left);
+    for (const { decision } of batch) {
       if (decision.status === 'pending') {
         const due = decision.nextAttemptAt.getTime();
         if (this.#nextDueAt === null || due < this.#nextDueAt) this.#nextDueAt = due;

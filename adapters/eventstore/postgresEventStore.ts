@@ -36,6 +36,22 @@ const columns = sql`global_position::text as global_position, transaction_id::te
   event_id::text as event_id, stream_name, stream_revision::text as stream_revision, type, data,
   metadata, hash`;
 
+/**
+ * The oldest transaction that may still commit events: the snapshot's in-progress transactions,
+ * less those seen running in another database (a transaction never spans databases, so those
+ * cannot write here), or the snapshot's xmax when none is left. Plain pg_snapshot_xmin would let
+ * any long transaction on the server, in any database, hold every subscriber back. A transaction
+ * that ends between the snapshot and the pg_stat_activity read still counts for this read: only
+ * transactions positively seen elsewhere are passed over, so no event is ever skipped.
+ */
+const readGuard = sql`coalesce(
+  (select min(x) from pg_snapshot_xip(pg_current_snapshot()) as x
+    where xid(x) not in (
+      select a.backend_xid from pg_stat_activity a
+      where a.backend_xid is not null
+        and a.datid <> (select d.oid from pg_database d where d.datname = current_database()))),
+  pg_snapshot_xmax(pg_current_snapshot()))`;
+
 export const toRecorded = (row: EventRow): RecordedEvent => ({
   id: row.event_id,
   type: row.type,
@@ -170,7 +186,7 @@ export class PostgresEventStore implements EventStore {
     // check below must use this guard, not a fresh snapshot's, or a transaction that ends in
     // between would make a short page look complete.
     const result = await sql<EventRow & { guard: string | null }>`
-      with g as materialized (select pg_snapshot_xmin(pg_current_snapshot()) as xmin)
+      with g as materialized (select ${readGuard} as xmin)
       (select ${columns}, null::text as guard from incentable_events, g
         where (transaction_id, global_position) > (${after.commit.toString()}::xid8, ${after.prepare.toString()}::bigint)
           and transaction_id < g.xmin

@@ -116,4 +116,50 @@ describe('global order on PostgreSQL', { skip: skipWithoutPostgres }, () => {
       `events whose identity is below an earlier-committed one (a position-only cursor risks skipping them): ${outOfOrderCommits}`,
     );
   });
+
+  it('is not held back by a transaction open in another database on the same server', async () => {
+    const other = await createTestDatabase();
+    const client = new pg.Client({ connectionString: other.url });
+    await client.connect();
+    try {
+      await client.query('begin');
+      await client.query('create table held (n int)');
+      await client.query('insert into held values (1)');
+      const seen: string[] = [];
+      const subscription = await store.subscribe({
+        name: 'other-database',
+        handle: (events) => {
+          for (const e of events) if (e.type === 'WhileOtherDatabaseBusy') seen.push(e.id);
+          return Promise.resolve();
+        },
+      });
+      const id = randomUUID();
+      await store.append(
+        'busy-prg_t-1',
+        [
+          {
+            id,
+            type: 'WhileOtherDatabaseBusy',
+            data: {},
+            metadata: {
+              programId: 'prg_t',
+              correlationId: id,
+              causationId: null,
+              actor: 'test',
+              recordedAt: new Date().toISOString(),
+            },
+          },
+        ],
+        'any',
+      );
+      // The other database's transaction is still open: the event arrives all the same.
+      await waitFor('the event to reach the subscriber', () => seen.length === 1, 5_000);
+      await subscription.stop();
+      assert.deepEqual(seen, [id]);
+    } finally {
+      await client.query('rollback').catch(() => {});
+      await client.end();
+      await other.drop();
+    }
+  });
 });

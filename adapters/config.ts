@@ -55,6 +55,20 @@ const schema = z
       .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
       .optional(),
     SMTP_FROM: z.string().min(3).default('Incentable <webhooks@localhost>'),
+    EVENTSTORE: z.enum(['postgres', 'esdb']).default('postgres'),
+    ESDB_CONNECTION_STRING: z
+      .string()
+      .regex(/^esdb(\+discover)?:\/\//, 'must be an esdb:// or esdb+discover:// connection string')
+      .optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.EVENTSTORE === 'esdb' && !env.ESDB_CONNECTION_STRING) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ESDB_CONNECTION_STRING'],
+        message: 'required when EVENTSTORE=esdb',
+      });
+    }
   })
   .transform((env) => ({
     nodeEnv: env.NODE_ENV,
@@ -81,6 +95,10 @@ const schema = z
       perEndpointInFlight: env.WEBHOOK_PER_ENDPOINT_IN_FLIGHT,
     },
     smtp: env.SMTP_URL ? { url: env.SMTP_URL, from: env.SMTP_FROM } : null,
+    eventStore:
+      env.EVENTSTORE === 'esdb' && env.ESDB_CONNECTION_STRING
+        ? ({ kind: 'esdb', connectionString: env.ESDB_CONNECTION_STRING } as const)
+        : ({ kind: 'postgres' } as const),
     dataDir: env.DATA_DIR,
   }));
 

@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
+import { EsdbConnectionError } from './eventstore/esdb/esdbEventStore.ts';
 import { startRuntime } from './runtime.ts';
 
 /** `npm start`: every role in one process, on PGlite under DATA_DIR unless DATABASE_URL is set. */
@@ -15,7 +16,16 @@ const main = async () => {
     throw error;
   }
   const log = pino({ level: config.logLevel });
-  const runtime = await startRuntime(config, { logger: log });
+  let runtime;
+  try {
+    runtime = await startRuntime(config, { logger: log });
+  } catch (error) {
+    if (error instanceof EsdbConnectionError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
   log.info(
     { url: runtime.url, database: config.database.kind, roles: config.roles },
     'incentable started',

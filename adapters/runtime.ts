@@ -14,7 +14,8 @@ import { queries, type Queries } from './application/queries.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { PostgresEventStore } from './eventstore/postgresEventStore.ts';
-import type { Subscription } from './eventstore/port.ts';
+import type { EventStore, Subscription } from './eventstore/port.ts';
+import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
 import { ensureRootKey } from './http/auth.ts';
 import { createApp } from './http/app.ts';
 import { purgeIdempotencyKeys } from './http/idempotency.ts';
@@ -32,7 +33,7 @@ import { createWebhookStore, type WebhookStore } from './webhooks/webhookStore.t
 export type Runtime = {
   url: string | null;
   database: DatabaseHandle;
-  store: PostgresEventStore;
+  store: EventStore;
   incentives: Incentives;
   queries: Queries;
   jobs: Jobs;
@@ -57,7 +58,19 @@ export const startRuntime = async (
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? pino({ level: config.logLevel });
   const database = await openDatabase(config.database);
-  const store = new PostgresEventStore(database);
+  let store: EventStore;
+  try {
+    store =
+      config.eventStore.kind === 'esdb'
+        ? await openEsdbEventStore({
+            connectionString: config.eventStore.connectionString,
+            readModels: database,
+          })
+        : new PostgresEventStore(database);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
   const handler = new CommandHandler({ store });
   const services = incentives({ handler, clock });
   const q = queries(database.db);
@@ -205,7 +218,9 @@ export const startRuntime = async (
           () => true,
           () => false,
         );
-        return Promise.race([probe, timeout]);
+        const databaseReady = await Promise.race([probe, timeout]);
+        // On EventStoreDB, a lost connection (being retried with back-off) is not ready either.
+        return databaseReady && (!(store instanceof EsdbEventStore) || store.readiness().ready);
       },
       log: { error: (details, message) => log.error(details, message) },
     });

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from '../config.ts';
+import { EsdbConnectionError } from '../eventstore/esdb/esdbEventStore.ts';
 import { startRuntime } from '../runtime.ts';
 import { productVersion } from '../version.ts';
 
@@ -46,11 +47,13 @@ jobsCommand
   });
 
 (await import('./audit.ts')).registerAuditCommands(program);
+(await import('./eventstore.ts')).registerEventStoreCommands(program);
+(await import('./subscriptions.ts')).registerSubscriptionCommands(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof EsdbConnectionError) {
     console.error(error.message);
     process.exit(2);
   }

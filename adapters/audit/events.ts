@@ -1,13 +1,15 @@
 import { sql, type Kysely } from 'kysely';
 import type { Position } from '../../domain/recordedEvent.ts';
 import type { Database } from '../db/schema.ts';
-import { toRecorded, type EventRow } from '../eventstore/postgresEventStore.ts';
+import { readGuard, toRecorded, type EventRow } from '../eventstore/postgresEventStore.ts';
 
 /** An event row as the auditors read it: the event store's own row shape and mapping. */
 export type AuditRow = EventRow;
 export { toRecorded };
 
-export const positionOf = (row: AuditRow): Position => ({
+export const positionOf = (
+  row: Pick<AuditRow, 'transaction_id' | 'global_position'>,
+): Position => ({
   commit: BigInt(row.transaction_id),
   prepare: BigInt(row.global_position),
 });
@@ -27,15 +29,8 @@ export type GlobalPageOptions = {
   before?: Date;
 };
 
-/**
- * One page of events in the global order (transaction_id, global_position), read below the
- * oldest running transaction like the event store's own reader, so a late commit is never
- * skipped. ORDER BY names the table's columns: the text aliases would sort "10" before "2".
- */
-export const readGlobalPage = async (
-  db: Kysely<Database>,
-  options: GlobalPageOptions,
-): Promise<AuditRow[]> => {
+/** The WHERE clause of a global-order page, shared by the parsed and the text readers. */
+const globalFilter = (options: GlobalPageOptions) => {
   const after = options.after ?? { commit: 0n, prepare: 0n };
   const until = options.until
     ? sql`and (e.transaction_id, e.global_position) <= (${options.until.commit.toString()}::xid8, ${options.until.prepare.toString()}::bigint)`
@@ -57,14 +52,52 @@ export const readGlobalPage = async (
     options.before === undefined
       ? sql``
       : sql`and (e.metadata->>'recordedAt')::timestamptz <= ${options.before.toISOString()}::timestamptz`;
+  return sql`(e.transaction_id, e.global_position) > (${after.commit.toString()}::xid8, ${after.prepare.toString()}::bigint)
+      and e.transaction_id < ${readGuard}
+      ${until} ${program} ${types} ${stream} ${since} ${before}`;
+};
+
+/**
+ * One page of events in the global order (transaction_id, global_position), read below the
+ * oldest running transaction like the event store's own reader, so a late commit is never
+ * skipped. ORDER BY names the table's columns: the text aliases would sort "10" before "2".
+ */
+export const readGlobalPage = async (
+  db: Kysely<Database>,
+  options: GlobalPageOptions,
+): Promise<AuditRow[]> => {
   const result = await sql<AuditRow>`
     select e.global_position::text as global_position, e.transaction_id::text as transaction_id,
       e.event_id::text as event_id, e.stream_name, e.stream_revision::text as stream_revision,
       e.type, e.data, e.metadata, e.hash
     from incentable_events e
-    where (e.transaction_id, e.global_position) > (${after.commit.toString()}::xid8, ${after.prepare.toString()}::bigint)
-      and e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-      ${until} ${program} ${types} ${stream} ${since} ${before}
+    where ${globalFilter(options)}
+    order by e.transaction_id, e.global_position
+    limit ${options.limit}`.execute(db);
+  return result.rows;
+};
+
+/**
+ * An event row with data and metadata as Postgres's jsonb text, unparsed: for readers that only
+ * copy them out (the export), a string per column instead of a tree of objects per row.
+ */
+export type AuditTextRow = Omit<AuditRow, 'data' | 'metadata'> & {
+  data: string;
+  metadata: string;
+  recorded_at: string;
+};
+
+export const readGlobalTextPage = async (
+  db: Kysely<Database>,
+  options: GlobalPageOptions,
+): Promise<AuditTextRow[]> => {
+  const result = await sql<AuditTextRow>`
+    select e.global_position::text as global_position, e.transaction_id::text as transaction_id,
+      e.event_id::text as event_id, e.stream_name, e.stream_revision::text as stream_revision,
+      e.type, e.data::text as data, e.metadata::text as metadata,
+      e.metadata->>'recordedAt' as recorded_at, e.hash
+    from incentable_events e
+    where ${globalFilter(options)}
     order by e.transaction_id, e.global_position
     limit ${options.limit}`.execute(db);
   return result.rows;
@@ -78,13 +111,29 @@ export async function* globalPages(
   db: Kysely<Database>,
   options: GlobalPageOptions,
 ): AsyncGenerator<AuditRow[]> {
-  let next: Promise<AuditRow[]> | null = readGlobalPage(db, options);
+  yield* prefetchedPages(db, options, readGlobalPage);
+}
+
+/** `globalPages` with data and metadata left as jsonb text. */
+export async function* globalTextPages(
+  db: Kysely<Database>,
+  options: GlobalPageOptions,
+): AsyncGenerator<AuditTextRow[]> {
+  yield* prefetchedPages(db, options, readGlobalTextPage);
+}
+
+async function* prefetchedPages<Row extends Pick<AuditRow, 'transaction_id' | 'global_position'>>(
+  db: Kysely<Database>,
+  options: GlobalPageOptions,
+  read: (db: Kysely<Database>, options: GlobalPageOptions) => Promise<Row[]>,
+): AsyncGenerator<Row[]> {
+  let next: Promise<Row[]> | null = read(db, options);
   while (next) {
-    const page: AuditRow[] = await next;
+    const page: Row[] = await next;
     const last = page[page.length - 1];
     next =
       page.length === options.limit && last
-        ? readGlobalPage(db, { ...options, after: positionOf(last) })
+        ? read(db, { ...options, after: positionOf(last) })
         : null;
     // A consumer that stops early leaves the read in flight: its failure is nobody's to handle.
     next?.catch(() => {});

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { EventMetadata } from '../../domain/recordedEvent.ts';
 import type { Database } from '../db/schema.ts';
-import { canonicalEvent, chainHash } from '../eventstore/canonical.ts';
+import { createHash } from 'node:crypto';
 
 /**
  * One broken place in a stream's history.
@@ -60,6 +60,41 @@ type ChainRow = {
 
 type Head = { revision: string; last_hash: string | null };
 
+/**
+ * canonicalJson (eventstore/canonical.ts) for values read back from jsonb, where no value is
+ * undefined, a function or a bigint: the same bytes, about three times faster (no entries arrays,
+ * no comparator calls: the default sort compares UTF-16 code units, as that comparator does).
+ * The audit test suite checks the two agree by finding every real chain clean.
+ */
+const canonical = (value: unknown): string => {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonical(value[i]);
+    return `${out}]`;
+  }
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const v = object[key];
+    if (v === undefined) continue;
+    out += `${first ? '' : ','}${JSON.stringify(key)}:${canonical(v)}`;
+    first = false;
+  }
+  return `${out}}`;
+};
+
+/** chainHash(previousHash, canonicalEvent(row)), with the fixed outer keys written in order. */
+const expectedHashOf = (previousHash: string | null, row: ChainRow): string =>
+  createHash('sha256')
+    .update(
+      `${previousHash ?? ''}{"data":${canonical(row.data)},"id":${JSON.stringify(row.event_id)},"metadata":${canonical(row.metadata)},"stream":${JSON.stringify(row.stream_name)},"type":${JSON.stringify(row.type)}}`,
+    )
+    .digest('hex');
+
 const readChainPage = async (
   db: Kysely<Database>,
   after: { stream: string; revision: string } | null,
@@ -101,7 +136,7 @@ export const verifyChains = async (
 ): Promise<VerifyReport> => {
   const now = options.now ?? (() => performance.now());
   const started = now();
-  const limit = options.pageSize ?? 5000;
+  const limit = options.pageSize ?? 2000;
   let streams = 0;
   let events = 0;
   let breaks = 0;
@@ -208,16 +243,7 @@ export const verifyChains = async (
       events++;
       const revision = BigInt(row.stream_revision);
       const expectedRevision = previousRevision + 1n;
-      const expectedHash = chainHash(
-        previousHash,
-        canonicalEvent({
-          id: row.event_id,
-          streamName: row.stream_name,
-          type: row.type,
-          data: row.data,
-          metadata: row.metadata,
-        }),
-      );
+      const expectedHash = expectedHashOf(previousHash, row);
       const gap = revision !== expectedRevision;
       if (gap) {
         await broken({

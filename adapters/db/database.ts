@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { migrations } from './migrations.ts';
@@ -99,6 +98,8 @@ const openPostgres = (options: { url: string; poolSize?: number }): DatabaseHand
 
 const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
+  // Loaded only when used: the WASM build costs ~80 MB of memory a Postgres deployment never needs.
+  const { PGlite } = await import('@electric-sql/pglite');
   const pglite = await PGlite.create(dataDir ?? undefined);
   const db = new Kysely<Database>({ dialect: pgliteDialect(pglite) });
   return {

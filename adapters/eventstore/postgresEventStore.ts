@@ -44,7 +44,7 @@ const columns = sql`global_position::text as global_position, transaction_id::te
  * that ends between the snapshot and the pg_stat_activity read still counts for this read: only
  * transactions positively seen elsewhere are passed over, so no event is ever skipped.
  */
-const readGuard = sql`coalesce(
+export const readGuard = sql`coalesce(
   (select min(x) from pg_snapshot_xip(pg_current_snapshot()) as x
     where xid(x) not in (
       select a.backend_xid from pg_stat_activity a

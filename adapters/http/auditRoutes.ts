@@ -53,7 +53,10 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
     const parsed = eventsQuery.safeParse(req.query);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      const field = issue.path.map(String).join('.') || undefined;
+      // An unknown parameter's issue has an empty path; the parameter is in `keys`.
+      const field =
+        issue.path.map(String).join('.') ||
+        (issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined);
       return sendError(
         res,
         400,

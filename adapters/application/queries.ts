@@ -47,11 +47,7 @@ export const queries = (db: Kysely<Database>) => ({
       .orderBy('seq')
       .limit(filter.limit + 1)
       .execute();
-    const page = rows.slice(0, filter.limit);
-    return {
-      data: page.map(memberView),
-      next_cursor: rows.length > filter.limit ? String(page[page.length - 1]!.seq) : null,
-    };
+    return pageOf(rows, filter.limit, memberView);
   },
 
   async ledger(programId: string, memberId: string, filter: { cursor?: string; limit: number }) {
@@ -65,19 +61,15 @@ export const queries = (db: Kysely<Database>) => ({
       .orderBy('seq', 'desc')
       .limit(filter.limit + 1)
       .execute();
-    const page = rows.slice(0, filter.limit);
-    return {
-      data: page.map((row) => ({
-        transaction_id: row.transaction_id,
-        kind: row.kind,
-        points: row.points,
-        reason: row.reason,
-        reference: row.reference,
-        balance: row.balance_after,
-        created_at: row.occurred_at.toISOString(),
-      })),
-      next_cursor: rows.length > filter.limit ? String(page[page.length - 1]!.seq) : null,
-    };
+    return pageOf(rows, filter.limit, (row) => ({
+      transaction_id: row.transaction_id,
+      kind: row.kind,
+      points: row.points,
+      reason: row.reason,
+      reference: row.reference,
+      balance: row.balance_after,
+      created_at: row.occurred_at.toISOString(),
+    }));
   },
 
   async reward(programId: string, rewardId: string) {
@@ -97,11 +89,7 @@ export const queries = (db: Kysely<Database>) => ({
       .orderBy('seq')
       .limit(filter.limit + 1)
       .execute();
-    const page = rows.slice(0, filter.limit);
-    return {
-      data: page.map(rewardView),
-      next_cursor: rows.length > filter.limit ? String(page[page.length - 1]!.seq) : null,
-    };
+    return pageOf(rows, filter.limit, rewardView);
   },
 
   async order(programId: string, orderId: string) {
@@ -214,6 +202,18 @@ export const queries = (db: Kysely<Database>) => ({
 });
 
 export type Queries = ReturnType<typeof queries>;
+
+/**
+ * A keyset page: the query fetched one row more than `limit` to learn whether another page
+ * follows; the cursor is the last row's seq.
+ */
+const pageOf = <R extends { seq: number }, V>(rows: R[], limit: number, view: (row: R) => V) => {
+  const page = rows.slice(0, limit);
+  return {
+    data: page.map(view),
+    next_cursor: rows.length > limit ? String(page[page.length - 1]!.seq) : null,
+  };
+};
 
 type Row<T extends keyof Database> = Selectable<Database[T]>;
 

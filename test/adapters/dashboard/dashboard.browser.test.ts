@@ -31,7 +31,7 @@ const chromiumFlags = [
   '--disable-component-update',
   '--disable-sync',
 ];
-// CI installs Chromium (tools/ci-browser.sh): there a missing browser is a failure, not a skip.
+// CI installs Chromium (.ci/browser.sh): there a missing browser is a failure, not a skip.
 const skip =
   skipWithoutPostgres ||
   (existsSync(chromiumPath) || process.env.CI === 'true'

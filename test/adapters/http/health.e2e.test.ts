@@ -11,14 +11,15 @@ describe('health endpoints', { skip: skipWithoutPostgres }, () => {
       const ready = await fetch(`${app.url}/readyz`);
       assert.equal(ready.status, 200);
       assert.deepEqual(await ready.json(), { status: 'ready' });
-      // The database goes away under the running service.
-      await app.database.drop();
+      // The service's database connections go away under it.
+      await app.runtime.database.close();
       const down = await fetch(`${app.url}/readyz`);
       assert.equal(down.status, 503);
       assert.deepEqual(await down.json(), { status: 'not_ready' });
       assert.equal((await fetch(`${app.url}/healthz`)).status, 200);
     } finally {
       await app.runtime.stop().catch(() => {});
+      await app.database.drop();
     }
   });
 });

@@ -2,7 +2,6 @@ import { sql, type Kysely } from 'kysely';
 import type { EventMetadata, Position, RecordedEvent } from '../../domain/recordedEvent.ts';
 import type { DatabaseHandle, Session } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
-import { canonicalEvent } from './canonical.ts';
 import {
   ConcurrencyError,
   type AppendResult,
@@ -104,7 +103,6 @@ export class PostgresEventStore implements EventStore {
     expected: ExpectedRevision,
   ): Promise<AppendResult> {
     if (events.length === 0) throw new RangeError('append needs at least one event');
-    const canonical = events.map((event) => canonicalEvent({ ...event, streamName: stream }));
     try {
       const result = await sql<{
         next_revision: string;
@@ -116,8 +114,7 @@ export class PostgresEventStore implements EventStore {
           ${stream}, ${expectedCode(expected)}::bigint,
           ${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
           ${events.map((e) => JSON.stringify(e.data))}::text[]::jsonb[],
-          ${events.map((e) => JSON.stringify(e.metadata))}::text[]::jsonb[],
-          ${canonical}::text[])`.execute(this.#db);
+          ${events.map((e) => JSON.stringify(e.metadata))}::text[]::jsonb[])`.execute(this.#db);
       const row = result.rows[0];
       if (!row) throw new Error('incentable_append returned no row');
       this.#signalAppended();

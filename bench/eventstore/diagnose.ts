@@ -8,7 +8,6 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { openDatabase } from '../../adapters/db/database.ts';
-import { canonicalEvent } from '../../adapters/eventstore/canonical.ts';
 import { PostgresEventStore } from '../../adapters/eventstore/postgresEventStore.ts';
 import { measureLag } from './lag.ts';
 import {
@@ -107,15 +106,8 @@ const main = async () => {
         const { e, stream } = args();
         return pool.query(
           `select next_revision::text from incentable_append($1, -2, $2::uuid[], $3::text[],
-             $4::text[]::jsonb[], $5::text[]::jsonb[], $6::text[])`,
-          [
-            stream,
-            [e.id],
-            [e.type],
-            [JSON.stringify(e.data)],
-            [JSON.stringify(e.metadata)],
-            [canonicalEvent({ ...e, streamName: stream })],
-          ],
+             $4::text[]::jsonb[], $5::text[]::jsonb[])`,
+          [stream, [e.id], [e.type], [JSON.stringify(e.data)], [JSON.stringify(e.metadata)]],
         );
       });
       let notifyInFlight = false;
@@ -123,15 +115,8 @@ const main = async () => {
         const { e, stream } = args();
         await pool.query(
           `select next_revision::text from incentable_append($1, -2, $2::uuid[], $3::text[],
-             $4::text[]::jsonb[], $5::text[]::jsonb[], $6::text[])`,
-          [
-            stream,
-            [e.id],
-            [e.type],
-            [JSON.stringify(e.data)],
-            [JSON.stringify(e.metadata)],
-            [canonicalEvent({ ...e, streamName: stream })],
-          ],
+             $4::text[]::jsonb[], $5::text[]::jsonb[])`,
+          [stream, [e.id], [e.type], [JSON.stringify(e.data)], [JSON.stringify(e.metadata)]],
         );
         if (!notifyInFlight) {
           notifyInFlight = true;

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Position } from '../../domain/recordedEvent.ts';
 import type { Database } from '../db/schema.ts';
 import { readGuard, toRecorded, type EventRow } from '../eventstore/postgresEventStore.ts';
@@ -77,25 +77,20 @@ export const readGlobalPage = async (
   return result.rows;
 };
 
-/**
- * An event row with data and metadata as Postgres's jsonb text, unparsed: for readers that only
- * copy them out (the export), a string per column instead of a tree of objects per row.
- */
-export type AuditTextRow = Omit<AuditRow, 'data' | 'metadata'> & {
-  data: string;
-  metadata: string;
-  recorded_at: string;
-};
+/** One event as a line of text built by PostgreSQL, with the position to page on. */
+export type LineRow = Pick<AuditRow, 'transaction_id' | 'global_position'> & { line: string };
 
-export const readGlobalTextPage = async (
+/**
+ * A page of the global order with each event already written out by PostgreSQL as `line` (an
+ * expression over the alias `e`): the reader only copies text, it never parses a row.
+ */
+export const readGlobalLinePage = async (
   db: Kysely<Database>,
-  options: GlobalPageOptions,
-): Promise<AuditTextRow[]> => {
-  const result = await sql<AuditTextRow>`
-    select e.global_position::text as global_position, e.transaction_id::text as transaction_id,
-      e.event_id::text as event_id, e.stream_name, e.stream_revision::text as stream_revision,
-      e.type, e.data::text as data, e.metadata::text as metadata,
-      e.metadata->>'recordedAt' as recorded_at, e.hash
+  options: GlobalPageOptions & { line: RawBuilder<string> },
+): Promise<LineRow[]> => {
+  const result = await sql<LineRow>`
+    select e.transaction_id::text as transaction_id, e.global_position::text as global_position,
+      ${options.line} as line
     from incentable_events e
     where ${globalFilter(options)}
     order by e.transaction_id, e.global_position
@@ -114,18 +109,21 @@ export async function* globalPages(
   yield* prefetchedPages(db, options, readGlobalPage);
 }
 
-/** `globalPages` with data and metadata left as jsonb text. */
-export async function* globalTextPages(
+/** `globalPages` with each event written out as a line of text (`readGlobalLinePage`). */
+export async function* globalLinePages(
   db: Kysely<Database>,
-  options: GlobalPageOptions,
-): AsyncGenerator<AuditTextRow[]> {
-  yield* prefetchedPages(db, options, readGlobalTextPage);
+  options: GlobalPageOptions & { line: RawBuilder<string> },
+): AsyncGenerator<LineRow[]> {
+  yield* prefetchedPages(db, options, readGlobalLinePage);
 }
 
-async function* prefetchedPages<Row extends Pick<AuditRow, 'transaction_id' | 'global_position'>>(
+async function* prefetchedPages<
+  Row extends Pick<AuditRow, 'transaction_id' | 'global_position'>,
+  Options extends GlobalPageOptions,
+>(
   db: Kysely<Database>,
-  options: GlobalPageOptions,
-  read: (db: Kysely<Database>, options: GlobalPageOptions) => Promise<Row[]>,
+  options: Options,
+  read: (db: Kysely<Database>, options: Options) => Promise<Row[]>,
 ): AsyncGenerator<Row[]> {
   let next: Promise<Row[]> | null = read(db, options);
   while (next) {

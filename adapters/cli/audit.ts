@@ -4,17 +4,19 @@ import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import { sql } from 'kysely';
 import { parsePosition, formatPosition, type Position } from '../../domain/recordedEvent.ts';
-import { countEvents } from '../audit/events.ts';
-import { exportEvents, type ExportFormat } from '../audit/export.ts';
-import { memberHistory, streamReader } from '../audit/history.ts';
-import { replayReadModels, type RowDifference } from '../audit/replay.ts';
+import type { ExportFormat } from '../audit/export.ts';
+import type { RowDifference } from '../audit/replay.ts';
 import { readModelTableNames, type ReadModelTable } from '../audit/replayProjector.ts';
-import { verifyChains, type ChainBreak } from '../audit/verify.ts';
+import type { ChainBreak } from '../audit/verify.ts';
 import { loadConfig } from '../config.ts';
-import { openDatabase, type DatabaseHandle } from '../db/database.ts';
+import type { DatabaseHandle } from '../db/database.ts';
 
-/** Opens the configured database for one command and closes it after. */
+/**
+ * Opens the configured database for one command and closes it after. Each command imports its
+ * own modules in its action, so none loads what another needs (see main.ts).
+ */
 const withDatabase = async <T>(work: (handle: DatabaseHandle) => Promise<T>): Promise<T> => {
+  const { openDatabase } = await import('../db/database.ts');
   const handle = await openDatabase(loadConfig().database);
   try {
     return await work(handle);
@@ -105,6 +107,10 @@ export const registerAuditCommands = (program: Command): void => {
     .option('--program <program_id>', "only this program's streams")
     .option('--json', 'print the report as JSON')
     .action(async (options: { program?: string; json?: boolean }) => {
+      const [{ countEvents }, { verifyChains }] = await Promise.all([
+        import('../audit/events.ts'),
+        import('../audit/verify.ts'),
+      ]);
       await withDatabase(async ({ db }) => {
         const total = await countEvents(db, options.program);
         const bar = progressBar('verify', total, options.json === true);
@@ -156,6 +162,10 @@ export const registerAuditCommands = (program: Command): void => {
         engine?: 'batched' | 'projector';
         json?: boolean;
       }) => {
+        const [{ countEvents }, { replayReadModels }] = await Promise.all([
+          import('../audit/events.ts'),
+          import('../audit/replay.ts'),
+        ]);
         await withDatabase(async ({ db }) => {
           const total = await countEvents(db);
           const bar = progressBar('replay', total, options.json === true);
@@ -219,6 +229,10 @@ export const registerAuditCommands = (program: Command): void => {
         format?: ExportFormat;
         output?: string;
       }) => {
+        const [{ countEvents }, { exportEvents }] = await Promise.all([
+          import('../audit/events.ts'),
+          import('../audit/export.ts'),
+        ]);
         await withDatabase(async ({ db }) => {
           const out = options.output ? createWriteStream(options.output) : process.stdout;
           const total = options.output ? await countEvents(db, options.program) : 0;
@@ -250,6 +264,7 @@ export const registerAuditCommands = (program: Command): void => {
     .option('--json', 'print as JSON')
     .action(
       async (memberId: string, options: { asOf?: Date; program?: string; json?: boolean }) => {
+        const { memberHistory, streamReader } = await import('../audit/history.ts');
         await withDatabase(async ({ db }) => {
           let programId = options.program;
           if (programId === undefined) {

@@ -1,9 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config.ts';
-import { openDatabase } from '../db/database.ts';
-import { copyHistory } from '../eventstore/esdb/copyHistory.ts';
-import { openEsdbEventStore } from '../eventstore/esdb/esdbEventStore.ts';
-import { PostgresEventStore } from '../eventstore/postgresEventStore.ts';
 
 /**
  * The EventStoreDB connection string: `--esdb`, else the configured one. Read through a widened
@@ -46,6 +42,14 @@ export const registerEventStoreCommands = (program: Command): void => {
       'with --to postgres: the target database (default DATABASE_URL)',
     )
     .action(async (options: { to: 'esdb' | 'postgres'; esdb?: string; databaseUrl?: string }) => {
+      // Loaded here, not at the top: the other commands never pay for the gRPC client.
+      const [{ openDatabase }, { copyHistory }, { openEsdbEventStore }, { PostgresEventStore }] =
+        await Promise.all([
+          import('../db/database.ts'),
+          import('../eventstore/esdb/copyHistory.ts'),
+          import('../eventstore/esdb/esdbEventStore.ts'),
+          import('../eventstore/postgresEventStore.ts'),
+        ]);
       const config = loadConfig();
       const postgres = await openDatabase(
         options.to === 'postgres' && options.databaseUrl

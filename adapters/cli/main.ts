@@ -1,12 +1,12 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from '../config.ts';
-import { EsdbConnectionError } from '../eventstore/esdb/esdbEventStore.ts';
-import { startRuntime } from '../runtime.ts';
 import { productVersion } from '../version.ts';
 
 /**
  * `npx incentable …`: operational commands against the configured database (DATABASE_URL, or
- * the embedded data dir). Each opens the database, does its work and exits.
+ * the embedded data dir). Each opens the database, does its work and exits. Each command loads
+ * what it needs when it runs (dynamic imports): `export` must not carry the whole service (HTTP,
+ * webhooks, the EventStoreDB gRPC client) in its memory.
  */
 const program = new Command()
   .name('incentable')
@@ -25,6 +25,7 @@ jobsCommand
   })
   .option('--json', 'print the report as JSON')
   .action(async (job: 'expiry' | 'leaderboards', options: { json?: boolean }) => {
+    const { startRuntime } = await import('../runtime.ts');
     const runtime = await startRuntime(
       { ...loadConfig(), roles: ['api'] },
       { scheduler: false, listen: false },
@@ -53,6 +54,8 @@ jobsCommand
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
+  // Loaded on this error path only, to tell an unreachable EventStoreDB from a bug.
+  const { EsdbConnectionError } = await import('../eventstore/esdb/esdbEventStore.ts');
   if (error instanceof ConfigError || error instanceof EsdbConnectionError) {
     console.error(error.message);
     process.exit(2);

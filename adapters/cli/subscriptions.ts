@@ -1,12 +1,21 @@
-import { EventStoreDBClient } from '@eventstore/db-client';
+import type { EventStoreDBClient } from '@eventstore/db-client';
 import type { Command } from 'commander';
-import { listParked, replayParked } from '../eventstore/esdb/parked.ts';
 import { esdbConnectionString } from './eventstore.ts';
+
+/** The EventStoreDB client and our parked-event helpers, loaded only by these commands. */
+const esdbModules = async () => {
+  const [client, parked] = await Promise.all([
+    import('@eventstore/db-client'),
+    import('../eventstore/esdb/parked.ts'),
+  ]);
+  return { EventStoreDBClient: client.EventStoreDBClient, ...parked };
+};
 
 const withClient = async <T>(
   option: string | undefined,
   work: (client: EventStoreDBClient) => Promise<T>,
 ) => {
+  const { EventStoreDBClient } = await esdbModules();
   const client = EventStoreDBClient.connectionString(esdbConnectionString(option));
   try {
     return await work(client);
@@ -44,6 +53,7 @@ export const registerSubscriptionCommands = (program: Command): void => {
     )
     .option('--json', 'print as JSON lines')
     .action(async (options: { group?: string; esdb?: string; json?: boolean }) => {
+      const { listParked } = await esdbModules();
       await withClient(options.esdb, async (client) => {
         let total = 0;
         for (const group of await groupsOf(client, options.group)) {
@@ -72,6 +82,7 @@ export const registerSubscriptionCommands = (program: Command): void => {
       'EventStoreDB connection string (default ESDB_CONNECTION_STRING)',
     )
     .action(async (options: { group: string; stopAt?: number; esdb?: string }) => {
+      const { listParked, replayParked } = await esdbModules();
       await withClient(options.esdb, async (client) => {
         const parked = await listParked(client, options.group);
         await replayParked(client, options.group, options.stopAt);

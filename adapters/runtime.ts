@@ -131,10 +131,17 @@ export const startRuntime = async (
       handle: policyReactor({ handler, incentives: services, clock }),
       onError: (error) => log.error({ err: error }, 'policy reactor failed; retrying'),
     });
+    const webhookProjector = createWebhookProjector({
+      clock,
+      handoff: () => worker?.handoff() ?? null,
+    });
     webhookProjection = await store.subscribe({
       name: webhooksProjection,
-      handle: createWebhookProjector({ clock }),
-      onBatchCommitted: () => worker?.notify(),
+      handle: webhookProjector,
+      // Leased rows go straight to this process's worker; pending ones wait for a claim.
+      onBatchCommitted: () => {
+        if (webhookProjector.committed()) worker?.notify();
+      },
       onError: (error) => log.error({ err: error }, 'webhook projection failed; retrying'),
     });
   }

@@ -14,6 +14,19 @@ import type { Database } from '../db/schema.ts';
 /** Attempts finished but not yet recorded beyond which the worker stops claiming more. */
 const maxUnrecorded = 2_000;
 
+/** Rows per claim statement at most. */
+const maxClaim = 1_000;
+
+/**
+ * A queued delivery is sent only while its lease has this much left beyond the POST's budget
+ * (time to record the attempt); otherwise it is dropped from memory and taken again, by any
+ * worker, once the lease ends.
+ */
+const leaseMarginMs = 1_000;
+
+/** Weight of the newest POST in an endpoint's running mean duration. */
+const latencyWeight = 0.2;
+
 /** An email to the program's notification address. Implemented by adapters/mail/smtpMailer.ts. */
 export type Mailer = {
   /** Rejects when the message was not accepted for delivery. */
@@ -47,10 +60,17 @@ export type DeliveryWorkerOptions = {
   delaysS?: readonly number[];
   /** Budget of one POST (connect, headers, body). Default 10 s. */
   timeoutMs?: number;
-  /** Deliveries held (claimed, sending or being recorded) at once. Default 64. */
+  /** POSTs in flight at once. Default 64. */
   concurrency?: number;
-  /** Deliveries held at once per endpoint, so a hanging endpoint cannot take every slot. Default 8. */
+  /** POSTs in flight at once per endpoint, so a hanging endpoint cannot take every slot. Default 8. */
   perEndpointInFlight?: number;
+  /**
+   * Leased deliveries held in memory per endpoint (queued or in flight), so one claim or one
+   * projector batch feeds the endpoint for a while. Default 8 x perEndpointInFlight.
+   */
+  perEndpointBacklog?: number;
+  /** Leased deliveries held in memory in all. Default 8 x concurrency. */
+  backlog?: number;
   /** A claim not recorded within this is taken over by any worker. Default 2 x timeout + 5 s. */
   leaseMs?: number;
   /** Fallback poll when notify() is not called (another process queued work). Default 250 ms. */
@@ -60,7 +80,8 @@ export type DeliveryWorkerOptions = {
   onAttempt?: (attempt: { outcome: DeliveryDecision['status']; durationMs: number }) => void;
 };
 
-type Claimed = {
+/** A delivery leased to this worker: what signing and sending it needs. */
+export type LeasedDelivery = {
   delivery_id: string;
   program_id: string;
   endpoint_id: string;
@@ -75,8 +96,25 @@ type Claimed = {
   previous_secret_expires_at: Date | null;
 };
 
+type Held = LeasedDelivery & { leaseOwner: string; leaseExpiresAt: number };
+
+/**
+ * The projector's side of a hand-over: rows it inserts already leased to this worker, sent as
+ * soon as its transaction commits, without a claim statement or a poll in between.
+ */
+export type Handoff = {
+  readonly leaseOwner: string;
+  readonly leaseExpiresAt: Date;
+  /** Reserves room for one delivery to this endpoint; false when its backlog is full. */
+  take(endpointId: string): boolean;
+  /** The transaction committed: these rows (a subset of those taken) are leased to us. */
+  deliver(rows: readonly LeasedDelivery[]): void;
+  /** The transaction did not commit, or some rows were not inserted: frees what was taken. */
+  cancel(): void;
+};
+
 type Finished = {
-  claim: Claimed;
+  claim: Held;
   leaseOwner: string;
   startedAt: Date;
   result: AttemptResult;
@@ -104,10 +142,16 @@ const consoleLogger: WorkerLogger = {
 const maxCachedSecrets = 10_000;
 
 /**
- * Claims due deliveries in batches (FOR UPDATE SKIP LOCKED plus a lease, so any number of workers
- * can run), signs and POSTs each through the HttpTransport, and records attempts and outcomes in
- * batched statements. Delivery never throws outward: every exchange ends as an attempt row and a
- * status. A hanging endpoint holds at most `perEndpointInFlight` slots, the rest serve others.
+ * Sends leased deliveries and records every attempt. Deliveries reach it two ways: the projector
+ * hands over the rows it just inserted already leased to this worker (the fast path: no claim, no
+ * poll), and claims take due rows and rows whose lease expired (retries, other processes' work,
+ * what did not fit). A claim is one statement (FOR UPDATE SKIP LOCKED plus a lease), so any number
+ * of workers can run; a dead worker's rows return when their lease ends.
+ *
+ * In memory each endpoint has a FIFO of leased rows, bounded by `perEndpointBacklog`, and at most
+ * `perEndpointInFlight` POSTs; `concurrency` bounds the POSTs of all endpoints, taken round-robin.
+ * A hanging endpoint holds only its own slots. Delivery never throws outward: every exchange ends
+ * as an attempt row and a status, recorded in batched statements.
  */
 export class DeliveryWorker {
   readonly #db: Kysely<Database>;
@@ -122,16 +166,29 @@ export class DeliveryWorker {
   readonly #timeoutMs: number;
   readonly #concurrency: number;
   readonly #perEndpoint: number;
+  readonly #perEndpointBacklog: number;
+  readonly #backlog: number;
   readonly #leaseMs: number;
   readonly #pollIntervalMs: number;
   readonly #logger: WorkerLogger;
   readonly #onAttempt: DeliveryWorkerOptions['onAttempt'];
   readonly #workerId = randomUUID();
   readonly #secrets = new Map<string, string>();
-  /** Per endpoint: deliveries claimed and not yet recorded. */
+  /** Per endpoint: leased rows waiting for a slot, oldest first. */
+  readonly #queues = new Map<string, Held[]>();
+  /** Per endpoint: POSTs under way. */
+  readonly #inFlight = new Map<string, number>();
+  /** Per endpoint: rows in memory (queued, in flight, or reserved by a hand-over). */
   readonly #heldByEndpoint = new Map<string, number>();
+  /** Per endpoint: running mean of its POSTs' durations, ms (absent: none yet). */
+  readonly #latencyMs = new Map<string, number>();
+  /** Endpoints a claim left out or cut short for lack of room: claim again when they drain. */
+  readonly #starved = new Set<string>();
+  /** Endpoints with queued rows and a free slot of their own, in round-robin order. */
+  readonly #ready = new Set<string>();
   readonly #sends = new Set<Promise<void>>();
   #held = 0;
+  #sending = 0;
   #claimSeq = 0;
   #finished: Finished[] = [];
   #flushing: Promise<void> | null = null;
@@ -139,6 +196,8 @@ export class DeliveryWorker {
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   #woken = false;
+  /** The last claim came back full, or work was announced: claim again when there is room. */
+  #moreDue = true;
   /** The earliest retry this worker scheduled: sleep no longer than until then. */
   #nextDueAt: number | null = null;
 
@@ -156,6 +215,11 @@ export class DeliveryWorker {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#concurrency = options.concurrency ?? 64;
     this.#perEndpoint = options.perEndpointInFlight ?? 8;
+    this.#perEndpointBacklog = Math.max(
+      this.#perEndpoint,
+      options.perEndpointBacklog ?? 8 * this.#perEndpoint,
+    );
+    this.#backlog = Math.max(this.#concurrency, options.backlog ?? 8 * this.#concurrency);
     // Twice the attempt's budget plus room to record it: a live worker always finishes first.
     this.#leaseMs = options.leaseMs ?? 2 * this.#timeoutMs + 5_000;
     this.#pollIntervalMs = options.pollIntervalMs ?? 250;
@@ -169,35 +233,181 @@ export class DeliveryWorker {
     this.#loop = this.#run();
   }
 
-  /** Stops claiming, waits for the POSTs under way (bounded by timeoutMs) and records them. */
+  /**
+   * Stops claiming and taking hand-overs, gives the queued rows back (pending again, for any
+   * worker), waits for the POSTs under way (bounded by timeoutMs) and records them.
+   */
   async stop(): Promise<void> {
     this.#running = false;
     this.notify();
     await this.#loop;
     this.#loop = null;
+    const queued = [...this.#queues.values()].flat();
+    this.#queues.clear();
+    this.#ready.clear();
+    for (const row of queued) this.#release(row.endpoint_id);
+    await this.#giveBack(queued);
     await Promise.all([...this.#sends]);
     await this.#flush();
   }
 
   /** Work was queued in this process (projector batch, test event, redelivery): claim now. */
   notify(): void {
+    this.#moreDue = true;
+    this.#kick();
+  }
+
+  /** Wakes the claim loop without claiming more unless more work is known to be due. */
+  #kick(): void {
     this.#woken = true;
     this.#wake?.();
   }
 
+  /**
+   * A hand-over for one projector batch, or null when this worker takes none (stopped, or its
+   * backlog is full: the projector then inserts pending rows for any worker's claim).
+   */
+  handoff(): Handoff | null {
+    if (!this.#running || this.#held >= this.#backlog) return null;
+    const now = this.#clock.now().getTime();
+    const leaseOwner = `${this.#workerId}:${++this.#claimSeq}`;
+    const leaseExpiresAt = now + this.#leaseMs;
+    const taken = new Map<string, number>();
+    let open = true;
+    const cancelTaken = () => {
+      for (const [endpointId, n] of taken) for (let i = 0; i < n; i++) this.#release(endpointId);
+      taken.clear();
+    };
+    return {
+      leaseOwner,
+      leaseExpiresAt: new Date(leaseExpiresAt),
+      take: (endpointId) => {
+        if (!open || !this.#running || !this.#hasRoom(endpointId)) return false;
+        this.#reserve(endpointId);
+        taken.set(endpointId, (taken.get(endpointId) ?? 0) + 1);
+        return true;
+      },
+      deliver: (rows) => {
+        if (!open) return;
+        open = false;
+        for (const row of rows) {
+          const left = taken.get(row.endpoint_id) ?? 0;
+          if (left === 0) continue;
+          taken.set(row.endpoint_id, left - 1);
+          this.#enqueue({ ...row, leaseOwner, leaseExpiresAt });
+        }
+        cancelTaken();
+        this.#pump();
+      },
+      cancel: () => {
+        if (!open) return;
+        open = false;
+        cancelTaken();
+      },
+    };
+  }
+
+  #hasRoom(endpointId: string): boolean {
+    return (
+      this.#held < this.#backlog &&
+      (this.#heldByEndpoint.get(endpointId) ?? 0) < this.#backlogOf(endpointId)
+    );
+  }
+
+  /**
+   * How many rows an endpoint may hold in memory: as many as it can be sent well within their
+   * lease at its mean POST duration, so a slow endpoint's rows are not claimed only to expire in
+   * the queue; never fewer than its in-flight slots, never more than perEndpointBacklog.
+   */
+  #backlogOf(endpointId: string): number {
+    const latency = this.#latencyMs.get(endpointId);
+    if (latency === undefined) return this.#perEndpointBacklog;
+    const waitBudgetMs = (this.#leaseMs - this.#timeoutMs - leaseMarginMs) / 2;
+    const rounds = Math.floor(waitBudgetMs / Math.max(latency, 1));
+    return Math.max(
+      this.#perEndpoint,
+      Math.min(this.#perEndpointBacklog, this.#perEndpoint * (1 + rounds)),
+    );
+  }
+
+  #reserve(endpointId: string): void {
+    this.#held += 1;
+    this.#heldByEndpoint.set(endpointId, (this.#heldByEndpoint.get(endpointId) ?? 0) + 1);
+  }
+
+  #release(endpointId: string): void {
+    this.#held -= 1;
+    const left = (this.#heldByEndpoint.get(endpointId) ?? 1) - 1;
+    if (left <= 0) this.#heldByEndpoint.delete(endpointId);
+    else this.#heldByEndpoint.set(endpointId, left);
+  }
+
+  /** A reserved row is now leased to us: queue it (its reservation stays until it is sent). */
+  #enqueue(row: Held): void {
+    let queue = this.#queues.get(row.endpoint_id);
+    if (queue === undefined) {
+      queue = [];
+      this.#queues.set(row.endpoint_id, queue);
+    }
+    queue.push(row);
+    if ((this.#inFlight.get(row.endpoint_id) ?? 0) < this.#perEndpoint)
+      this.#ready.add(row.endpoint_id);
+  }
+
+  /** Starts POSTs while there are slots: one per ready endpoint in turn. */
+  #pump(): void {
+    while (this.#sending < this.#concurrency && this.#ready.size > 0) {
+      const endpointId = this.#ready.values().next().value as string;
+      this.#ready.delete(endpointId);
+      const queue = this.#queues.get(endpointId);
+      const row = queue === undefined ? undefined : this.#nextSendable(queue);
+      if (queue !== undefined && queue.length === 0) this.#queues.delete(endpointId);
+      if (row === undefined) continue;
+      const inFlight = (this.#inFlight.get(endpointId) ?? 0) + 1;
+      this.#inFlight.set(endpointId, inFlight);
+      this.#sending += 1;
+      if (queue !== undefined && queue.length > 0 && inFlight < this.#perEndpoint)
+        this.#ready.add(endpointId);
+      const send = this.#send(row);
+      this.#sends.add(send);
+      void send.finally(() => this.#sends.delete(send));
+    }
+  }
+
+  /** The oldest queued row whose lease outlasts a POST; rows too close to their end are dropped. */
+  #nextSendable(queue: Held[]): Held | undefined {
+    const now = this.#clock.now().getTime();
+    for (;;) {
+      const row = queue.shift();
+      if (row === undefined) return undefined;
+      if (row.leaseExpiresAt - now > this.#timeoutMs + leaseMarginMs) return row;
+      // Held too long behind a slow endpoint: any worker takes it again when the lease ends.
+      this.#release(row.endpoint_id);
+    }
+  }
+
   async #run(): Promise<void> {
     while (this.#running) {
+      if (this.#nextDueAt !== null && this.#nextDueAt <= this.#clock.now().getTime()) {
+        this.#nextDueAt = null;
+        this.#moreDue = true;
+      }
       const room =
-        this.#finished.length >= maxUnrecorded ? 0 : Math.min(this.#concurrency - this.#held, 500);
+        this.#finished.length >= maxUnrecorded ? 0 : Math.min(this.#backlog - this.#held, maxClaim);
+      // Claim in large bites: a claim costs about the same for 50 rows as for 500.
+      const worthIt = room > 0 && (room >= this.#backlog / 4 || this.#held === 0);
       let claimed = 0;
-      if (room > 0) {
+      if (this.#moreDue && worthIt) {
+        this.#moreDue = false;
         try {
           claimed = await this.#claim(room);
         } catch (error) {
+          this.#moreDue = true;
           this.#logger.error({ err: error }, 'webhook delivery claim failed');
         }
+        if (claimed >= room) this.#moreDue = true;
       }
-      if (room === 0 || claimed < room) await this.#sleep();
+      if (!this.#moreDue || !worthIt || claimed === 0) await this.#sleep();
     }
   }
 
@@ -207,36 +417,39 @@ export class DeliveryWorker {
       return;
     }
     let waitMs = this.#pollIntervalMs;
-    if (this.#nextDueAt !== null) {
+    if (this.#nextDueAt !== null)
       waitMs = Math.max(0, Math.min(waitMs, this.#nextDueAt - this.#clock.now().getTime()));
-      this.#nextDueAt = null;
-    }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, waitMs);
-      function done() {
+    const polled = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(true), waitMs);
+      const done = (timedOut: boolean) => {
         clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
+        resolve(timedOut);
+      };
+      this.#wake = () => done(false);
     });
     this.#wake = null;
     this.#woken = false;
+    // Another process may have queued work, or a retry came due: look again.
+    if (polled) this.#moreDue = true;
   }
 
   /**
    * One statement: lock due rows (and rows whose lease expired) of enabled endpoints, keep at
-   * most the endpoint's free slots of each, lease them to this claim and return what signing
-   * needs. Endpoints already at their cap are skipped before the scan so they cannot fill it.
+   * most the endpoint's free backlog of each, lease them to this claim and return what signing
+   * needs. Endpoints whose backlog is full are skipped before the scan so they cannot fill it.
    */
   async #claim(room: number): Promise<number> {
     const now = this.#clock.now();
     const leaseOwner = `${this.#workerId}:${++this.#claimSeq}`;
-    const heldIds = [...this.#heldByEndpoint.keys()];
-    const heldCounts = heldIds.map((id) => this.#heldByEndpoint.get(id) ?? 0);
-    const saturated = heldIds.filter(
-      (id) => (this.#heldByEndpoint.get(id) ?? 0) >= this.#perEndpoint,
+    const leaseExpiresAt = now.getTime() + this.#leaseMs;
+    // What each endpoint holds, counted against perEndpointBacklog: a slow endpoint's smaller
+    // backlog shows as more held.
+    const heldIds = [...new Set([...this.#heldByEndpoint.keys(), ...this.#latencyMs.keys()])];
+    const heldCounts = heldIds.map(
+      (id) => (this.#heldByEndpoint.get(id) ?? 0) + this.#perEndpointBacklog - this.#backlogOf(id),
     );
-    const result = await sql<Claimed>`
+    const saturated = heldIds.filter((_, i) => heldCounts[i]! >= this.#perEndpointBacklog);
+    const result = await sql<LeasedDelivery>`
       with held as (
         select * from unnest(${heldIds}::text[], ${heldCounts}::int[]) as h(endpoint_id, n)
       ),
@@ -268,11 +481,11 @@ export class DeliveryWorker {
       ranked as (
         select c.delivery_id,
           row_number() over (partition by c.endpoint_id order by c.next_attempt_at) as rn,
-          ${this.#perEndpoint}::int - coalesce(h.n, 0) as free
+          ${this.#perEndpointBacklog}::int - coalesce(h.n, 0) as free
         from candidates c left join held h on h.endpoint_id = c.endpoint_id
       )
       update webhook_deliveries d
-      set status = 'delivering', lease_expires_at = ${new Date(now.getTime() + this.#leaseMs)},
+      set status = 'delivering', lease_expires_at = ${new Date(leaseExpiresAt)},
         lease_owner = ${leaseOwner}, updated_at = ${now}
       from ranked r, webhook_envelopes v, webhook_endpoints e
       where d.delivery_id = r.delivery_id and r.rn <= r.free
@@ -280,17 +493,37 @@ export class DeliveryWorker {
       returning d.delivery_id, d.program_id, d.endpoint_id, d.envelope_id, d.attempts,
         v.type, v.body, v.is_test, e.url, e.secret_encrypted, e.previous_secret_encrypted,
         e.previous_secret_expires_at`.execute(this.#db);
-    for (const claim of result.rows) {
-      this.#held += 1;
-      this.#heldByEndpoint.set(
-        claim.endpoint_id,
-        (this.#heldByEndpoint.get(claim.endpoint_id) ?? 0) + 1,
-      );
-      const send = this.#send(claim, leaseOwner);
-      this.#sends.add(send);
-      void send.finally(() => this.#sends.delete(send));
+    for (const id of saturated) this.#starved.add(id);
+    for (const row of result.rows) {
+      this.#reserve(row.endpoint_id);
+      this.#enqueue({ ...row, leaseOwner, leaseExpiresAt });
+      // Took all it had room for: more of its rows may be due.
+      if ((this.#heldByEndpoint.get(row.endpoint_id) ?? 0) >= this.#backlogOf(row.endpoint_id))
+        this.#starved.add(row.endpoint_id);
     }
+    this.#pump();
     return result.rows.length;
+  }
+
+  /** Rows leased to us that will not be sent here: pending again, due now, for any worker. */
+  async #giveBack(rows: readonly Held[]): Promise<void> {
+    if (rows.length === 0) return;
+    try {
+      await sql`
+        update webhook_deliveries d
+        set status = 'pending', lease_expires_at = null, lease_owner = null,
+          next_attempt_at = ${this.#clock.now()}
+        from unnest(${rows.map((r) => r.delivery_id)}::text[], ${rows.map((r) => r.leaseOwner)}::text[])
+          as v(delivery_id, lease_owner)
+        where d.delivery_id = v.delivery_id and d.status = 'delivering'
+          and d.lease_owner = v.lease_owner`.execute(this.#db);
+    } catch (error) {
+      // Not lost: the rows come back when their lease ends.
+      this.#logger.error(
+        { err: error, deliveries: rows.length },
+        'giving back leased deliveries failed',
+      );
+    }
   }
 
   #secret(encrypted: string): string {
@@ -304,7 +537,7 @@ export class DeliveryWorker {
   }
 
   /** The signed request: the envelope's stored bytes, never re-serialised. */
-  #headers(claim: Claimed, sentAt: Date): Record<string, string> {
+  #headers(claim: Held, sentAt: Date): Record<string, string> {
     const secret = this.#secret(claim.secret_encrypted);
     const keys = [standardKeyOf(secret)];
     if (
@@ -325,7 +558,7 @@ export class DeliveryWorker {
     };
   }
 
-  async #send(claim: Claimed, leaseOwner: string): Promise<void> {
+  async #send(claim: Held): Promise<void> {
     const startedAt = this.#clock.now();
     let result: AttemptResult;
     try {
@@ -353,16 +586,34 @@ export class DeliveryWorker {
         : result.kind === 'response'
           ? `HTTP ${result.status}${errorKind === 'redirect' ? ' (redirects are not followed)' : ''}`
           : `${result.error}: ${result.message}`;
+    const { leaseOwner } = claim;
     this.#finished.push({ claim, leaseOwner, startedAt, result, errorKind, lastError, decision });
     // The POST is over: its slot is free now, not when the attempt is recorded, so sending and
     // recording overlap. The row stays leased ('delivering') until recorded, so no claim takes
     // it again meanwhile; #run stops claiming while too many attempts wait to be recorded.
-    this.#held -= 1;
-    const left = (this.#heldByEndpoint.get(claim.endpoint_id) ?? 1) - 1;
-    if (left <= 0) this.#heldByEndpoint.delete(claim.endpoint_id);
-    else this.#heldByEndpoint.set(claim.endpoint_id, left);
+    const mean = this.#latencyMs.get(claim.endpoint_id);
+    this.#latencyMs.set(
+      claim.endpoint_id,
+      mean === undefined ? result.durationMs : mean + latencyWeight * (result.durationMs - mean),
+    );
+    if (this.#latencyMs.size > maxCachedSecrets) this.#latencyMs.clear();
+    this.#release(claim.endpoint_id);
+    // Half drained after a claim left its rows behind: one more claim for it, not one per POST.
+    if (
+      this.#starved.has(claim.endpoint_id) &&
+      (this.#heldByEndpoint.get(claim.endpoint_id) ?? 0) <= this.#backlogOf(claim.endpoint_id) / 2
+    ) {
+      this.#starved.delete(claim.endpoint_id);
+      this.#moreDue = true;
+    }
+    this.#sending -= 1;
+    const inFlight = (this.#inFlight.get(claim.endpoint_id) ?? 1) - 1;
+    if (inFlight <= 0) this.#inFlight.delete(claim.endpoint_id);
+    else this.#inFlight.set(claim.endpoint_id, inFlight);
+    if ((this.#queues.get(claim.endpoint_id)?.length ?? 0) > 0) this.#ready.add(claim.endpoint_id);
+    this.#pump();
     this.#scheduleFlush();
-    this.notify();
+    this.#kick();
   }
 
   #scheduleFlush(): void {
@@ -407,16 +658,21 @@ export class DeliveryWorker {
         await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 5_000)));
       }
     }
+    let dueNow = false;
+    const now = this.#clock.now().getTime();
     for (const { decision } of batch) {
       if (decision.status === 'pending') {
         const due = decision.nextAttemptAt.getTime();
-        if (this.#nextDueAt === null || due < this.#nextDueAt) this.#nextDueAt = due;
+        if (due <= now) dueNow = true;
+        else if (this.#nextDueAt === null || due < this.#nextDueAt) this.#nextDueAt = due;
       }
     }
-    this.notify();
+    // A retry due at once is claimed now; later ones when the loop's sleep reaches them.
+    if (dueNow) this.notify();
+    else this.#kick();
   }
 
-  /** One transaction: attempts (one INSERT), statuses (one UPDATE from arrays), 410s, notifications. */
+  /** One statement for attempts and statuses; a transaction around it only for 410s and notifications. */
   async #record(batch: Finished[]): Promise<void> {
     const now = this.#clock.now();
     const terminal = batch.filter(
@@ -431,41 +687,48 @@ export class DeliveryWorker {
         );
       }
     }
-    const notifications = await this.#db.transaction().execute(async (tx) => {
-      await tx
-        .insertInto('webhook_attempts')
-        .values(
-          batch.map((f) => ({
-            delivery_id: f.claim.delivery_id,
-            attempt_number: f.claim.attempts + 1,
-            started_at: f.startedAt,
-            duration_ms: Math.max(0, Math.round(f.result.durationMs)),
-            http_status: f.result.kind === 'response' ? f.result.status : null,
-            response_body: f.result.kind === 'response' ? f.result.body.slice(0, 4096) : null,
-            error_kind: f.errorKind,
-            error_message:
-              f.result.kind === 'error' ? f.result.message.slice(0, 1000) : f.lastError,
-          })),
+    // One statement: the attempts, then the outcomes of the rows still leased to this claim.
+    const recordAttempts = (executor: Kysely<Database>) =>
+      sql<{ delivery_id: string }>`
+        with v as (
+          select * from unnest(
+            ${batch.map((f) => f.claim.delivery_id)}::text[],
+            ${batch.map((f) => f.leaseOwner)}::text[],
+            ${batch.map((f) => f.decision.status)}::text[],
+            ${batch.map((f) => f.claim.attempts + 1)}::int[],
+            ${batch.map((f) => (f.decision.status === 'pending' ? f.decision.nextAttemptAt.toISOString() : null))}::timestamptz[],
+            ${batch.map((f) => (f.result.kind === 'response' ? f.result.status : null))}::int[],
+            ${batch.map((f) => f.lastError)}::text[],
+            ${batch.map((f) => f.startedAt.toISOString())}::timestamptz[],
+            ${batch.map((f) => Math.max(0, Math.round(f.result.durationMs)))}::int[],
+            ${batch.map((f) => (f.result.kind === 'response' ? f.result.body.slice(0, 4096) : null))}::text[],
+            ${batch.map((f) => f.errorKind)}::text[],
+            ${batch.map((f) => (f.result.kind === 'error' ? f.result.message.slice(0, 1000) : f.lastError))}::text[]
+          ) as v(delivery_id, lease_owner, status, attempts, next_attempt_at, last_status,
+            last_error, started_at, duration_ms, response_body, error_kind, error_message)
+        ),
+        attempts as (
+          insert into webhook_attempts (delivery_id, attempt_number, started_at, duration_ms,
+            http_status, response_body, error_kind, error_message)
+          select delivery_id, attempts, started_at, duration_ms, last_status, response_body,
+            error_kind, error_message
+          from v
+          on conflict (delivery_id, attempt_number) do nothing
         )
-        .onConflict((oc) => oc.columns(['delivery_id', 'attempt_number']).doNothing())
-        .execute();
-
-      const updated = await sql<{ delivery_id: string }>`
         update webhook_deliveries d
         set status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
           lease_expires_at = null, lease_owner = null, last_status = v.last_status,
           last_error = v.last_error, updated_at = ${now}
-        from unnest(
-          ${batch.map((f) => f.claim.delivery_id)}::text[],
-          ${batch.map((f) => f.leaseOwner)}::text[],
-          ${batch.map((f) => f.decision.status)}::text[],
-          ${batch.map((f) => f.claim.attempts + 1)}::int[],
-          ${batch.map((f) => (f.decision.status === 'pending' ? f.decision.nextAttemptAt.toISOString() : null))}::timestamptz[],
-          ${batch.map((f) => (f.result.kind === 'response' ? f.result.status : null))}::int[],
-          ${batch.map((f) => f.lastError)}::text[]
-        ) as v(delivery_id, lease_owner, status, attempts, next_attempt_at, last_status, last_error)
+        from v
         where d.delivery_id = v.delivery_id and d.status = 'delivering' and d.lease_owner = v.lease_owner
-        returning d.delivery_id`.execute(tx);
+        returning d.delivery_id`.execute(executor);
+    // Nothing to disable or mail: the statement alone, without a transaction around it.
+    if (terminal.length === 0) {
+      await recordAttempts(this.#db);
+      return;
+    }
+    const notifications = await this.#db.transaction().execute(async (tx) => {
+      const updated = await recordAttempts(tx);
       // A claim that lost its lease to another worker records its attempt but not the outcome.
       const ours = new Set(updated.rows.map((r) => r.delivery_id));
       const concluded = terminal.filter((f) => ours.has(f.claim.delivery_id));

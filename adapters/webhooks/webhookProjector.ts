@@ -1,4 +1,4 @@
-import type { Insertable, Kysely } from 'kysely';
+import { sql, type Insertable, type Kysely } from 'kysely';
 import { envelopeIdFor, serializeEnvelope } from '../../delivery/envelope.ts';
 import { toWebhookEvent } from '../../delivery/webhookMapping.ts';
 import type { DomainEvent } from '../../domain/events.ts';
@@ -6,6 +6,7 @@ import type { RecordedEvent } from '../../domain/recordedEvent.ts';
 import type { SubscriptionHandler } from '../eventstore/port.ts';
 import { newId } from '../ids.ts';
 import type { Database } from '../db/schema.ts';
+import type { Handoff, LeasedDelivery } from './deliveryWorker.ts';
 
 /** The subscription name of the webhook projector: its checkpoint key and its lock. */
 export const webhooksProjection = 'webhooks';
@@ -16,10 +17,21 @@ export type WebhookProjectorOptions = {
   clock?: Clock;
   /** The delay before the first attempt (the retry schedule's first entry); 0 by default. */
   firstDelayS?: number;
+  /**
+   * This process's delivery worker: rows it has room for are inserted already leased to it and
+   * handed over when the batch commits (DeliveryWorker.handoff). Without it every row is pending.
+   */
+  handoff?: () => Handoff | null;
 };
 
-/** Rows per INSERT: ~10 parameters a row stays far below Postgres' 65535 bind parameters. */
-const rowsPerStatement = 500;
+/** The handler, and what the subscription calls after the batch's transaction committed. */
+export type WebhookProjector = SubscriptionHandler & {
+  /** Hands the batch's leased rows over; true when it also left pending rows for a claim. */
+  committed(): boolean;
+};
+
+/** Rows per INSERT: bounds one statement's arrays and its time holding row locks. */
+const rowsPerStatement = 5_000;
 
 const chunks = <T>(rows: readonly T[]): T[][] => {
   const out: T[][] = [];
@@ -32,18 +44,28 @@ export const subscribes = (events: readonly string[], type: string): boolean =>
   events.includes('*') || events.includes(type);
 
 /**
- * Domain events -> envelopes -> one pending delivery per enabled endpoint of the event's program
- * that subscribes to the type. Runs in the subscription's transaction, beside its checkpoint. A
+ * Domain events -> envelopes -> one delivery per enabled endpoint of the event's program that
+ * subscribes to the type. Runs in the subscription's transaction, beside its checkpoint. A
  * replayed batch inserts nothing new: the envelope id derives from the event id, and a delivery is
  * unique per (endpoint, envelope, series 0). Endpoints are read once per batch, inside the
  * transaction, never cached across batches.
+ *
+ * The transaction commits without waiting for its WAL flush (synchronous_commit off): everything
+ * it writes is derived from the event store, so a crash that loses it only moves the checkpoint
+ * back and the same batch is projected again, to the same envelope ids. A delivery sent from a
+ * lost row is sent again under the same webhook-id (at least once, as documented), and recording
+ * any attempt flushes the WAL past the row first.
  */
-export const createWebhookProjector = (
-  options: WebhookProjectorOptions = {},
-): SubscriptionHandler => {
+export const createWebhookProjector = (options: WebhookProjectorOptions = {}): WebhookProjector => {
   const clock = options.clock ?? { now: () => new Date() };
   const firstDelayMs = Math.round((options.firstDelayS ?? 0) * 1000);
-  return async (events: readonly RecordedEvent[], tx: Kysely<Database>): Promise<void> => {
+  /** The last batch's hand-over, until its commit (committed) or the next batch (cancelled). */
+  let pending: { handoff: Handoff | null; rows: LeasedDelivery[]; claimable: boolean } | null =
+    null;
+
+  const handle = async (events: readonly RecordedEvent[], tx: Kysely<Database>): Promise<void> => {
+    pending?.handoff?.cancel();
+    pending = null;
     const envelopes: Insertable<Database['webhook_envelopes']>[] = [];
     for (const recorded of events) {
       const programId = recorded.metadata.programId;
@@ -62,49 +84,122 @@ export const createWebhookProjector = (
       });
     }
     if (envelopes.length === 0) return;
+    await sql`set local synchronous_commit = off`.execute(tx);
 
     const programIds = [...new Set(envelopes.map((e) => e.program_id))];
     const endpoints = await tx
       .selectFrom('webhook_endpoints')
-      .select(['endpoint_id', 'program_id', 'events'])
+      .select([
+        'endpoint_id',
+        'program_id',
+        'events',
+        'url',
+        'secret_encrypted',
+        'previous_secret_encrypted',
+        'previous_secret_expires_at',
+      ])
       .where('program_id', 'in', programIds)
       .where('enabled', '=', true)
       .execute();
 
-    for (const rows of chunks(envelopes)) {
-      await tx
-        .insertInto('webhook_envelopes')
-        .values(rows)
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-    }
+    // One statement from arrays: no per-row parameters to bind, whatever the batch size.
+    await sql`
+      insert into webhook_envelopes (envelope_id, program_id, type, body, source_event_id, is_test, created_at)
+      select u.envelope_id, u.program_id, u.type, u.body, u.source_event_id, false, u.created_at
+      from unnest(
+        ${envelopes.map((e) => e.envelope_id)}::text[],
+        ${envelopes.map((e) => e.program_id)}::text[],
+        ${envelopes.map((e) => e.type)}::text[],
+        ${envelopes.map((e) => e.body)}::text[],
+        ${envelopes.map((e) => e.source_event_id)}::uuid[],
+        ${envelopes.map((e) => (e.created_at).toISOString())}::timestamptz[]
+      ) as u(envelope_id, program_id, type, body, source_event_id, created_at)
+      on conflict do nothing`.execute(tx);
 
     const now = clock.now();
     const due = new Date(now.getTime() + firstDelayMs);
-    const deliveries = envelopes.flatMap((envelope) =>
-      endpoints
-        .filter((e) => e.program_id === envelope.program_id && subscribes(e.events, envelope.type))
-        .map((endpoint) => ({
-          delivery_id: newId('webhookDelivery'),
+    // A first attempt that waits (firstDelayS) is left to the claims.
+    const handoff = firstDelayMs > 0 ? null : (options.handoff?.() ?? null);
+    const handed = new Map<string, LeasedDelivery>();
+    const deliveries: Insertable<Database['webhook_deliveries']>[] = [];
+    for (const envelope of envelopes) {
+      for (const endpoint of endpoints) {
+        if (endpoint.program_id !== envelope.program_id) continue;
+        if (!subscribes(endpoint.events, envelope.type)) continue;
+        const deliveryId = newId('webhookDelivery');
+        const leased = handoff?.take(endpoint.endpoint_id) ?? false;
+        deliveries.push({
+          delivery_id: deliveryId,
           program_id: envelope.program_id,
           endpoint_id: endpoint.endpoint_id,
           envelope_id: envelope.envelope_id,
           series: 0,
-          status: 'pending' as const,
+          status: leased ? 'delivering' : 'pending',
           next_attempt_at: due,
+          lease_owner: leased ? handoff!.leaseOwner : null,
+          lease_expires_at: leased ? handoff!.leaseExpiresAt : null,
           created_at: now,
           updated_at: now,
-        })),
-    );
-    for (const rows of chunks(deliveries)) {
-      await tx
-        .insertInto('webhook_deliveries')
-        .values(rows)
-        .onConflict((oc) => oc.columns(['endpoint_id', 'envelope_id', 'series']).doNothing())
-        .execute();
+        });
+        if (leased) {
+          handed.set(deliveryId, {
+            delivery_id: deliveryId,
+            program_id: envelope.program_id,
+            endpoint_id: endpoint.endpoint_id,
+            envelope_id: envelope.envelope_id,
+            attempts: 0,
+            type: envelope.type,
+            body: envelope.body,
+            is_test: false,
+            url: endpoint.url,
+            secret_encrypted: endpoint.secret_encrypted,
+            previous_secret_encrypted: endpoint.previous_secret_encrypted,
+            previous_secret_expires_at: endpoint.previous_secret_expires_at,
+          });
+        }
+      }
     }
+    const inserted: LeasedDelivery[] = [];
+    try {
+      for (const rows of chunks(deliveries)) {
+        const ids = await sql<{ delivery_id: string }>`
+          insert into webhook_deliveries (delivery_id, program_id, endpoint_id, envelope_id, series,
+            status, next_attempt_at, lease_owner, lease_expires_at, created_at, updated_at)
+          select u.delivery_id, u.program_id, u.endpoint_id, u.envelope_id, 0, u.status,
+            ${due}, u.lease_owner, u.lease_expires_at, ${now}, ${now}
+          from unnest(
+            ${rows.map((d) => d.delivery_id)}::text[],
+            ${rows.map((d) => d.program_id)}::text[],
+            ${rows.map((d) => d.endpoint_id)}::text[],
+            ${rows.map((d) => d.envelope_id)}::text[],
+            ${rows.map((d) => d.status)}::text[],
+            ${rows.map((d) => d.lease_owner ?? null)}::text[],
+            ${rows.map((d) => (d.lease_expires_at ? (d.lease_expires_at).toISOString() : null))}::timestamptz[]
+          ) as u(delivery_id, program_id, endpoint_id, envelope_id, status, lease_owner, lease_expires_at)
+          on conflict (endpoint_id, envelope_id, series) do nothing
+          returning delivery_id`.execute(tx);
+        for (const { delivery_id } of ids.rows) {
+          const row = handed.get(delivery_id);
+          if (row !== undefined) inserted.push(row);
+        }
+      }
+    } catch (error) {
+      handoff?.cancel();
+      throw error;
+    }
+    // Rows a replayed batch did not insert again are not ours: deliver frees their room.
+    pending = { handoff, rows: inserted, claimable: deliveries.length > handed.size };
   };
+
+  return Object.assign(handle, {
+    committed() {
+      const batch = pending;
+      pending = null;
+      batch?.handoff?.deliver(batch.rows);
+      return batch?.claimable ?? false;
+    },
+  });
 };
 
-/** The projector with the system clock and an immediate first attempt. */
+/** The projector with the system clock, an immediate first attempt and no hand-over. */
 export const projectWebhooks: SubscriptionHandler = createWebhookProjector();

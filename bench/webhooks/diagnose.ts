@@ -26,16 +26,28 @@ const claimSql = (db: Kysely<Database>, limit: number, explain: boolean) => {
       with held as (
         select * from unnest(${[] as string[]}::text[], ${[] as number[]}::int[]) as h(endpoint_id, n)
       ),
-      candidates as (
+      due as (
         select d.delivery_id, d.endpoint_id, d.next_attempt_at
         from webhook_deliveries d
         join webhook_endpoints e on e.endpoint_id = d.endpoint_id and e.enabled
-        where ((d.status = 'pending' and d.next_attempt_at <= ${now})
-            or (d.status = 'delivering' and d.lease_expires_at <= ${now}))
+        where d.status = 'pending' and d.next_attempt_at <= ${now}
           and d.endpoint_id <> all(${[] as string[]}::text[])
         order by d.next_attempt_at
         limit ${limit}
         for update of d skip locked
+      ),
+      expired as (
+        select d.delivery_id, d.endpoint_id, d.next_attempt_at
+        from webhook_deliveries d
+        join webhook_endpoints e on e.endpoint_id = d.endpoint_id and e.enabled
+        where d.status = 'delivering' and d.lease_expires_at <= ${now}
+          and d.endpoint_id <> all(${[] as string[]}::text[])
+        order by d.lease_expires_at
+        limit ${limit}
+        for update of d skip locked
+      ),
+      candidates as (
+        select * from (select * from expired union all select * from due) both_kinds limit ${limit}
       ),
       ranked as (
         select c.delivery_id,

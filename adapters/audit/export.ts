@@ -1,9 +1,10 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { formatPosition } from '../../domain/recordedEvent.ts';
 import type { Database } from '../db/schema.ts';
 import { globalLinePages, positionOf, type AuditRow } from './events.ts';
+import { csvColumns, csvLineSql, jsonLineSql } from './exportLines.ts';
 
 export type ExportFormat = 'jsonl' | 'csv';
 
@@ -44,47 +45,6 @@ export const exportedEvent = (row: AuditRow): ExportedEvent => ({
   hash: row.hash,
 });
 
-const csvColumns = [
-  'position',
-  'global_position',
-  'stream',
-  'revision',
-  'id',
-  'type',
-  'time',
-  'data',
-  'metadata',
-  'hash',
-] as const;
-
-/** A text expression as a JSON string (to_json escapes as JSON.stringify does). */
-const jsonString = (text: RawBuilder<unknown>) => sql`to_json(${text})::text`;
-
-/**
- * One exported event as a JSON line, written by PostgreSQL: same fields and order as
- * `ExportedEvent`. data and metadata are jsonb's own text, the bytes the hash chain covers (see
- * eventstore/canonical.ts), so an auditor can recompute every hash from the export alone.
- */
-const jsonLine = sql<string>`'{"position":"' || e.transaction_id::text || '.'
-  || e.global_position::text || '","global_position":"' || e.global_position::text
-  || '","stream":' || ${jsonString(sql`e.stream_name`)} || ',"revision":"'
-  || e.stream_revision::text || '","id":"' || e.event_id::text || '","type":'
-  || ${jsonString(sql`e.type`)} || ',"time":'
-  || coalesce(${jsonString(sql`e.metadata->>'recordedAt'`)}, 'null') || ',"data":'
-  || e.data::text || ',"metadata":' || e.metadata::text || ',"hash":'
-  || ${jsonString(sql`e.hash`)} || '}'`;
-
-/** RFC 4180: quote when needed, double the quotes. */
-const csvField = (text: RawBuilder<unknown>) =>
-  sql`case when ${text} ~ '[",\r\n]' then '"' || replace(${text}, '"', '""') || '"'
-    else ${text} end`;
-
-const csvLine = sql<string>`concat_ws(',',
-  e.transaction_id::text || '.' || e.global_position::text, e.global_position::text,
-  ${csvField(sql`e.stream_name`)}, e.stream_revision::text, e.event_id::text,
-  ${csvField(sql`e.type`)}, ${csvField(sql`coalesce(e.metadata->>'recordedAt', '')`)},
-  ${csvField(sql`e.data::text`)}, ${csvField(sql`e.metadata::text`)}, ${csvField(sql`e.hash`)})`;
-
 /**
  * Streams the history in the global order to `out`, a page at a time, waiting for the stream to
  * drain before reading on: memory stays flat whatever the size of the log. PostgreSQL writes the
@@ -99,7 +59,7 @@ export const exportEvents = async (
   let events = 0;
   if (options.format === 'csv') await write(out, `${csvColumns.join(',')}\n`);
   for await (const page of globalLinePages(db, {
-    line: options.format === 'csv' ? csvLine : jsonLine,
+    line: sql.raw(options.format === 'csv' ? csvLineSql : jsonLineSql),
     after: null,
     limit: options.pageSize ?? 2000,
     ...(options.programId !== undefined && { programId: options.programId }),

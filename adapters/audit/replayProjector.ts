@@ -1,117 +1,14 @@
 import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../../domain/events.ts';
 import type { RecordedEvent } from '../../domain/recordedEvent.ts';
-import type { ReadModelTables } from '../../projections/readModelTables.ts';
+import {
+  readModelTableNames,
+  tableColumns,
+  tableKeys,
+  type ReadModelTable,
+} from './readModelColumns.ts';
 
-export type ReadModelTable = keyof ReadModelTables;
-
-type ColumnType = 'text' | 'uuid' | 'jsonb' | 'integer' | 'bigint' | 'boolean' | 'timestamptz';
-
-/** Columns a replay writes (every column but the generated `seq`), with their SQL types. */
-export const tableColumns: Record<ReadModelTable, readonly (readonly [string, ColumnType])[]> = {
-  rm_programs: [
-    ['program_id', 'text'],
-    ['name', 'text'],
-    ['tiers', 'jsonb'],
-    ['tier_basis', 'text'],
-    ['points_expiry_days', 'integer'],
-    ['timezone', 'text'],
-    ['notification_email', 'text'],
-    ['created_at', 'timestamptz'],
-    ['updated_at', 'timestamptz'],
-  ],
-  rm_members: [
-    ['program_id', 'text'],
-    ['member_id', 'text'],
-    ['email', 'text'],
-    ['name', 'text'],
-    ['external_id', 'text'],
-    ['attributes', 'jsonb'],
-    ['tier', 'text'],
-    ['balance', 'bigint'],
-    ['lifetime_points', 'bigint'],
-    ['last_activity_at', 'timestamptz'],
-    ['status', 'text'],
-    ['created_at', 'timestamptz'],
-    ['updated_at', 'timestamptz'],
-  ],
-  rm_ledger: [
-    ['event_id', 'uuid'],
-    ['program_id', 'text'],
-    ['member_id', 'text'],
-    ['transaction_id', 'text'],
-    ['kind', 'text'],
-    ['points', 'bigint'],
-    ['reason', 'text'],
-    ['reference', 'text'],
-    ['balance_after', 'bigint'],
-    ['occurred_at', 'timestamptz'],
-  ],
-  rm_rewards: [
-    ['program_id', 'text'],
-    ['reward_id', 'text'],
-    ['name', 'text'],
-    ['points_cost', 'integer'],
-    ['stock', 'integer'],
-    ['kind', 'text'],
-    ['active', 'boolean'],
-    ['created_at', 'timestamptz'],
-    ['updated_at', 'timestamptz'],
-  ],
-  rm_orders: [
-    ['program_id', 'text'],
-    ['order_id', 'text'],
-    ['member_id', 'text'],
-    ['reward_id', 'text'],
-    ['reward_name', 'text'],
-    ['kind', 'text'],
-    ['points_spent', 'integer'],
-    ['status', 'text'],
-    ['carrier', 'text'],
-    ['tracking_number', 'text'],
-    ['history', 'jsonb'],
-    ['created_at', 'timestamptz'],
-    ['updated_at', 'timestamptz'],
-  ],
-  rm_leaderboards: [
-    ['program_id', 'text'],
-    ['leaderboard_id', 'text'],
-    ['name', 'text'],
-    ['period', 'text'],
-    ['timezone', 'text'],
-    ['period_start', 'timestamptz'],
-    ['period_end', 'timestamptz'],
-    ['created_at', 'timestamptz'],
-  ],
-  rm_standings: [
-    ['leaderboard_id', 'text'],
-    ['member_id', 'text'],
-    ['points', 'bigint'],
-    ['position', 'integer'],
-    ['reached_seq', 'bigint'],
-  ],
-  rm_leaderboard_periods: [
-    ['leaderboard_id', 'text'],
-    ['period_start', 'timestamptz'],
-    ['period_end', 'timestamptz'],
-    ['standings', 'jsonb'],
-    ['ended_at', 'timestamptz'],
-  ],
-};
-
-/** Primary keys: what a verify pairs rows by. */
-export const tableKeys: Record<ReadModelTable, readonly string[]> = {
-  rm_programs: ['program_id'],
-  rm_members: ['member_id'],
-  rm_ledger: ['event_id'],
-  rm_rewards: ['reward_id'],
-  rm_orders: ['order_id'],
-  rm_leaderboards: ['leaderboard_id'],
-  rm_standings: ['leaderboard_id', 'member_id'],
-  rm_leaderboard_periods: ['leaderboard_id', 'period_start'],
-};
-
-export const readModelTableNames = Object.keys(tableColumns) as ReadModelTable[];
+export { readModelTableNames, tableColumns, tableKeys, type ReadModelTable };
 
 type Row = Record<string, unknown>;
 

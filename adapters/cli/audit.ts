@@ -2,11 +2,10 @@ import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
-import { sql } from 'kysely';
 import { parsePosition, formatPosition, type Position } from '../../domain/recordedEvent.ts';
 import type { ExportFormat } from '../audit/export.ts';
 import type { RowDifference } from '../audit/replay.ts';
-import { readModelTableNames, type ReadModelTable } from '../audit/replayProjector.ts';
+import { readModelTableNames, type ReadModelTable } from '../audit/readModelColumns.ts';
 import type { ChainBreak } from '../audit/verify.ts';
 import { loadConfig } from '../config.ts';
 import type { DatabaseHandle } from '../db/database.ts';
@@ -229,28 +228,42 @@ export const registerAuditCommands = (program: Command): void => {
         format?: ExportFormat;
         output?: string;
       }) => {
-        const [{ countEvents }, { exportEvents }] = await Promise.all([
-          import('../audit/events.ts'),
-          import('../audit/export.ts'),
-        ]);
-        await withDatabase(async ({ db }) => {
-          const out = options.output ? createWriteStream(options.output) : process.stdout;
-          const total = options.output ? await countEvents(db, options.program) : 0;
-          const bar = progressBar('export', total, !options.output);
-          const { events } = await exportEvents(db, out, {
-            format: options.format ?? 'jsonl',
-            ...(options.program !== undefined && { programId: options.program }),
-            ...(options.since && { since: options.since }),
-            ...(options.until && { until: options.until }),
-            onProgress: bar.update,
-          });
-          bar.stop();
-          if (options.output) {
-            out.end();
-            await finished(out);
-            console.error(`exported ${events} events to ${options.output}`);
-          }
-        });
+        const out = options.output ? createWriteStream(options.output) : process.stdout;
+        const exportOptions = {
+          format: options.format ?? 'jsonl',
+          ...(options.program !== undefined && { programId: options.program }),
+          ...(options.since && { since: options.since }),
+          ...(options.until && { until: options.until }),
+        } as const;
+        let bar = progressBar('export', 0, true);
+        const progress = {
+          ...(options.output && {
+            onTotal: (total: number) => (bar = progressBar('export', total, false)),
+          }),
+          onProgress: (events: number) => bar.update(events),
+        };
+        const database = loadConfig().database;
+        // On PostgreSQL one COPY streams the lines (exportCopy.ts), without kysely or
+        // migrations; the embedded database pages through them.
+        const { events } =
+          database.kind === 'postgres'
+            ? await (
+                await import('../audit/exportCopy.ts')
+              ).exportByCopy(database.url, out, { ...exportOptions, ...progress })
+            : await withDatabase(async ({ db }) => {
+                const [{ countEvents }, { exportEvents }] = await Promise.all([
+                  import('../audit/events.ts'),
+                  import('../audit/export.ts'),
+                ]);
+                progress.onTotal?.(options.output ? await countEvents(db, options.program) : 0);
+                return exportEvents(db, out, { ...exportOptions, ...progress });
+              });
+        bar.stop();
+        if (options.output) {
+          out.end();
+          await finished(out);
+          console.error(`exported ${events} events to ${options.output}`);
+        }
       },
     );
 
@@ -264,7 +277,10 @@ export const registerAuditCommands = (program: Command): void => {
     .option('--json', 'print as JSON')
     .action(
       async (memberId: string, options: { asOf?: Date; program?: string; json?: boolean }) => {
-        const { memberHistory, streamReader } = await import('../audit/history.ts');
+        const [{ sql }, { memberHistory, streamReader }] = await Promise.all([
+          import('kysely'),
+          import('../audit/history.ts'),
+        ]);
         await withDatabase(async ({ db }) => {
           let programId = options.program;
           if (programId === undefined) {

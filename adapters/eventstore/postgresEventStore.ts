@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { EventMetadata, Position, RecordedEvent } from '../../domain/recordedEvent.ts';
 import type { DatabaseHandle, Session } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
+import { readGuardSql } from './readGuard.ts';
 import {
   ConcurrencyError,
   type AppendResult,
@@ -35,21 +36,8 @@ const columns = sql`global_position::text as global_position, transaction_id::te
   event_id::text as event_id, stream_name, stream_revision::text as stream_revision, type, data,
   metadata, hash`;
 
-/**
- * The oldest transaction that may still commit events: the snapshot's in-progress transactions,
- * less those seen running in another database (a transaction never spans databases, so those
- * cannot write here), or the snapshot's xmax when none is left. Plain pg_snapshot_xmin would let
- * any long transaction on the server, in any database, hold every subscriber back. A transaction
- * that ends between the snapshot and the pg_stat_activity read still counts for this read: only
- * transactions positively seen elsewhere are passed over, so no event is ever skipped.
- */
-export const readGuard = sql`coalesce(
-  (select min(x) from pg_snapshot_xip(pg_current_snapshot()) as x
-    where xid(x) not in (
-      select a.backend_xid from pg_stat_activity a
-      where a.backend_xid is not null
-        and a.datid <> (select d.oid from pg_database d where d.datname = current_database()))),
-  pg_snapshot_xmax(pg_current_snapshot()))`;
+/** `readGuardSql` as a kysely fragment. */
+export const readGuard = sql.raw(readGuardSql);
 
 export const toRecorded = (row: EventRow): RecordedEvent => ({
   id: row.event_id,

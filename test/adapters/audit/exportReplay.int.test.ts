@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import type { ExportedEvent } from '../../../adapters/audit/export.ts';
+import { exportEvents, type ExportedEvent } from '../../../adapters/audit/export.ts';
 import type { ReplayReport } from '../../../adapters/audit/replay.ts';
 import { loadConfig } from '../../../adapters/config.ts';
 import { startRuntime, type Runtime } from '../../../adapters/runtime.ts';
@@ -171,6 +172,26 @@ describe('export and replay from the CLI', { skip: skipWithoutPostgres }, () => 
       );
       // JSON escapes the quote, CSV then doubles it: \""Jo\"".
       assert.ok(csv.stdout.includes('\\""Jo\\""'), 'quotes are doubled');
+    });
+
+    it('pages out the same bytes as the COPY export, as the embedded database does', async () => {
+      for (const format of ['jsonl', 'csv'] as const) {
+        let paged = '';
+        const out = new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            paged += chunk.toString();
+            done();
+          },
+        });
+        const { events } = await exportEvents(runtime.database.db, out, {
+          format,
+          pageSize: 97,
+        });
+        const copied = cli(database.url, ['export', '--format', format]);
+        assert.equal(copied.status, 0, copied.stderr);
+        assert.ok(events > 500);
+        assert.equal(paged, copied.stdout);
+      }
     });
 
     it('writes to a file with --output, and says how many events it wrote', async () => {

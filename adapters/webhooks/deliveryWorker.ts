@@ -173,7 +173,7 @@ export class DeliveryWorker {
   readonly #logger: WorkerLogger;
   readonly #onAttempt: DeliveryWorkerOptions['onAttempt'];
   readonly #workerId = randomUUID();
-  readonly #secrets = new Map<string, string>();
+  readonly #secrets = new Map<string, { plain: string; key: Uint8Array }>();
   /** Per endpoint: leased rows waiting for a slot, oldest first. */
   readonly #queues = new Map<string, Held[]>();
   /** Per endpoint: POSTs under way. */
@@ -526,31 +526,33 @@ export class DeliveryWorker {
     }
   }
 
-  #secret(encrypted: string): string {
-    let plain = this.#secrets.get(encrypted);
-    if (plain === undefined) {
-      plain = decryptSecret(encrypted, this.#secretKey);
+  /** The secret as shown to the user, and its Standard Webhooks key (base64-decoded). */
+  #secret(encrypted: string): { plain: string; key: Uint8Array } {
+    let secret = this.#secrets.get(encrypted);
+    if (secret === undefined) {
+      const plain = decryptSecret(encrypted, this.#secretKey);
+      secret = { plain, key: standardKeyOf(plain) };
       if (this.#secrets.size >= maxCachedSecrets) this.#secrets.clear();
-      this.#secrets.set(encrypted, plain);
+      this.#secrets.set(encrypted, secret);
     }
-    return plain;
+    return secret;
   }
 
   /** The signed request: the envelope's stored bytes, never re-serialised. */
   #headers(claim: Held, sentAt: Date): Record<string, string> {
     const secret = this.#secret(claim.secret_encrypted);
-    const keys = [standardKeyOf(secret)];
+    const keys = [secret.key];
     if (
       claim.previous_secret_encrypted !== null &&
       claim.previous_secret_expires_at !== null &&
       claim.previous_secret_expires_at.getTime() > sentAt.getTime()
     ) {
-      keys.push(standardKeyOf(this.#secret(claim.previous_secret_encrypted)));
+      keys.push(this.#secret(claim.previous_secret_encrypted).key);
     }
     return {
       'content-type': 'application/json',
       'user-agent': this.#userAgent,
-      'x-incentable-signature': signDocs(claim.body, secret),
+      'x-incentable-signature': signDocs(claim.body, secret.plain),
       'x-incentable-event': claim.type,
       'x-incentable-delivery': claim.delivery_id,
       ...signStandard({ id: claim.envelope_id, sentAt, body: claim.body }, keys),

@@ -22,6 +22,8 @@ export const responseBodyLimitBytes = 4096;
 const drainLimitBytes = 64 * 1024;
 const ssrfErrorCode = 'ERR_WEBHOOK_ADDRESS_NOT_ALLOWED';
 
+type Refusal = { kind: 'error'; error: TransportErrorKind; message: string };
+
 /**
  * Outbound webhook POSTs over undici (DESIGN.md: ~10x got's rate here). Redirects are never
  * followed: undici 7's request() does not follow them without the redirect interceptor, which
@@ -32,6 +34,7 @@ export class UndiciTransport implements HttpTransport {
   readonly #agent: Agent;
   readonly #policy: NetworkPolicy;
   readonly #userAgent: string;
+  readonly #verdicts = new Map<string, Refusal | null>();
 
   constructor(options: UndiciTransportOptions) {
     this.#policy = { allowPrivateNetworks: options.allowPrivateNetworks };
@@ -50,8 +53,17 @@ export class UndiciTransport implements HttpTransport {
   async post(attempt: HttpRequest): Promise<AttemptResult> {
     const startedAt = performance.now();
     const elapsedMs = () => Math.round(performance.now() - startedAt);
-    const refusal = this.#checkLiteralAddress(attempt.url);
+    const refusal = this.#literalAddressCheck(attempt.url);
     if (refusal) return { ...refusal, durationMs: elapsedMs() };
+    // One timer for the whole attempt (AbortSignal.timeout costs more per request).
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+        ),
+      attempt.timeoutMs,
+    );
     try {
       const response = await request(attempt.url, {
         dispatcher: this.#agent,
@@ -60,13 +72,26 @@ export class UndiciTransport implements HttpTransport {
         body: attempt.body,
         headersTimeout: attempt.timeoutMs,
         bodyTimeout: attempt.timeoutMs,
-        signal: AbortSignal.timeout(attempt.timeoutMs),
+        signal: controller.signal,
       });
       const body = await readBounded(response.body);
       return { kind: 'response', status: response.statusCode, durationMs: elapsedMs(), body };
     } catch (error) {
       return { kind: 'error', ...describeError(error), durationMs: elapsedMs() };
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** The literal-address verdict per URL string: endpoints are few, attempts many. */
+  #literalAddressCheck(text: string): Refusal | null {
+    let verdict = this.#verdicts.get(text);
+    if (verdict === undefined) {
+      verdict = this.#checkLiteralAddress(text);
+      if (this.#verdicts.size >= 10_000) this.#verdicts.clear();
+      this.#verdicts.set(text, verdict);
+    }
+    return verdict;
   }
 
   async close(): Promise<void> {
@@ -74,9 +99,7 @@ export class UndiciTransport implements HttpTransport {
   }
 
   /** Literal IPs skip DNS, so the lookup hook never sees them: check them here. */
-  #checkLiteralAddress(
-    text: string,
-  ): { kind: 'error'; error: TransportErrorKind; message: string } | null {
+  #checkLiteralAddress(text: string): Refusal | null {
     let url: URL;
     try {
       url = new URL(text);

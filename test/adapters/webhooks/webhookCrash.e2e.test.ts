@@ -23,9 +23,9 @@ const memberCount = 50;
 const awardsPerMember = 10;
 const expectedDeliveries = endpointCount * memberCount * awardsPerMember; // 5,000
 /**
- * The default lease is 2 x WEBHOOK_TIMEOUT_MS + 30 s. With the timeout at 1 s the rows the killed
- * process held are taken over ~32 s after their claim: the restarted worker must wait that out,
- * which bounds how long this test runs.
+ * The default lease is 2 x WEBHOOK_TIMEOUT_MS + 5 s. With the timeout at 1 s the rows the killed
+ * process held are taken over ~7 s after their lease began: the restarted worker must wait that
+ * out, which bounds how long this test runs.
  */
 const timeoutMs = 1000;
 
@@ -219,7 +219,7 @@ describe('webhook delivery across kill -9', { skip: skipWithoutPostgres }, () =>
         );
         return rows.rows[0]!.n === expectedDeliveries;
       },
-      // The rows the killed process had leased are retried only once their lease (~32 s) ends.
+      // The rows the killed process had leased are retried only once their lease (~7 s) ends.
       60_000,
     ).catch(async (error: unknown) => {
       const rows = await db.query(

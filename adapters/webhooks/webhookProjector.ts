@@ -112,7 +112,7 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
         ${envelopes.map((e) => e.type)}::text[],
         ${envelopes.map((e) => e.body)}::text[],
         ${envelopes.map((e) => e.source_event_id)}::uuid[],
-        ${envelopes.map((e) => (e.created_at).toISOString())}::timestamptz[]
+        ${envelopes.map((e) => e.created_at.toISOString())}::timestamptz[]
       ) as u(envelope_id, program_id, type, body, source_event_id, created_at)
       on conflict do nothing`.execute(tx);
 
@@ -174,7 +174,7 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
             ${rows.map((d) => d.envelope_id)}::text[],
             ${rows.map((d) => d.status)}::text[],
             ${rows.map((d) => d.lease_owner ?? null)}::text[],
-            ${rows.map((d) => (d.lease_expires_at ? (d.lease_expires_at).toISOString() : null))}::timestamptz[]
+            ${rows.map((d) => (d.lease_expires_at ? d.lease_expires_at.toISOString() : null))}::timestamptz[]
           ) as u(delivery_id, program_id, endpoint_id, envelope_id, status, lease_owner, lease_expires_at)
           on conflict (endpoint_id, envelope_id, series) do nothing
           returning delivery_id`.execute(tx);

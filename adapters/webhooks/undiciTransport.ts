@@ -1,7 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import type { AttemptResult, TransportErrorKind } from '../../delivery/outcome.ts';
 import type { HttpRequest, HttpTransport } from '../../delivery/ports.ts';
 import { classifyAddress, isAddressAllowed, type NetworkPolicy } from '../../delivery/ssrf.ts';
@@ -24,17 +24,23 @@ const ssrfErrorCode = 'ERR_WEBHOOK_ADDRESS_NOT_ALLOWED';
 
 type Refusal = { kind: 'error'; error: TransportErrorKind; message: string };
 
+const timedOut = { error: 'timeout', message: 'no complete response within the timeout' } as const;
+
+const originAndPath = (text: string): { origin: string; path: string } => {
+  const url = new URL(text);
+  return { origin: url.origin, path: `${url.pathname}${url.search}` };
+};
+
 /**
  * Outbound webhook POSTs over undici (DESIGN.md: ~10x got's rate here). Redirects are never
- * followed: undici 7's request() does not follow them without the redirect interceptor, which
- * this Agent does not install. The SSRF policy is enforced on the resolved address, inside the
+ * followed: the Agent has no redirect interceptor, and its dispatch API never follows them. The SSRF policy is enforced on the resolved address, inside the
  * socket's own lookup, so a DNS answer cannot change between the check and the connect.
  */
 export class UndiciTransport implements HttpTransport {
   readonly #agent: Agent;
   readonly #policy: NetworkPolicy;
   readonly #userAgent: string;
-  readonly #verdicts = new Map<string, Refusal | null>();
+  readonly #targets = new Map<string, Refusal | { origin: string; path: string }>();
 
   constructor(options: UndiciTransportOptions) {
     this.#policy = { allowPrivateNetworks: options.allowPrivateNetworks };
@@ -50,48 +56,89 @@ export class UndiciTransport implements HttpTransport {
     });
   }
 
-  async post(attempt: HttpRequest): Promise<AttemptResult> {
+  /**
+   * One POST through the Agent's dispatch API with a handler of our own: the response body is
+   * counted and kept in the handler (no stream per response), and one timer bounds the attempt.
+   */
+  post(attempt: HttpRequest): Promise<AttemptResult> {
     const startedAt = performance.now();
     const elapsedMs = () => Math.round(performance.now() - startedAt);
-    const refusal = this.#literalAddressCheck(attempt.url);
-    if (refusal) return { ...refusal, durationMs: elapsedMs() };
-    // One timer for the whole attempt (AbortSignal.timeout costs more per request).
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () =>
-        controller.abort(
-          new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
-        ),
-      attempt.timeoutMs,
-    );
-    try {
-      const response = await request(attempt.url, {
-        dispatcher: this.#agent,
-        method: 'POST',
-        headers: { 'user-agent': this.#userAgent, ...attempt.headers },
-        body: attempt.body,
-        headersTimeout: attempt.timeoutMs,
-        bodyTimeout: attempt.timeoutMs,
-        signal: controller.signal,
-      });
-      const body = await readBounded(response.body);
-      return { kind: 'response', status: response.statusCode, durationMs: elapsedMs(), body };
-    } catch (error) {
-      return { kind: 'error', ...describeError(error), durationMs: elapsedMs() };
-    } finally {
-      clearTimeout(timer);
-    }
+    const target = this.#target(attempt.url);
+    if ('kind' in target) return Promise.resolve({ ...target, durationMs: elapsedMs() });
+    return new Promise<AttemptResult>((resolve) => {
+      let settled = false;
+      let status = 0;
+      const kept: Buffer[] = [];
+      let keptBytes = 0;
+      let seenBytes = 0;
+      let abort: ((reason: Error) => void) | null = null;
+      const finish = (result: AttemptResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
+      };
+      const respond = () =>
+        finish({
+          kind: 'response',
+          status,
+          durationMs: elapsedMs(),
+          body: truncateUtf8(Buffer.concat(kept), responseBodyLimitBytes),
+        });
+      const timer = setTimeout(() => {
+        finish({ kind: 'error', ...timedOut, durationMs: elapsedMs() });
+        abort?.(new Error('webhook attempt timed out'));
+      }, attempt.timeoutMs);
+      this.#agent.dispatch(
+        {
+          origin: target.origin,
+          path: target.path,
+          method: 'POST',
+          headers: { 'user-agent': this.#userAgent, ...attempt.headers },
+          body: attempt.body,
+          headersTimeout: attempt.timeoutMs,
+          bodyTimeout: attempt.timeoutMs,
+        },
+        {
+          onRequestStart: (controller) => {
+            abort = (reason) => controller.abort(reason);
+            if (settled) controller.abort(new Error('webhook attempt timed out'));
+          },
+          // Called again after a 1xx: the last status is the response's.
+          onResponseStart: (_controller, statusCode) => {
+            status = statusCode;
+          },
+          onResponseData: (controller, chunk) => {
+            seenBytes += chunk.length;
+            // One byte past the limit tells truncateUtf8 whether the cut splits a character.
+            if (keptBytes <= responseBodyLimitBytes) {
+              const part = chunk.subarray(0, responseBodyLimitBytes + 1 - keptBytes);
+              kept.push(part);
+              keptBytes += part.length;
+            }
+            // A small body is drained so the keep-alive socket stays reusable; a large one closes it.
+            if (seenBytes > drainLimitBytes) {
+              respond();
+              controller.abort(new Error('response body over the drain limit'));
+            }
+          },
+          onResponseEnd: () => respond(),
+          onResponseError: (_controller, error) =>
+            finish({ kind: 'error', ...describeError(error), durationMs: elapsedMs() }),
+        },
+      );
+    });
   }
 
-  /** The literal-address verdict per URL string: endpoints are few, attempts many. */
-  #literalAddressCheck(text: string): Refusal | null {
-    let verdict = this.#verdicts.get(text);
-    if (verdict === undefined) {
-      verdict = this.#checkLiteralAddress(text);
-      if (this.#verdicts.size >= 10_000) this.#verdicts.clear();
-      this.#verdicts.set(text, verdict);
+  /** Origin and path of an endpoint URL, or why it may not be called; once per URL string. */
+  #target(url: string): Refusal | { origin: string; path: string } {
+    let target = this.#targets.get(url);
+    if (target === undefined) {
+      target = this.#checkLiteralAddress(url) ?? originAndPath(url);
+      if (this.#targets.size >= 10_000) this.#targets.clear();
+      this.#targets.set(url, target);
     }
-    return verdict;
+    return target;
   }
 
   async close(): Promise<void> {
@@ -153,33 +200,6 @@ export const guardedLookup =
       else callback(null, first.address, first.family);
     });
   };
-
-/**
- * Keeps the first 4096 bytes, cut on a UTF-8 character boundary, and drains a little more so a
- * small response leaves the keep-alive socket reusable; a large one is destroyed (closing it).
- */
-const readBounded = async (
-  body: AsyncIterable<Buffer> & { destroy(): unknown },
-): Promise<string> => {
-  const kept: Buffer[] = [];
-  let keptBytes = 0;
-  let seenBytes = 0;
-  try {
-    for await (const chunk of body) {
-      seenBytes += chunk.length;
-      // One byte past the limit tells truncateUtf8 whether the cut splits a character.
-      if (keptBytes <= responseBodyLimitBytes) {
-        const part = chunk.subarray(0, responseBodyLimitBytes + 1 - keptBytes);
-        kept.push(part);
-        keptBytes += part.length;
-      }
-      if (seenBytes > drainLimitBytes) break;
-    }
-  } finally {
-    body.destroy();
-  }
-  return truncateUtf8(Buffer.concat(kept), responseBodyLimitBytes);
-};
 
 /** At most `maxBytes` bytes of UTF-8, never half a character. */
 export const truncateUtf8 = (bytes: Buffer, maxBytes: number): string => {

@@ -4,7 +4,7 @@ import { projectReadModels, readModelsProjection } from '../../projections/readM
 import type { ReadModelTables } from '../../projections/readModelTables.ts';
 import { readModelStatements } from '../db/migrations/002_readModels.ts';
 import type { Database } from '../db/schema.ts';
-import { globalPages, positionOf, readGlobalPage, toRecorded } from './events.ts';
+import { globalPages, positionOf, readGlobalPage, replayPages, toRecorded } from './events.ts';
 import {
   BatchedReplay,
   readModelTableNames,
@@ -115,24 +115,34 @@ export const replayReadModels = async (
   let events = 0;
   let lastPosition: Position | null = options.from ?? null;
   const batched = new BatchedReplay({ db: db as Kysely<unknown>, schema, tables });
-  {
-    // Without a live checkpoint (no projector ever ran) `until` is null: the whole history.
-    for await (const page of globalPages(db, {
-      after: options.from ?? null,
-      until: target,
-      limit: batchSize,
-    })) {
+  // Without a live checkpoint (no projector ever ran) `until` is null: the whole history.
+  const range = { after: options.from ?? null, until: target, limit: batchSize };
+  if (engine === 'batched') {
+    for await (const page of replayPages(db, range)) {
+      await batched.apply(
+        page.map((row) => ({
+          id: row.event_id,
+          type: row.type,
+          data: row.data,
+          revision: BigInt(row.stream_revision),
+          programId: row.program_id,
+        })),
+      );
+      events += page.length;
+      lastPosition = positionOf(page[page.length - 1]!);
+      options.onProgress?.(events);
+    }
+  } else {
+    for await (const page of globalPages(db, range)) {
       const recorded = page.map(toRecorded);
-      if (engine === 'batched') await batched.apply(recorded);
-      else
-        await db
-          .transaction()
-          .execute((tx) =>
-            projectReadModels(
-              recorded,
-              (tx as unknown as Kysely<ReadModelTables>).withSchema(schema),
-            ),
-          );
+      await db
+        .transaction()
+        .execute((tx) =>
+          projectReadModels(
+            recorded,
+            (tx as unknown as Kysely<ReadModelTables>).withSchema(schema),
+          ),
+        );
       events += page.length;
       lastPosition = positionOf(page[page.length - 1]!);
       options.onProgress?.(events);

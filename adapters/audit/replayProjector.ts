@@ -1,6 +1,5 @@
 import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../../domain/events.ts';
-import type { RecordedEvent } from '../../domain/recordedEvent.ts';
 import {
   readModelTableNames,
   tableColumns,
@@ -11,6 +10,18 @@ import {
 export { readModelTableNames, tableColumns, tableKeys, type ReadModelTable };
 
 type Row = Record<string, unknown>;
+
+/**
+ * What the fold reads of an event: of the metadata only the program id, so a replay need not
+ * read (and parse) the rest.
+ */
+export type ReplayEvent = {
+  id: string;
+  type: string;
+  data: unknown;
+  revision: bigint;
+  programId: string | null;
+};
 
 const rowsPerStatement = 5000;
 
@@ -61,6 +72,7 @@ export class BatchedReplay {
   readonly #periodKeys = new Set<string>();
   #ledger: Row[] = [];
   #periods: Row[] = [];
+  #writing: Promise<void> = Promise.resolve();
 
   constructor(args: { db: Kysely<unknown>; schema: string; tables: readonly ReadModelTable[] }) {
     this.#db = args.db;
@@ -68,21 +80,31 @@ export class BatchedReplay {
     this.#tables = new Set(args.tables);
   }
 
-  /** Folds a batch (in the global order) and writes its ledger and period rows. */
-  async apply(events: readonly RecordedEvent[]): Promise<void> {
-    for (const recorded of events) this.#project(recorded as RecordedEvent<DomainEvent>);
+  /**
+   * Folds a batch (in the global order) and starts writing its ledger and period rows. The write
+   * runs while the caller reads and folds the next batch (PostgreSQL and this process each on a
+   * core); the next `apply` or `finish` waits for it first, so rows still go in batch order.
+   */
+  async apply(events: readonly ReplayEvent[]): Promise<void> {
+    for (const recorded of events) this.#project(recorded);
     const ledger = this.#ledger;
     const periods = this.#periods;
     this.#ledger = [];
     this.#periods = [];
-    if (this.#tables.has('rm_ledger') && ledger.length > 0)
-      await insertRows(this.#db, this.#schema, 'rm_ledger', ledger);
-    if (this.#tables.has('rm_leaderboard_periods') && periods.length > 0)
-      await insertRows(this.#db, this.#schema, 'rm_leaderboard_periods', periods);
+    await this.#writing;
+    this.#writing = (async () => {
+      if (this.#tables.has('rm_ledger') && ledger.length > 0)
+        await insertRows(this.#db, this.#schema, 'rm_ledger', ledger);
+      if (this.#tables.has('rm_leaderboard_periods') && periods.length > 0)
+        await insertRows(this.#db, this.#schema, 'rm_leaderboard_periods', periods);
+    })();
+    // Awaited by the next apply or finish; an early failure must not surface as unhandled.
+    this.#writing.catch(() => {});
   }
 
   /** Writes the rows kept in memory, in creation order (so `seq` follows it, as live). */
   async finish(): Promise<void> {
+    await this.#writing;
     const write = async (table: ReadModelTable, rows: Iterable<Row>) => {
       if (this.#tables.has(table)) await insertRows(this.#db, this.#schema, table, [...rows]);
     };
@@ -97,9 +119,9 @@ export class BatchedReplay {
     );
   }
 
-  #project(recorded: RecordedEvent<DomainEvent>): void {
+  #project(recorded: ReplayEvent): void {
     const event = { type: recorded.type, data: recorded.data } as DomainEvent;
-    const programId = recorded.metadata.programId ?? '';
+    const programId = recorded.programId ?? '';
     switch (event.type) {
       case 'ProgramCreated': {
         const d = event.data;

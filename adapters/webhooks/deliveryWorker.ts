@@ -690,24 +690,31 @@ export class DeliveryWorker {
       }
     }
     // One statement: the attempts, then the outcomes of the rows still leased to this claim.
+    // One JSON document for the whole batch: serialised natively, parsed once by PostgreSQL.
+    const rows = batch.map((f) => ({
+      delivery_id: f.claim.delivery_id,
+      lease_owner: f.leaseOwner,
+      status: f.decision.status,
+      attempts: f.claim.attempts + 1,
+      next_attempt_at: f.decision.status === 'pending' ? f.decision.nextAttemptAt : null,
+      last_status: f.result.kind === 'response' ? f.result.status : null,
+      last_error: storable(f.lastError),
+      started_at: f.startedAt,
+      duration_ms: Math.max(0, Math.round(f.result.durationMs)),
+      response_body: f.result.kind === 'response' ? storable(f.result.body.slice(0, 4096)) : null,
+      error_kind: f.errorKind,
+      error_message: storable(
+        f.result.kind === 'error' ? f.result.message.slice(0, 1000) : f.lastError,
+      ),
+    }));
     const recordAttempts = (executor: Kysely<Database>) =>
       sql<{ delivery_id: string }>`
         with v as (
-          select * from unnest(
-            ${batch.map((f) => f.claim.delivery_id)}::text[],
-            ${batch.map((f) => f.leaseOwner)}::text[],
-            ${batch.map((f) => f.decision.status)}::text[],
-            ${batch.map((f) => f.claim.attempts + 1)}::int[],
-            ${batch.map((f) => (f.decision.status === 'pending' ? f.decision.nextAttemptAt.toISOString() : null))}::timestamptz[],
-            ${batch.map((f) => (f.result.kind === 'response' ? f.result.status : null))}::int[],
-            ${batch.map((f) => f.lastError)}::text[],
-            ${batch.map((f) => f.startedAt.toISOString())}::timestamptz[],
-            ${batch.map((f) => Math.max(0, Math.round(f.result.durationMs)))}::int[],
-            ${batch.map((f) => (f.result.kind === 'response' ? f.result.body.slice(0, 4096) : null))}::text[],
-            ${batch.map((f) => f.errorKind)}::text[],
-            ${batch.map((f) => (f.result.kind === 'error' ? f.result.message.slice(0, 1000) : f.lastError))}::text[]
-          ) as v(delivery_id, lease_owner, status, attempts, next_attempt_at, last_status,
-            last_error, started_at, duration_ms, response_body, error_kind, error_message)
+          select * from json_to_recordset(${JSON.stringify(rows)}::json) as v(
+            delivery_id text, lease_owner text, status text, attempts int,
+            next_attempt_at timestamptz, last_status int, last_error text,
+            started_at timestamptz, duration_ms int, response_body text, error_kind text,
+            error_message text)
         ),
         attempts as (
           insert into webhook_attempts (delivery_id, attempt_number, started_at, duration_ms,
@@ -856,6 +863,10 @@ export class DeliveryWorker {
     return row?.notification_email ?? null;
   }
 }
+
+/** PostgreSQL text cannot hold NUL: a receiver's body with one is kept with U+FFFD in its place. */
+const storable = (text: string | null): string | null =>
+  text === null ? null : text.replaceAll('\u0000', '\uFFFD');
 
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);

@@ -286,6 +286,33 @@ describe(
       assert.equal(r.received.length, 3, 'the hung attempt and the two queued rows, once each');
     });
 
+    it('records a response body holding a NUL byte, which PostgreSQL text cannot store', async () => {
+      const programId = 'prg_handoff6';
+      const r = await receiver(() => ({ status: 500, body: 'bad\u0000byte' }));
+      const endpointId = await endpoint(programId, `${r.url}/6`);
+      const w = worker({ delaysS: [0, 3_600] });
+      const projector = createWebhookProjector({ handoff: () => w.handoff() });
+      await project(projector, awards(programId, 1));
+      await waitFor('the attempt to be recorded', async () =>
+        (await rowsOf(endpointId)).every((row) => row.attempts === 1),
+      );
+      const attempt = await handle.db
+        .selectFrom('webhook_attempts')
+        .innerJoin(
+          'webhook_deliveries',
+          'webhook_deliveries.delivery_id',
+          'webhook_attempts.delivery_id',
+        )
+        .select(['http_status', 'response_body', 'status'])
+        .where('endpoint_id', '=', endpointId)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(attempt, {
+        http_status: 500,
+        response_body: 'bad\uFFFDbyte',
+        status: 'pending',
+      });
+    });
+
     it('gives its queued rows back as pending when it stops', async () => {
       const programId = 'prg_handoff5';
       const r = await receiver(() => 'hang');

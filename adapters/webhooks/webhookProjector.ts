@@ -102,18 +102,12 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
       .where('enabled', '=', true)
       .execute();
 
-    // One statement from arrays: no per-row parameters to bind, whatever the batch size.
+    // One statement from one JSON document: no per-row parameters, whatever the batch size.
     await sql`
       insert into webhook_envelopes (envelope_id, program_id, type, body, source_event_id, is_test, created_at)
       select u.envelope_id, u.program_id, u.type, u.body, u.source_event_id, false, u.created_at
-      from unnest(
-        ${envelopes.map((e) => e.envelope_id)}::text[],
-        ${envelopes.map((e) => e.program_id)}::text[],
-        ${envelopes.map((e) => e.type)}::text[],
-        ${envelopes.map((e) => e.body)}::text[],
-        ${envelopes.map((e) => e.source_event_id)}::uuid[],
-        ${envelopes.map((e) => e.created_at.toISOString())}::timestamptz[]
-      ) as u(envelope_id, program_id, type, body, source_event_id, created_at)
+      from json_to_recordset(${JSON.stringify(envelopes)}::json) as u(envelope_id text,
+        program_id text, type text, body text, source_event_id uuid, created_at timestamptz)
       on conflict do nothing`.execute(tx);
 
     const now = clock.now();
@@ -167,15 +161,9 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
             status, next_attempt_at, lease_owner, lease_expires_at, created_at, updated_at)
           select u.delivery_id, u.program_id, u.endpoint_id, u.envelope_id, 0, u.status,
             ${due}, u.lease_owner, u.lease_expires_at, ${now}, ${now}
-          from unnest(
-            ${rows.map((d) => d.delivery_id)}::text[],
-            ${rows.map((d) => d.program_id)}::text[],
-            ${rows.map((d) => d.endpoint_id)}::text[],
-            ${rows.map((d) => d.envelope_id)}::text[],
-            ${rows.map((d) => d.status)}::text[],
-            ${rows.map((d) => d.lease_owner ?? null)}::text[],
-            ${rows.map((d) => (d.lease_expires_at ? d.lease_expires_at.toISOString() : null))}::timestamptz[]
-          ) as u(delivery_id, program_id, endpoint_id, envelope_id, status, lease_owner, lease_expires_at)
+          from json_to_recordset(${JSON.stringify(rows)}::json) as u(delivery_id text,
+            program_id text, endpoint_id text, envelope_id text, status text, lease_owner text,
+            lease_expires_at timestamptz)
           on conflict (endpoint_id, envelope_id, series) do nothing
           returning delivery_id`.execute(tx);
         for (const { delivery_id } of ids.rows) {

@@ -7,6 +7,7 @@
  *   npx tsx bench/audit/run.ts [events]      (BENCH_PG: admin URL, default postgres@127.0.0.1)
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { openDatabase } from '../../adapters/db/database.ts';
 import { createBenchDatabase } from '../eventstore/support.ts';
 import { seedHistory } from './history.ts';
@@ -14,6 +15,28 @@ import { seedHistory } from './history.ts';
 const total = Number(process.argv[2] ?? 1_000_000);
 const adminUrl = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const root = new URL('../../', import.meta.url).pathname;
+
+/** "some avg10" of /proc/pressure/cpu: the share of time something waited for a CPU. */
+const pressure = (): string => {
+  try {
+    return `CPU pressure ${/some avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1]} %`;
+  } catch {
+    return 'CPU pressure unknown';
+  }
+};
+
+/** Whether bin/incentable.js will run the compiled dist/ (it does only while it is fresh). */
+const compiled = async (): Promise<boolean> => {
+  // @ts-expect-error bin/ is plain JavaScript, outside the typed program.
+  const { fingerprint } = (await import('../../bin/sources.mjs')) as {
+    fingerprint: (root: string) => string;
+  };
+  try {
+    return readFileSync(`${root}dist/.sources`, 'utf8') === fingerprint(root);
+  } catch {
+    return false;
+  }
+};
 
 const cli = (url: string, args: string[]) => {
   const started = performance.now();
@@ -29,7 +52,14 @@ const cli = (url: string, args: string[]) => {
   );
   const seconds = (performance.now() - started) / 1000;
   const rssKb = Number(result.stderr.trim().split('\n').at(-1));
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr, seconds, rssKb };
+  return {
+    status: result.status,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    seconds,
+    rssKb,
+    pressure: pressure(),
+  };
 };
 
 const database = await createBenchDatabase(adminUrl);
@@ -48,11 +78,14 @@ try {
     `seeded ${events} events in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`,
   );
   const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
+  console.log(
+    `${new Date().toISOString()}: the CLI runs ${(await compiled()) ? 'dist/ (compiled)' : 'the sources through tsx'}`,
+  );
 
   const verify = cli(database.url, ['audit', 'verify', '--json']);
   const v = JSON.parse(verify.stdout) as { events: number; eventsPerSecond: number; ok: boolean };
   console.log(
-    `verify: ${v.events} events, ${v.eventsPerSecond} events/s (in-process), ok=${v.ok}, wall ${verify.seconds.toFixed(1)} s, peak RSS ${mb(verify.rssKb)}`,
+    `verify: ${v.events} events, ${v.eventsPerSecond} events/s (in-process), ok=${v.ok}, wall ${verify.seconds.toFixed(1)} s, peak RSS ${mb(verify.rssKb)}, ${verify.pressure}`,
   );
 
   const swap = cli(database.url, ['replay', '--swap', '--json']);
@@ -62,7 +95,7 @@ try {
     replayMs: number;
   };
   console.log(
-    `replay (batched, every read model, --swap): ${s.events} events in ${(s.replayMs / 1000).toFixed(1)} s = ${s.eventsPerSecond} events/s, wall ${swap.seconds.toFixed(1)} s, peak RSS ${mb(swap.rssKb)}`,
+    `replay (batched, every read model, --swap): ${s.events} events in ${(s.replayMs / 1000).toFixed(1)} s = ${s.eventsPerSecond} events/s, wall ${swap.seconds.toFixed(1)} s, peak RSS ${mb(swap.rssKb)}, ${swap.pressure}`,
   );
 
   const again = cli(database.url, ['replay', '--verify', '--json']);
@@ -73,12 +106,12 @@ try {
     elapsedMs: number;
   };
   console.log(
-    `replay --verify: ${a.eventsPerSecond} events/s replay, ${((a.elapsedMs - a.replayMs) / 1000).toFixed(1)} s diff, ${a.totalDifferences} differences, peak RSS ${mb(again.rssKb)}`,
+    `replay --verify: ${a.eventsPerSecond} events/s replay, ${((a.elapsedMs - a.replayMs) / 1000).toFixed(1)} s diff, ${a.totalDifferences} differences, peak RSS ${mb(again.rssKb)}, ${again.pressure}`,
   );
 
   const exported = cli(database.url, ['export', '--output', '/dev/null']);
   console.log(
-    `export jsonl to /dev/null: ${(events / exported.seconds).toFixed(0)} events/s wall, peak RSS ${mb(exported.rssKb)}`,
+    `export jsonl to /dev/null: ${(events / exported.seconds).toFixed(0)} events/s wall, peak RSS ${mb(exported.rssKb)}, ${exported.pressure}`,
   );
 } finally {
   await database.drop();

@@ -1,7 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { AttemptResult, TransportErrorKind } from '../../delivery/outcome.ts';
 import type { HttpRequest, HttpTransport } from '../../delivery/ports.ts';
 import { classifyAddress, isAddressAllowed, type NetworkPolicy } from '../../delivery/ssrf.ts';
@@ -57,38 +57,18 @@ export class UndiciTransport implements HttpTransport {
   }
 
   /**
-   * One POST through the Agent's dispatch API with a handler of our own: the response body is
-   * counted and kept in the handler (no stream per response), and one timer bounds the attempt.
+   * One POST through the Agent's dispatch API with a handler of our own (AttemptHandler): the
+   * response body is counted and kept in the handler (no stream per response), and one timer
+   * bounds the attempt.
    */
   post(attempt: HttpRequest): Promise<AttemptResult> {
     const startedAt = performance.now();
-    const elapsedMs = () => Math.round(performance.now() - startedAt);
     const target = this.#target(attempt.url);
-    if ('kind' in target) return Promise.resolve({ ...target, durationMs: elapsedMs() });
+    if ('kind' in target) {
+      return Promise.resolve({ ...target, durationMs: Math.round(performance.now() - startedAt) });
+    }
     return new Promise<AttemptResult>((resolve) => {
-      let settled = false;
-      let status = 0;
-      const kept: Buffer[] = [];
-      let keptBytes = 0;
-      let seenBytes = 0;
-      let abort: ((reason: Error) => void) | null = null;
-      const finish = (result: AttemptResult) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(result);
-      };
-      const respond = () =>
-        finish({
-          kind: 'response',
-          status,
-          durationMs: elapsedMs(),
-          body: truncateUtf8(Buffer.concat(kept), responseBodyLimitBytes),
-        });
-      const timer = setTimeout(() => {
-        finish({ kind: 'error', ...timedOut, durationMs: elapsedMs() });
-        abort?.(new Error('webhook attempt timed out'));
-      }, attempt.timeoutMs);
+      const handler = new AttemptHandler(resolve, startedAt, attempt.timeoutMs);
       this.#agent.dispatch(
         {
           origin: target.origin,
@@ -99,33 +79,7 @@ export class UndiciTransport implements HttpTransport {
           headersTimeout: attempt.timeoutMs,
           bodyTimeout: attempt.timeoutMs,
         },
-        {
-          onRequestStart: (controller) => {
-            abort = (reason) => controller.abort(reason);
-            if (settled) controller.abort(new Error('webhook attempt timed out'));
-          },
-          // Called again after a 1xx: the last status is the response's.
-          onResponseStart: (_controller, statusCode) => {
-            status = statusCode;
-          },
-          onResponseData: (controller, chunk) => {
-            seenBytes += chunk.length;
-            // One byte past the limit tells truncateUtf8 whether the cut splits a character.
-            if (keptBytes <= responseBodyLimitBytes) {
-              const part = chunk.subarray(0, responseBodyLimitBytes + 1 - keptBytes);
-              kept.push(part);
-              keptBytes += part.length;
-            }
-            // A small body is drained so the keep-alive socket stays reusable; a large one closes it.
-            if (seenBytes > drainLimitBytes) {
-              respond();
-              controller.abort(new Error('response body over the drain limit'));
-            }
-          },
-          onResponseEnd: () => respond(),
-          onResponseError: (_controller, error) =>
-            finish({ kind: 'error', ...describeError(error), durationMs: elapsedMs() }),
-        },
+        handler,
       );
     });
   }
@@ -200,6 +154,91 @@ export const guardedLookup =
       else callback(null, first.address, first.family);
     });
   };
+
+/**
+ * The dispatch handler of one attempt. A class, not closures: one attempt per delivery made
+ * per-request closures (and their name bookkeeping under tsx) a measurable share of the CPU.
+ */
+class AttemptHandler implements Dispatcher.DispatchHandler {
+  #settled = false;
+  #status = 0;
+  #kept: Buffer[] = [];
+  #keptBytes = 0;
+  #seenBytes = 0;
+  #controller: Dispatcher.DispatchController | null = null;
+  readonly #timer: NodeJS.Timeout;
+  readonly #resolve: (result: AttemptResult) => void;
+  readonly #startedAt: number;
+
+  constructor(resolve: (result: AttemptResult) => void, startedAt: number, timeoutMs: number) {
+    this.#resolve = resolve;
+    this.#startedAt = startedAt;
+    this.#timer = setTimeout(timeOut, timeoutMs, this);
+  }
+
+  /** The attempt's budget ran out: a timeout, whatever arrives later. */
+  expire(): void {
+    this.#finish({ kind: 'error', ...timedOut, durationMs: this.#elapsedMs() });
+    this.#controller?.abort(new Error('webhook attempt timed out'));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#settled) controller.abort(new Error('webhook attempt timed out'));
+  }
+
+  /** Called again after a 1xx: the last status is the response's. */
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.#status = statusCode;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#seenBytes += chunk.length;
+    // One byte past the limit tells truncateUtf8 whether the cut splits a character.
+    if (this.#keptBytes <= responseBodyLimitBytes) {
+      const part = chunk.subarray(0, responseBodyLimitBytes + 1 - this.#keptBytes);
+      this.#kept.push(part);
+      this.#keptBytes += part.length;
+    }
+    // A small body is drained so the keep-alive socket stays reusable; a large one closes it.
+    if (this.#seenBytes > drainLimitBytes) {
+      this.#respond();
+      controller.abort(new Error('response body over the drain limit'));
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#respond();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#finish({ kind: 'error', ...describeError(error), durationMs: this.#elapsedMs() });
+  }
+
+  #respond(): void {
+    this.#finish({
+      kind: 'response',
+      status: this.#status,
+      durationMs: this.#elapsedMs(),
+      body: truncateUtf8(Buffer.concat(this.#kept), responseBodyLimitBytes),
+    });
+  }
+
+  #finish(result: AttemptResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    this.#resolve(result);
+  }
+
+  #elapsedMs(): number {
+    return Math.round(performance.now() - this.#startedAt);
+  }
+}
+
+function timeOut(handler: AttemptHandler): void {
+  handler.expire();
+}
 
 /** At most `maxBytes` bytes of UTF-8, never half a character. */
 export const truncateUtf8 = (bytes: Buffer, maxBytes: number): string => {

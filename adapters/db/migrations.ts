@@ -4,6 +4,7 @@ import { readModelsMigration } from './migrations/002_readModels.ts';
 import { webhooksMigration } from './migrations/003_webhooks.ts';
 import { apiKeysMigration } from './migrations/004_apiKeysAndIdempotency.ts';
 import { policyStateMigration } from './migrations/005_policyState.ts';
+import { webhookForeignKeysMigration } from './migrations/006_webhookForeignKeys.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '003_webhooks': webhooksMigration,
   '004_api_keys_and_idempotency': apiKeysMigration,
   '005_policy_state': policyStateMigration,
+  '006_webhook_foreign_keys': webhookForeignKeysMigration,
 };

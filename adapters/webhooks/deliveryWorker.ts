@@ -330,6 +330,17 @@ export class DeliveryWorker {
     );
   }
 
+  /** Half drained after a claim left its rows behind: one more claim for it, not one per POST. */
+  #claimAgainIfDrained(endpointId: string): void {
+    if (
+      this.#starved.has(endpointId) &&
+      (this.#heldByEndpoint.get(endpointId) ?? 0) <= this.#backlogOf(endpointId) / 2
+    ) {
+      this.#starved.delete(endpointId);
+      this.#moreDue = true;
+    }
+  }
+
   #reserve(endpointId: string): void {
     this.#held += 1;
     this.#heldByEndpoint.set(endpointId, (this.#heldByEndpoint.get(endpointId) ?? 0) + 1);
@@ -494,13 +505,20 @@ export class DeliveryWorker {
         v.type, v.body, v.is_test, e.url, e.secret_encrypted, e.previous_secret_encrypted,
         e.previous_secret_expires_at`.execute(this.#db);
     for (const id of saturated) this.#starved.add(id);
+    const taken = new Map<string, number>();
     for (const row of result.rows) {
       this.#reserve(row.endpoint_id);
       this.#enqueue({ ...row, leaseOwner, leaseExpiresAt });
-      // Took all it had room for: more of its rows may be due.
-      if ((this.#heldByEndpoint.get(row.endpoint_id) ?? 0) >= this.#backlogOf(row.endpoint_id))
-        this.#starved.add(row.endpoint_id);
+      taken.set(row.endpoint_id, (taken.get(row.endpoint_id) ?? 0) + 1);
     }
+    // An endpoint that got all the room the claim offered it may have more rows due.
+    const offered = new Map(
+      heldIds.map((id, i) => [id, this.#perEndpointBacklog - heldCounts[i]!]),
+    );
+    for (const [id, n] of taken)
+      if (n >= (offered.get(id) ?? this.#perEndpointBacklog)) this.#starved.add(id);
+    // Sends that finished while the claim ran may already have drained one of them.
+    for (const id of this.#starved) this.#claimAgainIfDrained(id);
     this.#pump();
     return result.rows.length;
   }
@@ -600,14 +618,7 @@ export class DeliveryWorker {
     );
     if (this.#latencyMs.size > maxCachedSecrets) this.#latencyMs.clear();
     this.#release(claim.endpoint_id);
-    // Half drained after a claim left its rows behind: one more claim for it, not one per POST.
-    if (
-      this.#starved.has(claim.endpoint_id) &&
-      (this.#heldByEndpoint.get(claim.endpoint_id) ?? 0) <= this.#backlogOf(claim.endpoint_id) / 2
-    ) {
-      this.#starved.delete(claim.endpoint_id);
-      this.#moreDue = true;
-    }
+    this.#claimAgainIfDrained(claim.endpoint_id);
     this.#sending -= 1;
     const inFlight = (this.#inFlight.get(claim.endpoint_id) ?? 1) - 1;
     if (inFlight <= 0) this.#inFlight.delete(claim.endpoint_id);
@@ -674,7 +685,7 @@ export class DeliveryWorker {
     else this.#kick();
   }
 
-  /** One statement for attempts and statuses; a transaction around it only for 410s and notifications. */
+  /** One transaction: the rows' locks, then one statement for attempts and statuses, 410s, notifications. */
   async #record(batch: Finished[]): Promise<void> {
     const now = this.#clock.now();
     const terminal = batch.filter(
@@ -719,9 +730,9 @@ export class DeliveryWorker {
         attempts as (
           insert into webhook_attempts (delivery_id, attempt_number, started_at, duration_ms,
             http_status, response_body, error_kind, error_message)
-          select delivery_id, attempts, started_at, duration_ms, last_status, response_body,
-            error_kind, error_message
-          from v
+          select v.delivery_id, v.attempts, v.started_at, v.duration_ms, v.last_status,
+            v.response_body, v.error_kind, v.error_message
+          from v join webhook_deliveries d on d.delivery_id = v.delivery_id
           on conflict (delivery_id, attempt_number) do nothing
         )
         update webhook_deliveries d
@@ -731,12 +742,13 @@ export class DeliveryWorker {
         from v
         where d.delivery_id = v.delivery_id and d.status = 'delivering' and d.lease_owner = v.lease_owner
         returning d.delivery_id`.execute(executor);
-    // Nothing to disable or mail: the statement alone, without a transaction around it.
-    if (terminal.length === 0) {
-      await recordAttempts(this.#db);
-      return;
-    }
     const notifications = await this.#db.transaction().execute(async (tx) => {
+      // The delivery rows are locked as a foreign key would lock them, in a statement of their
+      // own (a row updated by the same statement cannot be locked by it): an endpoint deleted
+      // meanwhile either waits for this commit or is gone before, and then no attempt is written.
+      await sql`select 1 from webhook_deliveries
+        where delivery_id = any(${batch.map((f) => f.claim.delivery_id)}::text[])
+        for key share`.execute(tx);
       const updated = await recordAttempts(tx);
       // A claim that lost its lease to another worker records its attempt but not the outcome.
       const ours = new Set(updated.rows.map((r) => r.delivery_id));

@@ -100,6 +100,8 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
       ])
       .where('program_id', 'in', programIds)
       .where('enabled', '=', true)
+      // Held to the commit: an endpoint deleted meanwhile waits, then deletes these rows too.
+      .forKeyShare()
       .execute();
 
     // One statement from one JSON document: no per-row parameters, whatever the batch size.

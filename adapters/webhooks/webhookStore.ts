@@ -233,14 +233,30 @@ export const createWebhookStore = (options: WebhookStoreOptions) => {
       return row ? toEndpoint(row) : null;
     },
 
-    /** Deletes the endpoint with its deliveries and attempts; envelopes stay (other endpoints). */
+    /**
+     * Deletes the endpoint with its deliveries and attempts; envelopes stay (other endpoints).
+     * Each statement waits for the writers that locked what it deletes, then sees what they
+     * committed: the endpoint row for a projector batch that read it (FOR KEY SHARE), so its
+     * deliveries are deleted too; the delivery rows for an attempt record (FOR KEY SHARE), so its
+     * attempts are deleted after them.
+     */
     async deleteEndpoint(programId: string, endpointId: string): Promise<boolean> {
-      const result = await db
-        .deleteFrom('webhook_endpoints')
-        .where('program_id', '=', programId)
-        .where('endpoint_id', '=', endpointId)
-        .executeTakeFirst();
-      return result.numDeletedRows > 0n;
+      return db.transaction().execute(async (tx) => {
+        const result = await tx
+          .deleteFrom('webhook_endpoints')
+          .where('program_id', '=', programId)
+          .where('endpoint_id', '=', endpointId)
+          .executeTakeFirst();
+        if (result.numDeletedRows === 0n) return false;
+        const deliveries = await tx
+          .deleteFrom('webhook_deliveries')
+          .where('endpoint_id', '=', endpointId)
+          .returning('delivery_id')
+          .execute();
+        const ids = deliveries.map((d) => d.delivery_id);
+        await sql`delete from webhook_attempts where delivery_id = any(${ids}::text[])`.execute(tx);
+        return true;
+      });
     },
 
     async revealSecret(programId: string, endpointId: string): Promise<string | null> {

@@ -15,7 +15,7 @@
  *   BENCH_ONLY=throughput|latency|baseline        (one section, e.g. under --cpu-prof)
  *   BASELINE_WORKERS=8 BASELINE_BATCH=200         (pg-boss work() registrations x batchSize)
  *   BENCH_PIPELINE=0                              (skip projector + worker together, 10 endpoints)
- *   BENCH_TRACE_SQL=1                             (SQL time per 1000 deliveries of the draining worker)
+ *   BENCH_TRACE_SQL=1                             (SQL time of the projector alone and of the draining worker)
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -279,6 +279,10 @@ const fanOut = async (
       projectS = ms === null ? null : ms / 1000;
     } finally {
       await projector.stop();
+    }
+    if (tracer) {
+      console.log(`SQL of the projector alone, ${endpoints} endpoint(s):`);
+      tracer.print(count / 1000, '1000 events');
     }
     tracer?.reset();
     const worker = await startBenchRuntime(db.url, { ...tuning, ROLES: 'delivery' });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { openDatabase, type DatabaseHandle } from '../../../adapters/db/database.ts';
 import type { RecordedEvent } from '../../../domain/recordedEvent.ts';
 import { DeliveryWorker, type Clock } from '../../../adapters/webhooks/deliveryWorker.ts';
@@ -311,6 +312,46 @@ describe(
         response_body: 'bad\uFFFDbyte',
         status: 'pending',
       });
+    });
+
+    it('deletes an endpoint with its deliveries and attempts, after a projector batch that read it', async () => {
+      const programId = 'prg_handoff7';
+      const r = await receiver(always(200));
+      const endpointId = await endpoint(programId, `${r.url}/7`);
+      const w = worker();
+      const projector = createWebhookProjector({ handoff: () => w.handoff() });
+      await project(projector, awards(programId, 2));
+      await waitFor('two rows delivered', async () => {
+        const rows = await rowsOf(endpointId);
+        return rows.length === 2 && rows.every((row) => row.status === 'delivered');
+      });
+
+      // A batch in flight has read the endpoint: the delete waits for its commit, then takes the
+      // rows that batch inserted too (no foreign key does it any more).
+      let deleted: Promise<boolean> = Promise.resolve(false);
+      await handle.db.transaction().execute(async (tx) => {
+        await projector(awards(programId, 3), tx);
+        deleted = store.deleteEndpoint(programId, endpointId);
+        await waitFor('the delete to wait on the batch', async () => {
+          const waiting = await sql<{ n: number }>`
+          select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'
+            and query like 'delete from "webhook_endpoints"%'`.execute(handle.db);
+          return waiting.rows[0]!.n === 1;
+        });
+      });
+      projector.committed();
+      assert.equal(await deleted, true);
+      assert.equal((await rowsOf(endpointId)).length, 0);
+      // The batch's three rows went to the worker at commit: once it has recorded whatever it sent,
+      // no attempt may be left without its delivery.
+      await w.stop();
+      const attempts = await sql<{ n: number }>`
+      select count(*)::int as n from webhook_attempts a
+      where not exists (select 1 from webhook_deliveries d where d.delivery_id = a.delivery_id)`.execute(
+        handle.db,
+      );
+      assert.equal(attempts.rows[0]!.n, 0, 'no attempt outlives its delivery');
     });
 
     it('gives its queued rows back as pending when it stops', async () => {

@@ -89,7 +89,7 @@ export const databases = () => {
 };
 
 export const adminApiKey = `bench-root-${randomBytes(12).toString('hex')}`;
-const webhookSecretKey = randomBytes(32).toString('base64');
+export const webhookSecretKey = randomBytes(32).toString('base64');
 
 /**
  * The runtime as `npm start` would build it, configured through env only. `env` overrides

@@ -18,7 +18,9 @@
  *   BENCH_TRACE_SQL=1                             (SQL time of the projector alone and of the draining worker)
  */
 import { createHmac, randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import got from 'got';
 import { sql } from 'kysely';
@@ -48,6 +50,7 @@ import {
   summary,
   traceSql,
   tuningEnv,
+  webhookSecretKey,
 } from './harness.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -470,9 +473,63 @@ const sampleBacklog = (runtime: Runtime) => {
   };
 };
 
-const latency = async (receivers: Receivers, endpoints: number): Promise<Latency> => {
+/**
+ * The API as production scales it out (docs/architecture.md): its own process, started as
+ * `npm start` starts it, on the same database; the projector and the worker stay in this one.
+ */
+const startApiProcess = async (
+  databaseUrl: string,
+): Promise<{ url: string; stop(): Promise<void> }> => {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'adapters/main.ts'], {
+    cwd: new URL('../../', import.meta.url).pathname,
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'development',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      ADMIN_API_KEY: adminApiKey,
+      LOG_LEVEL: 'warn',
+      WEBHOOK_SECRET_KEY: webhookSecretKey,
+      ROLES: 'api',
+      ...tuning,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 300) throw new Error('the API process did not start');
+    await sleep(100);
+  }
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+};
+
+const latency = async (
+  receivers: Receivers,
+  endpoints: number,
+  apiApart: boolean,
+): Promise<Latency> => {
   const db = await dbs.create();
-  const runtime = await startBenchRuntime(db.url, { ...tuning, ROLES: 'api,projector,delivery' });
+  const runtime = await startBenchRuntime(db.url, {
+    ...tuning,
+    ROLES: apiApart ? 'projector,delivery' : 'api,projector,delivery',
+  });
+  const api = apiApart ? await startApiProcess(db.url) : null;
   const sent201 = new Map<string, number>();
   const apiMs: number[] = [];
   let sent = 0;
@@ -487,7 +544,7 @@ const latency = async (receivers: Receivers, endpoints: number): Promise<Latency
     await runtime.webhookProjection?.caughtUp();
     await receivers.reset({ latency: true });
     const stopSampling = sampleBacklog(runtime);
-    const client = new Pool(runtime.url!, { connections: 16, pipelining: 1 });
+    const client = new Pool(api?.url ?? runtime.url!, { connections: 16, pipelining: 1 });
     const total = Math.round(latencySeconds * latencyRate);
     const intervalMs = 1000 / latencyRate;
     const start = performance.now() + 200;
@@ -530,6 +587,7 @@ const latency = async (receivers: Receivers, endpoints: number): Promise<Latency
     );
     sampled = await stopSampling();
   } finally {
+    await api?.stop();
     await runtime.stop();
     await db.drop();
   }
@@ -703,13 +761,19 @@ const main = async (): Promise<void> => {
 
     if (only === 'all' || only === 'latency') {
       console.log(
-        `\n## 2. Latency: awards over HTTP at ${latencyRate}/s for ${latencySeconds} s, API 201 -> receiver (all roles in one process)`,
+        `\n## 2. Latency: awards over HTTP at ${latencyRate}/s for ${latencySeconds} s, API 201 -> receiver (all roles in one process, then the API in a process of its own)`,
       );
       const rows: string[][] = [];
-      for (const endpoints of [1, 10]) {
-        const l = await latency(receivers, endpoints);
+      for (const [endpoints, apiApart] of [
+        [1, false],
+        [10, false],
+        [1, true],
+        [10, true],
+      ] as const) {
+        const l = await latency(receivers, endpoints, apiApart);
+        const where = apiApart ? 'API in its own process' : 'one process';
         rows.push([
-          `${endpoints} endpoint${endpoints > 1 ? 's' : ''}`,
+          `${endpoints} endpoint${endpoints > 1 ? 's' : ''}, ${where}`,
           fmtInt(l.ok),
           `${fmtInt(l.received)}/${fmtInt(l.expected)}`,
           fmtMs(l.p50),
@@ -725,13 +789,13 @@ const main = async (): Promise<void> => {
         console.log(rows.at(-1)!.join(' | '));
         const complete = l.received === l.expected && l.ok === l.sent;
         report.note(
-          `latency, ${endpoints} endpoint(s), 201 -> receiver p50`,
+          `latency, ${endpoints} endpoint(s), ${where}, 201 -> receiver p50`,
           `${fmtMs(l.p50)} ms`,
           '< 15 ms',
           l.p50 < 15 && complete,
         );
         report.note(
-          `latency, ${endpoints} endpoint(s), 201 -> receiver p99 / max`,
+          `latency, ${endpoints} endpoint(s), ${where}, 201 -> receiver p99 / max`,
           `${fmtMs(l.p99)} / ${fmtMs(l.max)} ms`,
           '< 60 ms (p99)',
           l.p99 < 60 && complete,

@@ -9,8 +9,10 @@ import { sql, type Kysely, type Migration } from 'kysely';
  * the batch in one round trip. The chain is sha256 hex over the previous hash then
  * `incentable_canonical` of the event: the jsonb text of {id, stream, type, data, metadata},
  * which PostgreSQL recomputes from any stored row (so `audit verify` runs in SQL) and
- * eventstore/canonical.ts reproduces byte for byte for the stores that are not PostgreSQL. Expected revision: -1 no stream, -2 any, -3 stream exists, >= 0
- * exact. A mismatch raises SQLSTATE IN409 with the actual revision in DETAIL.
+ * eventstore/canonical.ts reproduces byte for byte for the stores that are not PostgreSQL.
+ *
+ * Expected revision: -1 no stream, -2 any, -3 stream exists, >= 0 exact. A mismatch raises
+ * SQLSTATE IN409 with the actual revision in DETAIL.
  */
 const statements = [
   `

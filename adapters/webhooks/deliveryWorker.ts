@@ -290,6 +290,12 @@ export class DeliveryWorker {
       deliver: (rows) => {
         if (!open) return;
         open = false;
+        if (!this.#running) {
+          // Stopped between the batch's start and its commit: the rows are pending again.
+          cancelTaken();
+          void this.#giveBack(rows.map((row) => ({ ...row, leaseOwner, leaseExpiresAt })));
+          return;
+        }
         for (const row of rows) {
           const left = taken.get(row.endpoint_id) ?? 0;
           if (left === 0) continue;

@@ -354,6 +354,25 @@ describe(
       assert.equal(attempts.rows[0]!.n, 0, 'no attempt outlives its delivery');
     });
 
+    it('gives rows back as pending when it stopped before the batch committed', async () => {
+      const programId = 'prg_handoff8';
+      const r = await receiver(always(200));
+      const endpointId = await endpoint(programId, `${r.url}/8`);
+      const w = worker();
+      const projector = createWebhookProjector({ handoff: () => w.handoff() });
+      await handle.db.transaction().execute(async (tx) => {
+        await projector(awards(programId, 2), tx);
+        await w.stop();
+      });
+      projector.committed();
+      await waitFor('the rows to be pending again', async () =>
+        (await rowsOf(endpointId)).every(
+          (row) => row.status === 'pending' && row.lease_owner === null,
+        ),
+      );
+      assert.equal(r.received.length, 0, 'a stopped worker sends nothing');
+    });
+
     it('gives its queued rows back as pending when it stops', async () => {
       const programId = 'prg_handoff5';
       const r = await receiver(() => 'hang');

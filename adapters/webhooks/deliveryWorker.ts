@@ -691,7 +691,7 @@ export class DeliveryWorker {
     else this.#kick();
   }
 
-  /** One transaction: the rows' locks, then one statement for attempts and statuses, 410s, notifications. */
+  /** One transaction: one statement for the outcomes and their attempts, then 410s and notifications. */
   async #record(batch: Finished[]): Promise<void> {
     const now = this.#clock.now();
     const terminal = batch.filter(
@@ -724,40 +724,54 @@ export class DeliveryWorker {
         f.result.kind === 'error' ? f.result.message.slice(0, 1000) : f.lastError,
       ),
     }));
-    const recordAttempts = (executor: Kysely<Database>) =>
-      sql<{ delivery_id: string }>`
-        with v as (
-          select * from json_to_recordset(${JSON.stringify(rows)}::json) as v(
-            delivery_id text, lease_owner text, status text, attempts int,
-            next_attempt_at timestamptz, last_status int, last_error text,
-            started_at timestamptz, duration_ms int, response_body text, error_kind text,
-            error_message text)
+    const recordset = (document: string) => sql`json_to_recordset(${document}::json) as v(
+      delivery_id text, lease_owner text, status text, attempts int,
+      next_attempt_at timestamptz, last_status int, last_error text,
+      started_at timestamptz, duration_ms int, response_body text, error_kind text,
+      error_message text)`;
+    const notifications = await this.#db.transaction().execute(async (tx) => {
+      // The outcome of every row still leased to its claim, and the attempts of exactly those
+      // rows: the update's row locks keep a concurrent deleteEndpoint from removing a delivery
+      // under its new attempt (it waits for this commit, or was first and nothing is written).
+      const updated = await sql<{ delivery_id: string }>`
+        with v as (select * from ${recordset(JSON.stringify(rows))}),
+        updated as (
+          update webhook_deliveries d
+          set status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
+            lease_expires_at = null, lease_owner = null, last_status = v.last_status,
+            last_error = v.last_error, updated_at = ${now}
+          from v
+          where d.delivery_id = v.delivery_id and d.status = 'delivering'
+            and d.lease_owner = v.lease_owner
+          returning d.delivery_id
         ),
         attempts as (
           insert into webhook_attempts (delivery_id, attempt_number, started_at, duration_ms,
             http_status, response_body, error_kind, error_message)
           select v.delivery_id, v.attempts, v.started_at, v.duration_ms, v.last_status,
             v.response_body, v.error_kind, v.error_message
-          from v join webhook_deliveries d on d.delivery_id = v.delivery_id
+          from v join updated u on u.delivery_id = v.delivery_id
           on conflict (delivery_id, attempt_number) do nothing
         )
-        update webhook_deliveries d
-        set status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
-          lease_expires_at = null, lease_owner = null, last_status = v.last_status,
-          last_error = v.last_error, updated_at = ${now}
-        from v
-        where d.delivery_id = v.delivery_id and d.status = 'delivering' and d.lease_owner = v.lease_owner
-        returning d.delivery_id`.execute(executor);
-    const notifications = await this.#db.transaction().execute(async (tx) => {
-      // The delivery rows are locked as a foreign key would lock them, in a statement of their
-      // own (a row updated by the same statement cannot be locked by it): an endpoint deleted
-      // meanwhile either waits for this commit or is gone before, and then no attempt is written.
-      await sql`select 1 from webhook_deliveries
-        where delivery_id = any(${batch.map((f) => f.claim.delivery_id)}::text[])
-        for key share`.execute(tx);
-      const updated = await recordAttempts(tx);
-      // A claim that lost its lease to another worker records its attempt but not the outcome.
+        select delivery_id from updated`.execute(tx);
       const ours = new Set(updated.rows.map((r) => r.delivery_id));
+      // A claim that lost its lease to another worker (rare) records its attempt but not the
+      // outcome. Its row is locked first, as a foreign key would lock it, so that a delivery
+      // deleted meanwhile gets no attempt.
+      const lost = rows.filter((r) => !ours.has(r.delivery_id));
+      if (lost.length > 0) {
+        await sql`select 1 from webhook_deliveries
+          where delivery_id = any(${lost.map((r) => r.delivery_id)}::text[])
+          for key share`.execute(tx);
+        await sql`
+          insert into webhook_attempts (delivery_id, attempt_number, started_at, duration_ms,
+            http_status, response_body, error_kind, error_message)
+          select v.delivery_id, v.attempts, v.started_at, v.duration_ms, v.last_status,
+            v.response_body, v.error_kind, v.error_message
+          from ${recordset(JSON.stringify(lost))}
+          join webhook_deliveries d on d.delivery_id = v.delivery_id
+          on conflict (delivery_id, attempt_number) do nothing`.execute(tx);
+      }
       const concluded = terminal.filter((f) => ours.has(f.claim.delivery_id));
       if (concluded.length === 0) return [];
 

@@ -354,6 +354,71 @@ describe(
       assert.equal(attempts.rows[0]!.n, 0, 'no attempt outlives its delivery');
     });
 
+    const attemptsOf = (deliveryId: string) =>
+      handle.db
+        .selectFrom('webhook_attempts')
+        .select(['attempt_number', 'error_kind'])
+        .where('delivery_id', '=', deliveryId)
+        .execute();
+
+    it('records the attempt of a row whose lease another worker took, and leaves it that worker', async () => {
+      const programId = 'prg_handoff9';
+      const r = await receiver(() => 'hang');
+      const endpointId = await endpoint(programId, `${r.url}/9`);
+      const w = worker({ timeoutMs: 1_000, delaysS: [0, 3_600] });
+      const projector = createWebhookProjector({ handoff: () => w.handoff() });
+      await project(projector, awards(programId, 1));
+      await r.waitForCount(1);
+      // While the POST hangs, another worker holds the row (as after this lease had ended).
+      await handle.db
+        .updateTable('webhook_deliveries')
+        .set({ lease_owner: 'other-worker:1' })
+        .where('endpoint_id', '=', endpointId)
+        .execute();
+      const [row] = await rowsOf(endpointId);
+      await waitFor(
+        'the timed-out attempt to be recorded',
+        async () => (await attemptsOf(row!.delivery_id)).length === 1,
+      );
+      assert.deepEqual(await attemptsOf(row!.delivery_id), [
+        { attempt_number: 1, error_kind: 'timeout' },
+      ]);
+      assert.deepEqual(await rowsOf(endpointId), [
+        {
+          delivery_id: row!.delivery_id,
+          status: 'delivering',
+          lease_owner: 'other-worker:1',
+          attempts: 0,
+        },
+      ]);
+    });
+
+    it('writes no attempt for a delivery deleted while its POST was under way', async () => {
+      const programId = 'prg_handoff10';
+      const r = await receiver(() => 'hang');
+      const endpointId = await endpoint(programId, `${r.url}/10`);
+      const w = worker({ timeoutMs: 1_000, delaysS: [0, 3_600] });
+      const projector = createWebhookProjector({ handoff: () => w.handoff() });
+      await project(projector, awards(programId, 1));
+      await r.waitForCount(1);
+      const [row] = await rowsOf(endpointId);
+      // The delete (as deleteEndpoint does it) holds the row until the record waits on it: the
+      // record must not see the row its own statement is about to lose.
+      await handle.db.transaction().execute(async (tx) => {
+        await tx.deleteFrom('webhook_deliveries').where('endpoint_id', '=', endpointId).execute();
+        await waitFor('the record to wait on the deleted row', async () => {
+          const waiting = await sql<{ n: number }>`
+            select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'
+              and query like '%update webhook_deliveries d%'`.execute(handle.db);
+          return waiting.rows[0]!.n === 1;
+        });
+      });
+      await w.stop();
+      assert.deepEqual(await attemptsOf(row!.delivery_id), [], 'no attempt outlives its delivery');
+      assert.equal((await rowsOf(endpointId)).length, 0);
+    });
+
     it('gives rows back as pending when it stopped before the batch committed', async () => {
       const programId = 'prg_handoff8';
       const r = await receiver(always(200));

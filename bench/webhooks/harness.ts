@@ -3,6 +3,7 @@
  * the product's runtime on a fresh database with config env only, and a markdown summary.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,32 @@ if (!loopbackHosts.has(new URL(adminUrl).hostname)) {
 }
 
 export const absoluteNowMs = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * CPU seconds (user + system) used so far by every process named postgres on this machine, from
+ * /proc/<pid>/stat; processes that ended in between are not counted. null where /proc is missing.
+ */
+export const postgresCpuSeconds = (): number | null => {
+  let ticks = 0;
+  try {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      const close = stat.lastIndexOf(')');
+      if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue;
+      const fields = stat.slice(close + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    }
+  } catch {
+    return null;
+  }
+  return ticks / 100;
+};
 
 export const printMachine = async (title: string): Promise<void> => {
   const cpus = os.cpus();

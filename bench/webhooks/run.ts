@@ -13,6 +13,7 @@
  *   BENCH_QUICK=1 npx tsx bench/webhooks/run.ts   (smoke run, ~30-60 s)
  *   BENCH_EVENTS=20000 BENCH_BASELINE_EVENTS=5000 BENCH_LATENCY_SECONDS=20 BENCH_LATENCY_RATE=200
  *   BENCH_ONLY=throughput|latency|baseline        (one section, e.g. under --cpu-prof)
+ *   BENCH_ONLY=ratio                              (10 endpoints draining and pipelined, and the baseline)
  *   BASELINE_WORKERS=8 BASELINE_BATCH=200         (pg-boss work() registrations x batchSize)
  *   BENCH_PIPELINE=0                              (skip projector + worker together, 10 endpoints)
  *   BENCH_TRACE_SQL=1                             (SQL time of the projector alone and of the draining worker)
@@ -41,6 +42,7 @@ import {
 } from '../eventstore/support.ts';
 import {
   absoluteNowMs,
+  postgresCpuSeconds,
   adminApiKey,
   databases,
   pool,
@@ -181,6 +183,17 @@ const countRows = async (runtime: Runtime) => {
   return r.rows[0]!;
 };
 
+/**
+ * Envelopes projected so far. A batch's envelopes and delivery rows commit together, so this is
+ * "every delivery row exists" at a tenth of the rows to count (the poll runs beside the drain).
+ */
+const countEnvelopes = async (runtime: Runtime): Promise<number> => {
+  const r = await sql<{ n: number }>`select count(*)::int as n from webhook_envelopes`.execute(
+    runtime.database.db,
+  );
+  return r.rows[0]!.n;
+};
+
 /** Polls until `done` or the timeout; returns the ms from `t0` when done was first seen. */
 const waitUntil = async (
   done: () => Promise<boolean>,
@@ -200,6 +213,9 @@ type Drain = {
   perS: number;
   seconds: number;
   cpuPct: number;
+  /** All postgres processes while draining: % of one core, and CPU µs per delivery. */
+  pgCpuPct: number;
+  pgUsPerDelivery: number;
   delivered: number;
   badSignatures: number;
   checked: number;
@@ -212,6 +228,7 @@ const measureDrain = async (
   t0: number,
 ): Promise<Drain & { complete: boolean }> => {
   const cpu0 = process.cpuUsage();
+  const pg0 = postgresCpuSeconds();
   const wall0 = performance.now();
   let stats = await receivers.stats();
   const done = await waitUntil(
@@ -224,8 +241,13 @@ const measureDrain = async (
     100,
   );
   const cpu = process.cpuUsage(cpu0);
+  const pg1 = postgresCpuSeconds();
+  const pgSeconds = pg0 === null || pg1 === null ? Number.NaN : pg1 - pg0;
+  const wallMs = performance.now() - wall0;
   const seconds = (stats.lastMs - stats.firstMs) / 1000;
   return {
+    pgCpuPct: ((pgSeconds * 1000) / wallMs) * 100,
+    pgUsPerDelivery: (pgSeconds * 1e6) / stats.total,
     deliveries: stats.total,
     perS: (stats.total - 1) / seconds,
     seconds,
@@ -275,10 +297,7 @@ const fanOut = async (
     const projector = await startBenchRuntime(db.url, { ...tuning, ROLES: 'projector' });
     try {
       const t0 = performance.now();
-      const ms = await waitUntil(
-        async () => (await countRows(projector)).deliveries >= expected,
-        t0,
-      );
+      const ms = await waitUntil(async () => (await countEnvelopes(projector)) >= count, t0);
       projectS = ms === null ? null : ms / 1000;
     } finally {
       await projector.stop();
@@ -316,7 +335,13 @@ const fanOut = async (
     const both = await startBenchRuntime(db.url, { ...tuning, ROLES: 'projector,delivery' });
     try {
       const t0 = performance.now();
-      const projected = waitUntil(async () => (await countRows(both)).deliveries >= expected, t0);
+      // Polled rarely and cheaply: it runs beside the drain it would otherwise slow down.
+      const projected = waitUntil(
+        async () => (await countEnvelopes(both)) >= count,
+        t0,
+        drainTimeoutMs,
+        250,
+      );
       drain = await measureDrain(receivers, expected, t0);
       const ms = await projected;
       projectS = ms === null ? null : ms / 1000;
@@ -640,23 +665,28 @@ const main = async (): Promise<void> => {
   let ours10: FanOut | null = null;
   let oursPipeline10: FanOut | null = null;
   try {
-    if (only === 'all' || only === 'throughput' || only === 'baseline') {
+    if (only === 'all' || only === 'throughput' || only === 'baseline' || only === 'ratio') {
       console.log(
         `\n## 1. Fan-out: ${fmtInt(events)} PointsAwarded events -> endpoints subscribed to points.awarded`,
       );
       const plan: [number, 'split' | 'pipeline'][] =
         only === 'baseline'
           ? [[10, 'split']]
-          : process.env.BENCH_PIPELINE === '0'
+          : only === 'ratio'
             ? [
-                [1, 'split'],
-                [10, 'split'],
-              ]
-            : [
-                [1, 'split'],
                 [10, 'split'],
                 [10, 'pipeline'],
-              ];
+              ]
+            : process.env.BENCH_PIPELINE === '0'
+              ? [
+                  [1, 'split'],
+                  [10, 'split'],
+                ]
+              : [
+                  [1, 'split'],
+                  [10, 'split'],
+                  [10, 'pipeline'],
+                ];
       for (const [endpoints, mode] of plan) {
         const r = await fanOut(receivers, endpoints, events, mode);
         if (endpoints === 10 && mode === 'split') ours10 = r;
@@ -667,6 +697,8 @@ const main = async (): Promise<void> => {
           fmtInt(r.drain.perS),
           r.drain.seconds.toFixed(1),
           `${fmtInt(r.drain.cpuPct)}%`,
+          `${fmtInt(r.drain.pgCpuPct)}%`,
+          fmtInt(r.drain.pgUsPerDelivery),
           fmtInt(r.envelopesPerS),
           fmtInt(r.rowsPerS),
           `${fmtInt(r.drain.delivered)}${r.drain.complete ? '' : ' INCOMPLETE'}`,
@@ -697,6 +729,8 @@ const main = async (): Promise<void> => {
           'deliveries/s',
           's',
           'node CPU',
+          'PG CPU',
+          'PG µs/POST',
           'envelopes/s',
           'rows/s',
           'delivered rows',
@@ -706,18 +740,29 @@ const main = async (): Promise<void> => {
         fanRows,
       );
       console.log(
-        "'envelopes/s': projector time from start until every delivery row exists. 'node CPU': the runtime process (% of one core) while draining.",
+        "'envelopes/s': projector time from start until every delivery row exists. 'node CPU': the runtime process (% of one core) while draining; 'PG CPU': every postgres process then, and its CPU µs per POST received.",
       );
     }
 
-    if ((only === 'all' || only === 'baseline') && ours10) {
+    if ((only === 'all' || only === 'baseline' || only === 'ratio') && ours10) {
       console.log(
         `\n## 3. Baseline: pg-boss jobs + got, ${fmtInt(ours10.bodies.length)} of the same envelopes x 10 endpoints`,
       );
       const b = await baseline(receivers, ours10.bodies, 10);
       const ratio = ours10.drain.perS / b.perS;
       printTable(
-        ['scenario', 'POSTs', 'deliveries/s', 's', 'node CPU', 'insert jobs/s', 'bad sig', 'psi %'],
+        [
+          'scenario',
+          'POSTs',
+          'deliveries/s',
+          's',
+          'node CPU',
+          'PG CPU',
+          'PG µs/POST',
+          'insert jobs/s',
+          'bad sig',
+          'psi %',
+        ],
         [
           [
             'pg-boss + got, 10 endpoints',
@@ -725,6 +770,8 @@ const main = async (): Promise<void> => {
             fmtInt(b.perS),
             b.seconds.toFixed(1),
             `${fmtInt(b.cpuPct)}%`,
+            `${fmtInt(b.pgCpuPct)}%`,
+            fmtInt(b.pgUsPerDelivery),
             fmtInt(b.insertPerS),
             `${b.badSignatures}/${b.checked}`,
             cpuPressure(),

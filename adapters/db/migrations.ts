@@ -5,7 +5,7 @@ import { webhooksMigration } from './migrations/003_webhooks.ts';
 import { apiKeysMigration } from './migrations/004_apiKeysAndIdempotency.ts';
 import { policyStateMigration } from './migrations/005_policyState.ts';
 import { webhookForeignKeysMigration } from './migrations/006_webhookForeignKeys.ts';
-import { webhookIdCollationMigration } from './migrations/007_webhookIdCollation.ts';
+import { webhookIndexesMigration } from './migrations/007_webhookIndexes.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -15,5 +15,5 @@ export const migrations: Record<string, Migration> = {
   '004_api_keys_and_idempotency': apiKeysMigration,
   '005_policy_state': policyStateMigration,
   '006_webhook_foreign_keys': webhookForeignKeysMigration,
-  '007_webhook_id_collation': webhookIdCollationMigration,
+  '007_webhook_indexes': webhookIndexesMigration,
 };

@@ -16,6 +16,7 @@
  *   BENCH_ONLY=ratio                              (10 endpoints draining and pipelined, and the baseline)
  *   BASELINE_WORKERS=8 BASELINE_BATCH=200         (pg-boss work() registrations x batchSize)
  *   BENCH_PIPELINE=0                              (skip projector + worker together, 10 endpoints)
+ *   BENCH_PERF=/tmp/wh                            (perf record -g -a during each drain: /tmp/wh-<scenario>.data)
  *   BENCH_TRACE_SQL=1                             (SQL time of the projector alone and of the draining worker)
  */
 import { createHmac, randomUUID } from 'node:crypto';
@@ -221,12 +222,38 @@ type Drain = {
   checked: number;
 };
 
+/**
+ * BENCH_PERF=<prefix>: a system-wide `perf record -g` (Linux perf, run as root) while a drain is
+ * measured, written to <prefix>-<label>.data; read it with
+ * `perf report -i <file> --comm postgres --no-children --sort symbol -g none`.
+ */
+const perfRecord = (label: string) => {
+  const prefix = process.env.BENCH_PERF;
+  if (!prefix) return null;
+  const child = spawn(
+    'perf',
+    ['record', '-F', '499', '-g', '-a', '-o', `${prefix}-${label}.data`],
+    {
+      stdio: 'ignore',
+    },
+  );
+  return {
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGINT');
+      }),
+  };
+};
+
 /** Waits until the receivers counted `expected` POSTs; rate from first to last received. */
 const measureDrain = async (
   receivers: Receivers,
   expected: number,
   t0: number,
+  label: string,
 ): Promise<Drain & { complete: boolean }> => {
+  const perf = perfRecord(label);
   const cpu0 = process.cpuUsage();
   const pg0 = postgresCpuSeconds();
   const wall0 = performance.now();
@@ -242,6 +269,7 @@ const measureDrain = async (
   );
   const cpu = process.cpuUsage(cpu0);
   const pg1 = postgresCpuSeconds();
+  await perf?.stop();
   const pgSeconds = pg0 === null || pg1 === null ? Number.NaN : pg1 - pg0;
   const wallMs = performance.now() - wall0;
   const seconds = (stats.lastMs - stats.firstMs) / 1000;
@@ -309,7 +337,7 @@ const fanOut = async (
     tracer?.reset();
     const worker = await startBenchRuntime(db.url, { ...tuning, ROLES: 'delivery' });
     try {
-      drain = await measureDrain(receivers, expected, performance.now());
+      drain = await measureDrain(receivers, expected, performance.now(), `drain-${endpoints}`);
       if (tracer) {
         console.log(
           `SQL of the worker alone draining ${endpoints} endpoint(s) (includes the bench's own polls):`,
@@ -342,7 +370,7 @@ const fanOut = async (
         drainTimeoutMs,
         250,
       );
-      drain = await measureDrain(receivers, expected, t0);
+      drain = await measureDrain(receivers, expected, t0, `pipeline-${endpoints}`);
       const ms = await projected;
       projectS = ms === null ? null : ms / 1000;
       await waitUntil(
@@ -433,7 +461,7 @@ const baseline = async (
       },
     );
   }
-  const drain = await measureDrain(receivers, jobs.length, tw);
+  const drain = await measureDrain(receivers, jobs.length, tw, 'baseline');
   await sleep(1000);
   await boss.stop({ graceful: true, wait: true, timeout: 10_000 });
   agent.destroy();

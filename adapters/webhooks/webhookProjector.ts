@@ -4,7 +4,7 @@ import { toWebhookEvent } from '../../delivery/webhookMapping.ts';
 import type { DomainEvent } from '../../domain/events.ts';
 import type { RecordedEvent } from '../../domain/recordedEvent.ts';
 import type { SubscriptionHandler } from '../eventstore/port.ts';
-import { newId } from '../ids.ts';
+import { newTimeOrderedId } from '../ids.ts';
 import type { Database } from '../db/schema.ts';
 import type { Handoff, LeasedDelivery } from './deliveryWorker.ts';
 
@@ -122,7 +122,7 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
       for (const endpoint of endpoints) {
         if (endpoint.program_id !== envelope.program_id) continue;
         if (!subscribes(endpoint.events, envelope.type)) continue;
-        const deliveryId = newId('webhookDelivery');
+        const deliveryId = newTimeOrderedId('webhookDelivery', now.getTime());
         const leased = handoff?.take(endpoint.endpoint_id) ?? false;
         deliveries.push({
           delivery_id: deliveryId,

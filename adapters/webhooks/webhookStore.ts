@@ -4,7 +4,7 @@ import { catalogueEntryOf, type WebhookEventType } from '../../delivery/catalogu
 import { envelopeIdFor, serializeEnvelope } from '../../delivery/envelope.ts';
 import { decryptSecret, encryptSecret, newWebhookSecret } from '../../delivery/signing.ts';
 import type { Database } from '../db/schema.ts';
-import { newId } from '../ids.ts';
+import { newId, newTimeOrderedId } from '../ids.ts';
 import type { DeliveryStatus, WebhookTables } from './webhookTables.ts';
 
 type EndpointRow = Selectable<WebhookTables['webhook_endpoints']>;
@@ -151,7 +151,7 @@ export const createWebhookStore = (options: WebhookStoreOptions) => {
     input: { programId: string; endpointId: string; envelopeId: string },
   ): Promise<{ deliveryId: string; series: number }> => {
     const now = clock.now();
-    const deliveryId = newId('webhookDelivery');
+    const deliveryId = newTimeOrderedId('webhookDelivery');
     const result = await sql<{ delivery_id: string; series: number }>`
       insert into webhook_deliveries
         (delivery_id, program_id, endpoint_id, envelope_id, series, status, next_attempt_at, created_at, updated_at)

@@ -25,25 +25,32 @@ export const absoluteNowMs = (): number => performance.timeOrigin + performance.
  * /proc/<pid>/stat; processes that ended in between are not counted. null where /proc is missing.
  */
 export const postgresCpuSeconds = (): number | null => {
-  let ticks = 0;
+  let seconds = 0;
   try {
     for (const pid of readdirSync('/proc')) {
       if (!/^\d+$/.test(pid)) continue;
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      } catch {
-        continue;
-      }
-      const close = stat.lastIndexOf(')');
-      if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue;
-      const fields = stat.slice(close + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      const used = processCpu(Number(pid), 'postgres');
+      if (used !== null) seconds += used;
     }
   } catch {
     return null;
   }
-  return ticks / 100;
+  return seconds;
+};
+
+/** CPU seconds (user + system) of one process, if it runs and its name starts with `name`. */
+export const processCpu = (pid: number, name = ''): number | null => {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  const close = stat.lastIndexOf(')');
+  if (!stat.slice(stat.indexOf('(') + 1, close).startsWith(name)) return null;
+  const fields = stat.slice(close + 2).split(' ');
+  // utime and stime, in clock ticks (USER_HZ, 100 on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 };
 
 export const printMachine = async (title: string): Promise<void> => {
@@ -186,6 +193,11 @@ export class Receivers {
     const { ports } = (await receivers.#ask({ cmd: 'start', count })) as { ports: number[] };
     receivers.ports = ports;
     return receivers;
+  }
+
+  /** CPU seconds used so far by the receivers' process (null where /proc is missing). */
+  cpuSeconds(): number | null {
+    return this.#child.pid === undefined ? null : processCpu(this.#child.pid);
   }
 
   urls(): string[] {

@@ -217,6 +217,8 @@ type Drain = {
   /** All postgres processes while draining: % of one core, and CPU µs per delivery. */
   pgCpuPct: number;
   pgUsPerDelivery: number;
+  /** The receivers' process while draining: % of one core. */
+  receiversCpuPct: number;
   delivered: number;
   badSignatures: number;
   checked: number;
@@ -256,6 +258,7 @@ const measureDrain = async (
   const perf = perfRecord(label);
   const cpu0 = process.cpuUsage();
   const pg0 = postgresCpuSeconds();
+  const receivers0 = receivers.cpuSeconds();
   const wall0 = performance.now();
   let stats = await receivers.stats();
   const done = await waitUntil(
@@ -269,6 +272,7 @@ const measureDrain = async (
   );
   const cpu = process.cpuUsage(cpu0);
   const pg1 = postgresCpuSeconds();
+  const receivers1 = receivers.cpuSeconds();
   await perf?.stop();
   const pgSeconds = pg0 === null || pg1 === null ? Number.NaN : pg1 - pg0;
   const wallMs = performance.now() - wall0;
@@ -276,6 +280,10 @@ const measureDrain = async (
   return {
     pgCpuPct: ((pgSeconds * 1000) / wallMs) * 100,
     pgUsPerDelivery: (pgSeconds * 1e6) / stats.total,
+    receiversCpuPct:
+      receivers0 === null || receivers1 === null
+        ? Number.NaN
+        : (((receivers1 - receivers0) * 1000) / wallMs) * 100,
     deliveries: stats.total,
     perS: (stats.total - 1) / seconds,
     seconds,
@@ -727,6 +735,7 @@ const main = async (): Promise<void> => {
           `${fmtInt(r.drain.cpuPct)}%`,
           `${fmtInt(r.drain.pgCpuPct)}%`,
           fmtInt(r.drain.pgUsPerDelivery),
+          `${fmtInt(r.drain.receiversCpuPct)}%`,
           fmtInt(r.envelopesPerS),
           fmtInt(r.rowsPerS),
           `${fmtInt(r.drain.delivered)}${r.drain.complete ? '' : ' INCOMPLETE'}`,
@@ -759,6 +768,7 @@ const main = async (): Promise<void> => {
           'node CPU',
           'PG CPU',
           'PG µs/POST',
+          'receivers CPU',
           'envelopes/s',
           'rows/s',
           'delivered rows',
@@ -768,7 +778,7 @@ const main = async (): Promise<void> => {
         fanRows,
       );
       console.log(
-        "'envelopes/s': projector time from start until every delivery row exists. 'node CPU': the runtime process (% of one core) while draining; 'PG CPU': every postgres process then, and its CPU µs per POST received.",
+        "'envelopes/s': projector time from start until every delivery row exists. 'node CPU': the runtime process (% of one core) while draining; 'PG CPU': every postgres process then, and its CPU µs per POST received; 'receivers CPU': the loopback receivers' process.",
       );
     }
 
@@ -787,6 +797,7 @@ const main = async (): Promise<void> => {
           'node CPU',
           'PG CPU',
           'PG µs/POST',
+          'receivers CPU',
           'insert jobs/s',
           'bad sig',
           'psi %',
@@ -800,6 +811,7 @@ const main = async (): Promise<void> => {
             `${fmtInt(b.cpuPct)}%`,
             `${fmtInt(b.pgCpuPct)}%`,
             fmtInt(b.pgUsPerDelivery),
+            `${fmtInt(b.receiversCpuPct)}%`,
             fmtInt(b.insertPerS),
             `${b.badSignatures}/${b.checked}`,
             cpuPressure(),

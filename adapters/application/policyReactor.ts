@@ -24,6 +24,31 @@ export const policyReactor = (deps: {
 }) => {
   const { handler, incentives, clock } = deps;
   return async (events: readonly RecordedEvent[], tx: Kysely<Database>): Promise<void> => {
+    // Read once per batch, not once per event: a program's settings (its latest state, as before)
+    // and its leaderboards (forgotten when this batch creates one, which is remembered below).
+    const programs = new Map<string, ReturnType<Incentives['loadProgram']>>();
+    const leaderboards = new Map<string, Promise<string[]>>();
+    const programOf = (programId: string) => {
+      let loaded = programs.get(programId);
+      if (loaded === undefined) {
+        loaded = incentives.loadProgram(programId);
+        programs.set(programId, loaded);
+      }
+      return loaded;
+    };
+    const leaderboardsOf = (programId: string) => {
+      let ids = leaderboards.get(programId);
+      if (ids === undefined) {
+        ids = tx
+          .selectFrom('policy_leaderboards')
+          .select('leaderboard_id')
+          .where('program_id', '=', programId)
+          .execute()
+          .then((rows) => rows.map((row) => row.leaderboard_id));
+        leaderboards.set(programId, ids);
+      }
+      return ids;
+    };
     for (const recorded of events) {
       const event = { type: recorded.type, data: recorded.data } as DomainEvent;
       const programId = recorded.metadata.programId;
@@ -39,7 +64,7 @@ export const policyReactor = (deps: {
         case 'PointsDeducted':
         case 'PointsExpired':
         case 'PointsRefunded': {
-          const { state: p } = await incentives.loadProgram(programId);
+          const { state: p } = await programOf(programId);
           const memberStream = streams.member(programId, event.data.memberId);
           const { state: m } = await handler.load(member, memberStream);
           if (p.exists && m.exists) {
@@ -48,12 +73,7 @@ export const policyReactor = (deps: {
               await handler.handle(member, memberStream, change, { ...context, now: clock.now() });
           }
           if (event.type === 'PointsAwarded') {
-            const rows = await tx
-              .selectFrom('policy_leaderboards')
-              .select('leaderboard_id')
-              .where('program_id', '=', programId)
-              .execute();
-            const leaderboardIds = rows.map((row) => row.leaderboard_id);
+            const leaderboardIds = await leaderboardsOf(programId);
             for (const command of leaderboardPolicy({ event, leaderboardIds, now: clock.now() })) {
               await handler.handle(
                 leaderboard,
@@ -72,6 +92,7 @@ export const policyReactor = (deps: {
             .values({ program_id: programId, leaderboard_id: event.data.leaderboardId })
             .onConflict((oc) => oc.doNothing())
             .execute();
+          leaderboards.delete(programId);
           break;
         case 'OrderCancelled':
           await incentives.settleCancellation(programId, event.data.orderId, context);

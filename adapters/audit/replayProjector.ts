@@ -84,6 +84,25 @@ const ledgerKinds = {
   PointsRefunded: 'refunded',
 } as const;
 
+/**
+ * An order as the fold keeps it: its history flat, `[status, at, status, at, …]`, one exactly
+ * sized array instead of an array grown by push and an object per entry (~160 bytes less per
+ * order in bench/audit's history); `writtenOrder` spells it out as the live projector's
+ * `[{ status, at }, …]`.
+ */
+type OrderRow = Row & { status: string; history: readonly string[] };
+
+const writtenOrder = (row: OrderRow): Row => {
+  const history: { status: string; at: string }[] = [];
+  for (let i = 0; i + 1 < row.history.length; i += 2)
+    history.push({ status: row.history[i]!, at: row.history[i + 1]! });
+  return { ...row, history };
+};
+
+function* mapped<T>(items: Iterable<T>, map: (item: T) => Row): Iterable<Row> {
+  for (const item of items) yield map(item);
+}
+
 function* flattened(groups: Iterable<Map<string, Row>>): Iterable<Row> {
   for (const group of groups) yield* group.values();
 }
@@ -103,7 +122,7 @@ export class BatchedReplay {
   readonly #programs = new Map<string, Row>();
   readonly #members = new Map<string, Row>();
   readonly #rewards = new Map<string, Row>();
-  readonly #orders = new Map<string, Row & { history: { status: string; at: string }[] }>();
+  readonly #orders = new Map<string, OrderRow>();
   readonly #leaderboards = new Map<string, Row>();
   readonly #standings = new Map<string, Map<string, Row>>();
   readonly #periodKeys = new Set<string>();
@@ -152,7 +171,7 @@ export class BatchedReplay {
     await write('rm_programs', this.#programs.values(), this.#programs);
     await write('rm_members', this.#members.values(), this.#members);
     await write('rm_rewards', this.#rewards.values(), this.#rewards);
-    await write('rm_orders', this.#orders.values(), this.#orders);
+    await write('rm_orders', mapped(this.#orders.values(), writtenOrder), this.#orders);
     await write('rm_leaderboards', this.#leaderboards.values(), this.#leaderboards);
     await write('rm_standings', flattened(this.#standings.values()), this.#standings);
   }
@@ -194,7 +213,7 @@ export class BatchedReplay {
         const d = event.data;
         if (this.#members.has(d.memberId)) return;
         this.#members.set(d.memberId, {
-          program_id: d.programId,
+          program_id: this.#shared(this.#programs, d.programId, 'program_id'),
           member_id: d.memberId,
           email: d.email,
           name: d.name,
@@ -272,7 +291,7 @@ export class BatchedReplay {
         const d = event.data;
         if (this.#rewards.has(d.rewardId)) return;
         this.#rewards.set(d.rewardId, {
-          program_id: programId,
+          program_id: this.#shared(this.#programs, programId, 'program_id'),
           reward_id: d.rewardId,
           name: d.name,
           points_cost: d.pointsCost,
@@ -306,18 +325,19 @@ export class BatchedReplay {
       case 'OrderPlaced': {
         const d = event.data;
         if (this.#orders.has(d.orderId)) return;
+        const reward = this.#rewards.get(d.rewardId);
         this.#orders.set(d.orderId, {
-          program_id: programId,
+          program_id: this.#shared(this.#programs, programId, 'program_id'),
           order_id: d.orderId,
-          member_id: d.memberId,
-          reward_id: d.rewardId,
-          reward_name: d.rewardName,
+          member_id: this.#shared(this.#members, d.memberId, 'member_id'),
+          reward_id: this.#shared(this.#rewards, d.rewardId, 'reward_id'),
+          reward_name: reward?.name === d.rewardName ? reward.name : d.rewardName,
           kind: d.kind,
           points_spent: d.pointsSpent,
           status: 'redeemed',
           carrier: null,
           tracking_number: null,
-          history: [{ status: 'redeemed', at: d.at }],
+          history: ['redeemed', d.at],
           created_at: d.at,
           updated_at: d.at,
         });
@@ -347,7 +367,7 @@ export class BatchedReplay {
         const d = event.data;
         if (this.#leaderboards.has(d.leaderboardId)) return;
         this.#leaderboards.set(d.leaderboardId, {
-          program_id: programId,
+          program_id: this.#shared(this.#programs, programId, 'program_id'),
           leaderboard_id: d.leaderboardId,
           name: d.name,
           period: d.period,
@@ -368,8 +388,8 @@ export class BatchedReplay {
           row.reached_seq = Number(recorded.revision);
         } else {
           board.set(d.memberId, {
-            leaderboard_id: d.leaderboardId,
-            member_id: d.memberId,
+            leaderboard_id: this.#shared(this.#leaderboards, d.leaderboardId, 'leaderboard_id'),
+            member_id: this.#shared(this.#members, d.memberId, 'member_id'),
             points: d.score,
             position: 0,
             reached_seq: Number(recorded.revision),
@@ -409,13 +429,19 @@ export class BatchedReplay {
     }
   }
 
-  #setOrderStatus(
-    row: Row & { history: { status: string; at: string }[] },
-    status: 'shipped' | 'delivered' | 'cancelled',
-    at: string,
-  ): void {
+  #setOrderStatus(row: OrderRow, status: 'shipped' | 'delivered' | 'cancelled', at: string): void {
     row.status = status;
-    row.history.push({ status, at });
+    row.history = row.history.concat(status, at);
     row.updated_at = at;
+  }
+
+  /**
+   * `value` as the string the owning row already holds in `column`, when there is one: kept rows
+   * that repeat an id (an order's member, a standing's board) share it instead of each keeping
+   * the copy parsed from its own event.
+   */
+  #shared(owners: ReadonlyMap<string, Row>, value: string, column: string): string {
+    const held = owners.get(value)?.[column];
+    return typeof held === 'string' ? held : value;
   }
 }

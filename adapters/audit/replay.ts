@@ -106,8 +106,9 @@ export const replayReadModels = async (
   if (options.swap && (tables.length !== readModelTableNames.length || options.from))
     throw new RangeError('--swap needs every read model replayed from the start');
   const engine = options.engine ?? 'batched';
-  // 1,000: a million-event replay peaked ~280 MB, against ~300 MB at 5,000 (the V8 heap grows
-  // with what each batch allocates), for about the same events/s (BENCHMARKS.md, Audit).
+  // 1,000: a million-event replay peaked at 158-187 MB, against 216-258 MB at 5,000 (what a
+  // batch holds while the next is read and its ledger written) and about the same at 500 and
+  // 2,000, for about the same events/s (bench/audit/seed.ts, /usr/bin/time).
   const batchSize = options.batchSize ?? 1000;
 
   await createReadModelSchema(db, schema, { indexes: false });

@@ -419,6 +419,27 @@ describe(
       assert.equal((await rowsOf(endpointId)).length, 0);
     });
 
+    it('claims the due rows of every endpoint that has some, among many that have none', async () => {
+      const programId = 'prg_handoff11';
+      const r = await receiver(always(200));
+      // Endpoints of another program, with no rows: the claim must step past them all.
+      for (let i = 0; i < 40; i++) await endpoint('prg_handoff11idle', `${r.url}/idle${i}`);
+      const busy = [];
+      for (let i = 0; i < 3; i++) busy.push(await endpoint(programId, `${r.url}/busy${i}`));
+      const w = worker({ perEndpointInFlight: 1, perEndpointBacklog: 2 });
+      // No hand-over: every row is pending and only claims can send it.
+      await project(createWebhookProjector(), awards(programId, 4));
+      w.notify();
+      await r.waitForCount(12);
+      for (const endpointId of busy) {
+        await waitFor("the endpoint's rows to be delivered", async () =>
+          (await rowsOf(endpointId)).every((row) => row.status === 'delivered'),
+        );
+      }
+      assert.equal(r.received.length, 12, 'each row sent once');
+      assert.equal(r.received.filter((q) => q.path.includes('idle')).length, 0);
+    });
+
     it('gives rows back as pending when it stopped before the batch committed', async () => {
       const programId = 'prg_handoff8';
       const r = await receiver(always(200));

@@ -21,7 +21,7 @@ export const projectReadModels = async (
   // first writes the run before it, so every row still sees the events in their order.
   let run: RecordedEvent<PointsEvent>[] = [];
   for (const recorded of events) {
-    if (recorded.type in ledgerKinds) {
+    if (Object.hasOwn(ledgerKinds, recorded.type)) {
       run.push(recorded as RecordedEvent<PointsEvent>);
       continue;
     }
@@ -34,6 +34,16 @@ export const projectReadModels = async (
 
 type PointsEvent = Extract<DomainEvent, { type: keyof typeof ledgerKinds }>;
 
+/** A member's row as a run of points events leaves it. */
+type MemberChange = {
+  member_id: string;
+  balance: number;
+  lifetime_points: number;
+  /** From the run's last award or deduction; null keeps the row's. */
+  last_activity_at: string | null;
+  updated_at: string;
+};
+
 /**
  * A run of points events in two statements instead of two per event: the ledger rows in event
  * order, then each member's row as the last of its events leaves it (balance, lifetime points,
@@ -42,16 +52,7 @@ type PointsEvent = Extract<DomainEvent, { type: keyof typeof ledgerKinds }>;
  */
 const projectPoints = async (run: readonly RecordedEvent<PointsEvent>[], db: Db): Promise<void> => {
   const ledger = [];
-  const members = new Map<
-    string,
-    {
-      member_id: string;
-      balance: number;
-      lifetime_points: number;
-      last_activity_at: string | null;
-      updated_at: string;
-    }
-  >();
+  const members = new Map<string, MemberChange>();
   for (const recorded of run) {
     const event = { type: recorded.type, data: recorded.data } as PointsEvent;
     const d = event.data;
@@ -86,13 +87,6 @@ const projectPoints = async (run: readonly RecordedEvent<PointsEvent>[], db: Db)
       .onConflict((oc) => oc.column('event_id').doNothing())
       .execute();
   }
-  type MemberChange = {
-    member_id: string;
-    balance: number;
-    lifetime_points: number;
-    last_activity_at: string | null;
-    updated_at: string;
-  };
   const changes = sql<MemberChange>`(select * from json_to_recordset(${JSON.stringify([...members.values()])}::json)
     as x(member_id text, balance bigint, lifetime_points bigint, last_activity_at timestamptz,
       updated_at timestamptz))`;
@@ -204,39 +198,10 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
     case 'PointsAwarded':
     case 'PointsDeducted':
     case 'PointsExpired':
-    case 'PointsRefunded': {
-      const d = event.data;
-      const kind = ledgerKinds[event.type];
-      const signed = kind === 'awarded' || kind === 'refunded' ? d.points : -d.points;
-      const active = event.type === 'PointsAwarded' || event.type === 'PointsDeducted';
-      await db
-        .insertInto('rm_ledger')
-        .values({
-          event_id: recorded.id,
-          program_id: programId,
-          member_id: d.memberId,
-          transaction_id: d.transactionId,
-          kind,
-          points: signed,
-          reason: d.reason,
-          reference: 'reference' in d ? d.reference : 'orderId' in d ? d.orderId : null,
-          balance_after: d.newBalance,
-          occurred_at: d.at,
-        })
-        .onConflict((oc) => oc.column('event_id').doNothing())
-        .execute();
-      await db
-        .updateTable('rm_members')
-        .set({
-          balance: d.newBalance,
-          lifetime_points: d.lifetimePoints,
-          ...(active && { last_activity_at: d.at }),
-          updated_at: d.at,
-        })
-        .where('member_id', '=', d.memberId)
-        .execute();
+    case 'PointsRefunded':
+      // projectReadModels sends these as runs; one alone is a run of one.
+      await projectPoints([recorded as RecordedEvent<PointsEvent>], db);
       return;
-    }
     case 'RewardRedeemed':
       // The balance moved with the PointsDeducted appended beside it; this fact names the order.
       await db

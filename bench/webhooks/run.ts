@@ -239,12 +239,19 @@ const perfRecord = (label: string) => {
       stdio: 'ignore',
     },
   );
+  // perf missing or refused: say so and measure without it.
+  const ended = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (error) => {
+      console.error(`BENCH_PERF: perf did not run (${error.message})`);
+      resolve();
+    });
+  });
   return {
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGINT');
-      }),
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGINT');
+      await ended;
+    },
   };
 };
 

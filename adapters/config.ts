@@ -55,6 +55,9 @@ const schema = z
       .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
       .optional(),
     SMTP_FROM: z.string().min(3).default('Incentable <webhooks@localhost>'),
+    SUBSCRIPTION_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(6_000),
+    IDEMPOTENCY_LEASE_MS: z.coerce.number().int().min(500).max(30_000).default(15_000),
+    INCENTABLE_TRACE_BATCHES: z.string().min(1).optional(),
     EVENTSTORE: z.enum(['postgres', 'esdb']).default('postgres'),
     ESDB_CONNECTION_STRING: z
       .string()
@@ -83,6 +86,10 @@ const schema = z
     roles: env.ROLES,
     maxBodyBytes: env.MAX_BODY_BYTES,
     readWaitTimeoutMs: env.READ_WAIT_TIMEOUT_MS,
+    subscriptionLeaseMs: env.SUBSCRIPTION_LEASE_MS,
+    idempotencyLeaseMs: env.IDEMPOTENCY_LEASE_MS,
+    /** A file to append one JSON line per handled subscription batch to (reliability tests). */
+    traceBatchesFile: env.INCENTABLE_TRACE_BATCHES ?? null,
     webhooks: {
       secretKey: env.WEBHOOK_SECRET_KEY
         ? new Uint8Array(Buffer.from(env.WEBHOOK_SECRET_KEY, 'base64'))

@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { idPrefixes, type IdKind } from '../domain/ids.ts';
 
 const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
@@ -36,3 +36,15 @@ export const newId = (kind: IdKind, length = 20): string =>
  */
 export const newTimeOrderedId = (kind: IdKind, nowMs = Date.now()): string =>
   `${idPrefixes[kind]}_${Math.floor(nowMs).toString(36).padStart(9, '0')}${randomBody(11)}`;
+
+/**
+ * An id of the same form as `newId`, derived from `seed` (sha256): the same seed always gives the
+ * same id. A command retried under one Idempotency-Key names the very same order, transaction or
+ * member as the attempt that died, so a multi-stream command resumes instead of forking.
+ */
+export const derivedId = (kind: IdKind, seed: string, length = 20): string => {
+  const digest = createHash('sha256').update(seed).digest();
+  let body = '';
+  for (let i = 0; body.length < length && i < digest.length; i++) body += alphabet[digest[i]! % 36];
+  return `${idPrefixes[kind]}_${body}`;
+};

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
 import { EsdbConnectionError } from './eventstore/esdb/esdbEventStore.ts';
+import { installProcessGuards } from './processGuards.ts';
 import { startRuntime } from './runtime.ts';
 
 /** `npm start`: every role in one process, on PGlite under DATA_DIR unless DATABASE_URL is set. */
@@ -16,6 +17,7 @@ const main = async () => {
     throw error;
   }
   const log = pino({ level: config.logLevel });
+  installProcessGuards(log);
   let runtime;
   try {
     runtime = await startRuntime(config, { logger: log });

@@ -13,7 +13,7 @@ import { policiesSubscription, policyReactor } from './application/policyReactor
 import { queries, type Queries } from './application/queries.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
-import { PostgresEventStore } from './eventstore/postgresEventStore.ts';
+import { PostgresEventStore, type BatchTrace } from './eventstore/postgresEventStore.ts';
 import type { EventStore, Subscription } from './eventstore/port.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
 import { ensureRootKey } from './http/auth.ts';
@@ -21,7 +21,7 @@ import { createApp } from './http/app.ts';
 import { purgeIdempotencyKeys } from './http/idempotency.ts';
 import { productVersion } from './version.ts';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createMetrics } from './http/metrics.ts';
 import { createSmtpMailer } from './mail/smtpMailer.ts';
@@ -57,7 +57,9 @@ export const startRuntime = async (
 ): Promise<Runtime> => {
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? pino({ level: config.logLevel });
-  const database = await openDatabase(config.database);
+  const database = await openDatabase(config.database, {
+    onConnectionError: connectionErrorLog(log),
+  });
   let store: EventStore;
   try {
     store =
@@ -66,7 +68,10 @@ export const startRuntime = async (
             connectionString: config.eventStore.connectionString,
             readModels: database,
           })
-        : new PostgresEventStore(database);
+        : new PostgresEventStore(database, {
+            leaseMs: config.subscriptionLeaseMs,
+            ...(config.traceBatchesFile && { traceBatch: batchTracer(config.traceBatchesFile) }),
+          });
   } catch (error) {
     await database.close();
     throw error;
@@ -212,6 +217,7 @@ export const startRuntime = async (
       waitForReadModels,
       adminApiKey: config.adminApiKey,
       maxBodyBytes: config.maxBodyBytes,
+      idempotencyLeaseMs: config.idempotencyLeaseMs,
       version: productVersion,
       webhooks,
       network: { allowPrivateNetworks: config.webhooks.allowPrivateNetworks },
@@ -266,6 +272,30 @@ export const startRuntime = async (
       await database.close();
     },
   };
+};
+
+/**
+ * Connection errors are expected during a restart or failover and come in bursts (every pooled
+ * connection at once): one log line per second at most, with how many were folded into it.
+ */
+const connectionErrorLog = (log: Logger) => {
+  let lastAt = 0;
+  let folded = 0;
+  return (error: unknown, where: string) => {
+    const now = Date.now();
+    if (now - lastAt < 1_000) {
+      folded++;
+      return;
+    }
+    log.warn({ err: error, where, alsoFolded: folded }, 'database connection error');
+    lastAt = now;
+    folded = 0;
+  };
+};
+
+/** INCENTABLE_TRACE_BATCHES: one JSON line per handled batch, appended synchronously. */
+const batchTracer = (path: string) => (trace: BatchTrace) => {
+  appendFileSync(path, `${JSON.stringify(trace)}\n`);
 };
 
 /**

@@ -19,6 +19,11 @@ export type EventMetadata = {
   actor: string;
   /** When the event was recorded, ISO-8601 UTC, from the application clock. */
   recordedAt: string;
+  /**
+   * The digest of the Idempotency-Key of the request that caused the event, when it had one:
+   * a retry after a crash finds in the stream itself whether its command was applied.
+   */
+  idempotencyKey?: string;
 };
 
 export type RecordedEvent<

@@ -8,12 +8,21 @@ export type Clock = { now: () => Date };
 
 export const systemClock: Clock = { now: () => new Date() };
 
+/**
+ * A request's Idempotency-Key, as a command sees it. `key` is an opaque digest recorded in the
+ * metadata of every event the command appends. `recover` is set when a retry took over a request
+ * that died or failed: the command then first looks in its stream for events recorded under the
+ * key, and when it finds them returns them as its result instead of deciding again.
+ */
+export type IdempotencyContext = { key: string; recover: boolean };
+
 /** Who and what caused a command: recorded in every event's metadata. */
 export type CommandContext = {
   programId: string | null;
   actor: string;
   correlationId: string;
   causationId: string | null;
+  idempotency?: IdempotencyContext;
 };
 
 export type Handled<Event, State> = {
@@ -127,10 +136,14 @@ export class CommandHandler {
     command: Command,
     context: CommandContext & { now: Date },
   ): Promise<CommandResult<Event, State, Rejection>> {
+    if (context.idempotency?.recover) {
+      const applied = await this.#findApplied(decider, stream, context.idempotency.key);
+      if (applied) return applied;
+    }
     // Every write to a stream from this process goes through here, so a cached fold is current
     // unless another process wrote: decide on it without a read, and let the expected revision
     // catch the other process. A refusal on a cached fold is checked once against a fresh read.
-    let trustCache = this.#cache.has(stream);
+    let trustCache = this.#cache.has(stream) && !context.idempotency?.recover;
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
       const { state, revision } = await this.load(
         decider,
@@ -154,6 +167,7 @@ export class CommandHandler {
         causationId: context.causationId,
         actor: context.actor,
         recordedAt: context.now.toISOString(),
+        ...(context.idempotency && { idempotencyKey: context.idempotency.key }),
       };
       try {
         const appended = await this.#store.append(
@@ -192,6 +206,35 @@ export class CommandHandler {
       rejection: 'concurrency_conflict',
       message: `stream ${stream} kept changing: gave up after ${this.#maxAttempts} attempts`,
     };
+  }
+
+  /**
+   * The result a command under `key` already had on this stream: the events appended under the
+   * key (one append: they are consecutive) and the state right after them. Null when the stream
+   * holds none, i.e. the command was never applied. Reads the whole stream: this runs only when a
+   * retry takes over a request that died, never on the ordinary path.
+   */
+  async #findApplied<Event extends { type: string; data: unknown }, State>(
+    decider: Pick<Decider<unknown, Event, State, string>, 'initialState' | 'evolve'>,
+    stream: string,
+    key: string,
+  ): Promise<Handled<Event, State> | null> {
+    let state = decider.initialState();
+    let found: Handled<Event, State> | null = null;
+    for (const recorded of await this.#store.readStream(stream)) {
+      const event = { type: recorded.type, data: recorded.data } as Event;
+      state = decider.evolve(state, event);
+      if (recorded.metadata.idempotencyKey !== key) {
+        if (found) break;
+        continue;
+      }
+      found ??= { ok: true, events: [], state, revision: -1n, position: null };
+      found.events.push(event);
+      found.state = state;
+      found.revision = recorded.revision;
+      found.position = recorded.position;
+    }
+    return found;
   }
 
   #remember(stream: string, entry: Cached): void {

@@ -1,4 +1,4 @@
-import { streamName } from '../../domain/ids.ts';
+import { streamName, type IdKind } from '../../domain/ids.ts';
 import { leaderboard, type LeaderboardRejection } from '../../domain/leaderboard.ts';
 import {
   member,
@@ -23,7 +23,7 @@ import {
   type RewardRejection,
 } from '../../domain/reward.ts';
 import type { Position } from '../../domain/recordedEvent.ts';
-import { newId } from '../ids.ts';
+import { derivedId, newId } from '../ids.ts';
 import type { Clock, CommandContext, CommandHandler, CommandResult } from './commandHandler.ts';
 
 /** Every refusal the API can answer with; mapped to HTTP in one exhaustive table. */
@@ -39,6 +39,13 @@ export type Rejection =
 export type Outcome<T> =
   | { ok: true; value: T; position: Position | null }
   | { ok: false; rejection: Rejection; message: string; field?: string };
+
+/**
+ * A new entity's id: random, or derived from the request's Idempotency-Key (and what the id is
+ * for), so that a retry of a command that died half-way names the same entities again.
+ */
+const idFor = (kind: IdKind, context: CommandContext, purpose: string): string =>
+  context.idempotency ? derivedId(kind, `${context.idempotency.key}:${purpose}`) : newId(kind);
 
 export const streams = {
   program: (programId: string) => streamName('program', programId, programId),
@@ -126,7 +133,7 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
     programExists,
 
     async createProgram(input: ProgramSettings, context: CommandContext) {
-      const programId = newId('program');
+      const programId = idFor('program', context, 'program');
       const c = ctx({ ...context, programId });
       return run(
         await handler.handle(
@@ -167,7 +174,7 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
           rejection: 'program_not_found',
           message: `no program ${programId}`,
         });
-      const memberId = newId('member');
+      const memberId = idFor('member', context, 'member');
       const c = ctx(context);
       return run(
         await handler.handle(
@@ -226,7 +233,7 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
       if (!guard.ok) return guard;
       const c = ctx(context);
       const data = {
-        transactionId: newId('transaction'),
+        transactionId: idFor('transaction', context, 'points'),
         memberId,
         points: input.points,
         reason: input.reason,
@@ -247,7 +254,7 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
       input: { name: string; pointsCost: number; stock: number | null; kind: RewardKind },
       context: CommandContext,
     ) {
-      const rewardId = newId('reward');
+      const rewardId = idFor('reward', context, 'reward');
       const c = ctx(context);
       return run(
         await handler.handle(
@@ -313,7 +320,7 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
           field: 'reward_id',
         });
       }
-      const orderId = newId('order');
+      const orderId = idFor('order', context, 'redemption order');
       const c = ctx(context);
       const reserved = await handler.handle(
         reward,
@@ -322,7 +329,7 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
         c,
       );
       if (!reserved.ok) return refused<never>(reserved);
-      const transactionId = newId('transaction');
+      const transactionId = idFor('transaction', context, 'redemption');
       const redeemed = await handler.handle(
         pointsAccount,
         streams.points(programId, memberId),
@@ -448,7 +455,7 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
         {
           type: 'RefundOrder',
           data: {
-            transactionId: newId('transaction'),
+            transactionId: idFor('transaction', context, `refund ${orderId}`),
             orderId,
             memberId: o.memberId,
             points: o.pointsSpent,
@@ -478,7 +485,7 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
           rejection: 'program_not_found',
           message: `no program ${programId}`,
         });
-      const leaderboardId = newId('leaderboard');
+      const leaderboardId = idFor('leaderboard', context, 'leaderboard');
       const c = ctx(context);
       return run(
         await handler.handle(
@@ -529,7 +536,12 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
           streams.points(programId, memberId),
           {
             type: 'ExpirePoints',
-            data: { transactionId: newId('transaction'), memberId, expiryDays, now: c.now },
+            data: {
+              transactionId: idFor('transaction', context, `expiry ${memberId}`),
+              memberId,
+              expiryDays,
+              now: c.now,
+            },
           },
           c,
         ),

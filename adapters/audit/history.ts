@@ -49,6 +49,9 @@ export const streamReader = (db: Kysely<Database>): StreamReader => {
     db,
     kind: 'postgres',
     openSession: () => Promise.reject(new Error('the audit reader needs no session')),
+    openListener: () => {
+      throw new Error('the audit reader needs no listener');
+    },
     close: () => Promise.resolve(),
   } satisfies DatabaseHandle);
   return { readStream: (stream) => store.readStream(stream) };

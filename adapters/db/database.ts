@@ -5,10 +5,21 @@ import { migrations } from './migrations.ts';
 import { pgliteDialect } from './pglite.ts';
 import type { Database } from './schema.ts';
 
-/** A dedicated session: LISTEN and session-level advisory locks need one connection that stays. */
+/** A dedicated session for session-level advisory locks (the scheduled jobs' mutual exclusion). */
 export type Session = {
-  listen: (channel: string, onNotify: () => void) => Promise<void>;
   tryAdvisoryLock: (key: string) => Promise<boolean>;
+  close: () => Promise<void>;
+};
+
+/**
+ * LISTEN on a connection of its own that comes back by itself: when the connection drops (a
+ * database restart, a terminated backend) it reconnects with back-off, listens again and calls
+ * every handler once, since notifications sent while it was away are lost.
+ */
+export type Listener = {
+  listen: (channel: string, onNotify: () => void) => Promise<void>;
+  /** True while the connection is up and listening (for tests and /metrics). */
+  connected: () => boolean;
   close: () => Promise<void>;
 };
 
@@ -16,16 +27,26 @@ export type DatabaseHandle = {
   db: Kysely<Database>;
   kind: 'postgres' | 'pglite';
   openSession: () => Promise<Session>;
+  openListener: () => Listener;
   close: () => Promise<void>;
 };
 
 export type DatabaseOptions =
   { kind: 'postgres'; url: string; poolSize?: number } | { kind: 'pglite'; dataDir: string | null };
 
+/**
+ * Where connection errors go. They are expected (a restart, a failover) and must never end the
+ * process: each is reported here and the work that used the connection fails or retries.
+ */
+export type DatabaseHooks = { onConnectionError?: (error: unknown, where: string) => void };
+
 /** Opens the database and brings its schema up to date (kysely's Migrator, run on every start). */
-export const openDatabase = async (options: DatabaseOptions): Promise<DatabaseHandle> => {
+export const openDatabase = async (
+  options: DatabaseOptions,
+  hooks: DatabaseHooks = {},
+): Promise<DatabaseHandle> => {
   const handle =
-    options.kind === 'postgres' ? openPostgres(options) : await openPglite(options.dataDir);
+    options.kind === 'postgres' ? openPostgres(options, hooks) : await openPglite(options.dataDir);
   try {
     await migrate(handle.db);
   } catch (error) {
@@ -59,29 +80,37 @@ const getTypeParser = ((oid: number, format?: 'text' | 'binary'): unknown =>
     ? parseInt8
     : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser;
 
-const openPostgres = (options: { url: string; poolSize?: number }): DatabaseHandle => {
+const openPostgres = (
+  options: { url: string; poolSize?: number },
+  hooks: DatabaseHooks,
+): DatabaseHandle => {
+  const report = hooks.onConnectionError ?? (() => {});
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
     types: { getTypeParser },
+    // A connect to a database that does not answer fails within this, so requests get a 503
+    // instead of queueing behind a dead host; keep-alive finds a half-open socket.
+    connectionTimeoutMillis: 5_000,
+    keepAlive: true,
   });
   // An idle client's error (server restart) must not crash the process; the next query reconnects.
-  pool.on('error', () => {});
+  pool.on('error', (error) => report(error, 'idle pool connection'));
+  // pg-pool drops its own error listener while a client is checked out: a connection cut in the
+  // middle of a query would then emit 'error' with no listener, which ends the process. This one
+  // stays for the client's life; the query in flight fails with the same error.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => report(error, 'pool connection'));
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
     kind: 'postgres',
     openSession: async () => {
-      const client = new pg.Client({ connectionString: options.url });
-      client.on('error', () => {});
+      const client = new pg.Client({ connectionString: options.url, keepAlive: true });
+      client.on('error', (error) => report(error, 'lock session'));
       await client.connect();
-      const listeners = new Map<string, () => void>();
-      client.on('notification', (message) => listeners.get(message.channel)?.());
       return {
-        listen: async (channel, onNotify) => {
-          listeners.set(channel, onNotify);
-          await client.query(`listen ${pg.escapeIdentifier(channel)}`);
-        },
         tryAdvisoryLock: async (key) => {
           const result = await client.query<{ locked: boolean }>(
             'select pg_try_advisory_lock(hashtextextended($1, 0)) as locked',
@@ -89,12 +118,94 @@ const openPostgres = (options: { url: string; poolSize?: number }): DatabaseHand
           );
           return result.rows[0]?.locked === true;
         },
-        close: () => client.end(),
+        close: () => client.end().catch(() => {}),
       };
     },
+    openListener: () => new PgListener(options.url, report),
     close: () => db.destroy(),
   };
 };
+
+/** A LISTEN connection that reconnects; see `Listener`. */
+class PgListener implements Listener {
+  readonly #url: string;
+  readonly #report: (error: unknown, where: string) => void;
+  readonly #channels = new Map<string, () => void>();
+  #client: pg.Client | null = null;
+  #connecting: Promise<void> | null = null;
+  #retry: NodeJS.Timeout | null = null;
+  #failures = 0;
+  #closed = false;
+
+  constructor(url: string, report: (error: unknown, where: string) => void) {
+    this.#url = url;
+    this.#report = report;
+  }
+
+  connected(): boolean {
+    return this.#client !== null;
+  }
+
+  async listen(channel: string, onNotify: () => void): Promise<void> {
+    this.#channels.set(channel, onNotify);
+    const client = this.#client;
+    if (client) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+    else await (this.#connecting ??= this.#connect());
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    await this.#connecting;
+    const client = this.#client;
+    this.#client = null;
+    await client?.end().catch(() => {});
+  }
+
+  /** One attempt; on failure another is scheduled with back-off (50 ms doubling up to 2 s). */
+  async #connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.#url, keepAlive: true });
+    let lost = false;
+    const onLost = (error?: unknown) => {
+      if (lost) return;
+      lost = true;
+      if (error) this.#report(error, 'listen connection');
+      if (this.#client === client) this.#client = null;
+      void client.end().catch(() => {});
+      this.#scheduleReconnect();
+    };
+    client.on('error', onLost);
+    client.on('end', () => onLost());
+    client.on('notification', (message) => this.#channels.get(message.channel)?.());
+    try {
+      await client.connect();
+      for (const channel of this.#channels.keys())
+        await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+      if (this.#closed || lost) {
+        if (!lost) await client.end().catch(() => {});
+        return;
+      }
+      this.#client = client;
+      const reconnected = this.#failures > 0;
+      this.#failures = 0;
+      // Whatever was notified while we were away is lost: every handler looks once.
+      if (reconnected) for (const onNotify of this.#channels.values()) onNotify();
+    } catch (error) {
+      onLost(error);
+    } finally {
+      this.#connecting = null;
+    }
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#retry) return;
+    const delayMs = Math.min(2_000, 50 * 2 ** Math.min(this.#failures++, 6));
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      if (!this.#closed) this.#connecting ??= this.#connect();
+    }, delayMs);
+  }
+}
 
 const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
@@ -107,13 +218,22 @@ const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
     kind: 'pglite',
     openSession: () =>
       Promise.resolve({
-        listen: async (channel: string, onNotify: () => void) => {
-          await pglite.listen(channel, onNotify);
-        },
         // One process owns an embedded database: there is no one else to exclude.
         tryAdvisoryLock: () => Promise.resolve(true),
         close: () => Promise.resolve(),
       }),
+    openListener: () => {
+      const unsubscribes: (() => Promise<void>)[] = [];
+      return {
+        listen: async (channel: string, onNotify: () => void) => {
+          unsubscribes.push(await pglite.listen(channel, onNotify));
+        },
+        connected: () => true,
+        close: async () => {
+          for (const unsubscribe of unsubscribes.splice(0)) await unsubscribe();
+        },
+      };
+    },
     close: async () => {
       await db.destroy();
       await pglite.close();

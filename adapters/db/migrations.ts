@@ -6,6 +6,7 @@ import { apiKeysMigration } from './migrations/004_apiKeysAndIdempotency.ts';
 import { policyStateMigration } from './migrations/005_policyState.ts';
 import { webhookForeignKeysMigration } from './migrations/006_webhookForeignKeys.ts';
 import { webhookIndexesMigration } from './migrations/007_webhookIndexes.ts';
+import { leasesMigration } from './migrations/008_leases.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '005_policy_state': policyStateMigration,
   '006_webhook_foreign_keys': webhookForeignKeysMigration,
   '007_webhook_indexes': webhookIndexesMigration,
+  '008_leases': leasesMigration,
 };

@@ -21,6 +21,8 @@ export type EventStoreTables = {
     commit_position: string;
     prepare_position: string;
     updated_at: ColumnType<Date, Date | undefined, Date>;
+    owner: ColumnType<string | null, string | null | undefined, string | null>;
+    lease_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
   };
 };
 
@@ -42,6 +44,8 @@ export type HttpTables = {
     response_status: number | null;
     response_body: unknown;
     created_at: ColumnType<Date, string | undefined, never>;
+    owner: ColumnType<string | null, string | null | undefined, string | null>;
+    lease_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
   };
 };
 

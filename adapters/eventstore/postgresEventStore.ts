@@ -1,8 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { EventMetadata, Position, RecordedEvent } from '../../domain/recordedEvent.ts';
-import type { DatabaseHandle, Session } from '../db/database.ts';
+import type { DatabaseHandle, Listener } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
 import { readGuardSql } from './readGuard.ts';
+import { LeaseLostError, SubscriptionLease } from './subscriptionLease.ts';
 import {
   ConcurrencyError,
   type AppendResult,
@@ -60,9 +61,27 @@ const expectedCode = (expected: ExpectedRevision): string => {
 
 type DriverError = { code?: unknown; detail?: unknown };
 
+/** One handled batch, for the reliability suite's single-active check (INCENTABLE_TRACE_BATCHES). */
+export type BatchTrace = {
+  pid: number;
+  owner: string;
+  subscription: string;
+  /** Date.now() after the lease was renewed and before the checkpoint's transaction commits. */
+  startedAt: number;
+  endedAt: number;
+  first: string;
+  last: string;
+  events: number;
+};
+
 export type PostgresEventStoreOptions = {
   /** Fallback poll when no notification arrives (another process, a lost LISTEN). */
   pollIntervalMs?: number;
+  /** A subscription's lease (see SubscriptionLease); tests shorten it. */
+  leaseMs?: number;
+  /** How often a standby asks whether the active consumer's lease ran out. */
+  standbyPollMs?: number;
+  traceBatch?: (trace: BatchTrace) => void;
 };
 
 /**
@@ -72,17 +91,17 @@ export type PostgresEventStoreOptions = {
 export class PostgresEventStore implements EventStore {
   readonly #handle: DatabaseHandle;
   readonly #db: Kysely<Database>;
-  readonly #pollIntervalMs: number;
+  readonly #options: PostgresEventStoreOptions;
   readonly #wakers = new Set<() => void>();
   readonly #subscriptions = new Set<PostgresSubscription>();
   #notifyInFlight = false;
   #notifyAgain = false;
-  #session: Session | null = null;
+  #listener: Listener | null = null;
 
   constructor(handle: DatabaseHandle, options: PostgresEventStoreOptions = {}) {
     this.#handle = handle;
     this.#db = handle.db;
-    this.#pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.#options = options;
   }
 
   async append(
@@ -198,15 +217,23 @@ export class PostgresEventStore implements EventStore {
       if (existing.name === options.name)
         throw new Error(`subscription ${options.name} is already running here`);
     }
-    if (this.#handle.kind === 'postgres' && !this.#session) {
-      this.#session = await this.#handle.openSession();
-      await this.#session.listen(channel, () => this.#wakeAll());
+    if (this.#handle.kind === 'postgres' && !this.#listener) {
+      this.#listener = this.#handle.openListener();
+      await this.#listener.listen(channel, () => this.#wakeAll());
     }
     const subscription = new PostgresSubscription({
       store: this,
       handle: this.#handle,
       options,
-      pollIntervalMs: this.#pollIntervalMs,
+      pollIntervalMs: this.#options.pollIntervalMs ?? 500,
+      standbyPollMs: this.#options.standbyPollMs ?? 500,
+      lease: new SubscriptionLease({
+        db: this.#db,
+        name: options.name,
+        exclusive: this.#handle.kind === 'pglite',
+        ...(this.#options.leaseMs !== undefined && { leaseMs: this.#options.leaseMs }),
+      }),
+      ...(this.#options.traceBatch && { traceBatch: this.#options.traceBatch }),
       onStop: () => this.#subscriptions.delete(subscription),
     });
     this.#subscriptions.add(subscription);
@@ -234,8 +261,8 @@ export class PostgresEventStore implements EventStore {
 
   async close(): Promise<void> {
     await Promise.all([...this.#subscriptions].map((s) => s.stop()));
-    await this.#session?.close();
-    this.#session = null;
+    await this.#listener?.close();
+    this.#listener = null;
   }
 
   #wakeAll(): void {
@@ -269,26 +296,37 @@ export class PostgresEventStore implements EventStore {
 
 type Waiter = { resolve: () => void; requestedAt: number };
 
-/** One durable subscription: a loop that reads, handles and checkpoints in one transaction. */
+/**
+ * One durable subscription: a loop that reads, handles and checkpoints, a batch in one
+ * transaction. It is active only while it holds the subscription's lease; otherwise it stands by
+ * and asks again. Every failure (a dropped connection, a database restart, a handler's error) is
+ * reported and retried with back-off: the loop ends only when it is stopped.
+ */
 class PostgresSubscription implements Subscription {
   readonly name: string;
   readonly #store: PostgresEventStore;
   readonly #handle: DatabaseHandle;
   readonly #options: SubscriptionOptions;
   readonly #pollIntervalMs: number;
+  readonly #standbyPollMs: number;
+  readonly #lease: SubscriptionLease;
+  readonly #traceBatch: ((trace: BatchTrace) => void) | null;
   readonly #onStop: () => void;
   #checkpoint: Position | null = null;
   #stopped = false;
   #loop: Promise<void> = Promise.resolve();
   #readsStarted = 0;
   #waiters: Waiter[] = [];
-  #lockSession: Session | null = null;
+  #failures = 0;
 
   constructor(args: {
     store: PostgresEventStore;
     handle: DatabaseHandle;
     options: SubscriptionOptions;
     pollIntervalMs: number;
+    standbyPollMs: number;
+    lease: SubscriptionLease;
+    traceBatch?: (trace: BatchTrace) => void;
     onStop: () => void;
   }) {
     this.name = args.options.name;
@@ -296,6 +334,9 @@ class PostgresSubscription implements Subscription {
     this.#handle = args.handle;
     this.#options = args.options;
     this.#pollIntervalMs = args.pollIntervalMs;
+    this.#standbyPollMs = args.standbyPollMs;
+    this.#lease = args.lease;
+    this.#traceBatch = args.traceBatch ?? null;
     this.#onStop = args.onStop;
   }
 
@@ -314,78 +355,58 @@ class PostgresSubscription implements Subscription {
   }
 
   async stop(): Promise<void> {
+    if (this.#stopped) return this.#loop;
     this.#stopped = true;
     this.#onStop();
     this.#store.wakeSubscribers();
     await this.#loop;
-    await this.#lockSession?.close();
+    // A clean stop hands over at once instead of letting a standby wait out the lease.
+    await this.#lease.release().catch(() => {});
   }
 
   async #run(): Promise<void> {
-    const db = this.#handle.db;
-    // Single active consumer per name across processes: the session-level advisory lock.
-    this.#lockSession = await this.#handle.openSession();
-    while (
-      !this.#stopped &&
-      !(await this.#lockSession.tryAdvisoryLock(`subscription:${this.name}`))
-    ) {
-      await this.#store.waitForAppend(1000);
+    while (!this.#stopped) {
+      try {
+        const acquired = await this.#lease.tryAcquire();
+        if (!acquired) {
+          await this.#store.waitForAppend(this.#standbyPollMs);
+          continue;
+        }
+        this.#checkpoint = acquired.checkpoint;
+        await this.#consume();
+      } catch (error) {
+        if (this.#stopped) break;
+        // At-least-once: nothing of a failed batch was committed; it comes back after a pause.
+        this.#options.onError?.(error);
+        await this.#store.waitForAppend(Math.min(5000, 50 * 2 ** Math.min(this.#failures++, 7)));
+      }
     }
-    const saved = await db
-      .selectFrom('incentable_subscriptions')
-      .select([
-        sql<string>`commit_position::text`.as('commit'),
-        sql<string>`prepare_position::text`.as('prepare'),
-      ])
-      .where('name', '=', this.name)
-      .executeTakeFirst();
-    if (saved) this.#checkpoint = { commit: BigInt(saved.commit), prepare: BigInt(saved.prepare) };
+    for (const waiter of this.#waiters) waiter.resolve();
+    this.#waiters = [];
+  }
 
-    let failures = 0;
+  /** Reads and handles batches while this consumer holds the lease; returns when it lost it. */
+  async #consume(): Promise<void> {
+    const db = this.#handle.db;
+    let renewedAt = performance.now();
     let blockedPolls = 0;
     while (!this.#stopped) {
       const readNumber = ++this.#readsStarted;
-      let page: { events: RecordedEvent[]; blocked: boolean };
-      try {
-        page = await this.#store.readGuarded({
-          after: this.#checkpoint,
-          limit: this.#options.batchSize ?? 500,
-        });
-      } catch (error) {
-        this.#options.onError?.(error);
-        await this.#store.waitForAppend(Math.min(5000, 50 * 2 ** Math.min(failures++, 7)));
+      const page = await this.#store.readGuarded({
+        after: this.#checkpoint,
+        limit: this.#options.batchSize ?? 500,
+      });
+      if (page.events.length > 0) {
+        if (!(await this.#handleBatch(page.events))) return this.#lost();
+        renewedAt = performance.now();
+        this.#failures = 0;
+        blockedPolls = 0;
         continue;
       }
-      if (page.events.length > 0) {
-        const last = page.events[page.events.length - 1]!.position;
-        try {
-          const saveCheckpoint = (executor: Kysely<Database>) =>
-            sql`
-              insert into incentable_subscriptions (name, commit_position, prepare_position, updated_at)
-              values (${this.name}, ${last.commit.toString()}::xid8, ${last.prepare.toString()}::bigint, now())
-              on conflict (name) do update set commit_position = excluded.commit_position,
-                prepare_position = excluded.prepare_position, updated_at = excluded.updated_at`.execute(
-              executor,
-            );
-          if (this.#options.transactional === false) {
-            await this.#options.handle(page.events, db);
-            await saveCheckpoint(db);
-          } else {
-            await db.transaction().execute(async (tx) => {
-              await this.#options.handle(page.events, tx);
-              await saveCheckpoint(tx);
-            });
-          }
-          this.#checkpoint = last;
-          failures = 0;
-          blockedPolls = 0;
-          this.#options.onBatchCommitted?.(page.events);
-        } catch (error) {
-          // At-least-once: nothing was committed, the same batch comes back after a pause.
-          this.#options.onError?.(error);
-          await this.#store.waitForAppend(Math.min(5000, 50 * 2 ** Math.min(failures++, 7)));
-        }
-        continue;
+      // Idle: keep the lease alive well before it runs out.
+      if (performance.now() - renewedAt > this.#lease.leaseMs / 3) {
+        if (!(await this.#lease.renew(db))) return this.#lost();
+        renewedAt = performance.now();
       }
       if (!page.blocked) {
         blockedPolls = 0;
@@ -400,7 +421,66 @@ class PostgresSubscription implements Subscription {
         await this.#store.waitForAppend(Math.min(10, 1 + blockedPolls++));
       }
     }
-    for (const waiter of this.#waiters) waiter.resolve();
-    this.#waiters = [];
+  }
+
+  /** One batch under the lease. False: the lease was taken over and nothing was committed. */
+  async #handleBatch(events: readonly RecordedEvent[]): Promise<boolean> {
+    const db = this.#handle.db;
+    const last = events[events.length - 1]!.position;
+    let startedAt = 0;
+    const trace = () => {
+      this.#traceBatch?.({
+        pid: process.pid,
+        owner: this.#lease.owner,
+        subscription: this.name,
+        startedAt,
+        endedAt: Date.now(),
+        first: positionText(events[0]!.position),
+        last: positionText(last),
+        events: events.length,
+      });
+    };
+    if (this.#options.transactional === false) {
+      // The handler issues commands of its own, outside any transaction: the lease is renewed
+      // before it runs and checked again when the checkpoint is saved. It must finish within the
+      // lease, which a heartbeat extends while it runs.
+      if (!(await this.#lease.renew(db))) return false;
+      startedAt = Date.now();
+      const heartbeat = setInterval(() => {
+        this.#lease.renew(db).catch(() => {});
+      }, this.#lease.leaseMs / 3);
+      try {
+        await this.#options.handle(events, db);
+      } finally {
+        clearInterval(heartbeat);
+      }
+      trace();
+      if (!(await this.#lease.save(db, last))) return false;
+    } else {
+      try {
+        await db.transaction().execute(async (tx) => {
+          if (!(await this.#lease.renew(tx))) throw new LeaseLostError(this.name);
+          startedAt = Date.now();
+          await this.#options.handle(events, tx);
+          if (!(await this.#lease.save(tx, last))) throw new LeaseLostError(this.name);
+          // Before the commit: a standby's takeover waits for this transaction to end.
+          trace();
+        });
+      } catch (error) {
+        if (error instanceof LeaseLostError) return false;
+        throw error;
+      }
+    }
+    this.#checkpoint = last;
+    this.#options.onBatchCommitted?.(events);
+    return true;
+  }
+
+  #lost(): void {
+    this.#options.onError?.(
+      new LeaseLostError(`subscription ${this.name}: another consumer took over; standing by`),
+    );
   }
 }
+
+const positionText = (position: Position): string => `${position.commit}/${position.prepare}`;

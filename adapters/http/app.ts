@@ -18,6 +18,8 @@ export type AppDeps = RouteDeps &
     db: Kysely<Database>;
     adminApiKey: string | null;
     maxBodyBytes: number;
+    /** How long a dead request's claim on its Idempotency-Key lasts (see idempotency.ts). */
+    idempotencyLeaseMs?: number;
     version: string;
     /** Resolves true when this process can serve: its database answers. */
     ready: () => Promise<boolean>;
@@ -70,7 +72,10 @@ export const createApp = (deps: AppDeps): Express => {
     },
     express.json({ limit: deps.maxBodyBytes, strict: true }),
     authenticate(deps.db, { adminApiKey: deps.adminApiKey }),
-    idempotency(deps.db),
+    idempotency(
+      deps.db,
+      deps.idempotencyLeaseMs === undefined ? {} : { leaseMs: deps.idempotencyLeaseMs },
+    ),
     programGuard(deps.incentives),
     routes(deps),
     webhookRoutes(deps),

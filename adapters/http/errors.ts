@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Rejection } from '../application/incentives.ts';
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 
 /** Codes the HTTP layer itself answers with, beside the domain's refusals. */
 export type HttpErrorCode =
@@ -12,6 +13,7 @@ export type HttpErrorCode =
   | 'not_found'
   | 'idempotency_conflict'
   | 'idempotency_in_progress'
+  | 'database_unavailable'
   | 'internal_error';
 
 /** One exhaustive table: a new refusal in the domain fails to compile until it has a status. */
@@ -73,7 +75,24 @@ export const sendError = (
   res.status(status).json(body);
 };
 
-/** Body-parser and unexpected errors: a client's mistake is a 4xx, anything else a bare 500. */
+/**
+ * The database is out of reach (restarting, failing over, our connection cut): a 503 the client
+ * should retry after Retry-After seconds, not a 500, which says "our bug".
+ */
+export const sendDatabaseUnavailable = (res: Response): void => {
+  res.set('Retry-After', '1');
+  sendError(
+    res,
+    503,
+    'database_unavailable',
+    'the database is unreachable right now; retry in a moment',
+  );
+};
+
+/**
+ * Body-parser and unexpected errors: a client's mistake is a 4xx, a database out of reach a 503,
+ * anything else a bare 500.
+ */
 export const errorHandler =
   (log: (error: unknown) => void): ErrorRequestHandler =>
   (error: unknown, _req, res, _next) => {
@@ -89,6 +108,8 @@ export const errorHandler =
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendError(res, e.status, 'validation_error', 'the request could not be read');
     }
+    // Already reported where the connection failed (the pool's error hook); not a bug of ours.
+    if (isDatabaseUnavailable(error)) return sendDatabaseUnavailable(res);
     log(error);
     sendError(res, 500, 'internal_error', 'something went wrong on our side');
   };

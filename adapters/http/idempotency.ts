@@ -1,23 +1,50 @@
-import { createHash } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import { createHash, randomBytes } from 'node:crypto';
+import type { RequestHandler, Response } from 'express';
 import { sql, type Kysely } from 'kysely';
+import type { IdempotencyContext } from '../application/commandHandler.ts';
 import type { Database } from '../db/schema.ts';
+import { jsonbText } from '../eventstore/canonical.ts';
 import { principalOf } from './auth.ts';
 import { sendError } from './errors.ts';
 
 const keyPattern = /^[\x21-\x7e]{1,255}$/;
 
+export type IdempotencyOptions = {
+  /** How long a repeat waits for the first request to finish before a 409; default 10 s. */
+  waitMs?: number;
+  /**
+   * How long a running request's claim on its key holds without renewal (it is renewed while the
+   * request runs); a retry takes over a claim that ran out. Default 15 s.
+   */
+  leaseMs?: number;
+};
+
+/** The request's claim on its key, for the command layer (res.locals.idempotency). */
+export const idempotencyOf = (res: Response): IdempotencyContext | undefined =>
+  res.locals.idempotency as IdempotencyContext | undefined;
+
 /**
- * `Idempotency-Key` on POST: the first request with a key runs and its response is stored; a
- * repeat with the same body gets that response back and appends nothing; the same key with
- * another body is a 409. Concurrent repeats wait for the first to finish. Keys are scoped to the
- * caller's key and kept at least 24 hours (see `purgeIdempotencyKeys`).
+ * `Idempotency-Key` on POST. The first request with a key claims it (a `pending` row with a lease)
+ * and runs; its response is stored and a repeat with the same body gets it back; the same key with
+ * another body is a 409. A repeat while the first still runs waits for it.
+ *
+ * Exactly once across crashes: every event a keyed command appends carries the key's digest in
+ * its metadata, in the same append. When the request that holds a key dies (kill -9, a lost
+ * database, a 5xx) its row stays `pending` and its lease runs out; the next retry takes the key
+ * over and runs the command in recovery mode, where each step first looks for events recorded
+ * under the key and, when the first attempt got that far, answers with them instead of deciding
+ * again. So the retry either returns what the first attempt did or performs the command once.
+ * Ids of new entities derive from the key, so a retry names the same order or member.
+ *
+ * Keys are scoped to the caller's API key and kept at least 24 hours (`purgeIdempotencyKeys`).
  */
 export const idempotency = (
   db: Kysely<Database>,
-  options: { waitMs?: number } = {},
+  options: IdempotencyOptions = {},
 ): RequestHandler => {
   const waitMs = options.waitMs ?? 10_000;
+  const leaseMs = options.leaseMs ?? 15_000;
+  const leaseUntil = sql<Date>`clock_timestamp() + make_interval(secs => ${leaseMs / 1000})`;
   return (req, res, next) => {
     const key = req.get('idempotency-key');
     if (req.method !== 'POST' || key === undefined) return next();
@@ -31,21 +58,105 @@ export const idempotency = (
       );
     }
     const scope = principalOf(res).keyId;
+    // The parsed body in canonical form: the same request with its keys in another order is the
+    // same request.
     const requestHash = createHash('sha256')
-      .update(`${req.method} ${req.originalUrl.split('?')[0]}\n${JSON.stringify(req.body ?? null)}`)
+      .update(`${req.method} ${req.originalUrl.split('?')[0]}\n${jsonbText(req.body ?? null)}`)
       .digest('hex');
+    const owner = randomBytes(12).toString('base64url');
+    const digest = createHash('sha256').update(`${scope}\n${key}`).digest('base64url').slice(0, 27);
+    const row = () =>
+      db
+        .selectFrom('idempotency_keys')
+        .select([
+          'request_sha256',
+          'status',
+          'response_status',
+          'response_body',
+          'owner',
+          sql<boolean>`coalesce(lease_until < clock_timestamp(), true)`.as('expired'),
+        ])
+        .where('scope', '=', scope)
+        .where('key', '=', key)
+        .executeTakeFirst();
 
-    const replay = async (): Promise<void> => {
-      const deadline = Date.now() + waitMs;
-      for (;;) {
-        const row = await db
-          .selectFrom('idempotency_keys')
-          .select(['request_sha256', 'status', 'response_status', 'response_body'])
+    const settle = async (status: number, body: unknown) => {
+      const mine = db
+        .updateTable('idempotency_keys')
+        .where('scope', '=', scope)
+        .where('key', '=', key)
+        .where('owner', '=', owner)
+        .where('status', '=', 'pending');
+      // A server fault or an outage is not an answer worth replaying. The command may or may not
+      // have been applied: leave the key to the next retry at once, which recovers.
+      if (status >= 500) await mine.set({ lease_until: sql`clock_timestamp()` }).execute();
+      else
+        await mine
+          .set({
+            status: 'done',
+            response_status: status,
+            response_body: sql`${JSON.stringify(body)}::jsonb`,
+            owner: null,
+            lease_until: null,
+          })
+          .execute();
+    };
+
+    const run = (recover: boolean) => {
+      res.locals.idempotency = { key: digest, recover } satisfies IdempotencyContext;
+      const heartbeat = setInterval(() => {
+        db.updateTable('idempotency_keys')
+          .set({ lease_until: leaseUntil })
           .where('scope', '=', scope)
           .where('key', '=', key)
+          .where('owner', '=', owner)
+          .execute()
+          .catch(() => {});
+      }, leaseMs / 3);
+      heartbeat.unref();
+      let settled = false;
+      res.once('close', () => clearInterval(heartbeat));
+      // A response without a JSON body (a 204) is settled once it is sent.
+      res.once('finish', () => {
+        if (!settled) settle(res.statusCode, null).catch(() => {});
+      });
+      const json = res.json.bind(res);
+      res.json = (body: unknown) => {
+        settled = true;
+        clearInterval(heartbeat);
+        // Answered once the record is settled, so a retry that follows sees it; a record that
+        // cannot be written (the database went away) leaves the key to recovery.
+        settle(res.statusCode, body).then(
+          () => json(body),
+          () => json(body),
+        );
+        return res;
+      };
+      next();
+    };
+
+    const claim = async (): Promise<void> => {
+      const deadline = Date.now() + waitMs;
+      for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
+        const inserted = await db
+          .insertInto('idempotency_keys')
+          .values({
+            scope,
+            key,
+            request_sha256: requestHash,
+            status: 'pending',
+            response_status: null,
+            response_body: null,
+            owner,
+            lease_until: leaseUntil,
+          })
+          .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
+          .returning('key')
           .executeTakeFirst();
-        if (!row) return claim();
-        if (row.request_sha256 !== requestHash) {
+        if (inserted) return run(false);
+        const existing = await row();
+        if (!existing) continue;
+        if (existing.request_sha256 !== requestHash) {
           return sendError(
             res,
             409,
@@ -54,10 +165,25 @@ export const idempotency = (
             'Idempotency-Key',
           );
         }
-        if (row.status === 'done') {
+        if (existing.status === 'done') {
           res.set('Idempotent-Replayed', 'true');
-          res.status(row.response_status ?? 200).json(row.response_body);
+          res.status(existing.response_status ?? 200).json(existing.response_body);
           return;
+        }
+        if (existing.expired) {
+          // The request that held the key died or failed: take it over, and recover.
+          const taken = await db
+            .updateTable('idempotency_keys')
+            .set({ owner, lease_until: leaseUntil })
+            .where('scope', '=', scope)
+            .where('key', '=', key)
+            .where('status', '=', 'pending')
+            .where((eb) =>
+              existing.owner === null ? eb('owner', 'is', null) : eb('owner', '=', existing.owner),
+            )
+            .executeTakeFirst();
+          if (Number(taken.numUpdatedRows) === 1) return run(true);
+          continue;
         }
         if (Date.now() > deadline) {
           return sendError(
@@ -68,56 +194,11 @@ export const idempotency = (
             'Idempotency-Key',
           );
         }
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await new Promise((resolve) => setTimeout(resolve, pause));
       }
     };
 
-    const claim = async (): Promise<void> => {
-      const inserted = await db
-        .insertInto('idempotency_keys')
-        .values({
-          scope,
-          key,
-          request_sha256: requestHash,
-          status: 'pending',
-          response_status: null,
-          response_body: null,
-        })
-        .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
-        .returning('key')
-        .executeTakeFirst();
-      if (!inserted) return replay();
-      const json = res.json.bind(res);
-      res.json = (body: unknown) => {
-        const status = res.statusCode;
-        // A server fault is not an answer worth replaying: free the key so the client can retry.
-        const settle =
-          status >= 500
-            ? db
-                .deleteFrom('idempotency_keys')
-                .where('scope', '=', scope)
-                .where('key', '=', key)
-                .execute()
-            : db
-                .updateTable('idempotency_keys')
-                .set({
-                  status: 'done',
-                  response_status: status,
-                  response_body: sql`${JSON.stringify(body)}::jsonb`,
-                })
-                .where('scope', '=', scope)
-                .where('key', '=', key)
-                .execute();
-        settle.then(
-          () => json(body),
-          () => json(body),
-        );
-        return res;
-      };
-      next();
-    };
-
-    replay().catch(next);
+    claim().catch(next);
   };
 };
 

@@ -10,6 +10,7 @@ import type { Queries } from '../application/queries.ts';
 import type { CommandContext } from '../application/commandHandler.ts';
 import type { Database } from '../db/schema.ts';
 import { canAccessProgram, createApiKey, principalOf } from './auth.ts';
+import { idempotencyOf } from './idempotency.ts';
 import { rejectionStatus, sendError } from './errors.ts';
 import * as s from './schemas.ts';
 
@@ -36,12 +37,16 @@ const parse = <T>(schema: z.ZodType<T>, value: unknown, res: Response): T | unde
   return undefined;
 };
 
-const contextOf = (req: Request, res: Response, programId: string | null): CommandContext => ({
-  programId,
-  actor: principalOf(res).keyId,
-  correlationId: (res.locals.requestId as string | undefined) ?? 'unknown',
-  causationId: null,
-});
+const contextOf = (req: Request, res: Response, programId: string | null): CommandContext => {
+  const idempotency = idempotencyOf(res);
+  return {
+    programId,
+    actor: principalOf(res).keyId,
+    correlationId: (res.locals.requestId as string | undefined) ?? 'unknown',
+    causationId: null,
+    ...(idempotency && { idempotency }),
+  };
+};
 
 export const programOf = (res: Response): string => res.locals.programId as string;
 

@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../../db/unavailable.ts';
 import { readFileSync } from 'node:fs';
 import express, {
   Router,
@@ -759,6 +760,21 @@ export const dashboard = (deps: DashboardDeps): Router => {
         { title: 'Request not understood', section: null },
         messagePage({ message: 'The request could not be read.', back: `${base}/` }),
         status,
+      );
+    }
+    if (isDatabaseUnavailable(error)) {
+      res.set('Retry-After', '1');
+      return send(
+        res,
+        503,
+        page(
+          { title: 'Temporarily unavailable', session: null, section: null },
+          messagePage({
+            message:
+              'The service is temporarily unavailable: its database cannot be reached. Please try again in a moment.',
+            back: null,
+          }),
+        ),
       );
     }
     deps.log.error({ err: error }, 'dashboard request failed');

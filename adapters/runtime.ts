@@ -218,6 +218,7 @@ export const startRuntime = async (
       adminApiKey: config.adminApiKey,
       maxBodyBytes: config.maxBodyBytes,
       idempotencyLeaseMs: config.idempotencyLeaseMs,
+      secretKey,
       version: productVersion,
       webhooks,
       network: { allowPrivateNetworks: config.webhooks.allowPrivateNetworks },

@@ -20,6 +20,8 @@ export type AppDeps = RouteDeps &
     maxBodyBytes: number;
     /** How long a dead request's claim on its Idempotency-Key lasts (see idempotency.ts). */
     idempotencyLeaseMs?: number;
+    /** The at-rest key: seals stored idempotent responses that carry a secret. */
+    secretKey?: Uint8Array;
     version: string;
     /** Resolves true when this process can serve: its database answers. */
     ready: () => Promise<boolean>;
@@ -72,10 +74,10 @@ export const createApp = (deps: AppDeps): Express => {
     },
     express.json({ limit: deps.maxBodyBytes, strict: true }),
     authenticate(deps.db, { adminApiKey: deps.adminApiKey }),
-    idempotency(
-      deps.db,
-      deps.idempotencyLeaseMs === undefined ? {} : { leaseMs: deps.idempotencyLeaseMs },
-    ),
+    idempotency(deps.db, {
+      ...(deps.idempotencyLeaseMs !== undefined && { leaseMs: deps.idempotencyLeaseMs }),
+      ...(deps.secretKey && { secretKey: deps.secretKey }),
+    }),
     programGuard(deps.incentives),
     routes(deps),
     webhookRoutes(deps),

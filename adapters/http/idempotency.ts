@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { sql, type Kysely } from 'kysely';
 import type { IdempotencyContext } from '../application/commandHandler.ts';
+import { decryptSecret, encryptSecret } from '../../delivery/signing.ts';
 import type { Database } from '../db/schema.ts';
 import { jsonbText } from '../eventstore/canonical.ts';
 import { principalOf } from './auth.ts';
@@ -17,6 +18,56 @@ export type IdempotencyOptions = {
    * request runs); a retry takes over a claim that ran out. Default 15 s.
    */
   leaseMs?: number;
+  /**
+   * The at-rest key (WEBHOOK_SECRET_KEY): a response that carries a secret or an API key is
+   * stored encrypted with it, and decrypted for a replay.
+   */
+  secretKey?: Uint8Array;
+};
+
+/**
+ * The key's record, for a route whose effect is a database write of its own (an API key, an
+ * endpoint, a rotated secret): `settleIn` writes the response into the effect's transaction, so
+ * the two commit together and a retry never repeats an effect it cannot see.
+ */
+export type IdempotencyRecord = {
+  settleIn: (
+    executor: Kysely<Database>,
+    response: { status: number; body: unknown; sensitive: boolean },
+  ) => Promise<void>;
+};
+
+/** Runs `effect` in a transaction that also settles the request's Idempotency-Key, then answers. */
+export const answerAtomically = async (
+  db: Kysely<Database>,
+  res: Response,
+  effect: (
+    tx: Kysely<Database>,
+  ) => Promise<{ status: number; body: unknown; sensitive: boolean } | null>,
+): Promise<void> => {
+  const record = res.locals.idempotencyRecord as IdempotencyRecord | undefined;
+  const response = await db.transaction().execute(async (tx) => {
+    const answer = await effect(tx);
+    if (answer) await record?.settleIn(tx, answer);
+    return answer;
+  });
+  if (!response) return;
+  if (response.sensitive) res.set('Cache-Control', 'no-store');
+  // The record is settled already: the middleware's own settle finds no pending row.
+  res.status(response.status).json(response.body);
+};
+
+/** How a response is kept: as it is, or sealed when it holds a secret. */
+const stored = (body: unknown, sensitive: boolean, key: Uint8Array | undefined): string => {
+  if (!sensitive) return JSON.stringify(body);
+  if (!key) throw new Error('a sensitive idempotent response needs the at-rest key');
+  return JSON.stringify({ sealed: encryptSecret(JSON.stringify(body), key) });
+};
+
+const unsealed = (body: unknown, key: Uint8Array | undefined): unknown => {
+  const sealed = (body as { sealed?: unknown } | null)?.sealed;
+  if (typeof sealed !== 'string' || !key) return body;
+  return JSON.parse(decryptSecret(sealed, key)) as unknown;
 };
 
 /** The request's claim on its key, for the command layer (res.locals.idempotency). */
@@ -80,8 +131,12 @@ export const idempotency = (
         .where('key', '=', key)
         .executeTakeFirst();
 
-    const settle = async (status: number, body: unknown) => {
-      const mine = db
+    const settle = async (
+      status: number,
+      body: unknown,
+      how: { executor?: Kysely<Database>; sensitive?: boolean } = {},
+    ) => {
+      const mine = (how.executor ?? db)
         .updateTable('idempotency_keys')
         .where('scope', '=', scope)
         .where('key', '=', key)
@@ -95,7 +150,7 @@ export const idempotency = (
           .set({
             status: 'done',
             response_status: status,
-            response_body: sql`${JSON.stringify(body)}::jsonb`,
+            response_body: sql`${stored(body, how.sensitive ?? false, options.secretKey)}::jsonb`,
             owner: null,
             lease_until: null,
           })
@@ -104,6 +159,10 @@ export const idempotency = (
 
     const run = (recover: boolean) => {
       res.locals.idempotency = { key: digest, recover } satisfies IdempotencyContext;
+      res.locals.idempotencyRecord = {
+        settleIn: (executor, response) =>
+          settle(response.status, response.body, { executor, sensitive: response.sensitive }),
+      } satisfies IdempotencyRecord;
       const heartbeat = setInterval(() => {
         db.updateTable('idempotency_keys')
           .set({ lease_until: leaseUntil })
@@ -167,7 +226,9 @@ export const idempotency = (
         }
         if (existing.status === 'done') {
           res.set('Idempotent-Replayed', 'true');
-          res.status(existing.response_status ?? 200).json(existing.response_body);
+          const body = unsealed(existing.response_body, options.secretKey);
+          if (body !== existing.response_body) res.set('Cache-Control', 'no-store');
+          res.status(existing.response_status ?? 200).json(body);
           return;
         }
         if (existing.expired) {

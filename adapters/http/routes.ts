@@ -10,7 +10,7 @@ import type { Queries } from '../application/queries.ts';
 import type { CommandContext } from '../application/commandHandler.ts';
 import type { Database } from '../db/schema.ts';
 import { canAccessProgram, createApiKey, principalOf } from './auth.ts';
-import { idempotencyOf } from './idempotency.ts';
+import { answerAtomically, idempotencyOf } from './idempotency.ts';
 import { rejectionStatus, sendError } from './errors.ts';
 import * as s from './schemas.ts';
 
@@ -222,8 +222,14 @@ export const routes = (deps: RouteDeps): Router => {
       return sendError(res, 403, 'forbidden', 'only the root key creates program keys');
     const body = parse(s.createApiKeySchema, req.body, res);
     if (!body) return;
-    const key = await createApiKey(db, { programId: programOf(res), label: body.label ?? null });
-    res.status(201).json({ id: key.id, key: key.key, program_id: programOf(res) });
+    await answerAtomically(db, res, async (tx) => {
+      const key = await createApiKey(tx, { programId: programOf(res), label: body.label ?? null });
+      return {
+        status: 201,
+        body: { id: key.id, key: key.key, program_id: programOf(res) },
+        sensitive: true,
+      };
+    });
   });
 
   // Members

@@ -3,7 +3,10 @@ import { z } from 'zod';
 import { catalogue, isWebhookEventType, webhookEventTypes } from '../../delivery/catalogue.ts';
 import { validateEndpointUrl, type NetworkPolicy } from '../../delivery/ssrf.ts';
 import type { WebhookDelivery, WebhookEndpoint, WebhookStore } from '../webhooks/webhookStore.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import { sendError } from './errors.ts';
+import { answerAtomically } from './idempotency.ts';
 import { idParam, parseOr400, programOf } from './routes.ts';
 
 const eventsField = z
@@ -93,6 +96,8 @@ export const deliveryView = (d: WebhookDelivery) => ({
 });
 
 export type WebhookRouteDeps = {
+  /** For the transactions that settle an Idempotency-Key with the write it answers for. */
+  db: Kysely<Database>;
   webhooks: WebhookStore;
   network: NetworkPolicy;
   /** Wakes the delivery worker in this process after work was queued. */
@@ -137,13 +142,18 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   router.post(base, async (req, res) => {
     const body = parseOr400(createEndpointSchema, req.body, res);
     if (!body || !checkUrl(body.url, res)) return;
-    const { endpoint, secret } = await webhooks.createEndpoint({
-      programId: programOf(res),
-      url: body.url,
-      events: body.events,
-      description: body.description ?? '',
+    await answerAtomically(deps.db, res, async (tx) => {
+      const { endpoint, secret } = await webhooks.createEndpoint(
+        {
+          programId: programOf(res),
+          url: body.url,
+          events: body.events,
+          description: body.description ?? '',
+        },
+        tx,
+      );
+      return { status: 201, body: { ...endpointView(endpoint), secret }, sensitive: true };
     });
-    res.status(201).json({ ...endpointView(endpoint), secret });
   });
 
   router.get(base, async (_req, res) => {
@@ -183,13 +193,20 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   router.post(`${base}/:endpointId/rotate-secret`, async (req, res) => {
     const endpoint = await endpointOr404(req, res);
     if (!endpoint || !parseOr400(emptyBody, req.body, res)) return;
-    const rotated = await webhooks.rotateSecret(programOf(res), endpoint.endpointId);
-    if (!rotated)
-      return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
-    res.set('Cache-Control', 'no-store');
-    res.json({
-      secret: rotated.secret,
-      previous_secret_expires_at: rotated.previousSecretExpiresAt.toISOString(),
+    await answerAtomically(deps.db, res, async (tx) => {
+      const rotated = await webhooks.rotateSecret(programOf(res), endpoint.endpointId, tx);
+      if (!rotated) {
+        sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+        return null;
+      }
+      return {
+        status: 200,
+        body: {
+          secret: rotated.secret,
+          previous_secret_expires_at: rotated.previousSecretExpiresAt.toISOString(),
+        },
+        sensitive: true,
+      };
     });
   });
 

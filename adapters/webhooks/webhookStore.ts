@@ -167,15 +167,18 @@ export const createWebhookStore = (options: WebhookStoreOptions) => {
 
   return {
     /** Creates an enabled endpoint; the plain secret is returned once here (and by revealSecret). */
-    async createEndpoint(input: {
-      programId: string;
-      url: string;
-      events: string[];
-      description?: string;
-    }): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
+    async createEndpoint(
+      input: {
+        programId: string;
+        url: string;
+        events: string[];
+        description?: string;
+      },
+      executor: Kysely<Database> = db,
+    ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
       const secret = newWebhookSecret(randomBytes);
       const now = clock.now();
-      const row = await db
+      const row = await executor
         .insertInto('webhook_endpoints')
         .values({
           endpoint_id: newId('webhookEndpoint'),
@@ -272,11 +275,12 @@ export const createWebhookStore = (options: WebhookStoreOptions) => {
     async rotateSecret(
       programId: string,
       endpointId: string,
+      executor: Kysely<Database> = db,
     ): Promise<{ secret: string; previousSecretExpiresAt: Date } | null> {
       const secret = newWebhookSecret(randomBytes);
       const now = clock.now();
       const expiresAt = new Date(now.getTime() + overlapMs);
-      const row = await db
+      const row = await executor
         .updateTable('webhook_endpoints')
         .set((eb) => ({
           previous_secret_encrypted: eb.ref('secret_encrypted'),

@@ -159,3 +159,69 @@ describe('an Idempotency-Key whose request died', { skip: skipWithoutPostgres },
     assert.deepEqual(reordered.body, first.body);
   });
 });
+
+describe('idempotent answers that carry a secret', { skip: skipWithoutPostgres }, () => {
+  let app: TestApp;
+  let programId: string;
+
+  before(async () => {
+    app = await startTestApp();
+    programId = (await createProgram(app.api)).id;
+  });
+
+  after(async () => {
+    await app.stop();
+  });
+
+  /** Every text and jsonb value of every table, as text. */
+  const everything = async (): Promise<string> => {
+    const columns = await sql<{ table_name: string; column_name: string }>`
+      select table_name, column_name from information_schema.columns
+      where table_schema = 'public' and data_type in ('text', 'jsonb', 'json', 'character varying')`.execute(
+      app.runtime.database.db,
+    );
+    const parts: string[] = [];
+    for (const { table_name, column_name } of columns.rows) {
+      const values = await sql<{ v: string | null }>`select ${sql.ref(column_name)}::text as v
+        from ${sql.table(table_name)}`.execute(app.runtime.database.db);
+      for (const row of values.rows) if (row.v !== null) parts.push(row.v);
+    }
+    return parts.join('\n');
+  };
+
+  it('keeps no secret or key in clear, replays them unchanged, and marks them no-store', async () => {
+    const post = (path: string, body: unknown, key: string) =>
+      app.api.post<Record<string, string>>(path, body, { headers: { 'idempotency-key': key } });
+    const endpointPath = `/v1/programs/${programId}/webhook-endpoints`;
+    const endpointBody = { url: 'http://127.0.0.1:9/hook', events: ['points.awarded'] };
+    const created = expectStatus(await post(endpointPath, endpointBody, 'ep-1'), 201);
+    assert.equal(created.headers.get('cache-control'), 'no-store');
+    const rotatePath = `${endpointPath}/${created.body.id}/rotate-secret`;
+    const rotated = expectStatus(await post(rotatePath, {}, 'rot-1'), 200);
+    assert.equal(rotated.headers.get('cache-control'), 'no-store');
+    const keyPath = `/v1/programs/${programId}/api-keys`;
+    const apiKey = expectStatus(await post(keyPath, { label: 'crm' }, 'key-1'), 201);
+    assert.equal(apiKey.headers.get('cache-control'), 'no-store');
+
+    const stored = await everything();
+    for (const secret of [created.body.secret!, rotated.body.secret!, apiKey.body.key!]) {
+      assert.ok(secret.length > 20);
+      assert.ok(!stored.includes(secret), `a secret is stored in clear: ${secret.slice(0, 12)}…`);
+      assert.ok(!stored.includes(secret.split('.').at(-1)!), 'a key secret is stored in clear');
+    }
+
+    for (const [path, body, key, first] of [
+      [endpointPath, endpointBody, 'ep-1', created],
+      [rotatePath, {}, 'rot-1', rotated],
+      [keyPath, { label: 'crm' }, 'key-1', apiKey],
+    ] as const) {
+      const replay = await post(path, body, key);
+      assert.equal(replay.status, first.status);
+      assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+      assert.equal(replay.headers.get('cache-control'), 'no-store');
+      assert.deepEqual(replay.body, first.body);
+    }
+    const endpoints = await app.api.get<{ data: unknown[] }>(endpointPath);
+    assert.equal(endpoints.body.data.length, 1, 'a replay created a second endpoint');
+  });
+});

@@ -10,15 +10,14 @@ import {
   type PersistentSubscriptionToAllResolvedEvent,
   type PersistentSubscriptionToAllSettings,
 } from '@eventstore/db-client';
-import { sql, type Kysely } from 'kysely';
 import {
   comparePositions,
   type Position,
   type RecordedEvent,
 } from '../../../domain/recordedEvent.ts';
-import type { DatabaseHandle, Session } from '../../db/database.ts';
-import type { Database } from '../../db/schema.ts';
+import type { DatabaseHandle } from '../../db/database.ts';
 import type { Subscription, SubscriptionOptions } from '../port.ts';
+import { LeaseLostError, SubscriptionLease } from '../subscriptionLease.ts';
 import type { EsdbEventStore } from './esdbEventStore.ts';
 import { decideNack, fromResolved, subscriptionSettings, toPosition } from './mapping.ts';
 
@@ -99,7 +98,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * at the limit) and nothing behind it runs until the server hands it back, so order survives
  * retries. Redeliveries of what was handled (the server checkpoints lazily) are acked unhandled:
  * the handled position is kept in Postgres with the writes. One active consumer per name across
- * processes, by the same advisory lock the Postgres store takes.
+ * processes, by the same lease in the checkpoint row the Postgres store takes (SubscriptionLease):
+ * a consumer that loses it nacks what it holds, leaves the server's group and stands by.
  */
 export class EsdbSubscription implements Subscription {
   readonly name: string;
@@ -112,7 +112,8 @@ export class EsdbSubscription implements Subscription {
   readonly #onStop: () => void;
   #stopped = false;
   #loop: Promise<void> = Promise.resolve();
-  #lock: Session | null = null;
+  readonly #lease: SubscriptionLease;
+  #leaseLost = false;
   #current: PersistentSubscriptionToAll | null = null;
   #checkpoint: Position | null = null;
   /** Highest position disposed of (handled, skipped or parked) on this connection or before. */
@@ -141,6 +142,11 @@ export class EsdbSubscription implements Subscription {
     this.#reconnectDelayMs = args.reconnectDelayMs;
     this.#retryDelayMs = args.retryDelayMs;
     this.#onStop = args.onStop;
+    this.#lease = new SubscriptionLease({
+      db: args.readModels.db,
+      name: checkpointKey(args.options.name),
+      exclusive: args.readModels.kind === 'pglite',
+    });
   }
 
   /** Non-null while the subscription is reconnecting after a lost connection. */
@@ -173,7 +179,7 @@ export class EsdbSubscription implements Subscription {
     await this.#current?.unsubscribe().catch(() => {});
     this.#wake?.();
     await this.#loop;
-    await this.#lock?.close();
+    await this.#lease.release().catch(() => {});
     for (const waiter of this.#waiters) waiter.resolve();
     this.#waiters = [];
   }
@@ -194,43 +200,73 @@ export class EsdbSubscription implements Subscription {
   }
 
   async #run(): Promise<void> {
-    this.#lock = await this.#readModels.openSession();
-    while (!this.#stopped && !(await this.#lock.tryAdvisoryLock(`subscription:${this.name}`)))
-      await sleep(1_000);
-    if (this.#stopped) return;
-    const saved = await this.#readModels.db
-      .selectFrom('incentable_subscriptions')
-      .select([
-        sql<string>`commit_position::text`.as('commit'),
-        sql<string>`prepare_position::text`.as('prepare'),
-      ])
-      .where('name', '=', checkpointKey(this.name))
-      .executeTakeFirst();
-    if (saved) {
-      this.#checkpoint = { commit: BigInt(saved.commit), prepare: BigInt(saved.prepare) };
-      this.#advance(this.#checkpoint);
-    }
-    let failures = 0;
     while (!this.#stopped) {
-      const connectedAt = Date.now();
+      let acquired: Awaited<ReturnType<SubscriptionLease['tryAcquire']>>;
       try {
-        await this.#consume();
+        acquired = await this.#lease.tryAcquire();
       } catch (error) {
-        if (this.#stopped) break;
-        this.#lostReason = error instanceof Error ? error.message : String(error);
         this.#options.onError?.(error);
+        acquired = false;
       }
-      if (this.#stopped) break;
-      // The server redelivers whatever was unacked: start this connection's state afresh.
+      if (!acquired) {
+        await sleep(1_000);
+        continue;
+      }
+      this.#checkpoint = acquired.checkpoint;
+      if (this.#checkpoint) this.#advance(this.#checkpoint);
+      this.#leaseLost = false;
+      await this.#whileLeased();
+    }
+  }
+
+  /** Consumes, reconnecting with back-off, until stopped or the lease is lost. */
+  async #whileLeased(): Promise<void> {
+    let failures = 0;
+    const heartbeat = setInterval(() => {
+      this.#lease.renew(this.#readModels.db).then(
+        (held) => {
+          if (!held) this.#loseLease();
+        },
+        () => {},
+      );
+    }, this.#lease.leaseMs / 3);
+    try {
+      while (!this.#stopped && !this.#leaseLost) {
+        const connectedAt = Date.now();
+        try {
+          await this.#consume();
+        } catch (error) {
+          if (this.#stopped) break;
+          this.#lostReason = error instanceof Error ? error.message : String(error);
+          this.#options.onError?.(error);
+        }
+        if (this.#stopped || this.#leaseLost) break;
+        // The server redelivers whatever was unacked: start this connection's state afresh.
+        this.#queue = [];
+        this.#awaiting.clear();
+        if (Date.now() - connectedAt > 30_000) failures = 0;
+        const delay = Math.min(
+          this.#reconnectDelayMs.max,
+          this.#reconnectDelayMs.initial * 2 ** failures++,
+        );
+        await sleep(delay);
+      }
+    } finally {
+      clearInterval(heartbeat);
       this.#queue = [];
       this.#awaiting.clear();
-      if (Date.now() - connectedAt > 30_000) failures = 0;
-      const delay = Math.min(
-        this.#reconnectDelayMs.max,
-        this.#reconnectDelayMs.initial * 2 ** failures++,
-      );
-      await sleep(delay);
     }
+  }
+
+  /** Another consumer took over: leave the group's stream; what was unacked goes to the next. */
+  #loseLease(): void {
+    if (this.#leaseLost) return;
+    this.#leaseLost = true;
+    this.#options.onError?.(
+      new LeaseLostError(`subscription ${this.name}: another consumer took over; standing by`),
+    );
+    void this.#current?.unsubscribe().catch(() => {});
+    this.#wake?.();
   }
 
   /** One connection's life: resolves or rejects when the stream ends. */
@@ -258,7 +294,7 @@ export class EsdbSubscription implements Subscription {
       this.#wake?.();
     });
     try {
-      while (!this.#stopped && !ended) {
+      while (!this.#stopped && !ended && !this.#leaseLost) {
         if (this.#queue.length === 0 || !this.#ready()) {
           await new Promise<void>((resolve) => {
             this.#wake = resolve;
@@ -330,25 +366,30 @@ export class EsdbSubscription implements Subscription {
     const next =
       this.#checkpoint && comparePositions(this.#checkpoint, last) > 0 ? this.#checkpoint : last;
     try {
-      const saveCheckpoint = (executor: Kysely<Database>) =>
-        sql`
-          insert into incentable_subscriptions (name, commit_position, prepare_position, updated_at)
-          values (${checkpointKey(this.name)}, ${next.commit.toString()}::xid8, ${next.prepare.toString()}::bigint, now())
-          on conflict (name) do update set commit_position = excluded.commit_position,
-            prepare_position = excluded.prepare_position, updated_at = excluded.updated_at`.execute(
-          executor,
-        );
       const db = this.#readModels.db;
+      const held = async (done: Promise<boolean>) => {
+        if (!(await done)) throw new LeaseLostError(this.name);
+      };
       if (this.#options.transactional === false) {
+        await held(this.#lease.renew(db));
         await this.#options.handle(events, db);
-        await saveCheckpoint(db);
+        await held(this.#lease.save(db, next));
       } else {
         await db.transaction().execute(async (tx) => {
+          await held(this.#lease.renew(tx));
           await this.#options.handle(events, tx);
-          await saveCheckpoint(tx);
+          await held(this.#lease.save(tx, next));
         });
       }
     } catch (error) {
+      if (error instanceof LeaseLostError) {
+        // Not ours to handle any more: back to the server for the consumer that holds the lease.
+        await subscription
+          .nack('retry', 'consumer lost its lease', ...handledMessages)
+          .catch(() => {});
+        this.#loseLease();
+        return;
+      }
       this.#options.onError?.(error);
       const retryCount = Math.max(...handledMessages.map((m) => m.retryCount));
       await sleep(this.#retryDelayMs(retryCount));

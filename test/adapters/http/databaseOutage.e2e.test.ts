@@ -71,7 +71,10 @@ describe('while the database is unreachable', { skip: skipWithoutPostgres }, () 
     const read = await api.get(`/v1/programs/${programId}/members/${memberId}`);
     assert.equal(read.status, 503, read.text);
     assert.equal(read.body.error?.code, 'database_unavailable');
-    assert.equal((await api.get('/readyz')).status, 503);
+    const notReady = await api.get('/readyz');
+    assert.equal(notReady.status, 503);
+    assert.deepEqual(notReady.body, { status: 'not_ready' });
+    assert.equal((await api.get('/healthz')).status, 200, 'the process itself is alive');
 
     proxy.up();
     await waitFor('ready again', async () => (await api.get('/readyz')).status === 200, 10_000);

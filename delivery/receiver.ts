@@ -9,6 +9,7 @@ import { standardKeyOf } from './signing.ts';
 export type VerificationFailure =
   | 'missing_signature'
   | 'missing_headers'
+  | 'untimestamped_signature'
   | 'invalid_timestamp'
   | 'timestamp_out_of_tolerance'
   | 'invalid_signature';
@@ -66,17 +67,30 @@ const verifyStandard = (input: {
   return matches ? { ok: true, scheme: 'standard' } : { ok: false, reason: 'invalid_signature' };
 };
 
+export type VerifyOptions = {
+  /** How far `webhook-timestamp` may be from `now`, either way; default 300. */
+  toleranceSeconds?: number;
+  now?: Date;
+  /**
+   * Also accept a request signed only with `X-Incentable-Signature` (the public docs' HMAC of the
+   * body, with no timestamp). Off by default: such a signature never expires, so anyone who
+   * captured one delivery could replay it for ever.
+   */
+  allowUntimestamped?: boolean;
+};
+
 /**
  * Accepts a webhook when its Standard Webhooks signature verifies (timestamp within
- * `toleranceSeconds`), or, when only `X-Incentable-Signature` is present, when that matches. The
- * Standard headers win when present because only they protect against replay. `rawBody` must be
- * the bytes received, before any JSON parsing. Throws only when `secret` is not a whsec_ secret.
+ * `toleranceSeconds`). With `allowUntimestamped`, a request carrying only
+ * `X-Incentable-Signature` is accepted when that matches; the Standard headers win when present
+ * because only they protect against replay. `rawBody` must be the bytes received, before any JSON
+ * parsing. Throws only when `secret` is not a whsec_ secret.
  */
 export const verifyWebhook = (
   rawBody: string | Buffer,
   headers: IncomingHeaders,
   secret: string,
-  { toleranceSeconds = 300, now = new Date() }: { toleranceSeconds?: number; now?: Date } = {},
+  { toleranceSeconds = 300, now = new Date(), allowUntimestamped = false }: VerifyOptions = {},
 ): VerificationResult => {
   const body = toBuffer(rawBody);
   const standardSignature = headerOf(headers, 'webhook-signature');
@@ -93,6 +107,7 @@ export const verifyWebhook = (
   }
   const docsSignature = headerOf(headers, 'x-incentable-signature');
   if (docsSignature === undefined) return { ok: false, reason: 'missing_signature' };
+  if (!allowUntimestamped) return { ok: false, reason: 'untimestamped_signature' };
   // signDocs over the received bytes, not a re-decoded string: invalid UTF-8 must not be repaired.
   const expected = Buffer.from(createHmac('sha256', secret).update(body).digest('hex'), 'utf8');
   return equalBytes(Buffer.from(docsSignature.toLowerCase(), 'utf8'), expected)

@@ -6,6 +6,8 @@ export type WebhookReceiverOptions = {
   /** The endpoint's `whsec_…` secret, as shown in Settings -> Webhooks. */
   secret: string;
   toleranceSeconds?: number;
+  /** Also accept the timestamp-less `X-Incentable-Signature` alone (see verifyWebhook). */
+  allowUntimestamped?: boolean;
   /** Largest body accepted, in express.raw's notation. */
   limit?: string;
   /** The clock for the timestamp tolerance; injectable for tests. */
@@ -39,6 +41,7 @@ export const webhookReceiver = (options: WebhookReceiverOptions): RequestHandler
       const verification = verifyWebhook(rawBody, req.headers, options.secret, {
         toleranceSeconds: options.toleranceSeconds ?? 300,
         now: now(),
+        allowUntimestamped: options.allowUntimestamped ?? false,
       });
       if (!verification.ok) {
         res.status(401).json({ error: 'invalid_webhook', reason: verification.reason });

@@ -46,9 +46,17 @@ describe('verifying a received webhook', () => {
     assert.equal(verifyWebhook(body, headers, secret, { now }).ok, true);
   });
 
-  it('accepts the docs signature when it is the only one', () => {
+  it('refuses the docs signature alone by default: without a timestamp it replays for ever', () => {
     const headers = { 'x-incentable-signature': signDocs(body, secret) };
     assert.deepEqual(verifyWebhook(body, headers, secret, { now }), {
+      ok: false,
+      reason: 'untimestamped_signature',
+    });
+  });
+
+  it('accepts the docs signature alone when allowUntimestamped is set', () => {
+    const headers = { 'x-incentable-signature': signDocs(body, secret) };
+    assert.deepEqual(verifyWebhook(body, headers, secret, { now, allowUntimestamped: true }), {
       ok: true,
       scheme: 'incentable',
     });
@@ -72,7 +80,7 @@ describe('verifying a received webhook', () => {
       reason: 'invalid_signature',
     });
     const docs = { 'x-incentable-signature': signDocs(body, secret) };
-    assert.deepEqual(verifyWebhook(tampered, docs, secret, { now }), {
+    assert.deepEqual(verifyWebhook(tampered, docs, secret, { now, allowUntimestamped: true }), {
       ok: false,
       reason: 'invalid_signature',
     });
@@ -110,7 +118,7 @@ describe('verifying a received webhook', () => {
       reason: 'invalid_signature',
     });
     const shortDocs = { 'x-incentable-signature': 'abc' };
-    assert.deepEqual(verifyWebhook(body, shortDocs, secret, { now }), {
+    assert.deepEqual(verifyWebhook(body, shortDocs, secret, { now, allowUntimestamped: true }), {
       ok: false,
       reason: 'invalid_signature',
     });

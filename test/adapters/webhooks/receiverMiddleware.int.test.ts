@@ -34,10 +34,16 @@ let baseUrl: string;
 
 before(async () => {
   const app = express();
-  app.post('/webhooks', webhookReceiver({ secret, now: () => now }), (req, res) => {
+  const record: express.RequestHandler = (req, res) => {
     seen.push({ body: req.body, rawBody: res.locals.rawBody, scheme: res.locals.webhookScheme });
     res.status(204).end();
-  });
+  };
+  app.post('/webhooks', webhookReceiver({ secret, now: () => now }), record);
+  app.post(
+    '/lenient',
+    webhookReceiver({ secret, now: () => now, allowUntimestamped: true }),
+    record,
+  );
   server = await new Promise<Server>((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
@@ -74,10 +80,27 @@ describe('the webhook receiver middleware', () => {
     assert.equal(seen[0]?.scheme, 'standard');
   });
 
-  it('passes a webhook signed only with X-Incentable-Signature', async () => {
+  it('refuses a webhook signed only with X-Incentable-Signature (a replay would pass)', async () => {
     seen.length = 0;
     const response = await send({ 'x-incentable-signature': signDocs(body, secret) });
-    assert.equal(response.status, 204);
+    assert.deepEqual(response, {
+      status: 401,
+      json: { error: 'invalid_webhook', reason: 'untimestamped_signature' },
+    });
+    assert.equal(seen.length, 0);
+  });
+
+  it('passes it with allowUntimestamped', async () => {
+    seen.length = 0;
+    const lenient = await fetch(baseUrl.replace('/webhooks', '/lenient'), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-incentable-signature': signDocs(body, secret),
+      },
+      body,
+    });
+    assert.equal(lenient.status, 204);
     assert.equal(seen[0]?.scheme, 'incentable');
   });
 

@@ -55,6 +55,22 @@ const schema = z
       .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
       .optional(),
     SMTP_FROM: z.string().min(3).default('Incentable <webhooks@localhost>'),
+    TRUST_PROXY: z
+      .string()
+      .regex(
+        /^(true|false|\d{1,2}|[\w.:/, -]{1,500})$/,
+        'must be true, false, a hop count, or a comma-separated list of addresses/subnets/names (loopback, linklocal, uniquelocal)',
+      )
+      .default('false')
+      .transform((text): boolean | number | string =>
+        text === 'true'
+          ? true
+          : text === 'false'
+            ? false
+            : /^\d+$/.test(text)
+              ? Number(text)
+              : text,
+      ),
     SUBSCRIPTION_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(6_000),
     IDEMPOTENCY_LEASE_MS: z.coerce.number().int().min(500).max(30_000).default(15_000),
     INCENTABLE_TRACE_BATCHES: z.string().min(1).optional(),
@@ -86,6 +102,7 @@ const schema = z
     roles: env.ROLES,
     maxBodyBytes: env.MAX_BODY_BYTES,
     readWaitTimeoutMs: env.READ_WAIT_TIMEOUT_MS,
+    trustProxy: env.TRUST_PROXY,
     subscriptionLeaseMs: env.SUBSCRIPTION_LEASE_MS,
     idempotencyLeaseMs: env.IDEMPOTENCY_LEASE_MS,
     /** A file to append one JSON line per handled subscription batch to (reliability tests). */

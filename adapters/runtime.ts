@@ -219,6 +219,9 @@ export const startRuntime = async (
       maxBodyBytes: config.maxBodyBytes,
       idempotencyLeaseMs: config.idempotencyLeaseMs,
       secretKey,
+      trustProxy: config.trustProxy,
+      secureCookies:
+        config.nodeEnv === 'production' || (config.publicUrl?.startsWith('https:') ?? false),
       version: productVersion,
       webhooks,
       network: { allowPrivateNetworks: config.webhooks.allowPrivateNetworks },

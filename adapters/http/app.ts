@@ -22,6 +22,10 @@ export type AppDeps = RouteDeps &
     idempotencyLeaseMs?: number;
     /** The at-rest key: seals stored idempotent responses that carry a secret. */
     secretKey?: Uint8Array;
+    /** express's `trust proxy`: which proxies' X-Forwarded-* headers to believe (TRUST_PROXY). */
+    trustProxy?: boolean | number | string;
+    /** Mark cookies Secure even on a plain request (PUBLIC_URL is https, or production). */
+    secureCookies?: boolean;
     version: string;
     /** Resolves true when this process can serve: its database answers. */
     ready: () => Promise<boolean>;
@@ -33,6 +37,13 @@ export const createApp = (deps: AppDeps): Express => {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.set('trust proxy', deps.trustProxy ?? false);
+  app.use((req, res, next) => {
+    res.locals.secureCookies = deps.secureCookies === true;
+    // Served over TLS (directly or through a trusted proxy): browsers keep to https from now on.
+    if (req.secure) res.set('Strict-Transport-Security', 'max-age=31536000');
+    next();
+  });
   app.use((req, res, next) => {
     const incoming = req.get('x-request-id');
     res.locals.requestId = incoming && /^[\w.-]{1,100}$/.test(incoming) ? incoming : randomUUID();

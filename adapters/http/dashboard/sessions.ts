@@ -123,7 +123,9 @@ export const cookiesOf = (req: Request): Map<string, string> => {
 
 /**
  * httpOnly (no script reads it), SameSite=Strict (no other site's page sends it), scoped to
- * /dashboard, and Secure whenever the request came over TLS.
+ * /dashboard, and Secure whenever the request came over TLS (directly, or through a proxy
+ * TRUST_PROXY trusts) or the app says so (`res.locals.secureCookies`: PUBLIC_URL is https, or
+ * production).
  */
 export const setCookie = (
   req: Request,
@@ -137,7 +139,7 @@ export const setCookie = (
     'Path=/dashboard',
     'HttpOnly',
     'SameSite=Strict',
-    ...(req.secure ? ['Secure'] : []),
+    ...(req.secure || res.locals.secureCookies === true ? ['Secure'] : []),
     ...(maxAgeS === null ? [] : [`Max-Age=${maxAgeS}`]),
   ];
   res.append('Set-Cookie', parts.join('; '));

@@ -97,6 +97,7 @@ export const startRuntime = async (
     // the host below the worker's concurrency (queued requests would burn their timeout waiting).
     connectionsPerOrigin: config.webhooks.concurrency,
     userAgent: `Incentable-Webhooks/${productVersion}`,
+    onRefusedAddress: (detail) => log.warn(detail, 'webhook delivery refused: non-public address'),
   });
   if (roles.has('delivery')) {
     worker = new DeliveryWorker({

@@ -27,7 +27,13 @@ const inV4 = (address: number, base: string, prefixBits: number): boolean => {
 
 /** [base, prefix, class], first match wins, so the narrow ranges come first. */
 const v4Ranges: readonly (readonly [string, number, AddressClass])[] = [
-  ['169.254.169.254', 32, 'metadata'], // AWS, GCP, Azure, OpenStack instance metadata
+  // Cloud instance-metadata services, refused whatever the policy: they hand out credentials.
+  ['169.254.169.254', 32, 'metadata'], // AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle, IBM
+  ['169.254.170.2', 32, 'metadata'], // AWS ECS task metadata and credentials
+  ['169.254.0.23', 32, 'metadata'], // Tencent Cloud
+  ['100.100.100.200', 32, 'metadata'], // Alibaba Cloud (inside CGNAT space, so named first)
+  ['192.0.0.192', 32, 'metadata'], // Oracle Cloud (legacy)
+  ['168.63.129.16', 32, 'metadata'], // Azure WireServer (a public address, platform-internal)
   ['0.0.0.0', 8, 'unspecified'],
   ['127.0.0.0', 8, 'loopback'],
   ['10.0.0.0', 8, 'private'],

@@ -14,7 +14,16 @@ export type UndiciTransportOptions = NetworkPolicy & {
   connectTimeoutMs?: number;
   /** The resolver behind the SSRF check; tests inject one to point a name at loopback. */
   lookup?: LookupFunction;
+  /**
+   * Where the detail of a refused address goes (the operator's log). The delivery log, which the
+   * tenant reads, only says the endpoint resolves to a non-public address: the internal address
+   * a name resolves to is not the tenant's to learn.
+   */
+  onRefusedAddress?: (detail: { host: string; address: string; addressClass: string }) => void;
 };
+
+/** What a tenant sees of a refused address. */
+export const refusedAddressMessage = 'the endpoint resolves to a non-public address';
 
 /** What we keep of a response body: enough to debug a receiver, bounded for the delivery log. */
 export const responseBodyLimitBytes = 4096;
@@ -39,19 +48,25 @@ const originAndPath = (text: string): { origin: string; path: string } => {
 export class UndiciTransport implements HttpTransport {
   readonly #agent: Agent;
   readonly #policy: NetworkPolicy;
+  readonly #onRefusedAddress: NonNullable<UndiciTransportOptions['onRefusedAddress']>;
   readonly #userAgent: string;
   readonly #targets = new Map<string, Refusal | { origin: string; path: string }>();
 
   constructor(options: UndiciTransportOptions) {
     this.#policy = { allowPrivateNetworks: options.allowPrivateNetworks };
     this.#userAgent = options.userAgent;
+    this.#onRefusedAddress = options.onRefusedAddress ?? (() => {});
     this.#agent = new Agent({
       connections: options.connectionsPerOrigin,
       // One request at a time per socket: a slow receiver must not stall the ones queued behind it.
       pipelining: 1,
       connect: {
         timeout: options.connectTimeoutMs ?? 10_000,
-        lookup: guardedLookup(options.lookup ?? dnsLookup, this.#policy),
+        lookup: guardedLookup(
+          options.lookup ?? dnsLookup,
+          this.#policy,
+          options.onRefusedAddress ?? (() => {}),
+        ),
       },
     });
   }
@@ -112,11 +127,8 @@ export class UndiciTransport implements HttpTransport {
     }
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     if (isIP(host) !== 0 && !isAddressAllowed(host, this.#policy)) {
-      return {
-        kind: 'error',
-        error: 'ssrf_blocked',
-        message: `${host} is a ${classifyAddress(host)} address, which is not allowed`,
-      };
+      this.#onRefusedAddress({ host, address: host, addressClass: classifyAddress(host) });
+      return { kind: 'error', error: 'ssrf_blocked', message: refusedAddressMessage };
     }
     return null;
   }
@@ -127,7 +139,11 @@ export class UndiciTransport implements HttpTransport {
  * any is not allowed (a name that answers with one internal address is not a public endpoint).
  */
 export const guardedLookup =
-  (resolve: LookupFunction, policy: NetworkPolicy): LookupFunction =>
+  (
+    resolve: LookupFunction,
+    policy: NetworkPolicy,
+    onRefused: NonNullable<UndiciTransportOptions['onRefusedAddress']> = () => {},
+  ): LookupFunction =>
   (hostname, options, callback) => {
     resolve(hostname, { ...options, all: true }, (error, addresses, family) => {
       if (error) {
@@ -140,9 +156,11 @@ export const guardedLookup =
       const refused = all.find((entry) => !isAddressAllowed(entry.address, policy));
       const first = all[0];
       if (refused || !first) {
-        const reason = refused
-          ? `${hostname} resolves to ${refused.address}, a ${classifyAddress(refused.address)} address, which is not allowed`
-          : `${hostname} resolves to no address`;
+        if (refused) {
+          const addressClass = classifyAddress(refused.address);
+          onRefused({ host: hostname, address: refused.address, addressClass });
+        }
+        const reason = refused ? refusedAddressMessage : `${hostname} resolves to no address`;
         callback(
           Object.assign(new Error(reason), { code: refused ? ssrfErrorCode : 'ENOTFOUND' }),
           '',

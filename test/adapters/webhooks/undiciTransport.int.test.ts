@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server }
 import type { AddressInfo, LookupFunction } from 'node:net';
 import { after, describe, it } from 'node:test';
 import {
+  refusedAddressMessage,
   responseBodyLimitBytes,
   UndiciTransport,
 } from '../../../adapters/webhooks/undiciTransport.ts';
@@ -193,12 +194,29 @@ describe('the undici transport', () => {
       assert.equal(receiver.sockets(), 0);
     });
 
-    it('refuses localhost when it resolves to loopback', async () => {
+    it('refuses localhost when it resolves to loopback, telling the tenant no address', async () => {
       const receiver = await startReceiver((_req, res) => res.end());
-      const result = await post(strict, `http://localhost:${receiver.port}/`);
+      const refused: { host: string; address: string; addressClass: string }[] = [];
+      const transport = new UndiciTransport({
+        connectionsPerOrigin: 4,
+        userAgent: 'Incentable-Webhooks/test',
+        allowPrivateNetworks: false,
+        onRefusedAddress: (detail) => refused.push(detail),
+      });
+      const result = await post(transport, `http://localhost:${receiver.port}/`);
+      await transport.close();
       assertError(result, 'ssrf_blocked');
-      assert.match(result.kind === 'error' ? result.message : '', /127\.0\.0\.1.*loopback/);
+      // The delivery log is the tenant's: the internal address stays in the operator's log.
+      assert.equal(result.kind === 'error' ? result.message : '', refusedAddressMessage);
+      assert.equal(refused[0]?.host, 'localhost');
+      assert.match(refused[0]?.address ?? '', /^(127\.0\.0\.1|::1)$/);
+      assert.equal(refused[0]?.addressClass, 'loopback');
       assert.equal(receiver.sockets(), 0);
+    });
+
+    it('refuses every documented cloud metadata address, also on private networks', async () => {
+      for (const address of ['169.254.170.2', '100.100.100.200', '168.63.129.16', '192.0.0.192'])
+        assertError(await post(permissive, `http://${address}/latest/meta-data`), 'ssrf_blocked');
     });
 
     it('refuses a public-looking name whose DNS answer is private', async () => {

@@ -854,6 +854,7 @@ export class DeliveryWorker {
 
   #draft(f: Finished, to: string | null): Notification {
     const { claim } = f;
+    const endpoint = endpointLabel(claim.endpoint_id, claim.url);
     const link = `${this.#publicUrl}/dashboard/webhooks/${claim.endpoint_id}/deliveries/${claim.delivery_id}`;
     const gone = f.decision.status === 'gone';
     const lastStatus = f.result.kind === 'response' ? String(f.result.status) : 'no response';
@@ -862,7 +863,7 @@ export class DeliveryWorker {
         ? `Your webhook endpoint answered 410 Gone, so it has been disabled. No further events will be sent to it until you re-enable it.`
         : `A webhook could not be delivered after ${claim.attempts + 1} attempts and has been marked as failed.`,
       '',
-      `Endpoint: ${claim.url}`,
+      `Endpoint: ${endpoint}`,
       `Event type: ${claim.type}`,
       `Event id: ${claim.envelope_id}`,
       `Delivery id: ${claim.delivery_id}`,
@@ -879,8 +880,8 @@ export class DeliveryWorker {
       endpointId: claim.endpoint_id,
       to,
       subject: gone
-        ? `Webhook endpoint disabled (410 Gone): ${claim.url}`
-        : `Webhook delivery failed: ${claim.type} to ${claim.url}`,
+        ? `Webhook endpoint disabled (410 Gone): ${endpoint}`
+        : `Webhook delivery failed: ${claim.type} to ${endpoint}`,
       text,
     };
   }
@@ -937,3 +938,17 @@ const storable = (text: string | null): string | null =>
 
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
+
+/**
+ * How emails and logs name an endpoint: its id and host. The path and query string may carry a
+ * receiver's token, and an email travels further than the dashboard.
+ */
+export const endpointLabel = (endpointId: string, url: string): string => {
+  let host = 'an unreadable URL';
+  try {
+    host = new URL(url).host;
+  } catch {
+    // Stored URLs were validated on the way in; say so rather than print the raw text.
+  }
+  return `${endpointId} at ${host}`;
+};

@@ -297,7 +297,10 @@ describe('webhook delivery, end to end on PostgreSQL', { skip: skipWithoutPostgr
     const ours = mails.filter((m) => m.to === to);
     assert.equal(ours.length, 1);
     const text = ours[0]!.raw.replace(/=\r?\n/g, '');
-    assert.ok(text.includes(failing.url), 'names the endpoint');
+    assert.ok(
+      text.includes(`${f.endpoint.endpointId} at ${new URL(failing.url).host}`),
+      'names the endpoint by id and host',
+    );
     assert.ok(text.includes('points.awarded'), 'names the type');
     assert.ok(text.includes(envelopeIdFor(eventId!)), 'names the event id');
     assert.ok(

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { lockDataDir, type DataDirLock } from './dataDirLock.ts';
 import { migrations } from './migrations.ts';
 import { pgliteDialect } from './pglite.ts';
 import type { Database } from './schema.ts';
@@ -97,10 +98,21 @@ const openPostgres = (options: { url: string; poolSize?: number }): DatabaseHand
 };
 
 const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  // Loaded only when used: the WASM build costs ~80 MB of memory a Postgres deployment never needs.
-  const { PGlite } = await import('@electric-sql/pglite');
-  const pglite = await PGlite.create(dataDir ?? undefined);
+  let lock: DataDirLock | null = null;
+  if (dataDir) {
+    mkdirSync(dataDir, { recursive: true });
+    // Before PGlite reads a byte: two processes on one data dir corrupt it.
+    lock = lockDataDir(dataDir);
+  }
+  let pglite;
+  try {
+    // Loaded only when used: the WASM build costs ~80 MB of memory a Postgres deployment never needs.
+    const { PGlite } = await import('@electric-sql/pglite');
+    pglite = await PGlite.create(dataDir ?? undefined);
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const db = new Kysely<Database>({ dialect: pgliteDialect(pglite) });
   return {
     db,
@@ -110,13 +122,17 @@ const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
         listen: async (channel: string, onNotify: () => void) => {
           await pglite.listen(channel, onNotify);
         },
-        // One process owns an embedded database: there is no one else to exclude.
+        // The data dir's lock makes this process the only one: there is no one else to exclude.
         tryAdvisoryLock: () => Promise.resolve(true),
         close: () => Promise.resolve(),
       }),
     close: async () => {
-      await db.destroy();
-      await pglite.close();
+      try {
+        await db.destroy();
+        await pglite.close();
+      } finally {
+        lock?.release();
+      }
     },
   };
 };

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { lockDataDir, type DataDirLock } from './dataDirLock.ts';
@@ -100,7 +101,9 @@ const openPostgres = (options: { url: string; poolSize?: number }): DatabaseHand
 const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
   let lock: DataDirLock | null = null;
   if (dataDir) {
-    mkdirSync(dataDir, { recursive: true });
+    // Owner only, as PostgreSQL insists of its data directory: the files hold every member's data.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
     // Before PGlite reads a byte: two processes on one data dir corrupt it.
     lock = lockDataDir(dataDir);
   }
@@ -109,6 +112,7 @@ const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
     // Loaded only when used: the WASM build costs ~80 MB of memory a Postgres deployment never needs.
     const { PGlite } = await import('@electric-sql/pglite');
     pglite = await PGlite.create(dataDir ?? undefined);
+    if (dataDir) restrictToOwner(dataDir);
   } catch (error) {
     lock?.release();
     throw error;
@@ -135,4 +139,20 @@ const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
       }
     },
   };
+};
+
+/**
+ * Clears the group and other bits of everything under `dir` (symlinks are left alone). PGlite's
+ * file system gives the files of a new data dir an explicit chmod to 0666, whatever the umask, so
+ * a umask cannot do this; data dirs made before this check still have them. The files PostgreSQL
+ * creates later it opens 0600 itself.
+ */
+const restrictToOwner = (dir: string): void => {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isSymbolicLink()) continue;
+    const path = join(dir, entry.name);
+    const { mode } = lstatSync(path);
+    if ((mode & 0o077) !== 0) chmodSync(path, mode & 0o700);
+    if (entry.isDirectory()) restrictToOwner(path);
+  }
 };

@@ -38,10 +38,11 @@ const startHolder = async (dir: string): Promise<Holder> => {
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   let read = 0;
   const answer = async () => {
+    // Generous: six tsx children loading at once on a busy machine took over 20 s to say ready.
     await waitFor(
       'the holder to answer',
       () => lines.length > read || child.exitCode !== null,
-      20_000,
+      60_000,
     );
     const line = lines[read++];
     if (line === undefined) throw new Error(`the holder exited with ${child.exitCode}`);

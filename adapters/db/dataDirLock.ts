@@ -40,7 +40,8 @@ const maxGuardDepth = 4;
 
 /**
  * Takes `dir`'s lock file, `incentable.lock`, holding this process's pid (the directory must
- * exist). One live process at a time holds it; a lock whose pid is dead is stale and taken over.
+ * exist). One live process at a time holds it; a lock whose pid is dead (or that names no pid) is
+ * stale and taken over.
  * Throws DataDirLockedError when a live process holds it, this one included.
  *
  * Atomic: the file appears with its content by link(2), which fails if the name exists, so there

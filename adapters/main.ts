@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
+import { DataDirLockedError } from './db/dataDirLock.ts';
 import { EsdbConnectionError } from './eventstore/esdb/esdbEventStore.ts';
 import { installProcessGuards } from './processGuards.ts';
 import { startRuntime } from './runtime.ts';
@@ -22,7 +23,7 @@ const main = async () => {
   try {
     runtime = await startRuntime(config, { logger: log });
   } catch (error) {
-    if (error instanceof EsdbConnectionError) {
+    if (error instanceof EsdbConnectionError || error instanceof DataDirLockedError) {
       console.error(error.message);
       process.exit(2);
     }

@@ -304,8 +304,9 @@ const batchTracer = (path: string) => (trace: BatchTrace) => {
 };
 
 /**
- * Without WEBHOOK_SECRET_KEY, development keeps a generated key in the data dir (0600) so endpoint
- * secrets survive restarts. Production must configure the key: losing it loses every secret.
+ * Without WEBHOOK_SECRET_KEY, development keeps a generated key in the data dir (the dir 0700, the
+ * key 0600) so endpoint secrets survive restarts. Production must configure the key: losing it
+ * loses every secret.
  */
 const loadOrCreateSecretKey = (config: Config, log: Logger): Uint8Array => {
   if (config.nodeEnv === 'production') {
@@ -314,7 +315,7 @@ const loadOrCreateSecretKey = (config: Config, log: Logger): Uint8Array => {
   const path = join(config.dataDir, 'webhook-secret.key');
   if (existsSync(path))
     return new Uint8Array(Buffer.from(readFileSync(path, 'utf8').trim(), 'base64'));
-  mkdirSync(config.dataDir, { recursive: true });
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const key = randomBytes(32);
   writeFileSync(path, key.toString('base64'), { mode: 0o600 });
   log.warn({ path }, 'WEBHOOK_SECRET_KEY is not set: generated one for development');

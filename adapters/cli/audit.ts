@@ -1,4 +1,5 @@
 import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -228,7 +229,13 @@ export const registerAuditCommands = (program: Command): void => {
         format?: ExportFormat;
         output?: string;
       }) => {
-        const out = options.output ? createWriteStream(options.output) : process.stdout;
+        // The file is opened only once the database is: a refused open (another process holds
+        // DATA_DIR) must not truncate an earlier export.
+        let out: Writable = process.stdout;
+        const openOutput = (): Writable => {
+          if (options.output) out = createWriteStream(options.output);
+          return out;
+        };
         const exportOptions = {
           format: options.format ?? 'jsonl',
           ...(options.program !== undefined && { programId: options.program }),
@@ -249,14 +256,14 @@ export const registerAuditCommands = (program: Command): void => {
           database.kind === 'postgres'
             ? await (
                 await import('../audit/exportCopy.ts')
-              ).exportByCopy(database.url, out, { ...exportOptions, ...progress })
+              ).exportByCopy(database.url, openOutput(), { ...exportOptions, ...progress })
             : await withDatabase(async ({ db }) => {
                 const [{ countEvents }, { exportEvents }] = await Promise.all([
                   import('../audit/events.ts'),
                   import('../audit/export.ts'),
                 ]);
                 progress.onTotal?.(options.output ? await countEvents(db, options.program) : 0);
-                return exportEvents(db, out, { ...exportOptions, ...progress });
+                return exportEvents(db, openOutput(), { ...exportOptions, ...progress });
               });
         bar.stop();
         if (options.output) {

@@ -54,9 +54,17 @@ jobsCommand
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  // Loaded on this error path only, to tell an unreachable EventStoreDB from a bug.
-  const { EsdbConnectionError } = await import('../eventstore/esdb/esdbEventStore.ts');
-  if (error instanceof ConfigError || error instanceof EsdbConnectionError) {
+  // Loaded on this error path only, to tell an unreachable EventStoreDB or a data dir another
+  // process holds (the running service, on the embedded database) from a bug.
+  const [{ EsdbConnectionError }, { DataDirLockedError }] = await Promise.all([
+    import('../eventstore/esdb/esdbEventStore.ts'),
+    import('../db/dataDirLock.ts'),
+  ]);
+  if (
+    error instanceof ConfigError ||
+    error instanceof EsdbConnectionError ||
+    error instanceof DataDirLockedError
+  ) {
     console.error(error.message);
     process.exit(2);
   }

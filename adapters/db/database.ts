@@ -1,6 +1,8 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { lockDataDir, type DataDirLock } from './dataDirLock.ts';
 import { migrations } from './migrations.ts';
 import { pgliteDialect } from './pglite.ts';
 import type { Database } from './schema.ts';
@@ -208,17 +210,31 @@ class PgListener implements Listener {
 }
 
 const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  // Loaded only when used: the WASM build costs ~80 MB of memory a Postgres deployment never needs.
-  const { PGlite } = await import('@electric-sql/pglite');
-  const pglite = await PGlite.create(dataDir ?? undefined);
+  let lock: DataDirLock | null = null;
+  if (dataDir) {
+    // Owner only, as PostgreSQL insists of its data directory: the files hold every member's data.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+    // Before PGlite reads a byte: two processes on one data dir corrupt it.
+    lock = lockDataDir(dataDir);
+  }
+  let pglite;
+  try {
+    // Loaded only when used: the WASM build costs ~80 MB of memory a Postgres deployment never needs.
+    const { PGlite } = await import('@electric-sql/pglite');
+    pglite = await PGlite.create(dataDir ?? undefined);
+    if (dataDir) restrictToOwner(dataDir);
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const db = new Kysely<Database>({ dialect: pgliteDialect(pglite) });
   return {
     db,
     kind: 'pglite',
     openSession: () =>
       Promise.resolve({
-        // One process owns an embedded database: there is no one else to exclude.
+        // The data dir's lock makes this process the only one: there is no one else to exclude.
         tryAdvisoryLock: () => Promise.resolve(true),
         close: () => Promise.resolve(),
       }),
@@ -235,8 +251,28 @@ const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
       };
     },
     close: async () => {
-      await db.destroy();
-      await pglite.close();
+      try {
+        await db.destroy();
+        await pglite.close();
+      } finally {
+        lock?.release();
+      }
     },
   };
+};
+
+/**
+ * Clears the group and other bits of everything under `dir` (symlinks are left alone). PGlite's
+ * file system gives the files of a new data dir an explicit chmod to 0666, whatever the umask, so
+ * a umask cannot do this; data dirs made before this check still have them. The files PostgreSQL
+ * creates later it opens 0600 itself.
+ */
+const restrictToOwner = (dir: string): void => {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isSymbolicLink()) continue;
+    const path = join(dir, entry.name);
+    const { mode } = lstatSync(path);
+    if ((mode & 0o077) !== 0) chmodSync(path, mode & 0o700);
+    if (entry.isDirectory()) restrictToOwner(path);
+  }
 };

@@ -46,6 +46,10 @@ export type Runtime = {
   worker: DeliveryWorker | null;
   /** Set on the first start without ADMIN_API_KEY: the generated root key, shown once. */
   generatedRootKey: string | null;
+  /**
+   * Graceful: refuses new connections at once, lets the requests and webhook POSTs under way
+   * finish until config.shutdownTimeoutMs and cuts the rest (logged), closes the database last.
+   */
   stop: () => Promise<void>;
 };
 

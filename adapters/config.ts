@@ -33,6 +33,7 @@ const schema = z
       .pipe(z.array(z.enum(['api', 'projector', 'scheduler', 'delivery'])).min(1)),
     MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10_000_000).default(1_000_000),
     READ_WAIT_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
     WEBHOOK_SECRET_KEY: z
       .string()
       .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64 (openssl rand -base64 32)')
@@ -107,6 +108,8 @@ const schema = z
     idempotencyLeaseMs: env.IDEMPOTENCY_LEASE_MS,
     /** A file to append one JSON line per handled subscription batch to (reliability tests). */
     traceBatchesFile: env.INCENTABLE_TRACE_BATCHES ?? null,
+    /** How long SIGTERM lets in-flight requests and webhook POSTs finish before cutting them. */
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     webhooks: {
       secretKey: env.WEBHOOK_SECRET_KEY
         ? new Uint8Array(Buffer.from(env.WEBHOOK_SECRET_KEY, 'base64'))

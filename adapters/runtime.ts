@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import { sql, type Kysely } from 'kysely';
 import cron from 'node-cron';
 import { pino, type Logger } from 'pino';
@@ -18,6 +18,8 @@ import type { EventStore, Subscription } from './eventstore/port.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
 import { ensureRootKey } from './http/auth.ts';
 import { createApp } from './http/app.ts';
+import { closeGracefully, type GracefulServer } from './http/drain.ts';
+import { startDeadline } from './deadline.ts';
 import { purgeIdempotencyKeys } from './http/idempotency.ts';
 import { productVersion } from './version.ts';
 import { randomBytes } from 'node:crypto';
@@ -44,6 +46,10 @@ export type Runtime = {
   worker: DeliveryWorker | null;
   /** Set on the first start without ADMIN_API_KEY: the generated root key, shown once. */
   generatedRootKey: string | null;
+  /**
+   * Graceful: refuses new connections at once, lets the requests and webhook POSTs under way
+   * finish until config.shutdownTimeoutMs and cuts the rest (logged), closes the database last.
+   */
   stop: () => Promise<void>;
 };
 
@@ -208,7 +214,7 @@ export const startRuntime = async (
 
   const generatedRootKey = await ensureRootKey(database.db, config.adminApiKey);
 
-  let server: Server | null = null;
+  let server: GracefulServer | null = null;
   let url: string | null = null;
   if (roles.has('api') && options.listen !== false) {
     const app = createApp({
@@ -242,11 +248,13 @@ export const startRuntime = async (
       },
       log: { error: (details, message) => log.error(details, message) },
     });
-    server = await new Promise<Server>((resolve, reject) => {
-      const listening = app.listen(config.port, config.host, () => resolve(listening));
-      listening.on('error', reject);
+    const listening = createServer(app);
+    server = closeGracefully(listening);
+    await new Promise<void>((resolve, reject) => {
+      listening.once('error', reject);
+      listening.listen(config.port, config.host, () => resolve());
     });
-    const address = server.address() as AddressInfo;
+    const address = listening.address() as AddressInfo;
     url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   }
 
@@ -264,13 +272,24 @@ export const startRuntime = async (
     worker,
     generatedRootKey,
     stop: async () => {
+      const deadline = startDeadline(config.shutdownTimeoutMs);
       for (const task of tasks) await task.stop();
-      await worker?.stop();
-      const listening = server;
-      if (listening) {
-        listening.closeAllConnections();
-        await new Promise((resolve) => listening.close(resolve));
+      // New connections are refused from here on; the requests and webhook POSTs under way
+      // finish, or are cut at the deadline (a cut POST's delivery is pending again).
+      const [http, delivery] = await Promise.all([
+        server?.close(deadline.signal) ?? { cutRequests: [] },
+        worker?.stop({ cut: deadline.signal }) ?? { cutDeliveries: [] },
+      ]);
+      deadline.clear();
+      const { cutRequests } = http;
+      const { cutDeliveries } = delivery;
+      if (cutRequests.length + cutDeliveries.length > 0) {
+        log.warn(
+          { cutRequests, cutDeliveries },
+          `shutdown took longer than SHUTDOWN_TIMEOUT_MS (${config.shutdownTimeoutMs} ms): cut ${cutRequests.length} API request(s) and ${cutDeliveries.length} webhook POST(s); those deliveries are pending again, for any worker`,
+        );
       }
+      // The subscriptions ran on meanwhile: a request waiting on ?after_position needs them.
       await store.close();
       await transport.close();
       mailer?.close();

@@ -11,6 +11,11 @@ export type HttpRequest = {
   timeoutMs: number;
   /** The endpoint this attempt belongs to; for pooling and metrics, never sent. */
   endpointKey: string;
+  /**
+   * Ends the attempt early (a shutdown past its deadline): the request is torn down and `post`
+   * resolves at once with an error result. The caller decides what an aborted attempt means.
+   */
+  signal?: AbortSignal;
 };
 
 /**

@@ -32,6 +32,19 @@ const files = walk(join(root, 'test'))
   .map((f) => relative(root, f))
   .sort();
 
+// The browser tests need Chromium: installed here when it is missing (as root, with apt-get), or
+// the run stops before any test with what to install. A skipped browser test is not a pass.
+// `npm test` has checked already, before typecheck and lint.
+if (
+  files.some((f) => f.endsWith('.browser.test.ts')) &&
+  process.env.npm_lifecycle_event !== 'test'
+) {
+  const chromium = spawnSync('bash', [join(root, 'test', 'ensureChromium.sh')], {
+    stdio: 'inherit',
+  });
+  if (chromium.status !== 0) process.exit(chromium.status ?? 1);
+}
+
 const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 let postgres = 'none';
 const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { sql, type Kysely } from 'kysely';
 import {
   classifyAttempt,
@@ -9,6 +10,7 @@ import {
 import type { HttpTransport } from '../../delivery/ports.ts';
 import { defaultRetrySchedule } from '../../delivery/retryPolicy.ts';
 import { decryptSecret, signDocs, signStandard, standardKeyOf } from '../../delivery/signing.ts';
+import { settlesBefore } from '../deadline.ts';
 import type { Database } from '../db/schema.ts';
 
 /** Attempts finished but not yet recorded beyond which the worker stops claiming more. */
@@ -187,6 +189,12 @@ export class DeliveryWorker {
   /** Endpoints with queued rows and a free slot of their own, in round-robin order. */
   readonly #ready = new Set<string>();
   readonly #sends = new Set<Promise<void>>();
+  /** Rows whose POST is under way. */
+  readonly #posting = new Set<Held>();
+  /** Rows whose POST a stop cut short and gave back: whatever their POST returns is dropped. */
+  readonly #cut = new Set<Held>();
+  /** Aborts every POST under way: a stop past its deadline. */
+  readonly #cutPosts = new AbortController();
   #held = 0;
   #sending = 0;
   #claimSeq = 0;
@@ -225,6 +233,8 @@ export class DeliveryWorker {
     this.#pollIntervalMs = options.pollIntervalMs ?? 250;
     this.#logger = options.logger ?? consoleLogger;
     this.#onAttempt = options.onAttempt;
+    // Every POST under way listens on this one signal: thousands, by design, not a leak.
+    setMaxListeners(0, this.#cutPosts.signal);
   }
 
   start(): void {
@@ -234,10 +244,15 @@ export class DeliveryWorker {
   }
 
   /**
-   * Stops claiming and taking hand-overs, gives the queued rows back (pending again, for any
-   * worker), waits for the POSTs under way (bounded by timeoutMs) and records them.
+   * Stops claiming and taking hand-overs, gives the queued rows back (pending again, due now, for
+   * any worker), waits for the POSTs under way (each bounded by timeoutMs) and records them.
+   *
+   * When `cut` aborts before those POSTs end (a shutdown's deadline), they are aborted and their
+   * rows given back as well, due now and with the attempt not counted: the shutdown, not the
+   * receiver, ended them. The receiver may have got the request, so it may get it again, with
+   * the same id and bytes (delivery is at least once). Resolves with the deliveries so cut.
    */
-  async stop(): Promise<void> {
+  async stop(options: { cut?: AbortSignal } = {}): Promise<{ cutDeliveries: string[] }> {
     this.#running = false;
     this.notify();
     await this.#loop;
@@ -247,8 +262,22 @@ export class DeliveryWorker {
     this.#ready.clear();
     for (const row of queued) this.#release(row.endpoint_id);
     await this.#giveBack(queued);
-    await Promise.all([...this.#sends]);
+    const sends = Promise.all([...this.#sends]);
+    let cutDeliveries: string[] = [];
+    if (options.cut === undefined) await sends;
+    else if (!(await settlesBefore(sends, options.cut)))
+      cutDeliveries = await this.#cutPostsUnderWay();
     await this.#flush();
+    return { cutDeliveries };
+  }
+
+  /** Aborts the POSTs under way and gives their rows back; their results are not recorded. */
+  async #cutPostsUnderWay(): Promise<string[]> {
+    const rows = [...this.#posting];
+    for (const row of rows) this.#cut.add(row);
+    this.#cutPosts.abort();
+    await this.#giveBack(rows);
+    return rows.map((row) => row.delivery_id);
   }
 
   /** Work was queued in this process (projector batch, test event, redelivery): claim now. */
@@ -622,6 +651,7 @@ export class DeliveryWorker {
   async #send(claim: Held): Promise<void> {
     const startedAt = this.#clock.now();
     let result: AttemptResult;
+    this.#posting.add(claim);
     try {
       result = await this.#transport.post({
         url: claim.url,
@@ -629,11 +659,29 @@ export class DeliveryWorker {
         body: claim.body,
         timeoutMs: this.#timeoutMs,
         endpointKey: claim.endpoint_id,
+        signal: this.#cutPosts.signal,
       });
     } catch (error) {
       // A secret that does not decrypt (wrong key) or a transport bug: recorded, retried, never thrown.
       result = { kind: 'error', error: 'other', message: messageOf(error), durationMs: 0 };
     }
+    this.#posting.delete(claim);
+    // A row a stop cut short was given back: pending again, this attempt neither counted nor kept.
+    if (!this.#cut.delete(claim)) this.#finish(claim, startedAt, result);
+    this.#release(claim.endpoint_id);
+    this.#claimAgainIfDrained(claim.endpoint_id);
+    this.#sending -= 1;
+    const inFlight = (this.#inFlight.get(claim.endpoint_id) ?? 1) - 1;
+    if (inFlight <= 0) this.#inFlight.delete(claim.endpoint_id);
+    else this.#inFlight.set(claim.endpoint_id, inFlight);
+    if ((this.#queues.get(claim.endpoint_id)?.length ?? 0) > 0) this.#ready.add(claim.endpoint_id);
+    this.#pump();
+    this.#scheduleFlush();
+    this.#kick();
+  }
+
+  /** The POST is over: its outcome is decided now and waits for the next recorded batch. */
+  #finish(claim: Held, startedAt: Date, result: AttemptResult): void {
     const { outcome, errorKind } = classifyAttempt(result);
     const decision = decideAfterAttempt({
       outcome,
@@ -658,16 +706,6 @@ export class DeliveryWorker {
       mean === undefined ? result.durationMs : mean + latencyWeight * (result.durationMs - mean),
     );
     if (this.#latencyMs.size > maxCachedSecrets) this.#latencyMs.clear();
-    this.#release(claim.endpoint_id);
-    this.#claimAgainIfDrained(claim.endpoint_id);
-    this.#sending -= 1;
-    const inFlight = (this.#inFlight.get(claim.endpoint_id) ?? 1) - 1;
-    if (inFlight <= 0) this.#inFlight.delete(claim.endpoint_id);
-    else this.#inFlight.set(claim.endpoint_id, inFlight);
-    if ((this.#queues.get(claim.endpoint_id)?.length ?? 0) > 0) this.#ready.add(claim.endpoint_id);
-    this.#pump();
-    this.#scheduleFlush();
-    this.#kick();
   }
 
   #scheduleFlush(): void {

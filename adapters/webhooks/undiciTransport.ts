@@ -34,6 +34,7 @@ const ssrfErrorCode = 'ERR_WEBHOOK_ADDRESS_NOT_ALLOWED';
 type Refusal = { kind: 'error'; error: TransportErrorKind; message: string };
 
 const timedOut = { error: 'timeout', message: 'no complete response within the timeout' } as const;
+const aborted = { kind: 'error', error: 'other', message: 'aborted by the caller' } as const;
 
 const originAndPath = (text: string): { origin: string; path: string } => {
   const url = new URL(text);
@@ -82,8 +83,15 @@ export class UndiciTransport implements HttpTransport {
     if ('kind' in target) {
       return Promise.resolve({ ...target, durationMs: Math.round(performance.now() - startedAt) });
     }
+    const { signal } = attempt;
+    if (signal?.aborted) return Promise.resolve({ ...aborted, durationMs: 0 });
     return new Promise<AttemptResult>((resolve) => {
       const handler = new AttemptHandler(resolve, startedAt, attempt.timeoutMs);
+      if (signal) {
+        const onAbort = () => handler.abort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        handler.onSettled = () => signal.removeEventListener('abort', onAbort);
+      }
       this.#agent.dispatch(
         {
           origin: target.origin,
@@ -194,15 +202,24 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     this.#timer = setTimeout(timeOut, timeoutMs, this);
   }
 
+  /** Told once the attempt has its result: releases what watched it (the caller's signal). */
+  onSettled: (() => void) | null = null;
+
   /** The attempt's budget ran out: a timeout, whatever arrives later. */
   expire(): void {
     this.#finish({ kind: 'error', ...timedOut, durationMs: this.#elapsedMs() });
     this.#controller?.abort(new Error('webhook attempt timed out'));
   }
 
+  /** The caller's signal fired: an error result now, and the request torn down. */
+  abort(): void {
+    this.#finish({ ...aborted, durationMs: this.#elapsedMs() });
+    this.#controller?.abort(new Error('webhook attempt aborted'));
+  }
+
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
-    if (this.#settled) controller.abort(new Error('webhook attempt timed out'));
+    if (this.#settled) controller.abort(new Error('webhook attempt ended before it started'));
   }
 
   /** Called again after a 1xx: the last status is the response's. */
@@ -246,6 +263,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
     if (this.#settled) return;
     this.#settled = true;
     clearTimeout(this.#timer);
+    this.onSettled?.();
     this.#resolve(result);
   }
 

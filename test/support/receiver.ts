@@ -16,10 +16,12 @@ export type ReceivedWebhook = {
 };
 
 /**
- * How the receiver answers: a status (with an optional body and a delay before answering), or
- * `'hang'`, which never answers (the connection stays open until the receiver closes).
+ * How the receiver answers: a status (with an optional body, and a delay before answering or a
+ * promise it waits for, so a test holds the POST open as long as it needs), or `'hang'`, which
+ * never answers (the connection stays open until the receiver closes).
  */
-export type Answer = { status: number; body?: string; delayMs?: number } | 'hang';
+export type Answer =
+  { status: number; body?: string; delayMs?: number; until?: Promise<unknown> } | 'hang';
 
 /** Decides the answer to the `n`-th request (1-based, counted per receiver). */
 export type Responder = (request: ReceivedWebhook, n: number) => Answer;
@@ -74,6 +76,12 @@ export const startReceiver = async (responder: Responder = always(200)): Promise
       const answer = respond(request, received.length);
       if (answer === 'hang') return;
       const body = answer.body ?? 'ok';
+      if (answer.until) {
+        void answer.until.then(() => {
+          if (!res.destroyed) send(res, answer.status, body);
+        });
+        return;
+      }
       if (!answer.delayMs) return send(res, answer.status, body);
       const timer = setTimeout(() => {
         timers.delete(timer);

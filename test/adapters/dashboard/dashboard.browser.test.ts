@@ -20,7 +20,8 @@ import {
 } from '../../support/api.ts';
 import { skipWithoutPostgres, waitFor } from '../../support/postgres.ts';
 
-const chromiumPath = '/usr/bin/chromium';
+/** Debian's chromium, which test/ensureChromium.sh installs; CHROMIUM_PATH points elsewhere. */
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const chromiumFlags = [
   '--headless',
   '--no-sandbox',
@@ -31,12 +32,9 @@ const chromiumFlags = [
   '--disable-component-update',
   '--disable-sync',
 ];
-// CI installs Chromium (.ci/browser.sh): there a missing browser is a failure, not a skip.
-const skip =
-  skipWithoutPostgres ||
-  (existsSync(chromiumPath) || process.env.CI === 'true'
-    ? false
-    : `needs Debian's chromium at ${chromiumPath} (apt-get install -y chromium)`);
+// The test command installs Chromium or stops first (test/ensureChromium.sh): a missing browser
+// here is a failure, never a skip.
+const skip = skipWithoutPostgres;
 
 const screenshotDir = join(
   new URL('../../..', import.meta.url).pathname,
@@ -117,6 +115,11 @@ describe('admin dashboard in a browser', { skip }, () => {
   };
 
   before(async () => {
+    if (!existsSync(chromiumPath)) {
+      throw new Error(
+        `no Chromium at ${chromiumPath}: run bash test/ensureChromium.sh (it installs Debian's chromium, or says what to install)`,
+      );
+    }
     mkdirSync(screenshotDir, { recursive: true });
     app = await startTestApp();
     receiver = await startReceiver();

@@ -8,6 +8,7 @@ import {
   UndiciTransport,
 } from '../../../adapters/webhooks/undiciTransport.ts';
 import type { AttemptResult } from '../../../delivery/outcome.ts';
+import { waitFor } from '../../support/postgres.ts';
 
 type Received = { method: string; url: string; headers: IncomingMessage['headers']; body: string };
 
@@ -147,6 +148,47 @@ describe('the undici transport', () => {
     const result = await post(permissive, receiver.url, 300);
     assertError(result, 'timeout');
     assert.ok(result.durationMs < 1000, `took ${result.durationMs} ms`);
+  });
+
+  it('ends an attempt when its signal aborts, and closes with nothing left in flight', async () => {
+    const own = new UndiciTransport({
+      allowPrivateNetworks: true,
+      connectionsPerOrigin: 1,
+      userAgent: 'Incentable-Webhooks/test',
+    });
+    const receiver = await startReceiver(() => undefined);
+    const controller = new AbortController();
+    const attempt = own.post({
+      url: receiver.url,
+      headers: { 'content-type': 'application/json' },
+      body,
+      timeoutMs: 60_000,
+      endpointKey: 'we_test',
+      signal: controller.signal,
+    });
+    await waitFor('the POST to arrive', () => receiver.received.length === 1);
+    controller.abort();
+    const result = await attempt;
+    assert.deepEqual(result.kind === 'error' && { error: result.error, message: result.message }, {
+      error: 'other',
+      message: 'aborted by the caller',
+    });
+    // Agent.close() waits for requests in flight: it resolving shows the request is torn down.
+    await own.close();
+  });
+
+  it('does not send an attempt whose signal has already aborted', async () => {
+    const receiver = await startReceiver((_req, res) => res.writeHead(200).end());
+    const result = await permissive.post({
+      url: receiver.url,
+      headers: {},
+      body,
+      timeoutMs: 2000,
+      endpointKey: 'we_test',
+      signal: AbortSignal.abort(),
+    });
+    assertError(result, 'other');
+    assert.equal(receiver.received.length, 0);
   });
 
   it('reports a closed port as connection refused', async () => {

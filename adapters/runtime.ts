@@ -16,7 +16,7 @@ import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { PostgresEventStore, type BatchTrace } from './eventstore/postgresEventStore.ts';
 import type { EventStore, Subscription } from './eventstore/port.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
-import { ensureRootKey } from './http/auth.ts';
+import { ensureRootKey } from './http/apiKeys.ts';
 import { createApp } from './http/app.ts';
 import { purgeIdempotencyKeys } from './http/idempotency.ts';
 import { productVersion } from './version.ts';

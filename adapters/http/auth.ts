@@ -1,54 +1,13 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { newId } from '../ids.ts';
+import { sha256 } from './apiKeys.ts';
 import { sendError } from './errors.ts';
 
 /** Who is calling: the root key, or a key bound to one program. */
 export type Principal =
   { kind: 'root'; keyId: string } | { kind: 'program'; programId: string; keyId: string };
-
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-/** A key is `<key id>.<secret>`; only sha256(secret) is stored, the secret is shown once. */
-export const createApiKey = async (
-  db: Kysely<Database>,
-  input: { programId: string | null; label: string | null },
-): Promise<{ id: string; key: string }> => {
-  const keyId = newId('apiKey');
-  const secret = randomBytes(32).toString('base64url');
-  await db
-    .insertInto('api_keys')
-    .values({
-      key_id: keyId,
-      program_id: input.programId,
-      secret_sha256: sha256(secret),
-      label: input.label,
-    })
-    .execute();
-  return { id: keyId, key: `${keyId}.${secret}` };
-};
-
-/**
- * Makes sure a root key exists. With ADMIN_API_KEY configured that value is the root key; without
- * it, the first start generates one and returns it so the caller can print it once.
- */
-export const ensureRootKey = async (
-  db: Kysely<Database>,
-  configured: string | null,
-): Promise<string | null> => {
-  if (configured) return null;
-  const existing = await db
-    .selectFrom('api_keys')
-    .select('key_id')
-    .where('program_id', 'is', null)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  if (existing) return null;
-  return (await createApiKey(db, { programId: null, label: 'root (generated on first start)' }))
-    .key;
-};
 
 const equalHex = (a: string, b: string): boolean =>
   a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));

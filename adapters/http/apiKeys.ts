@@ -1,0 +1,59 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import { newId } from '../ids.ts';
+
+export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * Serialises every change to the set of active root keys across processes: the first start's
+ * check-then-insert, and the CLI's "never revoke the last one". Transaction-scoped, so it cannot
+ * outlive the work it guards (a dropped connection ends the transaction and frees it).
+ */
+const lockRootKeys = async (tx: Kysely<Database>): Promise<void> => {
+  await sql`select pg_advisory_xact_lock(hashtextextended('incentable.root_keys', 0))`.execute(tx);
+};
+
+/** A key is `<key id>.<secret>`; only sha256(secret) is stored, the secret is shown once. */
+export const createApiKey = async (
+  db: Kysely<Database>,
+  input: { programId: string | null; label: string | null },
+): Promise<{ id: string; key: string }> => {
+  const keyId = newId('apiKey');
+  const secret = randomBytes(32).toString('base64url');
+  await db
+    .insertInto('api_keys')
+    .values({
+      key_id: keyId,
+      program_id: input.programId,
+      secret_sha256: sha256(secret),
+      label: input.label,
+    })
+    .execute();
+  return { id: keyId, key: `${keyId}.${secret}` };
+};
+
+/**
+ * Makes sure a root key exists. With ADMIN_API_KEY configured that value is the root key; without
+ * it, the first start generates one and returns it so the caller can print it once. Several
+ * processes starting at once on an empty database make one key between them: the check and the
+ * insert run under the root-key lock.
+ */
+export const ensureRootKey = async (
+  db: Kysely<Database>,
+  configured: string | null,
+): Promise<string | null> => {
+  if (configured) return null;
+  return db.transaction().execute(async (tx) => {
+    await lockRootKeys(tx);
+    const existing = await tx
+      .selectFrom('api_keys')
+      .select('key_id')
+      .where('program_id', 'is', null)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (existing) return null;
+    return (await createApiKey(tx, { programId: null, label: 'root (generated on first start)' }))
+      .key;
+  });
+};

@@ -17,6 +17,7 @@ import { PostgresEventStore, type BatchTrace } from './eventstore/postgresEventS
 import type { EventStore, Subscription } from './eventstore/port.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
 import { ensureRootKey } from './http/apiKeys.ts';
+import { apiKeyVerifier } from './http/auth.ts';
 import { createApp } from './http/app.ts';
 import { purgeIdempotencyKeys } from './http/idempotency.ts';
 import { productVersion } from './version.ts';
@@ -216,6 +217,7 @@ export const startRuntime = async (
       queries: q,
       waitForReadModels,
       adminApiKey: config.adminApiKey,
+      keys: apiKeyVerifier(database.db, { adminApiKey: config.adminApiKey }),
       maxBodyBytes: config.maxBodyBytes,
       idempotencyLeaseMs: config.idempotencyLeaseMs,
       secretKey,

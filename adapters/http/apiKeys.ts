@@ -57,3 +57,52 @@ export const ensureRootKey = async (
       .key;
   });
 };
+
+/** A key as lists show it: never its secret or the secret's hash. */
+export type ApiKeyView = {
+  id: string;
+  label: string | null;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+};
+
+/** A program's keys, or the root keys for `null`, oldest first; revoked ones included. */
+export const listApiKeys = async (
+  db: Kysely<Database>,
+  programId: string | null,
+): Promise<ApiKeyView[]> => {
+  const rows = await db
+    .selectFrom('api_keys')
+    .select(['key_id', 'label', 'created_at', 'last_used_at', 'revoked_at'])
+    .where('program_id', programId === null ? 'is' : '=', programId)
+    .orderBy('created_at')
+    .orderBy('key_id')
+    .execute();
+  return rows.map((r) => ({
+    id: r.key_id,
+    label: r.label,
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+    revokedAt: r.revoked_at,
+  }));
+};
+
+/**
+ * Revokes one of a program's keys. Revoking a revoked key changes nothing (its first revocation
+ * time stays) and is not an error; a key of another program, or a root key, is not found here.
+ */
+export const revokeProgramKey = async (
+  db: Kysely<Database>,
+  programId: string,
+  keyId: string,
+): Promise<'revoked' | 'not_found'> => {
+  const row = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: sql<string>`coalesce(revoked_at, now())` })
+    .where('key_id', '=', keyId)
+    .where('program_id', '=', programId)
+    .returning('key_id')
+    .executeTakeFirst();
+  return row ? 'revoked' : 'not_found';
+};

@@ -73,7 +73,7 @@ export const createApp = (deps: AppDeps): Express => {
       next();
     },
     express.json({ limit: deps.maxBodyBytes, strict: true }),
-    authenticate(deps.db, { adminApiKey: deps.adminApiKey }),
+    authenticate(deps.keys),
     idempotency(deps.db, {
       ...(deps.idempotencyLeaseMs !== undefined && { leaseMs: deps.idempotencyLeaseMs }),
       ...(deps.secretKey && { secretKey: deps.secretKey }),

@@ -9,6 +9,8 @@ export type HttpErrorCode =
   | 'unsupported_media_type'
   | 'payload_too_large'
   | 'unauthorized'
+  | 'invalid_api_key'
+  | 'api_key_not_found'
   | 'forbidden'
   | 'not_found'
   | 'idempotency_conflict'

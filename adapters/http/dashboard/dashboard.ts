@@ -15,7 +15,7 @@ import { dashboardQueries } from '../../application/dashboardQueries.ts';
 import type { Queries } from '../../application/queries.ts';
 import type { Database } from '../../db/schema.ts';
 import type { WebhookStore } from '../../webhooks/webhookStore.ts';
-import { authenticate, type Principal } from '../auth.ts';
+import { adminKeyId, bearerToken, type ApiKeyVerifier } from '../auth.ts';
 import { createEndpointSchema, updateEndpointSchema } from '../webhookRoutes.ts';
 import { messagePage, programsPage, signInPage } from './accountPages.ts';
 import { clientScript } from './clientScript.ts';
@@ -53,7 +53,8 @@ export type DashboardDeps = {
   webhooks: WebhookStore;
   network: NetworkPolicy;
   wakeDelivery: () => void;
-  adminApiKey: string | null;
+  /** The API's own key check, so the dashboard accepts exactly the keys the API accepts. */
+  keys: ApiKeyVerifier;
   log: { error: (details: object, message: string) => void };
   /** Windows ("last 30 days") are measured from here; the system clock unless a test sets one. */
   clock?: { now: () => Date };
@@ -128,34 +129,6 @@ const firstIssue = (issues: { path: PropertyKey[]; message: string }[]): FormErr
 };
 
 /**
- * Runs the API's own key check (auth.ts) on a key typed into the sign-in form, so the dashboard
- * accepts exactly the keys the API accepts without a second copy of the hashing and lookup.
- */
-const keyVerifier = (db: Kysely<Database>, adminApiKey: string | null) => {
-  const check = authenticate(db, { adminApiKey, cacheMs: 0 });
-  return (key: string): Promise<Principal | null> =>
-    new Promise((resolve, reject) => {
-      const request = {
-        get: (name: string) =>
-          name.toLowerCase() === 'authorization' ? `Bearer ${key}` : undefined,
-      };
-      const locals: { principal?: Principal } = {};
-      const response = {
-        locals,
-        status: () => response,
-        json: () => resolve(null),
-      };
-      const next: NextFunction = (error?: unknown) => {
-        if (error)
-          reject(error instanceof Error ? error : new Error('key check failed', { cause: error }));
-        else resolve(locals.principal ?? null);
-      };
-      // The middleware reads one header and writes locals or a 401: these stand-ins are enough.
-      check(request as unknown as Request, response as unknown as Response, next);
-    });
-};
-
-/**
  * The admin dashboard at /dashboard: server-rendered pages over the same application services
  * the API uses (queries, the webhook store). Forms are urlencoded POSTs carrying the session's
  * CSRF token; every page works without script, which only adds Copy buttons and "select all".
@@ -164,7 +137,6 @@ export const dashboard = (deps: DashboardDeps): Router => {
   const clock = deps.clock ?? { now: () => new Date() };
   const sessions = createSessionStore(clock);
   const dq = dashboardQueries(deps.db);
-  const verifyKey = keyVerifier(deps.db, deps.adminApiKey);
   const router = Router();
 
   const send = (res: Response, status: number, body: SafeHtml): void => {
@@ -240,7 +212,9 @@ export const dashboard = (deps: DashboardDeps): Router => {
     // Without a session, the form's token is checked against its own cookie (double submit).
     if (!sameToken(cookiesOf(req).get(signInCookie), formText(req.body, '_csrf')))
       return showSignIn(req, res, 'The form expired. Please sign in again.', 403);
-    const principal = await verifyKey(formText(req.body, 'api_key').trim());
+    // The same form as the API's bearer token; never a cached answer at sign-in.
+    const key = bearerToken(`Bearer ${formText(req.body, 'api_key').trim()}`);
+    const principal = key === null ? null : await deps.keys.verify(key, { cached: false });
     if (!principal) return showSignIn(req, res, 'That API key is not valid.', 401);
     const programId =
       principal.kind === 'program' ? principal.programId : ((await dq.programs())[0]?.id ?? null);
@@ -265,7 +239,7 @@ export const dashboard = (deps: DashboardDeps): Router => {
       );
     }
     if (
-      session.principal.keyId !== 'key_admin' &&
+      session.principal.keyId !== adminKeyId &&
       !(await dq.apiKeyActive(session.principal.keyId))
     ) {
       sessions.destroyForKey(session.principal.keyId);

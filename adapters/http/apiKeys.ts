@@ -106,3 +106,45 @@ export const revokeProgramKey = async (
     .executeTakeFirst();
   return row ? 'revoked' : 'not_found';
 };
+
+export type RootKeyRevocation =
+  | { outcome: 'revoked' }
+  | { outcome: 'already_revoked'; revokedAt: Date }
+  | { outcome: 'not_found' }
+  | { outcome: 'program_key'; programId: string }
+  | { outcome: 'last_root_key' };
+
+/**
+ * Revokes a root key (program_id null), unless it is the last active one: that would leave only
+ * ADMIN_API_KEY, if one is configured, and no way in without it. Under the root-key lock, so two
+ * revocations at once cannot each leave the other as the last.
+ */
+export const revokeRootKey = async (
+  db: Kysely<Database>,
+  keyId: string,
+): Promise<RootKeyRevocation> =>
+  db.transaction().execute(async (tx): Promise<RootKeyRevocation> => {
+    await lockRootKeys(tx);
+    const key = await tx
+      .selectFrom('api_keys')
+      .select(['program_id', 'revoked_at'])
+      .where('key_id', '=', keyId)
+      .executeTakeFirst();
+    if (!key) return { outcome: 'not_found' };
+    if (key.program_id !== null) return { outcome: 'program_key', programId: key.program_id };
+    if (key.revoked_at) return { outcome: 'already_revoked', revokedAt: key.revoked_at };
+    const others = await tx
+      .selectFrom('api_keys')
+      .select('key_id')
+      .where('program_id', 'is', null)
+      .where('revoked_at', 'is', null)
+      .where('key_id', '!=', keyId)
+      .executeTakeFirst();
+    if (!others) return { outcome: 'last_root_key' };
+    await tx
+      .updateTable('api_keys')
+      .set({ revoked_at: sql<string>`now()` })
+      .where('key_id', '=', keyId)
+      .execute();
+    return { outcome: 'revoked' };
+  });

@@ -17,7 +17,8 @@ import type { Database } from '../../db/schema.ts';
 import type { WebhookStore } from '../../webhooks/webhookStore.ts';
 import { adminKeyId, bearerToken, type ApiKeyVerifier } from '../auth.ts';
 import { createEndpointSchema, updateEndpointSchema } from '../webhookRoutes.ts';
-import { messagePage, programsPage, signInPage } from './accountPages.ts';
+import { listApiKeys, revokeProgramKey } from '../apiKeys.ts';
+import { apiKeysBase, apiKeysPage, messagePage, programsPage, signInPage } from './accountPages.ts';
 import { clientScript } from './clientScript.ts';
 import { toHtmlString, type SafeHtml } from './html.ts';
 import { base, page, type Shell } from './layout.ts';
@@ -396,6 +397,35 @@ export const dashboard = (deps: DashboardDeps): Router => {
       },
       memberPage({ member, ledger, orders }),
     );
+  });
+
+  router.get('/settings/api-keys', async (req, res) => {
+    const session = sessionOf(res);
+    await render(
+      req,
+      res,
+      { title: 'API keys', section: 'apiKeys', crumbs: [{ href: apiKeysBase, label: 'Settings' }] },
+      apiKeysPage({
+        keys: await listApiKeys(deps.db, programIdOf(res)),
+        currentKeyId: session.principal.keyId,
+        csrfToken: session.csrfToken,
+      }),
+    );
+  });
+
+  router.post('/settings/api-keys/:keyId/revoke', async (req, res, next) => {
+    const keyId = req.params.keyId;
+    if (typeof keyId !== 'string' || !isId('apiKey', keyId)) return next();
+    if ((await revokeProgramKey(deps.db, programIdOf(res), keyId)) === 'not_found') return next();
+    deps.keys.forget(keyId);
+    // Sessions in this process end now; elsewhere on their next request (apiKeyActive).
+    sessions.destroyForKey(keyId);
+    if (sessionOf(res).principal.keyId === keyId) {
+      clearCookie(req, res, sessionCookie);
+      return redirect(res, `${base}/sign-in`);
+    }
+    sessionOf(res).flash = { kind: 'notice', message: `Key ${keyId} revoked.` };
+    redirect(res, apiKeysBase);
   });
 
   router.get('/settings/webhooks', async (req, res) => {

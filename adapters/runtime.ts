@@ -18,6 +18,7 @@ import type { EventStore, Subscription } from './eventstore/port.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
 import { ensureRootKey } from './http/apiKeys.ts';
 import { apiKeyVerifier } from './http/auth.ts';
+import { authThrottle } from './http/authThrottle.ts';
 import { createApp } from './http/app.ts';
 import { purgeIdempotencyKeys } from './http/idempotency.ts';
 import { productVersion } from './version.ts';
@@ -218,6 +219,7 @@ export const startRuntime = async (
       waitForReadModels,
       adminApiKey: config.adminApiKey,
       keys: apiKeyVerifier(database.db, { adminApiKey: config.adminApiKey }),
+      authThrottle: authThrottle({ clock }),
       maxBodyBytes: config.maxBodyBytes,
       idempotencyLeaseMs: config.idempotencyLeaseMs,
       secretKey,

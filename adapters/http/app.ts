@@ -3,6 +3,7 @@ import express, { type Express } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { authenticate } from './auth.ts';
+import type { AuthThrottle } from './authThrottle.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
 import { auditRoutes } from './auditRoutes.ts';
@@ -16,6 +17,8 @@ export type AppDeps = RouteDeps &
   WebhookRouteDeps & {
     metrics: Registry;
     db: Kysely<Database>;
+    /** Failed-authentication backoff, shared by the API and the dashboard's sign-in. */
+    authThrottle: AuthThrottle;
     adminApiKey: string | null;
     maxBodyBytes: number;
     /** How long a dead request's claim on its Idempotency-Key lasts (see idempotency.ts). */
@@ -73,7 +76,7 @@ export const createApp = (deps: AppDeps): Express => {
       next();
     },
     express.json({ limit: deps.maxBodyBytes, strict: true }),
-    authenticate(deps.keys),
+    authenticate(deps.keys, deps.authThrottle),
     idempotency(deps.db, {
       ...(deps.idempotencyLeaseMs !== undefined && { leaseMs: deps.idempotencyLeaseMs }),
       ...(deps.secretKey && { secretKey: deps.secretKey }),

@@ -1,9 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { sha256 } from './apiKeys.ts';
-import { sendError } from './errors.ts';
+import type { AuthThrottle } from './authThrottle.ts';
+import { sendError, sendTooManyAttempts } from './errors.ts';
 
 /** Who is calling: the root key, or a key bound to one program. */
 export type Principal =
@@ -112,11 +113,16 @@ export const apiKeyVerifier = (
 export const bearerToken = (header: string | undefined): string | null =>
   /^Bearer ([\x21-\x7e]{16,512})$/.exec(header ?? '')?.[1] ?? null;
 
+/** The address a request came from, as the throttle counts it (express's trust proxy applies). */
+export const clientAddress = (req: Request): string =>
+  req.ip ?? req.socket.remoteAddress ?? 'unknown';
+
 /**
  * Bearer-key authentication for the API. A missing or malformed header is 401 `unauthorized`;
- * a key that is unknown, wrong or revoked is 401 `invalid_api_key`.
+ * a key that is unknown, wrong or revoked is 401 `invalid_api_key` and counts against the
+ * caller's address, which after repeated failures gets 429 `too_many_attempts` (authThrottle.ts).
  */
-export const authenticate = (keys: ApiKeyVerifier): RequestHandler => {
+export const authenticate = (keys: ApiKeyVerifier, throttle: AuthThrottle): RequestHandler => {
   return (req, res, next) => {
     const token = bearerToken(req.get('authorization'));
     if (token === null)
@@ -126,11 +132,17 @@ export const authenticate = (keys: ApiKeyVerifier): RequestHandler => {
         'unauthorized',
         'send an API key as "Authorization: Bearer <key>"',
       );
+    const address = clientAddress(req);
+    const waitS = throttle.retryAfterS(address);
+    if (waitS > 0) return sendTooManyAttempts(res, waitS);
     keys
       .verify(token)
       .then((principal) => {
-        if (!principal)
+        if (!principal) {
+          throttle.failed(address);
           return sendError(res, 401, 'invalid_api_key', 'the API key is not valid or was revoked');
+        }
+        throttle.succeeded(address);
         res.locals.principal = principal;
         next();
       })

@@ -359,6 +359,8 @@ export const openApiDocument = (version: string): object => {
         '401': errorResponse,
         '403': errorResponse,
         '404': errorResponse,
+        // Repeated bad keys from the caller's address (docs/api.md, "Keys").
+        '429': errorResponse,
         ...(op.method !== 'get' && {
           '409': errorResponse,
           '413': errorResponse,

@@ -15,7 +15,8 @@ import { dashboardQueries } from '../../application/dashboardQueries.ts';
 import type { Queries } from '../../application/queries.ts';
 import type { Database } from '../../db/schema.ts';
 import type { WebhookStore } from '../../webhooks/webhookStore.ts';
-import { adminKeyId, bearerToken, type ApiKeyVerifier } from '../auth.ts';
+import { adminKeyId, bearerToken, clientAddress, type ApiKeyVerifier } from '../auth.ts';
+import type { AuthThrottle } from '../authThrottle.ts';
 import { createEndpointSchema, updateEndpointSchema } from '../webhookRoutes.ts';
 import { listApiKeys, revokeProgramKey } from '../apiKeys.ts';
 import { apiKeysBase, apiKeysPage, messagePage, programsPage, signInPage } from './accountPages.ts';
@@ -56,6 +57,8 @@ export type DashboardDeps = {
   wakeDelivery: () => void;
   /** The API's own key check, so the dashboard accepts exactly the keys the API accepts. */
   keys: ApiKeyVerifier;
+  /** The API's failed-key backoff: failed sign-ins count with failed API calls. */
+  authThrottle: AuthThrottle;
   log: { error: (details: object, message: string) => void };
   /** Windows ("last 30 days") are measured from here; the system clock unless a test sets one. */
   clock?: { now: () => Date };
@@ -213,10 +216,25 @@ export const dashboard = (deps: DashboardDeps): Router => {
     // Without a session, the form's token is checked against its own cookie (double submit).
     if (!sameToken(cookiesOf(req).get(signInCookie), formText(req.body, '_csrf')))
       return showSignIn(req, res, 'The form expired. Please sign in again.', 403);
+    const address = clientAddress(req);
+    const waitS = deps.authThrottle.retryAfterS(address);
+    if (waitS > 0) {
+      res.set('Retry-After', String(waitS));
+      return showSignIn(
+        req,
+        res,
+        `Too many failed sign-ins from your address. Try again in ${waitS} ${waitS === 1 ? 'second' : 'seconds'}.`,
+        429,
+      );
+    }
     // The same form as the API's bearer token; never a cached answer at sign-in.
     const key = bearerToken(`Bearer ${formText(req.body, 'api_key').trim()}`);
     const principal = key === null ? null : await deps.keys.verify(key, { cached: false });
-    if (!principal) return showSignIn(req, res, 'That API key is not valid.', 401);
+    if (!principal) {
+      deps.authThrottle.failed(address);
+      return showSignIn(req, res, 'That API key is not valid.', 401);
+    }
+    deps.authThrottle.succeeded(address);
     const programId =
       principal.kind === 'program' ? principal.programId : ((await dq.programs())[0]?.id ?? null);
     const previous = cookiesOf(req).get(sessionCookie);

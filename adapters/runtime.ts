@@ -220,6 +220,7 @@ export const startRuntime = async (
       adminApiKey: config.adminApiKey,
       keys: apiKeyVerifier(database.db, { adminApiKey: config.adminApiKey }),
       authThrottle: authThrottle({ clock }),
+      metricsToken: config.metricsToken,
       maxBodyBytes: config.maxBodyBytes,
       idempotencyLeaseMs: config.idempotencyLeaseMs,
       secretKey,

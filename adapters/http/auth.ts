@@ -150,6 +150,33 @@ export const authenticate = (keys: ApiKeyVerifier, throttle: AuthThrottle): Requ
   };
 };
 
+/**
+ * One configured bearer token for a route (METRICS_TOKEN on /metrics); `null` leaves it open.
+ * A wrong token counts against the address like a wrong API key.
+ */
+export const requireToken = (token: string | null, throttle: AuthThrottle): RequestHandler => {
+  const expected = token === null ? null : sha256(token);
+  return (req, res, next) => {
+    if (expected === null) return next();
+    const address = clientAddress(req);
+    const waitS = throttle.retryAfterS(address);
+    if (waitS > 0) return sendTooManyAttempts(res, waitS);
+    const presented = bearerToken(req.get('authorization'));
+    if (presented !== null && equalHex(sha256(presented), expected)) {
+      throttle.succeeded(address);
+      return next();
+    }
+    if (presented !== null) throttle.failed(address);
+    res.set('WWW-Authenticate', 'Bearer realm="metrics"');
+    sendError(
+      res,
+      401,
+      'unauthorized',
+      'send the metrics token as "Authorization: Bearer <token>"',
+    );
+  };
+};
+
 export const principalOf = (res: Response): Principal => res.locals.principal as Principal;
 
 /** A program key may only touch its own program. */

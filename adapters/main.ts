@@ -44,7 +44,7 @@ const main = async () => {
   if (runtime.url) console.log(`Incentable is listening on ${runtime.url}`);
   if (runtime.generatedRootKey) {
     console.log(
-      `\nNo ADMIN_API_KEY was set, so a root API key was generated. It is shown only this once:\n\n  ${runtime.generatedRootKey}\n\nStore it now; only its hash is kept.\n`,
+      `\nNo ADMIN_API_KEY was set, so a root API key was generated. It is shown only this once:\n\n  ${runtime.generatedRootKey}\n\nStore it now; only its hash is kept. To replace it, make another (npx incentable keys create --label …), then revoke this one (npx incentable keys revoke <key_id>).\n`,
     );
   }
   let stopping = false;

@@ -16,7 +16,9 @@ import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { PostgresEventStore, type BatchTrace } from './eventstore/postgresEventStore.ts';
 import type { EventStore, Subscription } from './eventstore/port.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
-import { ensureRootKey } from './http/auth.ts';
+import { ensureRootKey } from './http/apiKeys.ts';
+import { apiKeyVerifier } from './http/auth.ts';
+import { authThrottle } from './http/authThrottle.ts';
 import { createApp } from './http/app.ts';
 import { closeGracefully, type GracefulServer } from './http/drain.ts';
 import { startDeadline } from './deadline.ts';
@@ -223,6 +225,9 @@ export const startRuntime = async (
       queries: q,
       waitForReadModels,
       adminApiKey: config.adminApiKey,
+      keys: apiKeyVerifier(database.db, { adminApiKey: config.adminApiKey }),
+      authThrottle: authThrottle({ clock }),
+      metricsToken: config.metricsToken,
       maxBodyBytes: config.maxBodyBytes,
       idempotencyLeaseMs: config.idempotencyLeaseMs,
       secretKey,

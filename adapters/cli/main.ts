@@ -49,6 +49,7 @@ jobsCommand
 
 (await import('./audit.ts')).registerAuditCommands(program);
 (await import('./eventstore.ts')).registerEventStoreCommands(program);
+(await import('./keys.ts')).registerKeyCommands(program);
 (await import('./subscriptions.ts')).registerSubscriptionCommands(program);
 
 try {

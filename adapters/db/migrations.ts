@@ -7,6 +7,7 @@ import { policyStateMigration } from './migrations/005_policyState.ts';
 import { webhookForeignKeysMigration } from './migrations/006_webhookForeignKeys.ts';
 import { webhookIndexesMigration } from './migrations/007_webhookIndexes.ts';
 import { leasesMigration } from './migrations/008_leases.ts';
+import { apiKeyUseMigration } from './migrations/009_apiKeyUse.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '006_webhook_foreign_keys': webhookForeignKeysMigration,
   '007_webhook_indexes': webhookIndexesMigration,
   '008_leases': leasesMigration,
+  '009_api_key_use': apiKeyUseMigration,
 };

@@ -35,6 +35,7 @@ export type HttpTables = {
     label: string | null;
     created_at: ColumnType<Date, string | undefined, never>;
     revoked_at: ColumnType<Date | null, string | null | undefined, string | null>;
+    last_used_at: ColumnType<Date | null, string | null | undefined, string | null>;
   };
   idempotency_keys: {
     scope: string;

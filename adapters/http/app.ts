@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { authenticate } from './auth.ts';
+import { authenticate, requireToken } from './auth.ts';
+import type { AuthThrottle } from './authThrottle.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
 import { auditRoutes } from './auditRoutes.ts';
@@ -16,6 +17,10 @@ export type AppDeps = RouteDeps &
   WebhookRouteDeps & {
     metrics: Registry;
     db: Kysely<Database>;
+    /** Failed-authentication backoff, shared by the API and the dashboard's sign-in. */
+    authThrottle: AuthThrottle;
+    /** METRICS_TOKEN: /metrics wants it as a bearer token; null leaves /metrics open. */
+    metricsToken: string | null;
     adminApiKey: string | null;
     maxBodyBytes: number;
     /** How long a dead request's claim on its Idempotency-Key lasts (see idempotency.ts). */
@@ -59,7 +64,7 @@ export const createApp = (deps: AppDeps): Express => {
     else res.status(503).json({ status: 'not_ready' });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', requireToken(deps.metricsToken, deps.authThrottle), async (_req, res) => {
     res.set('Content-Type', deps.metrics.contentType);
     res.send(await deps.metrics.metrics());
   });
@@ -84,7 +89,7 @@ export const createApp = (deps: AppDeps): Express => {
       next();
     },
     express.json({ limit: deps.maxBodyBytes, strict: true }),
-    authenticate(deps.db, { adminApiKey: deps.adminApiKey }),
+    authenticate(deps.keys, deps.authThrottle),
     idempotency(deps.db, {
       ...(deps.idempotencyLeaseMs !== undefined && { leaseMs: deps.idempotencyLeaseMs }),
       ...(deps.secretKey && { secretKey: deps.secretKey }),

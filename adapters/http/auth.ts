@@ -1,112 +1,179 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler, Response } from 'express';
-import type { Kysely } from 'kysely';
+import { timingSafeEqual } from 'node:crypto';
+import type { Request, RequestHandler, Response } from 'express';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { newId } from '../ids.ts';
-import { sendError } from './errors.ts';
+import { sha256 } from './apiKeys.ts';
+import type { AuthThrottle } from './authThrottle.ts';
+import { sendError, sendTooManyAttempts } from './errors.ts';
 
 /** Who is calling: the root key, or a key bound to one program. */
 export type Principal =
   { kind: 'root'; keyId: string } | { kind: 'program'; programId: string; keyId: string };
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-/** A key is `<key id>.<secret>`; only sha256(secret) is stored, the secret is shown once. */
-export const createApiKey = async (
-  db: Kysely<Database>,
-  input: { programId: string | null; label: string | null },
-): Promise<{ id: string; key: string }> => {
-  const keyId = newId('apiKey');
-  const secret = randomBytes(32).toString('base64url');
-  await db
-    .insertInto('api_keys')
-    .values({
-      key_id: keyId,
-      program_id: input.programId,
-      secret_sha256: sha256(secret),
-      label: input.label,
-    })
-    .execute();
-  return { id: keyId, key: `${keyId}.${secret}` };
-};
+/** The id the configured ADMIN_API_KEY acts as: it has no row, so it is never listed or revoked. */
+export const adminKeyId = 'key_admin';
 
 /**
- * Makes sure a root key exists. With ADMIN_API_KEY configured that value is the root key; without
- * it, the first start generates one and returns it so the caller can print it once.
+ * How long a verified key is trusted without asking the database again: the longest a key
+ * revoked in another process keeps working here. The revoking process forgets it at once.
  */
-export const ensureRootKey = async (
-  db: Kysely<Database>,
-  configured: string | null,
-): Promise<string | null> => {
-  if (configured) return null;
-  const existing = await db
-    .selectFrom('api_keys')
-    .select('key_id')
-    .where('program_id', 'is', null)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  if (existing) return null;
-  return (await createApiKey(db, { programId: null, label: 'root (generated on first start)' }))
-    .key;
+export const verifiedKeyCacheMs = 5_000;
+
+/**
+ * Checks bearer keys against the api_keys table (and ADMIN_API_KEY). One per process, shared by
+ * the API and the dashboard's sign-in, so a revocation through either clears the same cache.
+ */
+export type ApiKeyVerifier = {
+  /** The principal `token` stands for, or null for a key that is unknown, wrong or revoked. */
+  verify: (token: string, options?: { cached?: boolean }) => Promise<Principal | null>;
+  /** Stops trusting a key in this process now (it was revoked). */
+  forget: (keyId: string) => void;
 };
 
 const equalHex = (a: string, b: string): boolean =>
   a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
-/**
- * Bearer-key authentication. Verified keys are cached for a short while so a busy client does not
- * cost a query per request; a revoked key stops working within `cacheMs`.
- */
-export const authenticate = (
+export const apiKeyVerifier = (
   db: Kysely<Database>,
   options: { adminApiKey: string | null; cacheMs?: number },
-): RequestHandler => {
+): ApiKeyVerifier => {
   const adminHash = options.adminApiKey ? sha256(options.adminApiKey) : null;
-  const cacheMs = options.cacheMs ?? 30_000;
-  const cache = new Map<string, { principal: Principal; until: number }>();
+  const cacheMs = options.cacheMs ?? verifiedKeyCacheMs;
+  /** By sha256 of the whole token: a heap dump does not hand out keys. */
+  const cache = new Map<string, { principal: Principal; untilMs: number }>();
+
+  /**
+   * last_used_at is written when the stored value is a minute old or more, and only on a cache
+   * miss: at most one write per key per minute, however busy the key and however many
+   * processes check it (the WHERE clause makes the second process's write a no-op).
+   */
+  const recordUse = async (keyId: string): Promise<void> => {
+    await db
+      .updateTable('api_keys')
+      .set({ last_used_at: sql<string>`now()` })
+      .where('key_id', '=', keyId)
+      .where((eb) =>
+        eb.or([
+          eb('last_used_at', 'is', null),
+          eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`),
+        ]),
+      )
+      .execute();
+  };
+
+  const lookUp = async (token: string): Promise<Principal | null> => {
+    if (adminHash && equalHex(sha256(token), adminHash)) return { kind: 'root', keyId: adminKeyId };
+    const dot = token.indexOf('.');
+    if (dot <= 0) return null;
+    const row = await db
+      .selectFrom('api_keys')
+      .select([
+        'key_id',
+        'program_id',
+        'secret_sha256',
+        sql<boolean>`last_used_at is null or last_used_at < now() - interval '1 minute'`.as(
+          'use_stale',
+        ),
+      ])
+      .where('key_id', '=', token.slice(0, dot))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (!row || !equalHex(row.secret_sha256, sha256(token.slice(dot + 1)))) return null;
+    // Bookkeeping, not authentication: a failed write must not turn a good key away.
+    if (row.use_stale) await recordUse(row.key_id).catch(() => {});
+    return row.program_id === null
+      ? { kind: 'root', keyId: row.key_id }
+      : { kind: 'program', programId: row.program_id, keyId: row.key_id };
+  };
+
+  return {
+    async verify(token, { cached = true } = {}) {
+      const tokenHash = sha256(token);
+      const hit = cache.get(tokenHash);
+      if (cached && hit && hit.untilMs > Date.now()) return hit.principal;
+      const principal = await lookUp(token);
+      if (!principal) {
+        cache.delete(tokenHash);
+        return null;
+      }
+      if (principal.keyId !== adminKeyId && cacheMs > 0) {
+        if (cache.size > 10_000) cache.clear();
+        cache.set(tokenHash, { principal, untilMs: Date.now() + cacheMs });
+      }
+      return principal;
+    },
+    forget(keyId) {
+      for (const [tokenHash, entry] of cache)
+        if (entry.principal.keyId === keyId) cache.delete(tokenHash);
+    },
+  };
+};
+
+/** What a bearer header holds, or null when it is missing or not of the form. */
+export const bearerToken = (header: string | undefined): string | null =>
+  /^Bearer ([\x21-\x7e]{16,512})$/.exec(header ?? '')?.[1] ?? null;
+
+/** The address a request came from, as the throttle counts it (express's trust proxy applies). */
+export const clientAddress = (req: Request): string =>
+  req.ip ?? req.socket.remoteAddress ?? 'unknown';
+
+/**
+ * Bearer-key authentication for the API. A missing or malformed header is 401 `unauthorized`;
+ * a key that is unknown, wrong or revoked is 401 `invalid_api_key` and counts against the
+ * caller's address, which after repeated failures gets 429 `too_many_attempts` (authThrottle.ts).
+ */
+export const authenticate = (keys: ApiKeyVerifier, throttle: AuthThrottle): RequestHandler => {
   return (req, res, next) => {
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer ([\x21-\x7e]{16,512})$/.exec(header);
-    if (!match)
+    const token = bearerToken(req.get('authorization'));
+    if (token === null)
       return sendError(
         res,
         401,
         'unauthorized',
         'send an API key as "Authorization: Bearer <key>"',
       );
-    const token = match[1]!;
-    const tokenHash = sha256(token);
-    const hit = cache.get(tokenHash);
-    if (hit && hit.until > Date.now()) {
-      res.locals.principal = hit.principal;
-      return next();
-    }
-    if (adminHash && equalHex(tokenHash, adminHash)) {
-      res.locals.principal = { kind: 'root', keyId: 'key_admin' } satisfies Principal;
-      return next();
-    }
-    const dot = token.indexOf('.');
-    const keyId = dot > 0 ? token.slice(0, dot) : '';
-    const secret = dot > 0 ? token.slice(dot + 1) : '';
-    db.selectFrom('api_keys')
-      .select(['key_id', 'program_id', 'secret_sha256'])
-      .where('key_id', '=', keyId)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst()
-      .then((row) => {
-        if (!row || !equalHex(row.secret_sha256, sha256(secret))) {
-          return sendError(res, 401, 'unauthorized', 'the API key is not valid');
+    const address = clientAddress(req);
+    const waitS = throttle.retryAfterS(address);
+    if (waitS > 0) return sendTooManyAttempts(res, waitS);
+    keys
+      .verify(token)
+      .then((principal) => {
+        if (!principal) {
+          throttle.failed(address);
+          return sendError(res, 401, 'invalid_api_key', 'the API key is not valid or was revoked');
         }
-        const principal: Principal =
-          row.program_id === null
-            ? { kind: 'root', keyId: row.key_id }
-            : { kind: 'program', programId: row.program_id, keyId: row.key_id };
-        if (cache.size > 10_000) cache.clear();
-        cache.set(tokenHash, { principal, until: Date.now() + cacheMs });
+        throttle.succeeded(address);
         res.locals.principal = principal;
         next();
       })
       .catch(next);
+  };
+};
+
+/**
+ * One configured bearer token for a route (METRICS_TOKEN on /metrics); `null` leaves it open.
+ * A wrong token counts against the address like a wrong API key.
+ */
+export const requireToken = (token: string | null, throttle: AuthThrottle): RequestHandler => {
+  const expected = token === null ? null : sha256(token);
+  return (req, res, next) => {
+    if (expected === null) return next();
+    const address = clientAddress(req);
+    const waitS = throttle.retryAfterS(address);
+    if (waitS > 0) return sendTooManyAttempts(res, waitS);
+    const presented = bearerToken(req.get('authorization'));
+    if (presented !== null && equalHex(sha256(presented), expected)) {
+      throttle.succeeded(address);
+      return next();
+    }
+    if (presented !== null) throttle.failed(address);
+    res.set('WWW-Authenticate', 'Bearer realm="metrics"');
+    sendError(
+      res,
+      401,
+      'unauthorized',
+      'send the metrics token as "Authorization: Bearer <token>"',
+    );
   };
 };
 

@@ -9,6 +9,9 @@ export type HttpErrorCode =
   | 'unsupported_media_type'
   | 'payload_too_large'
   | 'unauthorized'
+  | 'invalid_api_key'
+  | 'api_key_not_found'
+  | 'too_many_attempts'
   | 'forbidden'
   | 'not_found'
   | 'idempotency_conflict'
@@ -73,6 +76,17 @@ export const sendError = (
     error: field === undefined ? { code, message } : { code, message, field },
   };
   res.status(status).json(body);
+};
+
+/** Too many bad credentials from the caller's address: nothing is checked for `retryAfterS`. */
+export const sendTooManyAttempts = (res: Response, retryAfterS: number): void => {
+  res.set('Retry-After', String(retryAfterS));
+  sendError(
+    res,
+    429,
+    'too_many_attempts',
+    `too many failed authentication attempts from this address; retry after ${retryAfterS} s`,
+  );
 };
 
 /**

@@ -42,6 +42,18 @@ export const operations: Operation[] = [
     root: true,
   },
   {
+    method: 'get',
+    path: '/v1/programs/{programId}/api-keys',
+    summary: "List the program's API keys (never their secrets), revoked ones included",
+    success: 200,
+  },
+  {
+    method: 'delete',
+    path: '/v1/programs/{programId}/api-keys/{keyId}',
+    summary: 'Revoke an API key (idempotent)',
+    success: 204,
+  },
+  {
     method: 'post',
     path: '/v1/programs/{programId}/members',
     summary: 'Register a member',
@@ -347,6 +359,8 @@ export const openApiDocument = (version: string): object => {
         '401': errorResponse,
         '403': errorResponse,
         '404': errorResponse,
+        // Repeated bad keys from the caller's address (docs/api.md, "Keys").
+        '429': errorResponse,
         ...(op.method !== 'get' && {
           '409': errorResponse,
           '413': errorResponse,

@@ -9,7 +9,8 @@ import type { Incentives, Outcome } from '../application/incentives.ts';
 import type { Queries } from '../application/queries.ts';
 import type { CommandContext } from '../application/commandHandler.ts';
 import type { Database } from '../db/schema.ts';
-import { canAccessProgram, createApiKey, principalOf } from './auth.ts';
+import { createApiKey, listApiKeys, revokeProgramKey } from './apiKeys.ts';
+import { canAccessProgram, principalOf, type ApiKeyVerifier } from './auth.ts';
 import { answerAtomically, idempotencyOf } from './idempotency.ts';
 import { rejectionStatus, sendError } from './errors.ts';
 import * as s from './schemas.ts';
@@ -20,6 +21,8 @@ export type RouteDeps = {
   queries: Queries;
   /** Resolves true once the read models have handled `position`, false on timeout. */
   waitForReadModels: (position: Position) => Promise<boolean>;
+  /** This process's key check: a revoked key is forgotten here at once. */
+  keys: ApiKeyVerifier;
 };
 
 /** Parses with a schema or answers 400 naming the first field at fault. */
@@ -230,6 +233,30 @@ export const routes = (deps: RouteDeps): Router => {
         sensitive: true,
       };
     });
+  });
+
+  // A program key may list and revoke its own program's keys (itself included), as the root key
+  // may any program's: revoking only takes access away. Creating one stays with the root key.
+  router.get('/programs/:programId/api-keys', async (_req, res) => {
+    const keys = await listApiKeys(db, programOf(res));
+    res.json({
+      data: keys.map((k) => ({
+        id: k.id,
+        label: k.label,
+        created_at: k.createdAt,
+        last_used_at: k.lastUsedAt,
+        revoked_at: k.revokedAt,
+      })),
+    });
+  });
+
+  router.delete('/programs/:programId/api-keys/:keyId', async (req, res) => {
+    const keyId = idParam(req, res, 'keyId', 'apiKey');
+    if (!keyId) return;
+    if ((await revokeProgramKey(db, programOf(res), keyId)) === 'not_found')
+      return sendError(res, 404, 'api_key_not_found', `no key ${keyId} in this program`, 'key_id');
+    deps.keys.forget(keyId);
+    res.status(204).end();
   });
 
   // Members

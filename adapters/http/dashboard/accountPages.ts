@@ -1,5 +1,8 @@
+import type { ApiKeyView } from '../apiKeys.ts';
 import { html, type SafeHtml } from './html.ts';
-import { base, csrfField } from './layout.ts';
+import { base, csrfField, timeOf } from './layout.ts';
+
+export const apiKeysBase = `${base}/settings/api-keys`;
 
 export const signInPage = (view: {
   csrfToken: string;
@@ -69,3 +72,64 @@ export const programsPage = (view: {
 export const messagePage = (view: { message: string; back: string | null }): SafeHtml =>
   html`<p>${view.message}</p>
     ${view.back && html`<p><a class="button" href="${view.back}">Back</a></p>`}`;
+
+/**
+ * The program's keys with a Revoke button each. Creating a key stays with the API's root key
+ * (the secret must be shown once, to whoever holds root); root keys are the CLI's.
+ */
+export const apiKeysPage = (view: {
+  keys: ApiKeyView[];
+  currentKeyId: string;
+  csrfToken: string;
+}): SafeHtml =>
+  html`<p class="lead">
+      Keys that act on this program. Revoking one takes effect at once here and within 5 seconds on
+      every other server; a dashboard session opened with it ends.
+    </p>
+    ${
+      view.keys.length === 0
+        ? html`<p class="empty">
+            This program has no keys yet. Create one with
+            <code>POST /v1/programs/{program_id}/api-keys</code> and the root key.
+          </p>`
+        : html`<div class="table-wrap" role="region" aria-label="API keys" tabindex="0">
+            <table class="stack">
+              <thead>
+                <tr>
+                  <th scope="col">Key</th>
+                  <th scope="col">Label</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Last used</th>
+                  <th scope="col">Status</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${view.keys.map(
+                  (k) =>
+                    html`<tr>
+                      <td data-label="Key">
+                        <span class="mono">${k.id}</span>
+                        ${k.id === view.currentKeyId && html`<span class="badge">this session</span>`}
+                      </td>
+                      <td data-label="Label">${k.label ?? html`<span class="muted">—</span>`}</td>
+                      <td data-label="Created">${timeOf(k.createdAt)}</td>
+                      <td data-label="Last used">${timeOf(k.lastUsedAt)}</td>
+                      <td data-label="Status">
+                        ${
+                          k.revokedAt
+                            ? html`<span class="badge badge-off">Revoked</span>
+                                ${timeOf(k.revokedAt)}`
+                            : html`<form method="post" action="${apiKeysBase}/${k.id}/revoke">
+                                ${csrfField(view.csrfToken)}
+                                <button type="submit" class="button button-small button-danger">
+                                  Revoke <span class="visually-hidden">${k.id}</span>
+                                </button>
+                              </form>`
+                        }
+                      </td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>
+          </div>`
+    }`;

@@ -15,9 +15,11 @@ import { dashboardQueries } from '../../application/dashboardQueries.ts';
 import type { Queries } from '../../application/queries.ts';
 import type { Database } from '../../db/schema.ts';
 import type { WebhookStore } from '../../webhooks/webhookStore.ts';
-import { authenticate, type Principal } from '../auth.ts';
+import { adminKeyId, bearerToken, clientAddress, type ApiKeyVerifier } from '../auth.ts';
+import type { AuthThrottle } from '../authThrottle.ts';
 import { createEndpointSchema, updateEndpointSchema } from '../webhookRoutes.ts';
-import { messagePage, programsPage, signInPage } from './accountPages.ts';
+import { listApiKeys, revokeProgramKey } from '../apiKeys.ts';
+import { apiKeysBase, apiKeysPage, messagePage, programsPage, signInPage } from './accountPages.ts';
 import { clientScript } from './clientScript.ts';
 import { toHtmlString, type SafeHtml } from './html.ts';
 import { base, page, type Shell } from './layout.ts';
@@ -53,7 +55,10 @@ export type DashboardDeps = {
   webhooks: WebhookStore;
   network: NetworkPolicy;
   wakeDelivery: () => void;
-  adminApiKey: string | null;
+  /** The API's own key check, so the dashboard accepts exactly the keys the API accepts. */
+  keys: ApiKeyVerifier;
+  /** The API's failed-key backoff: failed sign-ins count with failed API calls. */
+  authThrottle: AuthThrottle;
   log: { error: (details: object, message: string) => void };
   /** Windows ("last 30 days") are measured from here; the system clock unless a test sets one. */
   clock?: { now: () => Date };
@@ -128,34 +133,6 @@ const firstIssue = (issues: { path: PropertyKey[]; message: string }[]): FormErr
 };
 
 /**
- * Runs the API's own key check (auth.ts) on a key typed into the sign-in form, so the dashboard
- * accepts exactly the keys the API accepts without a second copy of the hashing and lookup.
- */
-const keyVerifier = (db: Kysely<Database>, adminApiKey: string | null) => {
-  const check = authenticate(db, { adminApiKey, cacheMs: 0 });
-  return (key: string): Promise<Principal | null> =>
-    new Promise((resolve, reject) => {
-      const request = {
-        get: (name: string) =>
-          name.toLowerCase() === 'authorization' ? `Bearer ${key}` : undefined,
-      };
-      const locals: { principal?: Principal } = {};
-      const response = {
-        locals,
-        status: () => response,
-        json: () => resolve(null),
-      };
-      const next: NextFunction = (error?: unknown) => {
-        if (error)
-          reject(error instanceof Error ? error : new Error('key check failed', { cause: error }));
-        else resolve(locals.principal ?? null);
-      };
-      // The middleware reads one header and writes locals or a 401: these stand-ins are enough.
-      check(request as unknown as Request, response as unknown as Response, next);
-    });
-};
-
-/**
  * The admin dashboard at /dashboard: server-rendered pages over the same application services
  * the API uses (queries, the webhook store). Forms are urlencoded POSTs carrying the session's
  * CSRF token; every page works without script, which only adds Copy buttons and "select all".
@@ -164,7 +141,6 @@ export const dashboard = (deps: DashboardDeps): Router => {
   const clock = deps.clock ?? { now: () => new Date() };
   const sessions = createSessionStore(clock);
   const dq = dashboardQueries(deps.db);
-  const verifyKey = keyVerifier(deps.db, deps.adminApiKey);
   const router = Router();
 
   const send = (res: Response, status: number, body: SafeHtml): void => {
@@ -240,8 +216,25 @@ export const dashboard = (deps: DashboardDeps): Router => {
     // Without a session, the form's token is checked against its own cookie (double submit).
     if (!sameToken(cookiesOf(req).get(signInCookie), formText(req.body, '_csrf')))
       return showSignIn(req, res, 'The form expired. Please sign in again.', 403);
-    const principal = await verifyKey(formText(req.body, 'api_key').trim());
-    if (!principal) return showSignIn(req, res, 'That API key is not valid.', 401);
+    const address = clientAddress(req);
+    const waitS = deps.authThrottle.retryAfterS(address);
+    if (waitS > 0) {
+      res.set('Retry-After', String(waitS));
+      return showSignIn(
+        req,
+        res,
+        `Too many failed sign-ins from your address. Try again in ${waitS} ${waitS === 1 ? 'second' : 'seconds'}.`,
+        429,
+      );
+    }
+    // The same form as the API's bearer token; never a cached answer at sign-in.
+    const key = bearerToken(`Bearer ${formText(req.body, 'api_key').trim()}`);
+    const principal = key === null ? null : await deps.keys.verify(key, { cached: false });
+    if (!principal) {
+      deps.authThrottle.failed(address);
+      return showSignIn(req, res, 'That API key is not valid.', 401);
+    }
+    deps.authThrottle.succeeded(address);
     const programId =
       principal.kind === 'program' ? principal.programId : ((await dq.programs())[0]?.id ?? null);
     const previous = cookiesOf(req).get(sessionCookie);
@@ -265,7 +258,7 @@ export const dashboard = (deps: DashboardDeps): Router => {
       );
     }
     if (
-      session.principal.keyId !== 'key_admin' &&
+      session.principal.keyId !== adminKeyId &&
       !(await dq.apiKeyActive(session.principal.keyId))
     ) {
       sessions.destroyForKey(session.principal.keyId);
@@ -422,6 +415,35 @@ export const dashboard = (deps: DashboardDeps): Router => {
       },
       memberPage({ member, ledger, orders }),
     );
+  });
+
+  router.get('/settings/api-keys', async (req, res) => {
+    const session = sessionOf(res);
+    await render(
+      req,
+      res,
+      { title: 'API keys', section: 'apiKeys', crumbs: [{ href: apiKeysBase, label: 'Settings' }] },
+      apiKeysPage({
+        keys: await listApiKeys(deps.db, programIdOf(res)),
+        currentKeyId: session.principal.keyId,
+        csrfToken: session.csrfToken,
+      }),
+    );
+  });
+
+  router.post('/settings/api-keys/:keyId/revoke', async (req, res, next) => {
+    const keyId = req.params.keyId;
+    if (typeof keyId !== 'string' || !isId('apiKey', keyId)) return next();
+    if ((await revokeProgramKey(deps.db, programIdOf(res), keyId)) === 'not_found') return next();
+    deps.keys.forget(keyId);
+    // Sessions in this process end now; elsewhere on their next request (apiKeyActive).
+    sessions.destroyForKey(keyId);
+    if (sessionOf(res).principal.keyId === keyId) {
+      clearCookie(req, res, sessionCookie);
+      return redirect(res, `${base}/sign-in`);
+    }
+    sessionOf(res).flash = { kind: 'notice', message: `Key ${keyId} revoked.` };
+    redirect(res, apiKeysBase);
   });
 
   router.get('/settings/webhooks', async (req, res) => {

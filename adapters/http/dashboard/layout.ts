@@ -3,7 +3,7 @@ import type { DashboardSession, Flash } from './sessions.ts';
 
 export const base = '/dashboard';
 
-export type Section = 'overview' | 'members' | 'webhooks' | 'programs';
+export type Section = 'overview' | 'members' | 'webhooks' | 'apiKeys' | 'programs';
 
 export type Shell = {
   title: string;
@@ -35,6 +35,7 @@ const navItems: { section: Section; href: string; label: string }[] = [
   { section: 'overview', href: `${base}/overview`, label: 'Overview' },
   { section: 'members', href: `${base}/members`, label: 'Members' },
   { section: 'webhooks', href: `${base}/settings/webhooks`, label: 'Settings → Webhooks' },
+  { section: 'apiKeys', href: `${base}/settings/api-keys`, label: 'Settings → API keys' },
 ];
 
 const flashBlock = (flash: Flash | null | undefined): SafeHtml => {

@@ -862,14 +862,14 @@ describe('HTTP API end to end', { skip: skipWithoutPostgres }, () => {
       assertError(
         await api.get(p(''), { key: randomBytes(24).toString('base64url').slice(0, 32) }),
         401,
-        'unauthorized',
+        'invalid_api_key',
       );
       assertError(
         await api.get(p(''), {
           key: `key_${'a'.repeat(20)}.${randomBytes(32).toString('base64url')}`,
         }),
         401,
-        'unauthorized',
+        'invalid_api_key',
       );
       for (const authorization of [
         `Basic ${Buffer.from('user:pass').toString('base64')}`,

@@ -114,6 +114,12 @@ export class CarefulClient {
     return left;
   }
 
+  /** Gives up on every award still retrying, at once (a scenario's teardown). */
+  async close(): Promise<void> {
+    this.#abort.abort();
+    await Promise.all([...this.#inFlight]);
+  }
+
   async #retry(record: AwardRecord, path: string, body: string): Promise<void> {
     const { targets, rootKey, attemptTimeoutMs, backoff } = this.#options;
     let target = this.#next++ % targets.length;

@@ -349,7 +349,10 @@ export const reconcile = async (options: {
     );
   await waitUntil(
     'every points.awarded webhook to arrive',
-    () => [...expected].every((id) => arrivedFor().has(id)),
+    () => {
+      const arrived = arrivedFor();
+      return [...expected].every((id) => arrived.has(id));
+    },
     { timeoutMs: settleTimeoutMs, intervalMs: 50 },
   ).catch(() => {});
   const deliveries = recorder.deliveries.filter((d) => d.type === 'points.awarded');

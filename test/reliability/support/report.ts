@@ -18,3 +18,11 @@ export const assertNoProblems = (
     .join('\n');
   assert.fail(`${problems.length} problem(s):\n- ${problems.join('\n- ')}\n\n${outputs}`);
 };
+
+/**
+ * A line on stdout as the scenario goes (the test runner shows it as it happens): a run that
+ * times out still says how far it got and how long each restart took.
+ */
+export const progress = (message: string): void => {
+  console.log(`[reliability ${new Date().toISOString().slice(11, 23)}] ${message}`);
+};

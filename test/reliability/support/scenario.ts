@@ -50,8 +50,11 @@ export const setUpScenario = async (options: {
   const cluster = await createCluster();
   const services: ServiceProcess[] = [];
   let recorder: WebhookRecorder | null = null;
+  let client: CarefulClient | null = null;
   const dataDir = mkdtempSync(join(tmpdir(), 'incentable-rel-'));
   const close = async () => {
+    // A scenario that failed midway leaves awards retrying: they must not outlive it.
+    await client?.close();
     for (const s of services) await s.close();
     await recorder?.close();
     await cluster.remove();
@@ -82,11 +85,12 @@ export const setUpScenario = async (options: {
     const memberIds: string[] = [];
     for (let i = 0; i < options.members; i++)
       memberIds.push((await createMember(api, program.id)).id);
-    const client = new CarefulClient({
+    client = new CarefulClient({
       targets: apis.map((s) => s.baseUrl),
       rootKey: installation.rootKey,
     });
     const theRecorder = recorder;
+    const theClient = client;
     return {
       cluster,
       database,
@@ -95,18 +99,18 @@ export const setUpScenario = async (options: {
       services,
       programId: program.id,
       memberIds,
-      client,
+      client: theClient,
       startService,
       drain: async (timeoutMs) => {
         for (const s of services) await s.up();
-        return client.drain(timeoutMs);
+        return theClient.drain(timeoutMs);
       },
       reconcile: (settleTimeoutMs) =>
         reconcile({
           cluster,
           database,
           programId: program.id,
-          client,
+          client: theClient,
           recorder: theRecorder,
           services,
           ...(settleTimeoutMs !== undefined && { settleTimeoutMs }),

@@ -199,7 +199,7 @@ export class ServiceProcess {
    * started" log line; a crash being restarted is waited out. Fails with the output when it
    * exits otherwise or takes longer than `timeoutMs`.
    */
-  async ready(timeoutMs = 30_000): Promise<void> {
+  async ready(timeoutMs = 60_000): Promise<void> {
     await waitUntil(
       `${this.name} to be ready`,
       async () => {
@@ -250,7 +250,7 @@ export class ServiceProcess {
   }
 
   /** Waits until a process the test did not close is running and ready (crashes restarted). */
-  async up(timeoutMs = 30_000): Promise<void> {
+  async up(timeoutMs = 60_000): Promise<void> {
     if (this.#closed || (!this.alive() && !this.#restarting)) return;
     await this.ready(timeoutMs);
   }

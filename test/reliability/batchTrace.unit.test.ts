@@ -42,7 +42,7 @@ describe('the batch trace check', () => {
       log,
     );
     assert.equal(result.overlaps, 1);
-    assert.match(result.problems[0]!, /ran at the same time/);
+    assert.match(result.problems[0]!, /committed batches ran at the same time/);
   });
 
   it('tolerates a hand-over inside the commit acknowledgement', () => {
@@ -52,6 +52,17 @@ describe('the batch trace check', () => {
       log,
     );
     assert.equal(result.overlaps, 0);
+  });
+
+  it('counts, and does not fail, a failed batch that the standby overlapped', () => {
+    const result = checkBatches(
+      'read-models',
+      [batch('p1', '10.1', '11.3', 3, 0, 30, 'failed'), batch('p2', '10.1', '13.6', 6, 20, 40)],
+      log,
+    );
+    assert.deepEqual(result.problems, []);
+    assert.equal(result.failedOverlaps, 1);
+    assert.equal(result.longestFailedOverlapMs, 10);
   });
 
   it('finds events that no committed batch handled', () => {

@@ -134,7 +134,7 @@ describe('the projector is single-active per subscription', { skip: skipWithoutC
             batches.filter((b) => b.subscription === subscription).map((b) => b.pid),
           );
           t.diagnostic(
-            `${subscription}: ${checked.committed} committed batches from ${pids.size} pids, ${checked.overlaps} overlaps, ${checked.replays} replays`,
+            `${subscription}: ${checked.committed} committed batches from ${pids.size} pids, ${checked.overlaps} overlaps, ${checked.failedOverlaps} overlaps with a failed batch (longest ${checked.longestFailedOverlapMs.toFixed(1)} ms), ${checked.replays} replays`,
           );
         }
       }

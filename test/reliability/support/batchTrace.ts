@@ -68,38 +68,60 @@ export const readTrace = (path: string): { batches: BatchTrace[]; malformed: num
 export const overlapToleranceMs = 5;
 
 /**
- * Checks one subscription's batches, from every process, against the log: no two processes'
+ * Checks one subscription's batches, from every process, against the log: no two committed
  * batches overlap in time (single active consumer), and the committed batches, in commit order,
  * cover the log's events contiguously from the first to the last (no event skipped, and each
  * batch's `count` is the number of events in its range). Replays (a range handled again after a
  * failure) are counted, not failures: delivery is at least once.
+ *
+ * An overlap with a failed batch is counted apart (`failedOverlaps`, with the longest), not
+ * failed: when the server ends a consumer's session its transaction is gone at once, but the
+ * process only records `endedAt` when the error reaches it, and by then the standby may have
+ * begun. A consumer that goes on after losing its session shows up as committed overlaps.
  */
 export const checkBatches = (
   subscription: string,
   batches: readonly (BatchTrace & { process: string })[],
   log: readonly string[],
-): { problems: string[]; overlaps: number; replays: number; committed: number } => {
+): {
+  problems: string[];
+  overlaps: number;
+  failedOverlaps: number;
+  longestFailedOverlapMs: number;
+  replays: number;
+  committed: number;
+} => {
   const problems: string[] = [];
   const mine = batches.filter((b) => b.subscription === subscription);
   const sorted = [...mine].sort((a, b) => a.startedAt - b.startedAt);
   let overlaps = 0;
+  let failedOverlaps = 0;
+  let longestFailedOverlapMs = 0;
   const examples: string[] = [];
   for (let i = 0; i < sorted.length; i++) {
     const a = sorted[i]!;
     for (let j = i + 1; j < sorted.length; j++) {
       const b = sorted[j]!;
       if (b.startedAt >= a.endedAt - overlapToleranceMs) break;
+      if (a.outcome === 'failed' || b.outcome === 'failed') {
+        failedOverlaps++;
+        longestFailedOverlapMs = Math.max(
+          longestFailedOverlapMs,
+          Math.min(a.endedAt, b.endedAt) - b.startedAt,
+        );
+        continue;
+      }
       // Two batches at once in one process is also a second consumer (two loops).
       overlaps++;
       if (examples.length < 3)
         examples.push(
-          `${a.process}/pid ${a.pid} [${a.first}..${a.last}] ${a.outcome} ${a.startedAt.toFixed(1)}-${a.endedAt.toFixed(1)} and ${b.process}/pid ${b.pid} [${b.first}..${b.last}] ${b.outcome} ${b.startedAt.toFixed(1)}-${b.endedAt.toFixed(1)}`,
+          `${a.process}/pid ${a.pid} [${a.first}..${a.last}] ${a.startedAt.toFixed(1)}-${a.endedAt.toFixed(1)} and ${b.process}/pid ${b.pid} [${b.first}..${b.last}] ${b.startedAt.toFixed(1)}-${b.endedAt.toFixed(1)}`,
         );
     }
   }
   if (overlaps > 0)
     problems.push(
-      `${subscription}: ${overlaps} pairs of batches ran at the same time, e.g. ${examples.join('; ')}`,
+      `${subscription}: ${overlaps} pairs of committed batches ran at the same time, e.g. ${examples.join('; ')}`,
     );
 
   const index = new Map(log.map((position, i) => [position, i]));
@@ -137,7 +159,14 @@ export const checkBatches = (
     problems.push(
       `${subscription}: the committed batches end ${log.length - next} events before the end of the log`,
     );
-  return { problems, overlaps, replays, committed: committed.length };
+  return {
+    problems,
+    overlaps,
+    failedOverlaps,
+    longestFailedOverlapMs,
+    replays,
+    committed: committed.length,
+  };
 };
 
 /** Every event's position in the order subscriptions read them, as `commit.prepare`. */

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { checkBatches, type BatchTrace } from './support/batchTrace.ts';
+import { checkBatches, readTrace, type BatchTrace } from './support/batchTrace.ts';
 
 const log = ['10.1', '10.2', '11.3', '12.4', '12.5', '13.6'];
 
@@ -98,5 +101,33 @@ describe('the batch trace check', () => {
     );
     assert.deepEqual(result.problems, []);
     assert.equal(result.replays, 1);
+  });
+});
+
+describe('reading a batch trace', () => {
+  it("takes the contract, the first draft's shape, and skips a torn last line", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trace-'));
+    try {
+      const path = join(dir, 'p1.jsonl');
+      writeFileSync(
+        path,
+        [
+          '{"pid":1,"subscription":"webhooks","startedAt":1,"endedAt":2,"first":"10.1","last":"10.2","count":2,"outcome":"failed"}',
+          '{"pid":1,"owner":"x","subscription":"webhooks","startedAt":3,"endedAt":4,"first":"10/1","last":"11/3","events":3}',
+          '{"pid":1,"subscr',
+        ].join('\n'),
+      );
+      const { batches, malformed } = readTrace(path);
+      assert.equal(malformed, 1);
+      assert.deepEqual(
+        batches.map((b) => [b.first, b.last, b.count, b.outcome]),
+        [
+          ['10.1', '10.2', 2, 'failed'],
+          ['10.1', '11.3', 3, 'committed'],
+        ],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -17,6 +17,9 @@ import type { Cluster } from './cluster.ts';
  * - `outcome`: `committed` when the batch's transaction (handler and checkpoint) committed,
  *   `failed` when it did not (the same events come back later).
  * Lines are appended whole (one write per line), so a kill -9 leaves at most a torn last line.
+ *
+ * The reader also takes the shape a first product draft writes: `events` for `count`,
+ * `<commit>/<prepare>` positions, and no `outcome` (it traces committed batches only).
  */
 export type BatchTrace = {
   pid: number;
@@ -40,7 +43,9 @@ export const readTrace = (path: string): { batches: BatchTrace[]; malformed: num
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (line.trim() === '') continue;
     try {
-      const b = JSON.parse(line) as Partial<BatchTrace>;
+      const b = JSON.parse(line) as Partial<BatchTrace> & { events?: number };
+      const count = b.count ?? b.events;
+      const outcome = b.outcome ?? 'committed';
       if (
         typeof b.pid === 'number' &&
         typeof b.subscription === 'string' &&
@@ -48,10 +53,19 @@ export const readTrace = (path: string): { batches: BatchTrace[]; malformed: num
         typeof b.endedAt === 'number' &&
         typeof b.first === 'string' &&
         typeof b.last === 'string' &&
-        typeof b.count === 'number' &&
-        (b.outcome === 'committed' || b.outcome === 'failed')
+        typeof count === 'number' &&
+        (outcome === 'committed' || outcome === 'failed')
       )
-        batches.push(b as BatchTrace);
+        batches.push({
+          pid: b.pid,
+          subscription: b.subscription,
+          startedAt: b.startedAt,
+          endedAt: b.endedAt,
+          first: b.first.replace('/', '.'),
+          last: b.last.replace('/', '.'),
+          count,
+          outcome,
+        });
       else malformed++;
     } catch {
       malformed++;

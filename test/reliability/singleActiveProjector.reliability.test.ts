@@ -92,11 +92,17 @@ describe('the projector is single-active per subscription', { skip: skipWithoutC
           const active = activeFor(subscription);
           const target = active ?? projectorNames[round % projectorNames.length]!;
           const ended = await scenario.cluster.terminateBackends({ applicationName: target });
-          const takeover = await timeToAdvance(
-            scenario.cluster,
-            scenario.database,
-            takeoverWithinMs,
-          );
+          const takeover = await timeToAdvance({
+            cluster: scenario.cluster,
+            database: scenario.database,
+            timeoutMs: takeoverWithinMs,
+            startedBatches: (since) =>
+              new Set(
+                allBatches()
+                  .filter((b) => b.startedAt >= since)
+                  .map((b) => b.subscription),
+              ),
+          });
           rounds.push(
             `round ${round + 1}: ${target} (${active ? `active on ${subscription}` : 'no trace: taking turns'}): ${ended} backends ended, every subscription moved on ${takeover.ms === null ? 'NOT' : `after ${takeover.ms} ms`}`,
           );

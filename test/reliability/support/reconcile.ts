@@ -113,15 +113,20 @@ export const checkpoints = async (
 };
 
 /**
- * Ms until every subscription's checkpoint has moved past where it is now, or null when one has
- * not within `timeoutMs`: under load, how long until some process projects each of them again
- * (after the process that held them died). The names that did not move are in `stuck`.
+ * Ms until every subscription is being projected again, or null when one is not within
+ * `timeoutMs`: under load, how long until some process took over what a dead (or cut off)
+ * process held. A subscription counts once its checkpoint has moved, or, with batch traces
+ * (`startedBatches`: the subscriptions with a traced batch begun after a given time), once a
+ * batch of it began: a long first batch after a backlog is a taken-over subscription too. The
+ * names still waiting are in `stuck`.
  */
-export const timeToAdvance = async (
-  cluster: Cluster,
-  database: string,
-  timeoutMs: number,
-): Promise<{ ms: number | null; stuck: string[] }> => {
+export const timeToAdvance = async (options: {
+  cluster: Cluster;
+  database: string;
+  timeoutMs: number;
+  startedBatches?: (since: number) => Set<string>;
+}): Promise<{ ms: number | null; stuck: string[] }> => {
+  const { cluster, database, timeoutMs } = options;
   const began = Date.now();
   const before = await checkpoints(cluster, database);
   let stuck: string[] = [...before.keys()];
@@ -130,7 +135,11 @@ export const timeToAdvance = async (
       'every subscription to move on',
       async () => {
         const now = await checkpoints(cluster, database).catch(() => null);
-        if (now) stuck = [...now].filter(([name, at]) => at === before.get(name)).map(([n]) => n);
+        const started = options.startedBatches?.(began) ?? new Set<string>();
+        if (now)
+          stuck = [...now]
+            .filter(([name, at]) => at === before.get(name) && !started.has(name))
+            .map(([n]) => n);
         return stuck.length === 0;
       },
       { timeoutMs, intervalMs: 50 },

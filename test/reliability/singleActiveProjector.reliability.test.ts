@@ -11,7 +11,7 @@ import {
 } from './support/batchTrace.ts';
 import { startLoad } from './support/client.ts';
 import { skipWithoutCluster } from './support/cluster.ts';
-import { subscriptionNames, summarize, timeToAdvance } from './support/reconcile.ts';
+import { backlog, subscriptionNames, summarize, timeToAdvance } from './support/reconcile.ts';
 import { assertNoProblems, progress } from './support/report.ts';
 import { setUpScenario, type Scenario } from './support/scenario.ts';
 import type { ServiceProcess } from './support/service.ts';
@@ -91,6 +91,7 @@ describe('the projector is single-active per subscription', { skip: skipWithoutC
           // Without a trace (not implemented) the two take turns, so each loses its sessions.
           const active = activeFor(subscription);
           const target = active ?? projectorNames[round % projectorNames.length]!;
+          const behind = await backlog(scenario.cluster, scenario.database);
           const ended = await scenario.cluster.terminateBackends({ applicationName: target });
           const takeover = await timeToAdvance({
             cluster: scenario.cluster,
@@ -104,7 +105,7 @@ describe('the projector is single-active per subscription', { skip: skipWithoutC
               ),
           });
           rounds.push(
-            `round ${round + 1}: ${target} (${active ? `active on ${subscription}` : 'no trace: taking turns'}): ${ended} backends ended, every subscription moved on ${takeover.ms === null ? 'NOT' : `after ${takeover.ms} ms`}`,
+            `round ${round + 1}: ${target} (${active ? `active on ${subscription}` : 'no trace: taking turns'}): ${ended} backends ended with ${[...behind].map(([name, n]) => `${name} ${n}`).join(', ')} events not yet handled, every subscription moved on ${takeover.ms === null ? 'NOT' : `after ${takeover.ms} ms`}`,
           );
           progress(rounds.at(-1)!);
           if (takeover.ms === null)

@@ -112,6 +112,20 @@ export const checkpoints = async (
   return new Map(rows.map((r) => [r.name, r.at]));
 };
 
+/** How many events of the log each subscription has not handled yet. */
+export const backlog = async (cluster: Cluster, database: string): Promise<Map<string, number>> => {
+  const rows = await cluster.query<{ name: string; behind: number }>(
+    database,
+    `select n.name, (select count(*)::int from incentable_events e
+                      where s.name is null
+                         or (e.transaction_id, e.global_position) > (s.commit_position, s.prepare_position))
+                    as behind
+       from unnest($1::text[]) as n(name) left join incentable_subscriptions s using (name)`,
+    [subscriptionNames],
+  );
+  return new Map(rows.map((r) => [r.name, r.behind]));
+};
+
 /**
  * Ms until every subscription is being projected again, or null when one is not within
  * `timeoutMs`: under load, how long until some process took over what a dead (or cut off)

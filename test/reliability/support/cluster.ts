@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { onProcessEnd } from './cleanup.ts';
 import { freePort } from './ports.ts';
 
 const run = promisify(execFile);
@@ -93,8 +94,8 @@ export type Cluster = {
 /**
  * initdb into a fresh temporary folder (owned by postgres when we are root), trust auth, TCP on
  * 127.0.0.1 only (no Unix socket), then pg_ctl start. The machine's own server is never touched:
- * every pg_ctl call names this cluster's data dir. A process exit that skips `remove` still stops
- * the server, so no postmaster outlives the test.
+ * every pg_ctl call names this cluster's data dir. A process end that skips `remove` (an exit, a
+ * cancelled run) still stops the server, so no postmaster outlives the test.
  */
 export const createCluster = async (): Promise<Cluster> => {
   const bin = findBinaries();
@@ -153,7 +154,10 @@ export const createCluster = async (): Promise<Cluster> => {
     spawnSync(file, argv, { stdio: 'ignore', timeout: 30_000 });
     up = false;
   };
-  process.once('exit', stopNow);
+  const unregister = onProcessEnd(() => {
+    stopNow();
+    rmSync(root, { recursive: true, force: true });
+  });
   await start();
 
   const url = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`;
@@ -200,7 +204,7 @@ export const createCluster = async (): Promise<Cluster> => {
     query,
     logTail,
     remove: async () => {
-      process.removeListener('exit', stopNow);
+      unregister();
       if (up) await stop('immediate').catch(() => stopNow());
       rmSync(root, { recursive: true, force: true });
     },

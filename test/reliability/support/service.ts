@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { onProcessEnd } from './cleanup.ts';
 import { freePort } from './ports.ts';
 import { waitUntil } from './wait.ts';
 
@@ -190,6 +191,9 @@ export class ServiceProcess {
         });
       }
     });
+    // A child is not ended with its parent: a cancelled run must not leave services running.
+    const unregister = onProcessEnd(() => child.kill('SIGKILL'));
+    child.once('exit', unregister);
     this.#child = child;
     this.starts.push(Date.now());
   }

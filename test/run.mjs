@@ -1,6 +1,9 @@
 // Runs the test files of a scope with node:test. Node 20 has no glob expansion in `node --test`,
 // so this finds the files. It also decides, once, whether a real PostgreSQL is reachable: without
 // one it runs the PGlite subset and says loudly what it skipped; with CI=true it fails instead.
+// The reliability files (test/reliability/, each with its own PostgreSQL cluster and service
+// processes) run after the rest, one at a time: two at once on a 2-core machine would measure
+// each other's CPU, not the time to recover. They need no server at 5432.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -12,12 +15,20 @@ const suffixes = {
   int: ['.int.test.ts'],
   e2e: ['.e2e.test.ts'],
   browser: ['.browser.test.ts'],
-  all: ['.unit.test.ts', '.int.test.ts', '.e2e.test.ts', '.browser.test.ts'],
+  reliability: ['.reliability.test.ts'],
+  all: [
+    '.unit.test.ts',
+    '.int.test.ts',
+    '.e2e.test.ts',
+    '.browser.test.ts',
+    '.reliability.test.ts',
+  ],
 }[scope];
 if (!suffixes) {
-  console.error(`unknown scope ${scope}: use unit, int, e2e, browser or all`);
+  console.error(`unknown scope ${scope}: use unit, int, e2e, browser, reliability or all`);
   process.exit(2);
 }
+const reliabilitySuffix = '.reliability.test.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const walk = (dir) =>
@@ -45,30 +56,53 @@ if (
   if (chromium.status !== 0) process.exit(chromium.status ?? 1);
 }
 
-const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-let postgres = 'none';
-const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-try {
-  await client.connect();
-  await client.query('select 1');
-  postgres = url;
-} catch (error) {
-  const why = `no PostgreSQL reachable at ${url.replace(/:[^:@/]*@/, ':***@')} (${error.message})`;
-  if (process.env.CI === 'true') {
-    console.error(`FAIL: ${why}. With CI=true a missing PostgreSQL is a failure, not a skip.`);
-    process.exit(1);
-  }
-  const bar = '!'.repeat(100);
-  console.warn(
-    `${bar}\n${why}.\nRunning the PGlite subset only: every test that needs a real PostgreSQL is SKIPPED.\n${bar}`,
-  );
-} finally {
-  await client.end().catch(() => {});
-}
+const reliabilityFiles = files.filter((f) => f.endsWith(reliabilitySuffix));
+const otherFiles = files.filter((f) => !f.endsWith(reliabilitySuffix));
 
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
-  { stdio: 'inherit', cwd: root, env: { ...process.env, INCENTABLE_TEST_PG: postgres } },
-);
-process.exit(result.status ?? 1);
+/** The URL of a reachable PostgreSQL, or 'none' (after a loud banner; with CI=true, exits 1). */
+const probePostgres = async () => {
+  const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return url;
+  } catch (error) {
+    const why = `no PostgreSQL reachable at ${url.replace(/:[^:@/]*@/, ':***@')} (${error.message})`;
+    if (process.env.CI === 'true') {
+      console.error(`FAIL: ${why}. With CI=true a missing PostgreSQL is a failure, not a skip.`);
+      process.exit(1);
+    }
+    const bar = '!'.repeat(100);
+    console.warn(
+      `${bar}\n${why}.\nRunning the PGlite subset only: every test that needs a real PostgreSQL is SKIPPED.\n${bar}`,
+    );
+    return 'none';
+  } finally {
+    await client.end().catch(() => {});
+  }
+};
+const postgres = otherFiles.length > 0 ? await probePostgres() : 'none';
+
+const runFiles = (list, concurrency) =>
+  spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--test',
+      `--test-concurrency=${concurrency}`,
+      '--test-reporter=spec',
+      ...list,
+    ],
+    { stdio: 'inherit', cwd: root, env: { ...process.env, INCENTABLE_TEST_PG: postgres } },
+  ).status ?? 1;
+
+let status = 0;
+if (otherFiles.length > 0) status = runFiles(otherFiles, 2);
+if (reliabilityFiles.length > 0) {
+  if (otherFiles.length > 0)
+    console.log(`\n== reliability suite: ${reliabilityFiles.length} files, one at a time`);
+  status = Math.max(status, runFiles(reliabilityFiles, 1));
+}
+process.exit(status);

@@ -4,6 +4,7 @@ import { sql, type Kysely } from 'kysely';
 import type { IdempotencyContext } from '../application/commandHandler.ts';
 import { decryptSecret, encryptSecret } from '../../delivery/signing.ts';
 import type { Database } from '../db/schema.ts';
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { jsonbText } from '../eventstore/canonical.ts';
 import { principalOf } from './auth.ts';
 import { sendError } from './errors.ts';
@@ -183,11 +184,27 @@ export const idempotency = (
       res.json = (body: unknown) => {
         settled = true;
         clearInterval(heartbeat);
-        // Answered once the record is settled, so a retry that follows sees it; a record that
-        // cannot be written (the database went away) leaves the key to recovery.
-        settle(res.statusCode, body).then(
+        // Answered once the record is settled, so a retry that follows sees it. A connection
+        // that broke under the settle (a restart, a failover) is retried for a moment; when the
+        // record still cannot be written the answer is a 503, never an answer whose record stays
+        // pending: the client retries, and the retry recovers the command's result from the log.
+        const status = res.statusCode;
+        settleWithRetry(() => settle(status, body)).then(
           () => json(body),
-          () => json(body),
+          (error: unknown) => {
+            if (status >= 500 || !isDatabaseUnavailable(error)) {
+              json(body);
+              return;
+            }
+            res.set('Retry-After', '1');
+            res.status(503);
+            json({
+              error: {
+                code: 'database_unavailable',
+                message: 'the database is unreachable right now; retry in a moment',
+              },
+            });
+          },
         );
         return res;
       };
@@ -261,6 +278,18 @@ export const idempotency = (
 
     claim().catch(next);
   };
+};
+
+/** A settle that met a broken connection is tried again over about 3 s before giving up. */
+const settleWithRetry = async (attempt: () => Promise<void>): Promise<void> => {
+  for (let delayMs = 50; ; delayMs *= 2) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (delayMs > 1_600 || !isDatabaseUnavailable(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
 };
 
 /** Deletes records older than `olderThanHours` (the scheduler runs this; default keeps 48 h). */

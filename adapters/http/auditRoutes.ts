@@ -9,21 +9,20 @@ import { verifyChains } from '../audit/verify.ts';
 import type { Database } from '../db/schema.ts';
 import { canAccessProgram, principalOf } from './auth.ts';
 import { sendError } from './errors.ts';
+import { wireString } from './schemas.ts';
 
 export type AuditRouteDeps = { db: Kysely<Database> };
 
 const eventsQuery = z
   .object({
-    after_position: z
-      .string()
+    after_position: wireString()
       .refine((value) => parsePosition(value) !== null, 'must be a position (<commit>.<prepare>)')
       .optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
-    type: z
-      .string()
+    type: wireString()
       .regex(/^[A-Za-z]{1,100}(,[A-Za-z]{1,100})*$/, 'a domain event type, or a comma list')
       .optional(),
-    stream: z.string().min(1).max(300).optional(),
+    stream: wireString().min(1).max(300).optional(),
   })
   .strict();
 

@@ -20,6 +20,7 @@ import {
   type TestApp,
 } from '../../support/api.ts';
 import { skipWithoutPostgres } from '../../support/postgres.ts';
+import { dashboardClient } from '../dashboard/dashboardClient.ts';
 
 /** The ids of the fixtures every endpoint's path is built from. */
 type Ids = { program: string; member: string; reward: string; order: string; leaderboard: string };
@@ -412,6 +413,10 @@ const casesFor = (endpoint: Endpoint): Case[] => {
       ['holding BEL', 'bad\u0007value'],
       ['holding a newline', 'two\nlines'],
       ['holding DEL', 'bad\u007fvalue'],
+      // JSON.stringify writes these as \ud800 escapes; JSON.parse gives them back unpaired.
+      ['holding a lone high surrogate', 'a\ud800b'],
+      ['holding a lone low surrogate', 'a\udc00b'],
+      ['holding a surrogate pair in the wrong order', '\udc00\ud800'],
     ];
     for (const [what, value] of values) {
       cases.push({
@@ -434,6 +439,11 @@ const casesFor = (endpoint: Endpoint): Case[] => {
         'tiers.0.color',
       ],
       ['a tier name holding NUL', [{ name: 'Go\u0000ld', min_points: 1 }], 'tiers.0.name'],
+      [
+        'a tier name holding a lone surrogate',
+        [{ name: 'Go\ud800ld', min_points: 1 }],
+        'tiers.0.name',
+      ],
     ] as const) {
       cases.push({
         name: what,
@@ -475,6 +485,7 @@ const casesFor = (endpoint: Endpoint): Case[] => {
       ['an attribute list', { list: [1, 2] }, 'attributes.list'],
       ['an attribute holding NUL', { note: 'a\u0000b' }, 'attributes.note'],
       ['an attribute with an empty key', { '': 1 }, 'attributes.'],
+      ['an attribute holding a lone surrogate', { note: 'a\ud800' }, 'attributes.note'],
       [
         '51 attributes',
         Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, i])),
@@ -669,6 +680,90 @@ describe('bad input on every POST and PATCH endpoint', { skip: skipWithoutPostgr
       assert.equal(await eventCount(app.runtime), eventsBefore);
       assert.equal(await apiKeyCount(), apiKeysBefore);
     });
+  });
+});
+
+describe('bad query parameters on every GET that takes one', { skip: skipWithoutPostgres }, () => {
+  let app: TestApp;
+  let p: (path: string) => string;
+  let memberId: string;
+  let eventsBefore: number;
+
+  before(async () => {
+    app = await startTestApp();
+    const programId = (await createProgram(app.api)).id;
+    memberId = (await createMember(app.api, programId)).id;
+    p = (path) => `/v1/programs/${programId}${path}`;
+    await settle(app.runtime);
+    eventsBefore = await eventCount(app.runtime);
+  });
+  after(async () => {
+    await app?.stop();
+  });
+
+  const queries: { route: string; path: () => string; params: string[] }[] = [
+    {
+      route: '/members',
+      path: () => p('/members'),
+      params: ['q', 'email', 'tier', 'external_id', 'after_position'],
+    },
+    {
+      route: '/members/:memberId',
+      path: () => p(`/members/${memberId}`),
+      params: ['as_of', 'after_position'],
+    },
+    {
+      route: '/members/:memberId/transactions',
+      path: () => p(`/members/${memberId}/transactions`),
+      params: ['cursor', 'after_position'],
+    },
+    { route: '/rewards', path: () => p('/rewards'), params: ['cursor', 'after_position'] },
+    { route: '/leaderboards', path: () => p('/leaderboards'), params: ['after_position'] },
+    {
+      route: '/webhook-deliveries',
+      path: () => p('/webhook-deliveries'),
+      params: ['endpoint_id', 'cursor', 'status', 'type'],
+    },
+    { route: '/webhook-events', path: () => p('/webhook-events'), params: ['cursor', 'type'] },
+    {
+      route: '/audit/events',
+      path: () => p('/audit/events'),
+      params: ['stream', 'type', 'after_position'],
+    },
+  ];
+  for (const { route, path, params } of queries) {
+    for (const param of params) {
+      for (const [what, value] of [
+        ['NUL', '%00'],
+        ['a value holding NUL', 'a%00b'],
+        ['NUL after a valid-looking prefix', 'mem_%00'],
+      ] as const) {
+        it(`answers GET ${route}?${param}= ${what} with 400 naming ${param}`, async () => {
+          const response = await app.api.get(`${path()}?${param}=${value}`);
+          assert.equal(response.status, 400, response.text.slice(0, 300));
+          assert.equal(response.body.error?.code, 'validation_error', response.text);
+          assert.equal(response.body.error?.field, param, response.text);
+        });
+      }
+    }
+  }
+
+  it('answers the dashboard member search with NUL with a 400 page', async () => {
+    const key = expectStatus(
+      await app.api.post<{ key: string }>(p('/api-keys'), { label: 'dashboard' }),
+      201,
+    ).body.key;
+    const client = dashboardClient(app.url);
+    assert.equal((await client.signIn(key)).status, 303);
+    assert.equal((await client.get('/dashboard/members?q=Member')).status, 200);
+    const response = await client.get('/dashboard/members?q=%00');
+    assert.equal(response.status, 400, response.text.slice(0, 300));
+    assert.match(response.headers.get('content-type') ?? '', /^text\/html/);
+  });
+
+  it('has written no event', async () => {
+    await settle(app.runtime);
+    assert.equal(await eventCount(app.runtime), eventsBefore);
   });
 });
 

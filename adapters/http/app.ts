@@ -5,6 +5,7 @@ import type { Database } from '../db/schema.ts';
 import { authenticate } from './auth.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
+import { refuseUnsafeKeys, verifyBody } from './jsonBody.ts';
 import { auditRoutes } from './auditRoutes.ts';
 import { dashboard } from './dashboard/dashboard.ts';
 import { openApiDocument } from './openapi.ts';
@@ -72,7 +73,8 @@ export const createApp = (deps: AppDeps): Express => {
       }
       next();
     },
-    express.json({ limit: deps.maxBodyBytes, strict: true }),
+    express.json({ limit: deps.maxBodyBytes, strict: true, verify: verifyBody }),
+    refuseUnsafeKeys(),
     authenticate(deps.db, { adminApiKey: deps.adminApiKey }),
     idempotency(deps.db, {
       ...(deps.idempotencyLeaseMs !== undefined && { leaseMs: deps.idempotencyLeaseMs }),

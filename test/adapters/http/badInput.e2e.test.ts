@@ -262,7 +262,7 @@ type Case = {
   /** The path to call; defaults to the endpoint's path with the fixture ids. */
   path?: (ids: Ids) => string;
   body?: (ids: Ids) => unknown;
-  raw?: (ids: Ids) => string;
+  raw?: (ids: Ids) => string | Uint8Array;
   headers?: Record<string, string>;
   expect: Expected;
 };
@@ -277,6 +277,18 @@ const without = (base: Record<string, unknown>, field: string) =>
 /** A JSON text with `literal` (not expressible in JSON.stringify) as the value of `field`. */
 const rawWith = (base: Record<string, unknown>, field: string, literal: string) =>
   JSON.stringify(withField(base, field, '__LITERAL__')).replace('"__LITERAL__"', literal);
+
+/** `rawWith`, then the marker `__BYTES__` inside the literal replaced by `bytes`. */
+const bytesWith = (base: Record<string, unknown>, field: string, bytes: number[]): Uint8Array => {
+  const [head = '', tail = ''] = rawWith(base, field, '"a__BYTES__b"').split('__BYTES__');
+  return Buffer.concat([Buffer.from(head), Buffer.from(bytes), Buffer.from(tail)]);
+};
+
+/** The endpoint's name as Idempotency-Key text (visible ASCII, no spaces). */
+const keyOf = (endpoint: Endpoint): string => endpoint.name.replace(/[^\w/:-]+/g, '-');
+
+/** `depth` arrays inside one another around a number: `[[[1]]]` is 3. */
+const nested = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
 
 const wrongTypesFor = (value: unknown): unknown[] => {
   if (typeof value === 'string') return [12345, true, {}, ['a']];
@@ -356,6 +368,47 @@ const casesFor = (endpoint: Endpoint): Case[] => {
       expect: invalid('Idempotency-Key'),
     });
   }
+  // Hashing the body for an Idempotency-Key once recursed through it (a RangeError, a 500).
+  for (const depth of [33, 10_000, 400_000]) {
+    cases.push({
+      name: `JSON nested ${depth} deep with an Idempotency-Key`,
+      raw: (ids) => rawWith(valid(ids), 'deep', nested(depth)),
+      headers: { 'idempotency-key': `deep-${keyOf(endpoint)}-${depth}` },
+      expect: { status: 400, code: 'validation_error', field: `deep${'.0'.repeat(31)}` },
+    });
+  }
+  cases.push(
+    {
+      name: 'an unknown field whose name holds a lone surrogate',
+      raw: (ids) => rawWith(valid(ids), 'x', '1').replace('"x"', '"x\\ud800"'),
+      headers: { 'idempotency-key': `surrogate-key-${keyOf(endpoint)}` },
+      expect: invalid('x\\ud800'),
+    },
+    {
+      name: 'an unknown field whose name holds NUL',
+      raw: (ids) => rawWith(valid(ids), 'x', '1').replace('"x"', '"x\\u0000"'),
+      expect: invalid('x\\u0000'),
+    },
+    {
+      name: 'an unknown field whose name holds invalid UTF-8',
+      raw: (ids) => {
+        const [head = '', tail = ''] = rawWith(valid(ids), 'x__BYTES__', '1').split('__BYTES__');
+        return Buffer.concat([Buffer.from(head), Buffer.from([0xff]), Buffer.from(tail)]);
+      },
+      expect: invalid('x\ufffd'),
+    },
+    {
+      name: 'a constructor field',
+      raw: (ids) => rawWith(valid(ids), 'constructor', '{"admin": true}'),
+      expect: invalid('constructor'),
+    },
+    {
+      name: 'JSON in UTF-16',
+      raw: (ids) => Buffer.from(JSON.stringify(valid(ids)), 'utf16le'),
+      headers: { 'content-type': 'application/json; charset=utf-16le' },
+      expect: { status: 415, code: 'unsupported_media_type' },
+    },
+  );
 
   for (const field of endpoint.required) {
     cases.push({
@@ -425,6 +478,18 @@ const casesFor = (endpoint: Endpoint): Case[] => {
         expect: invalid(field),
       });
     }
+    for (const [what, bytes] of [
+      ['a byte that is never UTF-8 (0xFF)', [0xff]],
+      ['a truncated sequence (0xE2 0x82)', [0xe2, 0x82]],
+      ['an overlong NUL (0xC0 0x80)', [0xc0, 0x80]],
+      ['an encoded surrogate (0xED 0xA0 0x80)', [0xed, 0xa0, 0x80]],
+    ] as const) {
+      cases.push({
+        name: `${field} holding ${what}`,
+        raw: (ids) => bytesWith(valid(ids), field, [...bytes]),
+        expect: invalid(field),
+      });
+    }
   }
 
   if ('tiers' in valid(fakeIds)) {
@@ -486,6 +551,12 @@ const casesFor = (endpoint: Endpoint): Case[] => {
       ['an attribute holding NUL', { note: 'a\u0000b' }, 'attributes.note'],
       ['an attribute with an empty key', { '': 1 }, 'attributes.'],
       ['an attribute holding a lone surrogate', { note: 'a\ud800' }, 'attributes.note'],
+      ['an attribute key holding a lone surrogate', { 'k\udc00': 1 }, 'attributes.k\\udc00'],
+      ['an attribute key holding NUL', { 'k\u0000': 1 }, 'attributes.k\\u0000'],
+      // A computed key makes an own property, as JSON.parse does, instead of setting the prototype.
+      ['an attribute named __proto__', { ['__proto__']: 'x' }, 'attributes.__proto__'],
+      ['an attribute named constructor', { constructor: 'x' }, 'attributes.constructor'],
+      ['an attribute named prototype', { prototype: 'x' }, 'attributes.prototype'],
       [
         '51 attributes',
         Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, i])),

@@ -13,7 +13,7 @@ import { wireString } from './schemas.ts';
 
 export type AuditRouteDeps = { db: Kysely<Database> };
 
-const eventsQuery = z
+export const eventsQuerySchema = z
   .object({
     after_position: wireString()
       .refine((value) => parsePosition(value) !== null, 'must be a position (<commit>.<prepare>)')
@@ -49,7 +49,7 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
   router.get('/programs/:programId/audit/events', async (req, res) => {
     const programId = programOf(req.params.programId, res);
     if (!programId) return;
-    const parsed = eventsQuery.safeParse(req.query);
+    const parsed = eventsQuerySchema.safeParse(req.query);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       // An unknown parameter's issue has an empty path; the parameter is in `keys`.

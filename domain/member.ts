@@ -1,5 +1,15 @@
 import { accept, reject, type Decider, type Decision, type Refusal } from './decider.ts';
-import { isEmail, isName, isReason, isText, isoOf, jsonEqual, lengthOf } from './validation.ts';
+import {
+  isEmail,
+  isName,
+  isReason,
+  isReservedKey,
+  isText,
+  isWellFormedText,
+  isoOf,
+  jsonEqual,
+  lengthOf,
+} from './validation.ts';
 
 export type AttributeValue = string | number | boolean | null;
 export type MemberAttributes = Record<string, AttributeValue>;
@@ -92,7 +102,9 @@ const attributesProblem = (attributes: unknown): string | null => {
     if (!isText(key, { min: 1, max: attributeLimits.maxKeyLength })) {
       return `attribute keys are 1-${attributeLimits.maxKeyLength} characters without control characters`;
     }
+    if (isReservedKey(key)) return `attribute key "${key}" is reserved`;
     if (typeof value === 'string') {
+      if (!isWellFormedText(value)) return `attribute "${key}" holds NUL or an unpaired surrogate`;
       if (lengthOf(value) > attributeLimits.maxStringLength) {
         return `attribute "${key}" is longer than ${attributeLimits.maxStringLength} characters`;
       }

@@ -16,15 +16,43 @@ export const hasControlCharacters = (value: string): boolean => {
   return false;
 };
 
+/**
+ * Whether the string is Unicode text every store and wire format can carry: no NUL (PostgreSQL's
+ * text and jsonb cannot hold U+0000) and no unpaired UTF-16 surrogate (a JSON `"\ud800"` escape
+ * parses to one; it has no UTF-8 encoding, and PostgreSQL refuses it). Stricter rules, such as
+ * `hasControlCharacters`, come on top of this one, never instead of it.
+ */
+export const isWellFormedText = (value: string): boolean => {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code === 0) return false;
+    if (code >= 0xd800 && code <= 0xdbff) {
+      const next = value.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    } else if (code >= 0xdc00 && code <= 0xdfff) return false;
+  }
+  return true;
+};
+
+/**
+ * Object keys JavaScript gives a meaning of their own: `__proto__` sets an object's prototype when
+ * assigned (so a copy drops it silently) and `constructor`/`prototype` shadow what code reaches
+ * through them. A JSON object may hold them as plain keys; we refuse them as names of user data.
+ */
+export const isReservedKey = (key: string): boolean =>
+  key === '__proto__' || key === 'constructor' || key === 'prototype';
+
 export const lengthOf = (value: string): number => [...value].length;
 
-/** Text of `min..max` code points, not blank once trimmed, with no control characters. */
+/** Well-formed text of `min..max` code points, not blank once trimmed, without control characters. */
 export const isText = (value: unknown, limits: { min: number; max: number }): value is string =>
   typeof value === 'string' &&
   value.trim().length > 0 &&
   lengthOf(value) >= limits.min &&
   lengthOf(value) <= limits.max &&
-  !hasControlCharacters(value);
+  !hasControlCharacters(value) &&
+  isWellFormedText(value);
 
 export const isName = (value: unknown): value is string => isText(value, { min: 1, max: 200 });
 
@@ -35,6 +63,7 @@ export const isEmail = (value: unknown): value is string =>
   typeof value === 'string' &&
   value.length <= 254 &&
   !hasControlCharacters(value) &&
+  isWellFormedText(value) &&
   /^[^\s@]+@(?:[^\s@.]+\.)+[^\s@.]+$/.test(value);
 
 /** A positive safe integer no larger than `maxPointsPerCommand`. */

@@ -6,6 +6,7 @@ import { authenticate, requireToken } from './auth.ts';
 import type { AuthThrottle } from './authThrottle.ts';
 import { errorHandler, sendError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
+import { refuseUnsafeKeys, verifyBody } from './jsonBody.ts';
 import { auditRoutes } from './auditRoutes.ts';
 import { dashboard } from './dashboard/dashboard.ts';
 import { openApiDocument } from './openapi.ts';
@@ -88,7 +89,8 @@ export const createApp = (deps: AppDeps): Express => {
       }
       next();
     },
-    express.json({ limit: deps.maxBodyBytes, strict: true }),
+    express.json({ limit: deps.maxBodyBytes, strict: true, verify: verifyBody }),
+    refuseUnsafeKeys(),
     authenticate(deps.keys, deps.authThrottle),
     idempotency(deps.db, {
       ...(deps.idempotencyLeaseMs !== undefined && { leaseMs: deps.idempotencyLeaseMs }),

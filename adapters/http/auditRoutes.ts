@@ -9,21 +9,20 @@ import { verifyChains } from '../audit/verify.ts';
 import type { Database } from '../db/schema.ts';
 import { canAccessProgram, principalOf } from './auth.ts';
 import { sendError } from './errors.ts';
+import { wireString } from './schemas.ts';
 
 export type AuditRouteDeps = { db: Kysely<Database> };
 
-const eventsQuery = z
+export const eventsQuerySchema = z
   .object({
-    after_position: z
-      .string()
+    after_position: wireString()
       .refine((value) => parsePosition(value) !== null, 'must be a position (<commit>.<prepare>)')
       .optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
-    type: z
-      .string()
+    type: wireString()
       .regex(/^[A-Za-z]{1,100}(,[A-Za-z]{1,100})*$/, 'a domain event type, or a comma list')
       .optional(),
-    stream: z.string().min(1).max(300).optional(),
+    stream: wireString().min(1).max(300).optional(),
   })
   .strict();
 
@@ -50,7 +49,7 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
   router.get('/programs/:programId/audit/events', async (req, res) => {
     const programId = programOf(req.params.programId, res);
     if (!programId) return;
-    const parsed = eventsQuery.safeParse(req.query);
+    const parsed = eventsQuerySchema.safeParse(req.query);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       // An unknown parameter's issue has an empty path; the parameter is in `keys`.

@@ -119,6 +119,11 @@ export const errorHandler =
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
       return sendError(res, 415, 'unsupported_media_type', 'send the body as UTF-8 JSON');
     }
+    // Refused by jsonBody.ts's verifyBody before the body was parsed.
+    if (e.type === 'encoding.invalid_utf8' || e.type === 'entity.too_deep') {
+      const { field } = error as { field?: string };
+      return sendError(res, 400, 'validation_error', e.message ?? 'the body is refused', field);
+    }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       return sendError(res, e.status, 'validation_error', 'the request could not be read');
     }

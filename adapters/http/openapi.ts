@@ -1,12 +1,15 @@
 import { z } from 'zod';
 import * as s from './schemas.ts';
 import * as w from './webhookRoutes.ts';
+import * as a from './auditRoutes.ts';
 
 type Operation = {
   method: 'get' | 'post' | 'patch' | 'delete';
   path: string;
   summary: string;
   body?: z.ZodType;
+  /** The query parameters the route validates, when it takes more than `after_position`. */
+  query?: z.ZodObject;
   success: number;
   root?: boolean;
 };
@@ -64,6 +67,7 @@ export const operations: Operation[] = [
     method: 'get',
     path: '/v1/programs/{programId}/members',
     summary: 'List members (cursor pagination; filter by tier, email, external_id, q)',
+    query: s.listQuerySchema,
     success: 200,
   },
   {
@@ -104,6 +108,7 @@ export const operations: Operation[] = [
     method: 'get',
     path: '/v1/programs/{programId}/members/{memberId}/transactions',
     summary: 'The points ledger, newest first, with running balance',
+    query: s.listQuerySchema,
     success: 200,
   },
   {
@@ -124,6 +129,7 @@ export const operations: Operation[] = [
     method: 'get',
     path: '/v1/programs/{programId}/rewards',
     summary: 'List rewards',
+    query: s.listQuerySchema,
     success: 200,
   },
   {
@@ -274,6 +280,7 @@ export const operations: Operation[] = [
     method: 'get',
     path: '/v1/programs/{programId}/webhook-deliveries',
     summary: 'The delivery log (filter by endpoint_id, status, type)',
+    query: w.deliveryQuerySchema,
     success: 200,
   },
   {
@@ -293,6 +300,7 @@ export const operations: Operation[] = [
     method: 'get',
     path: '/v1/programs/{programId}/webhook-events',
     summary: 'Webhook events (envelopes) of the program',
+    query: w.envelopeQuerySchema,
     success: 200,
   },
   {
@@ -300,6 +308,7 @@ export const operations: Operation[] = [
     path: '/v1/programs/{programId}/audit/events',
     summary:
       'Domain events in global order with metadata and hashes (after_position, limit, type, stream)',
+    query: a.eventsQuerySchema,
     success: 200,
   },
   {
@@ -322,13 +331,19 @@ export const openApiDocument = (version: string): object => {
   });
   const paths: Record<string, Record<string, object>> = {};
   for (const op of operations) {
-    const parameters = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
-      name: m[1],
-      in: 'path',
-      required: true,
-      schema: { type: 'string' },
-    }));
-    if (op.method === 'get')
+    const parameters: { name: string; in: string; required: boolean; schema: object }[] = [
+      ...op.path.matchAll(/\{(\w+)\}/g),
+    ].map((m) => ({ name: m[1]!, in: 'path', required: true, schema: { type: 'string' } }));
+    const query: Record<string, z.ZodType> = op.query?.shape ?? {};
+    for (const [name, schema] of Object.entries(query)) {
+      // A parameter's schema sits inside the document: no `$schema` of its own.
+      const { $schema: _, ...json } = z.toJSONSchema(schema, {
+        io: 'input',
+        unrepresentable: 'any',
+      });
+      parameters.push({ name, in: 'query', required: false, schema: json });
+    }
+    if (op.method === 'get' && !('after_position' in query))
       parameters.push({
         name: 'after_position',
         in: 'query',

@@ -1,21 +1,28 @@
 import { z } from 'zod';
+import { hasControlCharacters, isWellFormedText } from '../../domain/validation.ts';
 
 /**
  * Request schemas: the single source for validation and for /openapi.json. Objects are strict
  * (an unknown field is a 400 naming it); strings refuse control characters; numbers are integers
  * within the domain's bounds, so bad input never reaches a decider as the wrong type.
  */
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const controlCharacters = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Every string the API reads, in a body or a query, starts here: no NUL and no unpaired surrogate
+ * (PostgreSQL can store neither, and a query that carries one fails), so such input is a 400
+ * naming the field and never a 500.
+ */
+export const wireString = () =>
+  z.string().refine(isWellFormedText, 'must not contain NUL or an unpaired surrogate');
+
 const text = (max: number) =>
-  z
-    .string()
+  wireString()
     .min(1)
     .max(max)
-    .refine((value) => !controlCharacters.test(value), 'must not contain control characters')
+    .refine((value) => !hasControlCharacters(value), 'must not contain control characters')
     .refine((value) => value.trim().length > 0, 'must not be blank');
 const points = z.number().int().min(1).max(1_000_000_000);
-const email = z.string().max(254).pipe(z.email());
+const email = wireString().max(254).pipe(z.email());
 
 export const tierSchema = z.strictObject({
   name: text(100),
@@ -49,17 +56,9 @@ export const createApiKeySchema = z
   .strictObject({ label: text(200).optional() })
   .meta({ id: 'CreateApiKey' });
 
-const attributeValue = z.union([
-  z
-    .string()
-    .max(1000)
-    .refine((v) => !v.includes('\u0000'), 'must not contain NUL'),
-  z.number(),
-  z.boolean(),
-  z.null(),
-]);
+const attributeValue = z.union([wireString().max(1000), z.number(), z.boolean(), z.null()]);
 const attributes = z
-  .record(z.string().min(1).max(100), attributeValue)
+  .record(wireString().min(1).max(100), attributeValue)
   .refine((a) => Object.keys(a).length <= 50, 'at most 50 attributes');
 
 export const createMemberSchema = z
@@ -113,16 +112,15 @@ export const createLeaderboardSchema = z
   .meta({ id: 'CreateLeaderboard' });
 
 export const listQuerySchema = z.strictObject({
-  cursor: z
-    .string()
+  cursor: wireString()
     .regex(/^\d{1,18}$/, 'must be a cursor from a previous page')
     .optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  after_position: z.string().optional(),
-  tier: z.string().max(100).optional(),
-  email: z.string().max(254).optional(),
-  external_id: z.string().max(200).optional(),
-  q: z.string().max(200).optional(),
+  after_position: wireString().optional(),
+  tier: wireString().max(100).optional(),
+  email: wireString().max(254).optional(),
+  external_id: wireString().max(200).optional(),
+  q: wireString().max(200).optional(),
 });
 
-export const readQuerySchema = z.strictObject({ after_position: z.string().optional() });
+export const readQuerySchema = z.strictObject({ after_position: wireString().optional() });

@@ -5,12 +5,14 @@ import { validateEndpointUrl, type NetworkPolicy } from '../../delivery/ssrf.ts'
 import type { WebhookDelivery, WebhookEndpoint, WebhookStore } from '../webhooks/webhookStore.ts';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { hasControlCharacters } from '../../domain/validation.ts';
 import { sendError } from './errors.ts';
 import { answerAtomically } from './idempotency.ts';
+import { wireString } from './schemas.ts';
 import { idParam, parseOr400, programOf } from './routes.ts';
 
 const eventsField = z
-  .array(z.string().min(1).max(100))
+  .array(wireString().min(1).max(100))
   .min(1)
   .max(webhookEventTypes.length)
   .refine((events) => events.every((e) => e === '*' || isWebhookEventType(e)), {
@@ -19,23 +21,24 @@ const eventsField = z
   .refine((events) => !events.includes('*') || events.length === 1, { message: '"*" stands alone' })
   .transform((events) => [...new Set(events)]);
 
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const controlCharacters = /[\u0000-\u0008\u000b-\u001f\u007f]/;
-const description = z
-  .string()
+/** Free text for people: tabs and line breaks are fine, other control characters are not. */
+const description = wireString()
   .max(500)
-  .refine((v) => !controlCharacters.test(v), 'must not contain control characters');
+  .refine(
+    (v) => !hasControlCharacters(v.replace(/[\t\n]/g, '')),
+    'must not contain control characters',
+  );
 
 export const createEndpointSchema = z
   .strictObject({
-    url: z.string().min(1).max(2048),
+    url: wireString().min(1).max(2048),
     events: eventsField,
     description: description.optional(),
   })
   .meta({ id: 'CreateWebhookEndpoint' });
 export const updateEndpointSchema = z
   .strictObject({
-    url: z.string().min(1).max(2048),
+    url: wireString().min(1).max(2048),
     events: eventsField,
     description,
     enabled: z.boolean(),
@@ -55,15 +58,15 @@ export const replaySchema = z
 export const emptyBody = z.strictObject({}).meta({ id: 'EmptyWebhookBody' });
 const deliveryStatuses = ['pending', 'delivering', 'delivered', 'failed', 'gone'] as const;
 export const deliveryQuerySchema = z.strictObject({
-  endpoint_id: z.string().max(100).optional(),
+  endpoint_id: wireString().max(100).optional(),
   status: z.enum(deliveryStatuses).optional(),
   type: z.enum(webhookEventTypes).optional(),
-  cursor: z.string().max(200).optional(),
+  cursor: wireString().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 export const envelopeQuerySchema = z.strictObject({
   type: z.enum(webhookEventTypes).optional(),
-  cursor: z.string().max(200).optional(),
+  cursor: wireString().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 

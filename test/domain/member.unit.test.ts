@@ -140,6 +140,34 @@ describe('member', () => {
         'invalid_attributes',
         'attributes',
       ],
+      ['a name with a lone surrogate', { name: 'Ana\ud800' }, 'invalid_name', 'name'],
+      [
+        'an attribute string with a lone surrogate',
+        { attributes: { note: 'a\udc00' } },
+        'invalid_attributes',
+        'attributes',
+      ],
+      [
+        'an attribute string with NUL',
+        { attributes: { note: 'a\u0000' } },
+        'invalid_attributes',
+        'attributes',
+      ],
+      [
+        'an attribute key with a lone surrogate',
+        { attributes: { 'k\ud800': 1 } },
+        'invalid_attributes',
+        'attributes',
+      ],
+      ...(['__proto__', 'constructor', 'prototype'] as const).map(
+        (key): [string, Partial<MemberProfile>, string, string] => [
+          `an attribute named ${key}`,
+          // A computed key makes an own property, as JSON.parse does.
+          { attributes: { [key]: 'x' } },
+          'invalid_attributes',
+          'attributes',
+        ],
+      ),
       ['an empty initial tier', { initialTier: '' }, 'invalid_tier', 'initial_tier'],
     ];
     for (const [what, overrides, rejection, field] of invalid) {

@@ -20,8 +20,8 @@ export type ApiResponse<T> = {
 export type RequestOptions = {
   /** Serialised with JSON.stringify unless `raw` is given. */
   body?: unknown;
-  /** Sent as-is, for bodies that are not (valid) JSON. */
-  raw?: string;
+  /** Sent as-is, for bodies that are not (valid) JSON, or bytes that are not (valid) UTF-8. */
+  raw?: string | Uint8Array;
   /** Bearer key; `null` sends no Authorization header. Defaults to the client's key. */
   key?: string | null;
   headers?: Record<string, string>;
@@ -57,7 +57,7 @@ export const apiClient = (baseUrl: string, defaultKey: string | null): Api => {
     const headers: Record<string, string> = {
       ...(key !== null && { authorization: `Bearer ${key}` }),
     };
-    let body: string | undefined;
+    let body: string | Uint8Array | undefined;
     if (options.raw !== undefined) body = options.raw;
     else if (options.body !== undefined) body = JSON.stringify(options.body);
     if (body !== undefined) headers['content-type'] = 'application/json';

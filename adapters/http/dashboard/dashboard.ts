@@ -17,6 +17,7 @@ import type { Database } from '../../db/schema.ts';
 import type { WebhookStore } from '../../webhooks/webhookStore.ts';
 import { adminKeyId, bearerToken, clientAddress, type ApiKeyVerifier } from '../auth.ts';
 import type { AuthThrottle } from '../authThrottle.ts';
+import { wireString } from '../schemas.ts';
 import { createEndpointSchema, updateEndpointSchema } from '../webhookRoutes.ts';
 import { listApiKeys, revokeProgramKey } from '../apiKeys.ts';
 import { apiKeysBase, apiKeysPage, messagePage, programsPage, signInPage } from './accountPages.ts';
@@ -373,6 +374,9 @@ export const dashboard = (deps: DashboardDeps): Router => {
   });
 
   router.get('/members', async (req, res) => {
+    // The API's rule for every string: NUL or an unpaired surrogate is a 400, not a failed query.
+    if (typeof req.query.q === 'string' && !wireString().safeParse(req.query.q).success)
+      throw Object.assign(new Error('q is not well-formed text'), { status: 400 });
     const q = typeof req.query.q === 'string' ? req.query.q.trim().slice(0, 200) : '';
     const cursor =
       typeof req.query.cursor === 'string' && /^\d{1,15}$/.test(req.query.cursor)

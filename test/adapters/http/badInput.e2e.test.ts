@@ -20,6 +20,7 @@ import {
   type TestApp,
 } from '../../support/api.ts';
 import { skipWithoutPostgres } from '../../support/postgres.ts';
+import { dashboardClient } from '../dashboard/dashboardClient.ts';
 
 /** The ids of the fixtures every endpoint's path is built from. */
 type Ids = { program: string; member: string; reward: string; order: string; leaderboard: string };
@@ -261,7 +262,7 @@ type Case = {
   /** The path to call; defaults to the endpoint's path with the fixture ids. */
   path?: (ids: Ids) => string;
   body?: (ids: Ids) => unknown;
-  raw?: (ids: Ids) => string;
+  raw?: (ids: Ids) => string | Uint8Array;
   headers?: Record<string, string>;
   expect: Expected;
 };
@@ -276,6 +277,18 @@ const without = (base: Record<string, unknown>, field: string) =>
 /** A JSON text with `literal` (not expressible in JSON.stringify) as the value of `field`. */
 const rawWith = (base: Record<string, unknown>, field: string, literal: string) =>
   JSON.stringify(withField(base, field, '__LITERAL__')).replace('"__LITERAL__"', literal);
+
+/** `rawWith`, then the marker `__BYTES__` inside the literal replaced by `bytes`. */
+const bytesWith = (base: Record<string, unknown>, field: string, bytes: number[]): Uint8Array => {
+  const [head = '', tail = ''] = rawWith(base, field, '"a__BYTES__b"').split('__BYTES__');
+  return Buffer.concat([Buffer.from(head), Buffer.from(bytes), Buffer.from(tail)]);
+};
+
+/** The endpoint's name as Idempotency-Key text (visible ASCII, no spaces). */
+const keyOf = (endpoint: Endpoint): string => endpoint.name.replace(/[^\w/:-]+/g, '-');
+
+/** `depth` arrays inside one another around a number: `[[[1]]]` is 3. */
+const nested = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
 
 const wrongTypesFor = (value: unknown): unknown[] => {
   if (typeof value === 'string') return [12345, true, {}, ['a']];
@@ -355,6 +368,47 @@ const casesFor = (endpoint: Endpoint): Case[] => {
       expect: invalid('Idempotency-Key'),
     });
   }
+  // Hashing the body for an Idempotency-Key once recursed through it (a RangeError, a 500).
+  for (const depth of [33, 10_000, 400_000]) {
+    cases.push({
+      name: `JSON nested ${depth} deep with an Idempotency-Key`,
+      raw: (ids) => rawWith(valid(ids), 'deep', nested(depth)),
+      headers: { 'idempotency-key': `deep-${keyOf(endpoint)}-${depth}` },
+      expect: { status: 400, code: 'validation_error', field: `deep${'.0'.repeat(31)}` },
+    });
+  }
+  cases.push(
+    {
+      name: 'an unknown field whose name holds a lone surrogate',
+      raw: (ids) => rawWith(valid(ids), 'x', '1').replace('"x"', '"x\\ud800"'),
+      headers: { 'idempotency-key': `surrogate-key-${keyOf(endpoint)}` },
+      expect: invalid('x\\ud800'),
+    },
+    {
+      name: 'an unknown field whose name holds NUL',
+      raw: (ids) => rawWith(valid(ids), 'x', '1').replace('"x"', '"x\\u0000"'),
+      expect: invalid('x\\u0000'),
+    },
+    {
+      name: 'an unknown field whose name holds invalid UTF-8',
+      raw: (ids) => {
+        const [head = '', tail = ''] = rawWith(valid(ids), 'x__BYTES__', '1').split('__BYTES__');
+        return Buffer.concat([Buffer.from(head), Buffer.from([0xff]), Buffer.from(tail)]);
+      },
+      expect: invalid('x\ufffd'),
+    },
+    {
+      name: 'a constructor field',
+      raw: (ids) => rawWith(valid(ids), 'constructor', '{"admin": true}'),
+      expect: invalid('constructor'),
+    },
+    {
+      name: 'JSON in UTF-16',
+      raw: (ids) => Buffer.from(JSON.stringify(valid(ids)), 'utf16le'),
+      headers: { 'content-type': 'application/json; charset=utf-16le' },
+      expect: { status: 415, code: 'unsupported_media_type' },
+    },
+  );
 
   for (const field of endpoint.required) {
     cases.push({
@@ -412,11 +466,27 @@ const casesFor = (endpoint: Endpoint): Case[] => {
       ['holding BEL', 'bad\u0007value'],
       ['holding a newline', 'two\nlines'],
       ['holding DEL', 'bad\u007fvalue'],
+      // JSON.stringify writes these as \ud800 escapes; JSON.parse gives them back unpaired.
+      ['holding a lone high surrogate', 'a\ud800b'],
+      ['holding a lone low surrogate', 'a\udc00b'],
+      ['holding a surrogate pair in the wrong order', '\udc00\ud800'],
     ];
     for (const [what, value] of values) {
       cases.push({
         name: `${field} ${what}`,
         body: (ids) => withField(valid(ids), field, value),
+        expect: invalid(field),
+      });
+    }
+    for (const [what, bytes] of [
+      ['a byte that is never UTF-8 (0xFF)', [0xff]],
+      ['a truncated sequence (0xE2 0x82)', [0xe2, 0x82]],
+      ['an overlong NUL (0xC0 0x80)', [0xc0, 0x80]],
+      ['an encoded surrogate (0xED 0xA0 0x80)', [0xed, 0xa0, 0x80]],
+    ] as const) {
+      cases.push({
+        name: `${field} holding ${what}`,
+        raw: (ids) => bytesWith(valid(ids), field, [...bytes]),
         expect: invalid(field),
       });
     }
@@ -434,6 +504,11 @@ const casesFor = (endpoint: Endpoint): Case[] => {
         'tiers.0.color',
       ],
       ['a tier name holding NUL', [{ name: 'Go\u0000ld', min_points: 1 }], 'tiers.0.name'],
+      [
+        'a tier name holding a lone surrogate',
+        [{ name: 'Go\ud800ld', min_points: 1 }],
+        'tiers.0.name',
+      ],
     ] as const) {
       cases.push({
         name: what,
@@ -475,6 +550,13 @@ const casesFor = (endpoint: Endpoint): Case[] => {
       ['an attribute list', { list: [1, 2] }, 'attributes.list'],
       ['an attribute holding NUL', { note: 'a\u0000b' }, 'attributes.note'],
       ['an attribute with an empty key', { '': 1 }, 'attributes.'],
+      ['an attribute holding a lone surrogate', { note: 'a\ud800' }, 'attributes.note'],
+      ['an attribute key holding a lone surrogate', { 'k\udc00': 1 }, 'attributes.k\\udc00'],
+      ['an attribute key holding NUL', { 'k\u0000': 1 }, 'attributes.k\\u0000'],
+      // A computed key makes an own property, as JSON.parse does, instead of setting the prototype.
+      ['an attribute named __proto__', { ['__proto__']: 'x' }, 'attributes.__proto__'],
+      ['an attribute named constructor', { constructor: 'x' }, 'attributes.constructor'],
+      ['an attribute named prototype', { prototype: 'x' }, 'attributes.prototype'],
       [
         '51 attributes',
         Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, i])),
@@ -669,6 +751,90 @@ describe('bad input on every POST and PATCH endpoint', { skip: skipWithoutPostgr
       assert.equal(await eventCount(app.runtime), eventsBefore);
       assert.equal(await apiKeyCount(), apiKeysBefore);
     });
+  });
+});
+
+describe('bad query parameters on every GET that takes one', { skip: skipWithoutPostgres }, () => {
+  let app: TestApp;
+  let p: (path: string) => string;
+  let memberId: string;
+  let eventsBefore: number;
+
+  before(async () => {
+    app = await startTestApp();
+    const programId = (await createProgram(app.api)).id;
+    memberId = (await createMember(app.api, programId)).id;
+    p = (path) => `/v1/programs/${programId}${path}`;
+    await settle(app.runtime);
+    eventsBefore = await eventCount(app.runtime);
+  });
+  after(async () => {
+    await app?.stop();
+  });
+
+  const queries: { route: string; path: () => string; params: string[] }[] = [
+    {
+      route: '/members',
+      path: () => p('/members'),
+      params: ['q', 'email', 'tier', 'external_id', 'after_position'],
+    },
+    {
+      route: '/members/:memberId',
+      path: () => p(`/members/${memberId}`),
+      params: ['as_of', 'after_position'],
+    },
+    {
+      route: '/members/:memberId/transactions',
+      path: () => p(`/members/${memberId}/transactions`),
+      params: ['cursor', 'after_position'],
+    },
+    { route: '/rewards', path: () => p('/rewards'), params: ['cursor', 'after_position'] },
+    { route: '/leaderboards', path: () => p('/leaderboards'), params: ['after_position'] },
+    {
+      route: '/webhook-deliveries',
+      path: () => p('/webhook-deliveries'),
+      params: ['endpoint_id', 'cursor', 'status', 'type'],
+    },
+    { route: '/webhook-events', path: () => p('/webhook-events'), params: ['cursor', 'type'] },
+    {
+      route: '/audit/events',
+      path: () => p('/audit/events'),
+      params: ['stream', 'type', 'after_position'],
+    },
+  ];
+  for (const { route, path, params } of queries) {
+    for (const param of params) {
+      for (const [what, value] of [
+        ['NUL', '%00'],
+        ['a value holding NUL', 'a%00b'],
+        ['NUL after a valid-looking prefix', 'mem_%00'],
+      ] as const) {
+        it(`answers GET ${route}?${param}= ${what} with 400 naming ${param}`, async () => {
+          const response = await app.api.get(`${path()}?${param}=${value}`);
+          assert.equal(response.status, 400, response.text.slice(0, 300));
+          assert.equal(response.body.error?.code, 'validation_error', response.text);
+          assert.equal(response.body.error?.field, param, response.text);
+        });
+      }
+    }
+  }
+
+  it('answers the dashboard member search with NUL with a 400 page', async () => {
+    const key = expectStatus(
+      await app.api.post<{ key: string }>(p('/api-keys'), { label: 'dashboard' }),
+      201,
+    ).body.key;
+    const client = dashboardClient(app.url);
+    assert.equal((await client.signIn(key)).status, 303);
+    assert.equal((await client.get('/dashboard/members?q=Member')).status, 200);
+    const response = await client.get('/dashboard/members?q=%00');
+    assert.equal(response.status, 400, response.text.slice(0, 300));
+    assert.match(response.headers.get('content-type') ?? '', /^text\/html/);
+  });
+
+  it('has written no event', async () => {
+    await settle(app.runtime);
+    assert.equal(await eventCount(app.runtime), eventsBefore);
   });
 });
 

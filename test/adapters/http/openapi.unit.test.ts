@@ -52,4 +52,38 @@ describe('the OpenAPI document', () => {
     assert.equal(points.additionalProperties, false);
     for (const op of operations) if (op.body) assert.ok(op.method !== 'get');
   });
+
+  it('documents the query parameters a route validates, from the same schemas', () => {
+    type Parameter = { name: string; in: string; schema: Record<string, unknown> };
+    const document = openApiDocument('1.2.3') as {
+      paths: Record<string, Record<string, { parameters: Parameter[] }>>;
+    };
+    const query = (path: string) =>
+      Object.fromEntries(
+        document.paths[path]!.get!.parameters.filter((p) => p.in === 'query').map((p) => [
+          p.name,
+          p.schema,
+        ]),
+      );
+    const members = query('/v1/programs/{programId}/members');
+    assert.deepEqual(Object.keys(members).sort(), [
+      'after_position',
+      'cursor',
+      'email',
+      'external_id',
+      'limit',
+      'q',
+      'tier',
+    ]);
+    assert.deepEqual(members.limit, { type: 'integer', minimum: 1, maximum: 200, default: 50 });
+    assert.deepEqual(Object.keys(query('/v1/programs/{programId}/audit/events')).sort(), [
+      'after_position',
+      'limit',
+      'stream',
+      'type',
+    ]);
+    assert.deepEqual(Object.keys(query('/v1/programs/{programId}/leaderboards')), [
+      'after_position',
+    ]);
+  });
 });

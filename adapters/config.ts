@@ -77,7 +77,7 @@ const schema = z
               ? Number(text)
               : text,
       ),
-    SUBSCRIPTION_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(6_000),
+    SUBSCRIPTION_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(5_000),
     IDEMPOTENCY_LEASE_MS: z.coerce.number().int().min(500).max(30_000).default(15_000),
     INCENTABLE_TRACE_BATCHES: z.string().min(1).optional(),
     EVENTSTORE: z.enum(['postgres', 'esdb']).default('postgres'),

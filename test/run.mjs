@@ -2,8 +2,10 @@
 // so this finds the files. It also decides, once, whether a real PostgreSQL is reachable: without
 // one it runs the PGlite subset and says loudly what it skipped; with CI=true it fails instead.
 // The reliability files (test/reliability/, each with its own PostgreSQL cluster and service
-// processes) run after the rest, one at a time: two at once on a 2-core machine would measure
-// each other's CPU, not the time to recover. They need no server at 5432.
+// processes) run one at a time, in their own scope (`npm run test:reliability`): two at once on a
+// 2-core machine would measure each other's CPU, not the time to recover. They need no server at
+// 5432. They are not part of `all` yet: issue 12 tracks putting them in CI once they have passed
+// there reliably (on a loaded machine two of them still miss their time bounds).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -16,13 +18,7 @@ const suffixes = {
   e2e: ['.e2e.test.ts'],
   browser: ['.browser.test.ts'],
   reliability: ['.reliability.test.ts'],
-  all: [
-    '.unit.test.ts',
-    '.int.test.ts',
-    '.e2e.test.ts',
-    '.browser.test.ts',
-    '.reliability.test.ts',
-  ],
+  all: ['.unit.test.ts', '.int.test.ts', '.e2e.test.ts', '.browser.test.ts'],
 }[scope];
 if (!suffixes) {
   console.error(`unknown scope ${scope}: use unit, int, e2e, browser, reliability or all`);

@@ -5,7 +5,7 @@ import type { Position } from '../../domain/recordedEvent.ts';
 import type { Database } from '../db/schema.ts';
 
 /** How long a consumer's claim holds without renewal. A standby takes over after it runs out. */
-export const defaultLeaseMs = 6_000;
+export const defaultLeaseMs = 5_000;
 
 export type SubscriptionLeaseOptions = {
   db: Kysely<Database>;

@@ -82,9 +82,9 @@ export const setUpScenario = async (options: {
       201,
     ).body;
     recorder.trust(endpoint.secret);
-    const memberIds: string[] = [];
-    for (let i = 0; i < options.members; i++)
-      memberIds.push((await createMember(api, program.id)).id);
+    const memberIds = await Promise.all(
+      Array.from({ length: options.members }, async () => (await createMember(api, program.id)).id),
+    );
     client = new CarefulClient({
       targets: apis.map((s) => s.baseUrl),
       rootKey: installation.rootKey,

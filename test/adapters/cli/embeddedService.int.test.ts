@@ -37,6 +37,9 @@ const opensDatabase: Record<string, string[][]> = {
     ['eventstore', 'copy', '--to', 'esdb', '--esdb', noEsdb],
     ['eventstore', 'copy', '--to', 'postgres', '--esdb', noEsdb],
   ],
+  'keys list': [['keys', 'list']],
+  'keys create': [['keys', 'create', '--label', 'beside the service']],
+  'keys revoke': [['keys', 'revoke', 'key_1']],
 };
 const skipped: Record<string, string> = {
   'subscriptions parked': 'talks to EventStoreDB only',

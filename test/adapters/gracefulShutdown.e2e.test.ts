@@ -17,7 +17,7 @@ import {
 import { headerOf, startReceiver, type Receiver } from '../support/receiver.ts';
 import {
   connectionRefused,
-  freePort,
+  listeningUrl,
   logLines,
   startService,
   type Service,
@@ -84,13 +84,12 @@ describe('graceful shutdown (SIGTERM)', { skip: skipWithoutPostgres }, () => {
   });
 
   const start = async (env: Record<string, string> = {}): Promise<Running> => {
-    const port = await freePort();
     const rootKey = randomBytes(24).toString('base64url');
     const service = startService({
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
       DATABASE_URL: database.url,
-      PORT: String(port),
+      PORT: '0',
       HOST: '127.0.0.1',
       ADMIN_API_KEY: rootKey,
       LOG_LEVEL: 'info',
@@ -101,7 +100,10 @@ describe('graceful shutdown (SIGTERM)', { skip: skipWithoutPostgres }, () => {
       ...env,
     });
     services.push(service);
-    const url = `http://127.0.0.1:${port}`;
+    const url = await listeningUrl(service).catch((error: unknown) => {
+      throw new Error(`service did not start: ${service.output.join('')}`, { cause: error });
+    });
+    const port = Number(new URL(url).port);
     await waitFor(
       'the service to answer /healthz',
       async () => (await fetch(`${url}/healthz`).catch(() => null))?.status === 200,

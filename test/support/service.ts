@@ -36,6 +36,32 @@ export const startService = (env: Record<string, string>): Service => {
   return { child, output, exit };
 };
 
+/**
+ * The URL a service started with PORT=0 printed once it listened. The kernel picked its port, so
+ * no other test can hold it: a port taken with freePort() and bound later can be given to a test
+ * running beside this one in between, and then requests reach that test's server instead.
+ */
+export const listeningUrl = async (
+  service: { child: ChildProcess; output: string[] },
+  timeoutMs = 120_000,
+): Promise<string> => {
+  const pattern = /Incentable is listening on (http:\/\/\S+)/;
+  let url: string | null = null;
+  const deadline = Date.now() + timeoutMs;
+  while (url === null) {
+    url = pattern.exec(service.output.join(''))?.[1] ?? null;
+    if (url) break;
+    if (service.child.exitCode !== null || service.child.signalCode !== null)
+      throw new Error(`the service exited while starting: ${service.output.join('')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `the service did not listen within ${timeoutMs} ms: ${service.output.join('')}`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return url;
+};
+
 /** The pino lines the service logged, parsed (other output is skipped). */
 export const logLines = (service: Service): { msg?: string; [field: string]: unknown }[] =>
   service.output

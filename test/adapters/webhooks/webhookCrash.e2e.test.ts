@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,8 +15,8 @@ import {
   type TestDatabase,
 } from '../../support/postgres.ts';
 import { headerOf, startReceiver, type Receiver } from '../../support/receiver.ts';
+import { listeningUrl, startService, type Service } from '../../support/service.ts';
 
-const root = new URL('../../../', import.meta.url).pathname;
 const endpointCount = 10;
 const memberCount = 50;
 const awardsPerMember = 10;
@@ -28,27 +27,6 @@ const expectedDeliveries = endpointCount * memberCount * awardsPerMember; // 5,0
  * out, which bounds how long this test runs.
  */
 const timeoutMs = 1000;
-
-const freePort = async (): Promise<number> => {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-};
-
-/** The real service, as `npm start` runs it, in a child process we can kill -9. */
-const startService = (env: Record<string, string>): { child: ChildProcess; output: string[] } => {
-  const output: string[] = [];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'adapters/main.ts'], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (c: Buffer) => output.push(c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => output.push(c.toString('utf8')));
-  return { child, output };
-};
 
 const exited = (child: ChildProcess): Promise<void> =>
   child.exitCode !== null || child.signalCode !== null
@@ -64,7 +42,7 @@ describe('webhook delivery across kill -9', { skip: skipWithoutPostgres }, () =>
    */
   const receivers: Receiver[] = [];
   let dataDir: string;
-  let service: { child: ChildProcess; output: string[] } | null = null;
+  let service: Service | null = null;
 
   before(async () => {
     database = await createTestDatabase();
@@ -90,13 +68,12 @@ describe('webhook delivery across kill -9', { skip: skipWithoutPostgres }, () =>
   });
 
   it('delivers every one of 5,000 deliveries at least once, same id and bytes, after a kill -9 mid-flight', async (t) => {
-    const port = await freePort();
     const rootKey = randomBytes(24).toString('base64url');
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
       DATABASE_URL: database.url,
-      PORT: String(port),
+      PORT: '0',
       HOST: '127.0.0.1',
       ADMIN_API_KEY: rootKey,
       LOG_LEVEL: 'warn',
@@ -110,19 +87,21 @@ describe('webhook delivery across kill -9', { skip: skipWithoutPostgres }, () =>
       // while thousands are still queued or leased.
       WEBHOOK_PER_ENDPOINT_IN_FLIGHT: '2',
     };
-    const baseUrl = `http://127.0.0.1:${port}`;
-    const api: Api = apiClient(baseUrl, rootKey);
-    const up = async () =>
-      waitFor(
+    /** Waits for a start to listen and answer /healthz; returns its URL (a new port each start). */
+    const up = async (): Promise<string> => {
+      const url = await listeningUrl(service!, 60_000);
+      await waitFor(
         'the service to answer /healthz',
-        async () => (await fetch(`${baseUrl}/healthz`).catch(() => null))?.status === 200,
+        async () => (await fetch(`${url}/healthz`).catch(() => null))?.status === 200,
         30_000,
-      );
+      ).catch((error: unknown) => {
+        throw new Error(`service did not start: ${service!.output.join('')}`, { cause: error });
+      });
+      return url;
+    };
 
     service = startService(env);
-    await up().catch((error: unknown) => {
-      throw new Error(`service did not start: ${service!.output.join('')}`, { cause: error });
-    });
+    const api: Api = apiClient(await up(), rootKey);
 
     const program = await createProgram(api);
     const secrets = new Map<string, string>();

@@ -6,7 +6,7 @@ import { decryptSecret, encryptSecret } from '../../delivery/signing.ts';
 import type { Database } from '../db/schema.ts';
 import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { jsonbText } from '../eventstore/canonical.ts';
-import { principalOf } from './auth.ts';
+import { canAccessProgram, principalOf, type Principal } from './auth.ts';
 import { sendError } from './errors.ts';
 
 const keyPattern = /^[\x21-\x7e]{1,255}$/;
@@ -88,8 +88,26 @@ export const idempotencyOf = (res: Response): IdempotencyContext | undefined =>
  * again. So the retry either returns what the first attempt did or performs the command once.
  * Ids of new entities derive from the key, so a retry names the same order or member.
  *
- * Keys are scoped to the caller's API key and kept at least 24 hours (`purgeIdempotencyKeys`).
+ * Keys are scoped to the program the path names, whichever of its keys (or the root key) sends
+ * them, and kept at least 24 hours (`purgeIdempotencyKeys`).
  */
+/**
+ * Where a key is unique: the program of a /programs/{id}/… path (`program:<id>`), else the root
+ * keys together (`root`: creating programs). Null for a program the caller may not touch.
+ */
+export const idempotencyScope = (path: string, principal: Principal): string | null => {
+  const segment = /^\/programs\/([^/]+)/.exec(path)?.[1];
+  if (segment === undefined) return principal.kind === 'root' ? 'root' : principal.keyId;
+  // As the routes read it: `prg%5Fa` is the program prg_a.
+  let programId: string;
+  try {
+    programId = decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+  return canAccessProgram(principal, programId) ? `program:${programId}` : null;
+};
+
 export const idempotency = (
   db: Kysely<Database>,
   options: IdempotencyOptions = {},
@@ -109,7 +127,9 @@ export const idempotency = (
         'Idempotency-Key',
       );
     }
-    const scope = principalOf(res).keyId;
+    const scope = idempotencyScope(req.path, principalOf(res));
+    // Another program's key gets 403 from the routes; it must not take a key in this program.
+    if (scope === null) return next();
     // The parsed body in canonical form: the same request with its keys in another order is the
     // same request.
     const requestHash = createHash('sha256')

@@ -35,7 +35,7 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
 
   const programOf = (programId: string | undefined, res: Response): string | undefined => {
     if (typeof programId !== 'string' || !isId('program', programId)) {
-      sendError(res, 400, 'validation_error', 'programId is not a valid program id', 'programId');
+      sendError(res, 400, 'validation_error', 'program_id is not a valid program id', 'program_id');
       return undefined;
     }
     if (!canAccessProgram(principalOf(res), programId)) {

@@ -54,6 +54,14 @@ const contextOf = (req: Request, res: Response, programId: string | null): Comma
 export const programOf = (res: Response): string => res.locals.programId as string;
 
 /** Validates an id path parameter: malformed is a 400 naming it. */
+/**
+ * An ISO-8601 date or date-time (`2026-12-01`, `2026-12-01T09:30:00Z`, with an offset or
+ * fraction). Date.parse alone takes `1` or `tomorrow 12:00` in some form, and a caller who sent
+ * those meant something else.
+ */
+const isoTimestamp =
+  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)?)?$/;
+
 export const idParam = (
   req: Request,
   res: Response,
@@ -62,7 +70,9 @@ export const idParam = (
 ): string | undefined => {
   const value = req.params[name];
   if (typeof value === 'string' && isId(kind, value)) return value;
-  sendError(res, 400, 'validation_error', `${name} is not a valid ${kind} id`, name);
+  // The route names its parameter in camelCase; the wire (and so the error) in snake_case.
+  const field = name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+  sendError(res, 400, 'validation_error', `${field} is not a valid ${kind} id`, field);
   return undefined;
 };
 
@@ -312,7 +322,7 @@ export const routes = (deps: RouteDeps): Router => {
     const memberId = idParam(req, res, 'memberId', 'member');
     if (!memberId || !(await readAfter(req, res))) return;
     if (typeof req.query.as_of === 'string') {
-      const at = Date.parse(req.query.as_of);
+      const at = isoTimestamp.test(req.query.as_of) ? Date.parse(req.query.as_of) : Number.NaN;
       if (Number.isNaN(at))
         return sendError(
           res,

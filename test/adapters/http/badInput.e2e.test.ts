@@ -629,7 +629,7 @@ const casesFor = (endpoint: Endpoint): Case[] => {
         name: `${name} ${what}`,
         path: (ids) => replaced(ids, value),
         body: valid,
-        expect: invalid(name),
+        expect: invalid(`${param.key}_id`),
       });
     }
     cases.push({

@@ -15,6 +15,7 @@ const schema = z
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
       .optional(),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    DATABASE_QUEUE_LIMIT: z.coerce.number().int().min(1).max(100_000).optional(),
     DATA_DIR: z.string().min(1).default('./data'),
     ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
     METRICS_TOKEN: z
@@ -102,6 +103,12 @@ const schema = z
     database: env.DATABASE_URL
       ? ({ kind: 'postgres', url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE } as const)
       : ({ kind: 'pglite', dataDir: env.DATA_DIR } as const),
+    /**
+     * API requests beyond this many queries waiting for a pooled connection get 503 `overloaded`
+     * at once (default 4 x DATABASE_POOL_SIZE): a burst queues for milliseconds, not seconds,
+     * and the projectors and /readyz, which share the pool, are not starved behind it.
+     */
+    databaseQueueLimit: env.DATABASE_QUEUE_LIMIT ?? env.DATABASE_POOL_SIZE * 4,
     adminApiKey: env.ADMIN_API_KEY ?? null,
     /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
     metricsToken: env.METRICS_TOKEN ?? null,

@@ -221,6 +221,7 @@ export const startRuntime = async (
   if (roles.has('api') && options.listen !== false) {
     const app = createApp({
       db: database.db,
+      overloaded: () => database.waiting() > config.databaseQueueLimit,
       incentives: services,
       queries: q,
       waitForReadModels,

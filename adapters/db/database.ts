@@ -30,6 +30,8 @@ export type DatabaseHandle = {
   kind: 'postgres' | 'pglite';
   openSession: () => Promise<Session>;
   openListener: () => Listener;
+  /** Queries waiting for a pooled connection right now (always 0 on PGlite, which has one). */
+  waiting: () => number;
   close: () => Promise<void>;
 };
 
@@ -124,6 +126,7 @@ const openPostgres = (
       };
     },
     openListener: () => new PgListener(options.url, report),
+    waiting: () => pool.waitingCount,
     close: () => db.destroy(),
   };
 };
@@ -250,6 +253,7 @@ const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
         },
       };
     },
+    waiting: () => 0,
     close: async () => {
       try {
         await db.destroy();

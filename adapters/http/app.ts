@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { authenticate, requireToken } from './auth.ts';
 import type { AuthThrottle } from './authThrottle.ts';
-import { errorHandler, sendError } from './errors.ts';
+import { errorHandler, sendError, sendOverloaded } from './errors.ts';
 import { idempotency } from './idempotency.ts';
 import { refuseUnsafeKeys, verifyBody } from './jsonBody.ts';
 import { auditRoutes } from './auditRoutes.ts';
@@ -24,6 +24,8 @@ export type AppDeps = RouteDeps &
     metricsToken: string | null;
     adminApiKey: string | null;
     maxBodyBytes: number;
+    /** True while the database has more waiting than it can serve soon (load shedding). */
+    overloaded?: () => boolean;
     /** How long a dead request's claim on its Idempotency-Key lasts (see idempotency.ts). */
     idempotencyLeaseMs?: number;
     /** The at-rest key: seals stored idempotent responses that carry a secret. */
@@ -79,6 +81,11 @@ export const createApp = (deps: AppDeps): Express => {
 
   app.use(
     '/v1',
+    (_req, res, next) => {
+      // Before anything that queries: a request shed here costs the database nothing.
+      if (deps.overloaded?.()) return sendOverloaded(res);
+      next();
+    },
     (req, res, next) => {
       const hasBody = req.method === 'POST' || req.method === 'PATCH' || req.method === 'PUT';
       // A chunked body has no Content-Length: it is a body all the same.

@@ -17,6 +17,7 @@ export type HttpErrorCode =
   | 'idempotency_conflict'
   | 'idempotency_in_progress'
   | 'database_unavailable'
+  | 'overloaded'
   | 'internal_error';
 
 /** One exhaustive table: a new refusal in the domain fails to compile until it has a status. */
@@ -101,6 +102,12 @@ export const sendDatabaseUnavailable = (res: Response): void => {
     'database_unavailable',
     'the database is unreachable right now; retry in a moment',
   );
+};
+
+/** More requests wait for the database than it can serve soon: refused at once, not queued. */
+export const sendOverloaded = (res: Response): void => {
+  res.set('Retry-After', '1');
+  sendError(res, 503, 'overloaded', 'the service is busy right now; retry in a moment');
 };
 
 /**

@@ -85,8 +85,12 @@ export const startRuntime = async (
     throw error;
   }
   const handler = new CommandHandler({ store });
-  const services = incentives({ handler, clock });
   const q = queries(database.db);
+  const services = incentives({
+    handler,
+    clock,
+    knownHolders: (programId, kind, value) => q.memberIdsWith(programId, kind, value),
+  });
   const scheduled = jobs({ database, incentives: services, queries: q, clock });
   const roles = new Set(config.roles);
   const secretKey = config.webhooks.secretKey ?? loadOrCreateSecretKey(config, log);

@@ -139,6 +139,9 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
     case 'ProgramCreated':
     case 'ProgramUpdated':
     case 'MemberDeactivated':
+    case 'MemberReservationRevoked':
+    case 'IdentifierReserved':
+    case 'IdentifierReleased':
     case 'RewardCreated':
     case 'RewardChanged':
     case 'StockReserved':
@@ -148,6 +151,7 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
     case 'LeaderboardCreated':
     case 'ScoreRecorded':
     case 'PeriodOpened':
+      // Reservations (keeping emails and external ids unique) are no fact a receiver acts on.
       return null;
   }
 };

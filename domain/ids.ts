@@ -9,6 +9,7 @@ export const idPrefixes = {
   reward: 'rwd',
   order: 'ord',
   leaderboard: 'lb',
+  reservation: 'rsv',
   event: 'evt',
   apiKey: 'key',
   webhookEndpoint: 'we',

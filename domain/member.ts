@@ -1,4 +1,5 @@
 import { accept, reject, type Decider, type Decision, type Refusal } from './decider.ts';
+import { identifierField, identifierValue, type IdentifierKind } from './memberReservation.ts';
 import {
   isEmail,
   isName,
@@ -25,6 +26,12 @@ export type MemberProfile = {
 /** Replacement values; `attributes` replaces the whole attribute map. */
 export type MemberChanges = Partial<MemberProfile>;
 
+/**
+ * The reservations (memberReservation.ts) a command relies on, by kind: a member takes an email
+ * or external id only with the id of the value's reservation, made for it beforehand.
+ */
+export type MemberReservations = Partial<Record<IdentifierKind, string>>;
+
 export type MemberCommand =
   | {
       type: 'RegisterMember';
@@ -32,15 +39,40 @@ export type MemberCommand =
         memberId: string;
         programId: string;
         initialTier: string | null;
+        reservations: MemberReservations;
         now: Date;
       };
     }
-  | { type: 'UpdateMember'; data: { memberId: string; changes: MemberChanges; now: Date } }
+  | {
+      type: 'UpdateMember';
+      data: {
+        memberId: string;
+        changes: MemberChanges;
+        reservations: MemberReservations;
+        now: Date;
+      };
+    }
   | {
       type: 'ChangeTier';
       data: { memberId: string; newTier: string | null; reason: string; now: Date };
     }
-  | { type: 'DeactivateMember'; data: { memberId: string; now: Date } };
+  | { type: 'DeactivateMember'; data: { memberId: string; now: Date } }
+  | {
+      /**
+       * Fences the member's stream before its reservation of `value` is taken over: from then on
+       * the member cannot take the value with that reservation. Refused while the member holds
+       * the value. The member need not exist: a registration that never happened is fenced too.
+       */
+      type: 'RevokeReservation';
+      data: {
+        memberId: string;
+        kind: IdentifierKind;
+        /** The value, as `identifierValue` compares it. */
+        value: string;
+        reservationId: string;
+        now: Date;
+      };
+    };
 
 export type MemberEvent =
   | {
@@ -63,10 +95,16 @@ export type MemberEvent =
         at: string;
       };
     }
-  | { type: 'MemberDeactivated'; data: { memberId: string; at: string } };
+  | { type: 'MemberDeactivated'; data: { memberId: string; at: string } }
+  | {
+      type: 'MemberReservationRevoked';
+      data: { memberId: string; kind: IdentifierKind; reservationId: string; at: string };
+    };
 
 export type MemberRejection =
   | 'member_exists'
+  /** The command takes an email or external id without a live reservation for it: reserve again. */
+  | 'identifier_not_reserved'
   | 'member_not_found'
   | 'member_inactive'
   | 'invalid_email'
@@ -76,7 +114,7 @@ export type MemberRejection =
   | 'invalid_tier'
   | 'invalid_reason';
 
-export type Member =
+export type Member = (
   | { exists: false; active: false; tier: null }
   | ({
       exists: true;
@@ -84,11 +122,20 @@ export type Member =
       tier: string | null;
       memberId: string;
       programId: string;
-    } & MemberProfile);
+    } & MemberProfile)
+) & {
+  /** Reservations revoked on this stream: commands that name them are refused. */
+  revokedReservations: readonly string[];
+};
 
 export const attributeLimits = { maxKeys: 50, maxKeyLength: 100, maxStringLength: 1000 } as const;
 
-export const initialState = (): Member => ({ exists: false, active: false, tier: null });
+export const initialState = (): Member => ({
+  exists: false,
+  active: false,
+  tier: null,
+  revokedReservations: [],
+});
 
 const attributesProblem = (attributes: unknown): string | null => {
   if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) {
@@ -117,7 +164,8 @@ const attributesProblem = (attributes: unknown): string | null => {
   return null;
 };
 
-const validateProfile = (profile: MemberChanges): Refusal<MemberRejection> | null => {
+/** The refusal a profile or its changes earn before any stream is read, or null. */
+export const profileRefusal = (profile: MemberChanges): Refusal<MemberRejection> | null => {
   if (profile.email !== undefined && !isEmail(profile.email)) {
     return reject('invalid_email', 'email is not an email address', 'email');
   }
@@ -148,6 +196,62 @@ const validateProfile = (profile: MemberChanges): Refusal<MemberRejection> | nul
 
 const isTier = (tier: unknown): tier is string | null => tier === null || isName(tier);
 
+const identifierKinds = ['externalId', 'email'] as const satisfies readonly IdentifierKind[];
+
+/**
+ * The identifiers a command takes: those of `next` that differ from `current` as values compare
+ * (an email in other letter case is the same value, and needs no reservation).
+ */
+export const takenIdentifiers = (
+  current: Partial<Record<IdentifierKind, string | null>>,
+  next: Partial<Record<IdentifierKind, string | null>>,
+): { kind: IdentifierKind; value: string }[] =>
+  identifierKinds.flatMap((kind) => {
+    const value = next[kind];
+    if (value === undefined || value === null) return [];
+    const held = current[kind];
+    if (
+      held !== undefined &&
+      held !== null &&
+      identifierValue(kind, held) === identifierValue(kind, value)
+    )
+      return [];
+    return [{ kind, value }];
+  });
+
+/** The identifiers `next` gives up: held in `current`, and changed or set to null. */
+export const givenUpIdentifiers = (
+  current: Partial<Record<IdentifierKind, string | null>>,
+  next: Partial<Record<IdentifierKind, string | null>>,
+): { kind: IdentifierKind; value: string }[] =>
+  identifierKinds.flatMap((kind) => {
+    const held = current[kind];
+    const value = next[kind];
+    if (held === undefined || held === null || value === undefined) return [];
+    if (value !== null && identifierValue(kind, value) === identifierValue(kind, held)) return [];
+    return [{ kind, value: held }];
+  });
+
+const reservationRefusal = (
+  taken: readonly { kind: IdentifierKind }[],
+  reservations: MemberReservations,
+  revoked: readonly string[],
+): Refusal<MemberRejection> | null => {
+  for (const { kind } of taken) {
+    const reservationId = reservations[kind];
+    const field = identifierField(kind);
+    if (reservationId === undefined)
+      return reject(
+        'identifier_not_reserved',
+        `the ${field} is not reserved for the member`,
+        field,
+      );
+    if (revoked.includes(reservationId))
+      return reject('identifier_not_reserved', `the ${field}'s reservation was taken over`, field);
+  }
+  return null;
+};
+
 const profileKeys = [
   'email',
   'name',
@@ -162,13 +266,28 @@ export const decide = (
   switch (command.type) {
     case 'RegisterMember': {
       if (state.exists) return reject('member_exists', 'the member already exists', 'member_id');
-      const { memberId, programId, email, name, externalId, attributes, initialTier, now } =
-        command.data;
-      const refusal = validateProfile({ email, name, externalId, attributes });
+      const {
+        memberId,
+        programId,
+        email,
+        name,
+        externalId,
+        attributes,
+        initialTier,
+        reservations,
+        now,
+      } = command.data;
+      const refusal = profileRefusal({ email, name, externalId, attributes });
       if (refusal) return refusal;
       if (!isTier(initialTier)) {
         return reject('invalid_tier', 'initialTier must be null or a tier name', 'initial_tier');
       }
+      const unreserved = reservationRefusal(
+        takenIdentifiers({}, { email, externalId }),
+        reservations,
+        state.revokedReservations,
+      );
+      if (unreserved) return unreserved;
       return accept([
         {
           type: 'MemberRegistered',
@@ -188,8 +307,14 @@ export const decide = (
     case 'UpdateMember': {
       if (!state.exists) return reject('member_not_found', 'no such member', 'member_id');
       if (!state.active) return reject('member_inactive', 'the member is deactivated', 'member_id');
-      const refusal = validateProfile(command.data.changes);
+      const refusal = profileRefusal(command.data.changes);
       if (refusal) return refusal;
+      const unreserved = reservationRefusal(
+        takenIdentifiers(state, command.data.changes),
+        command.data.reservations,
+        state.revokedReservations,
+      );
+      if (unreserved) return unreserved;
       const changes: Record<string, unknown> = {};
       for (const key of profileKeys) {
         const value = command.data.changes[key];
@@ -240,6 +365,24 @@ export const decide = (
         },
       ]);
     }
+    case 'RevokeReservation': {
+      const { memberId, kind, value, reservationId, now } = command.data;
+      const held = state.exists ? state[kind] : null;
+      if (held !== null && identifierValue(kind, held) === value) {
+        return reject(
+          'member_exists',
+          `the member holds this ${identifierField(kind)}`,
+          identifierField(kind),
+        );
+      }
+      if (state.revokedReservations.includes(reservationId)) return accept([]);
+      return accept([
+        {
+          type: 'MemberReservationRevoked',
+          data: { memberId, kind, reservationId, at: isoOf(now) },
+        },
+      ]);
+    }
   }
 };
 
@@ -247,7 +390,13 @@ export const evolve = (state: Member, event: MemberEvent): Member => {
   switch (event.type) {
     case 'MemberRegistered': {
       const { at: _at, tier, ...profile } = event.data;
-      return { exists: true, active: true, tier, ...profile };
+      return {
+        exists: true,
+        active: true,
+        tier,
+        ...profile,
+        revokedReservations: state.revokedReservations,
+      };
     }
     case 'MemberUpdated':
       return state.exists ? { ...state, ...event.data.changes } : state;
@@ -255,6 +404,11 @@ export const evolve = (state: Member, event: MemberEvent): Member => {
       return state.exists ? { ...state, tier: event.data.newTier } : state;
     case 'MemberDeactivated':
       return state.exists ? { ...state, active: false } : state;
+    case 'MemberReservationRevoked':
+      return {
+        ...state,
+        revokedReservations: [...state.revokedReservations, event.data.reservationId],
+      };
   }
 };
 

@@ -355,6 +355,11 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
         .where('leaderboard_id', '=', event.data.leaderboardId)
         .execute();
       return;
+    // Reservations of emails and external ids, and their revocation: no read model shows them.
+    case 'MemberReservationRevoked':
+    case 'IdentifierReserved':
+    case 'IdentifierReleased':
+      return;
   }
 };
 

@@ -2,9 +2,13 @@ import { streamName, type IdKind } from '../../domain/ids.ts';
 import { leaderboard, type LeaderboardRejection } from '../../domain/leaderboard.ts';
 import {
   member,
+  givenUpIdentifiers,
+  profileRefusal,
+  takenIdentifiers,
   type MemberAttributes,
   type MemberChanges,
   type MemberRejection,
+  type MemberReservations,
 } from '../../domain/member.ts';
 import { order, type OrderRejection } from '../../domain/order.ts';
 import type { Period } from '../../domain/periods.ts';
@@ -25,6 +29,12 @@ import {
 import type { Position } from '../../domain/recordedEvent.ts';
 import { derivedId, newId } from '../ids.ts';
 import type { Clock, CommandContext, CommandHandler, CommandResult } from './commandHandler.ts';
+import {
+  memberIdentifiers,
+  reservationIds,
+  reservationStream,
+  type MemberIdentifiersOptions,
+} from './memberIdentifiers.ts';
 
 /** Every refusal the API can answer with; mapped to HTTP in one exhaustive table. */
 export type Rejection =
@@ -38,7 +48,14 @@ export type Rejection =
 
 export type Outcome<T> =
   | { ok: true; value: T; position: Position | null }
-  | { ok: false; rejection: Rejection; message: string; field?: string };
+  | {
+      ok: false;
+      rejection: Rejection;
+      message: string;
+      field?: string;
+      /** With `member_exists`: the member that has the email or external id. */
+      memberId?: string;
+    };
 
 /**
  * A new entity's id: random, or derived from the request's Idempotency-Key (and what the id is
@@ -55,6 +72,8 @@ export const streams = {
   order: (programId: string, orderId: string) => streamName('order', programId, orderId),
   leaderboard: (programId: string, leaderboardId: string) =>
     streamName('leaderboard', programId, leaderboardId),
+  /** One per program and email or external id: see memberIdentifiers.ts. */
+  reservation: reservationStream,
 };
 
 const refused = <T>(result: {
@@ -62,10 +81,23 @@ const refused = <T>(result: {
   rejection: Rejection;
   message: string;
   field?: string;
-}): Outcome<T> =>
-  result.field === undefined
-    ? { ok: false, rejection: result.rejection, message: result.message }
-    : { ok: false, rejection: result.rejection, message: result.message, field: result.field };
+  memberId?: string;
+}): Outcome<T> => ({
+  ok: false,
+  rejection: result.rejection,
+  message: result.message,
+  ...(result.field !== undefined && { field: result.field }),
+  ...(result.memberId !== undefined && { memberId: result.memberId }),
+});
+
+/** A member command that lost its reservation to a takeover this many times gives up. */
+const reservationRounds = 3;
+
+const lostReservations = <T>(): Outcome<T> => ({
+  ok: false,
+  rejection: 'concurrency_conflict',
+  message: `the reservations kept being taken over: gave up after ${reservationRounds} rounds`,
+});
 
 const later = (a: Position | null, b: Position | null): Position | null => {
   if (!a) return b;
@@ -78,8 +110,14 @@ const later = (a: Position | null, b: Position | null): Position | null => {
  * Single-stream commands go straight through the command handler; redemption and cancellation
  * span streams and say below how they stay consistent.
  */
-export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
+export const incentives = (
+  deps: { handler: CommandHandler; clock: Clock } & Pick<
+    MemberIdentifiersOptions,
+    'knownHolders' | 'graceMs' | 'waitMs'
+  >,
+) => {
   const { handler, clock } = deps;
+  const identifiers = memberIdentifiers(deps);
   const ctx = (context: CommandContext) => ({ ...context, now: clock.now() });
   const run = <E extends { type: string; data: unknown }, S, R extends string>(
     result: CommandResult<E, S, R>,
@@ -157,6 +195,12 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
       );
     },
 
+    /**
+     * Registration reserves the external id and the email first (memberIdentifiers.ts), then
+     * registers with the reservations' ids. A reservation taken over meanwhile (its request
+     * stalled past the grace) makes the member decider refuse: the request starts over, and
+     * finds the member that has the value now. A refusal gives the reservations back.
+     */
     async registerMember(
       programId: string,
       input: {
@@ -174,36 +218,89 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
           rejection: 'program_not_found',
           message: `no program ${programId}`,
         });
+      const invalid = profileRefusal(input);
+      if (invalid) return refused<never>(invalid);
       const memberId = idFor('member', context, 'member');
-      const c = ctx(context);
-      return run(
-        await handler.handle(
+      const stream = streams.member(programId, memberId);
+      const register = (reservations: MemberReservations) => {
+        const c = ctx(context);
+        return handler.handle(
           member,
-          streams.member(programId, memberId),
+          stream,
           {
             type: 'RegisterMember',
-            data: { ...input, memberId, programId, initialTier: tierFor(p.tiers, 0), now: c.now },
+            data: {
+              ...input,
+              memberId,
+              programId,
+              initialTier: tierFor(p.tiers, 0),
+              reservations,
+              now: c.now,
+            },
           },
           c,
-        ),
-      );
+        );
+      };
+      // A retry of a request that registered the member answers with its events (the command
+      // handler finds them under the key), whatever has happened to its values since.
+      if (context.idempotency?.recover && (await loadMember(programId, memberId)).state.exists)
+        return run(await register({}));
+      const wanted = takenIdentifiers({}, { email: input.email, externalId: input.externalId });
+      for (let round = 1; ; round++) {
+        const reserved = await identifiers.reserve(programId, memberId, wanted, context);
+        if (!reserved.ok) return refused<never>(reserved);
+        const result = await register(reservationIds(reserved.held));
+        if (result.ok) return run(result);
+        // `member_exists`: this id is registered already, and the reservations are its own.
+        if (result.rejection === 'member_exists') return refused<never>({ ...result, memberId });
+        await identifiers.release(programId, memberId, reserved.held, context);
+        if (result.rejection !== 'identifier_not_reserved') return refused<never>(result);
+        if (round === reservationRounds) return lostReservations<never>();
+      }
     },
 
+    /**
+     * A change of email or external id reserves the new value before the change and gives the
+     * old one back after it; an email in other letter case is the same value and keeps its
+     * reservation. The old reservation is read before the change and released by its id, so a
+     * concurrent change that took the value back (and renewed its reservation) keeps it.
+     */
     async updateMember(
       programId: string,
       memberId: string,
       changes: MemberChanges,
       context: CommandContext,
     ) {
-      const c = ctx(context);
-      return run(
-        await handler.handle(
+      const update = (reservations: MemberReservations) => {
+        const c = ctx(context);
+        return handler.handle(
           member,
           streams.member(programId, memberId),
-          { type: 'UpdateMember', data: { memberId, changes, now: c.now } },
+          { type: 'UpdateMember', data: { memberId, changes, reservations, now: c.now } },
           c,
-        ),
-      );
+        );
+      };
+      for (let round = 1; ; round++) {
+        const { state } = await loadMember(programId, memberId);
+        // The decider refuses a missing or deactivated member, or an invalid change, as before.
+        if (!state.exists || !state.active || profileRefusal(changes)) return run(await update({}));
+        const wanted = takenIdentifiers(state, changes);
+        const old = await identifiers.holdings(
+          programId,
+          memberId,
+          givenUpIdentifiers(state, changes),
+        );
+        const reserved = await identifiers.reserve(programId, memberId, wanted, context);
+        if (!reserved.ok) return refused<never>(reserved);
+        const result = await update(reservationIds(reserved.held));
+        if (result.ok) {
+          await identifiers.release(programId, memberId, old, context);
+          return run(result);
+        }
+        await identifiers.release(programId, memberId, reserved.held, context);
+        if (result.rejection !== 'identifier_not_reserved') return refused<never>(result);
+        if (round === reservationRounds) return lostReservations<never>();
+      }
     },
 
     async deactivateMember(programId: string, memberId: string, context: CommandContext) {

@@ -103,6 +103,9 @@ export const policyReactor = (deps: {
         case 'MemberUpdated':
         case 'MemberTierChanged':
         case 'MemberDeactivated':
+        case 'MemberReservationRevoked':
+        case 'IdentifierReserved':
+        case 'IdentifierReleased':
         case 'RewardRedeemed':
         case 'RewardCreated':
         case 'RewardChanged':

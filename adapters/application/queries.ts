@@ -50,6 +50,23 @@ export const queries = (db: Kysely<Database>) => ({
     return pageOf(rows, filter.limit, memberView);
   },
 
+  /** Ids of the members shown with this email (in any letter case) or external id, oldest first. */
+  async memberIdsWith(programId: string, kind: 'email' | 'externalId', value: string) {
+    const rows = await db
+      .selectFrom('rm_members')
+      .select('member_id')
+      .where('program_id', '=', programId)
+      .where((eb) =>
+        kind === 'email'
+          ? eb(eb.fn('lower', ['email']), '=', value.toLowerCase())
+          : eb('external_id', '=', value),
+      )
+      .orderBy('seq')
+      .limit(10)
+      .execute();
+    return rows.map((row) => row.member_id);
+  },
+
   async ledger(programId: string, memberId: string, filter: { cursor?: string; limit: number }) {
     let query = db
       .selectFrom('rm_ledger')

@@ -97,7 +97,8 @@ export const memberHistory = async (
     const event = { type: recorded.type, data: recorded.data } as MemberEvent;
     state = member.evolve(state, event);
     if (event.type === 'MemberRegistered') createdAt ??= event.data.at;
-    updatedAt = event.data.at;
+    // A revoked reservation changes nothing the member view shows (the read model skips it).
+    if (event.type !== 'MemberReservationRevoked') updatedAt = event.data.at;
   }
   if (!state.exists || createdAt === null || state.programId !== args.programId) return null;
 

@@ -426,6 +426,11 @@ export class BatchedReplay {
         row.period_end = event.data.periodEnd;
         return;
       }
+      // As live (projections/readModels.ts): no read model shows reservations.
+      case 'MemberReservationRevoked':
+      case 'IdentifierReserved':
+      case 'IdentifierReleased':
+        return;
     }
   }
 

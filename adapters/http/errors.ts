@@ -48,6 +48,7 @@ export const rejectionStatus: Record<Rejection, number> = {
   leaderboard_not_found: 404,
   program_exists: 409,
   member_exists: 409,
+  identifier_not_reserved: 409,
   reward_exists: 409,
   order_exists: 409,
   leaderboard_exists: 409,
@@ -64,7 +65,15 @@ export const rejectionStatus: Record<Rejection, number> = {
   order_cancelled: 422,
 };
 
-export type ErrorBody = { error: { code: string; message: string; field?: string } };
+export type ErrorBody = {
+  error: {
+    code: string;
+    message: string;
+    field?: string;
+    /** With `member_exists`: the member that has the email or external id. */
+    member_id?: string;
+  };
+};
 
 export const sendError = (
   res: Response,
@@ -72,9 +81,15 @@ export const sendError = (
   code: HttpErrorCode | Rejection,
   message: string,
   field?: string,
+  details: { memberId?: string } = {},
 ): void => {
   const body: ErrorBody = {
-    error: field === undefined ? { code, message } : { code, message, field },
+    error: {
+      code,
+      message,
+      ...(field !== undefined && { field }),
+      ...(details.memberId !== undefined && { member_id: details.memberId }),
+    },
   };
   res.status(status).json(body);
 };

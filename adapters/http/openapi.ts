@@ -12,6 +12,8 @@ type Operation = {
   query?: z.ZodObject;
   success: number;
   root?: boolean;
+  /** The route answers 409 `member_exists` with the member's id (docs/api.md, "Members"). */
+  memberConflict?: boolean;
 };
 
 /**
@@ -59,9 +61,10 @@ export const operations: Operation[] = [
   {
     method: 'post',
     path: '/v1/programs/{programId}/members',
-    summary: 'Register a member',
+    summary: 'Register a member (email and external_id are unique within the program)',
     body: s.createMemberSchema,
     success: 201,
+    memberConflict: true,
   },
   {
     method: 'get',
@@ -79,9 +82,10 @@ export const operations: Operation[] = [
   {
     method: 'patch',
     path: '/v1/programs/{programId}/members/{memberId}',
-    summary: 'Change member details',
+    summary: 'Change member details (to an email or external_id no other member has)',
     body: s.updateMemberSchema,
     success: 200,
+    memberConflict: true,
   },
   {
     method: 'post',
@@ -320,6 +324,27 @@ export const operations: Operation[] = [
 ];
 
 const errorResponse = { $ref: '#/components/responses/Error' };
+const memberExistsResponse = { $ref: '#/components/responses/MemberExists' };
+
+const errorBody = (required: string[]) => ({
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required,
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        field: { type: 'string' },
+        member_id: {
+          type: 'string',
+          description: 'With `member_exists`: the member that has the email or external_id.',
+        },
+      },
+    },
+  },
+});
 
 /** OpenAPI 3.1 (JSON Schema 2020-12), generated from the request schemas at start. */
 export const openApiDocument = (version: string): object => {
@@ -377,7 +402,7 @@ export const openApiDocument = (version: string): object => {
         // Repeated bad keys from the caller's address (docs/api.md, "Keys").
         '429': errorResponse,
         ...(op.method !== 'get' && {
-          '409': errorResponse,
+          '409': op.memberConflict ? memberExistsResponse : errorResponse,
           '413': errorResponse,
           '422': errorResponse,
         }),
@@ -397,24 +422,13 @@ export const openApiDocument = (version: string): object => {
         Error: {
           description:
             'An error, with a machine-readable code and the field at fault when there is one.',
+          content: { 'application/json': { schema: errorBody(['code', 'message']) } },
+        },
+        MemberExists: {
+          description:
+            '`member_exists`: another member of the program has this email (compared without letter case) or external_id; `field` says which, `member_id` names the member. Also the generic conflicts (`idempotency_conflict`, `idempotency_in_progress`, `concurrency_conflict`: retry).',
           content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['error'],
-                properties: {
-                  error: {
-                    type: 'object',
-                    required: ['code', 'message'],
-                    properties: {
-                      code: { type: 'string' },
-                      message: { type: 'string' },
-                      field: { type: 'string' },
-                    },
-                  },
-                },
-              },
-            },
+            'application/json': { schema: errorBody(['code', 'message']) },
           },
         },
       },

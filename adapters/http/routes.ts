@@ -113,6 +113,7 @@ const reply = <T>(
       outcome.rejection,
       outcome.message,
       outcome.field,
+      outcome.memberId === undefined ? {} : { memberId: outcome.memberId },
     );
   const body = view(outcome.value);
   res

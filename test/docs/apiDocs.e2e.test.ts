@@ -52,6 +52,10 @@ describe('docs/api.md', { skip: skipWithoutPostgres || (!hasTools && 'needs curl
     assert.match(program!, /^prg_/);
     assert.match(endpoint!, /^we_/);
     assert.match(run.stdout, /"code": "insufficient_points"/);
+    assert.ok(
+      run.stdout.includes(`{"code":"member_exists","field":"email","member_id":"${member}"}`),
+      run.stdout,
+    );
 
     await settle(app.runtime);
     const m = await app.api.get<{ balance: number; tier: string; name: string }>(

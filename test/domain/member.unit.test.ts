@@ -6,6 +6,7 @@ import {
   type MemberCommand,
   type MemberEvent,
   type MemberProfile,
+  type MemberReservations,
 } from '../../domain/member.ts';
 import { refusalOf, specOf } from './given.ts';
 
@@ -20,8 +21,12 @@ const profile: MemberProfile = {
   attributes: { region: 'EMEA', seats: 12, partner: true, note: null },
 };
 
+/** The reservations registration makes first (memberReservation.ts). */
+const reserved: MemberReservations = { email: 'rsv_email1', externalId: 'rsv_crm1' };
+
 const register = (
   overrides: Partial<MemberProfile & { initialTier: string | null }> = {},
+  reservations: MemberReservations = reserved,
 ): MemberCommand => ({
   type: 'RegisterMember',
   data: {
@@ -30,12 +35,25 @@ const register = (
     initialTier: 'Bronze',
     ...profile,
     ...overrides,
+    reservations,
     now,
   },
 });
-const update = (changes: MemberChanges): MemberCommand => ({
+const update = (changes: MemberChanges, reservations: MemberReservations = {}): MemberCommand => ({
   type: 'UpdateMember',
-  data: { memberId: 'mem_1', changes, now },
+  data: { memberId: 'mem_1', changes, reservations, now },
+});
+const revoke = (
+  reservationId: string,
+  kind: 'email' | 'externalId' = 'email',
+  value = 'ana@example.com',
+): MemberCommand => ({
+  type: 'RevokeReservation',
+  data: { memberId: 'mem_1', kind, value, reservationId, now },
+});
+const revoked = (reservationId: string, kind: 'email' | 'externalId' = 'email'): MemberEvent => ({
+  type: 'MemberReservationRevoked',
+  data: { memberId: 'mem_1', kind, reservationId, at },
 });
 const changeTier = (newTier: string | null, reason = 'Manual upgrade'): MemberCommand => ({
   type: 'ChangeTier',
@@ -357,6 +375,123 @@ describe('member', () => {
 
     it('records nothing when deactivated again', () => {
       assert.deepEqual(given(history).when(deactivate), { ok: true, events: [] });
+    });
+  });
+
+  describe('emails and external ids', () => {
+    it('registers only with a reservation of each', () => {
+      assert.deepEqual(refusalOf(given().when(register({}, { email: 'rsv_email1' }))), {
+        rejection: 'identifier_not_reserved',
+        field: 'external_id',
+      });
+      assert.deepEqual(refusalOf(given().when(register({}, { externalId: 'rsv_crm1' }))), {
+        rejection: 'identifier_not_reserved',
+        field: 'email',
+      });
+      assert.equal(
+        given().when(register({ externalId: null }, { email: 'rsv_email1' })).ok,
+        true,
+        'no external id, no reservation for one',
+      );
+    });
+
+    it('refuses to register with a reservation that was revoked, and accepts a new one', () => {
+      const history = [revoked('rsv_email1')];
+      assert.deepEqual(refusalOf(given(history).when(register())), {
+        rejection: 'identifier_not_reserved',
+        field: 'email',
+      });
+      assert.equal(
+        given(history).when(register({}, { ...reserved, email: 'rsv_email2' })).ok,
+        true,
+      );
+    });
+
+    it('changes an email or external id only with a reservation of the new value', () => {
+      assert.deepEqual(refusalOf(given([registered]).when(update({ email: 'new@example.com' }))), {
+        rejection: 'identifier_not_reserved',
+        field: 'email',
+      });
+      assert.deepEqual(refusalOf(given([registered]).when(update({ externalId: 'crm-43' }))), {
+        rejection: 'identifier_not_reserved',
+        field: 'external_id',
+      });
+      assert.equal(
+        given([registered]).when(update({ email: 'new@example.com' }, { email: 'rsv_email2' })).ok,
+        true,
+      );
+    });
+
+    it('needs no reservation to drop the external id or to change the email’s letter case', () => {
+      assert.deepEqual(
+        given([registered]).when(update({ email: 'ANA@example.com', externalId: null })),
+        {
+          ok: true,
+          events: [
+            {
+              type: 'MemberUpdated',
+              data: {
+                memberId: 'mem_1',
+                changes: { email: 'ANA@example.com', externalId: null },
+                at,
+              },
+            },
+          ],
+        },
+      );
+    });
+
+    it('revokes a reservation of a member that was never registered', () => {
+      assert.deepEqual(given().when(revoke('rsv_email1')), {
+        ok: true,
+        events: [revoked('rsv_email1')],
+      });
+      assert.deepEqual(given([revoked('rsv_email1')]).when(revoke('rsv_email1')), {
+        ok: true,
+        events: [],
+      });
+    });
+
+    it('refuses to revoke the reservation of a value the member has', () => {
+      assert.deepEqual(refusalOf(given([registered]).when(revoke('rsv_email1'))), {
+        rejection: 'member_exists',
+        field: 'email',
+      });
+      assert.deepEqual(
+        refusalOf(given([registered]).when(revoke('rsv_email1', 'email', 'ana@example.com'))),
+        { rejection: 'member_exists', field: 'email' },
+      );
+      assert.deepEqual(
+        refusalOf(given([registered]).when(revoke('rsv_crm1', 'externalId', 'crm-42'))),
+        { rejection: 'member_exists', field: 'external_id' },
+      );
+    });
+
+    it('revokes the reservation of a value the member no longer has', () => {
+      const moved: MemberEvent = {
+        type: 'MemberUpdated',
+        data: { memberId: 'mem_1', changes: { externalId: 'crm-43' }, at },
+      };
+      assert.deepEqual(
+        given([registered, moved]).when(revoke('rsv_crm1', 'externalId', 'crm-42')),
+        { ok: true, events: [revoked('rsv_crm1', 'externalId')] },
+      );
+      assert.deepEqual(
+        refusalOf(
+          given([registered, moved, revoked('rsv_crm1', 'externalId')]).when(
+            update({ externalId: 'crm-42' }, { externalId: 'rsv_crm1' }),
+          ),
+        ),
+        { rejection: 'identifier_not_reserved', field: 'external_id' },
+        'the change that had reserved crm-42 with it cannot land any more',
+      );
+    });
+
+    it('keeps the profile through a revocation', () => {
+      const state = stateAfter([registered, revoked('rsv_old')]);
+      assert.equal(state.exists, true);
+      assert.equal(state.exists && state.email, 'ana@example.com');
+      assert.deepEqual(state.revokedReservations, ['rsv_old']);
     });
   });
 

@@ -86,4 +86,40 @@ describe('the OpenAPI document', () => {
       'after_position',
     ]);
   });
+
+  it('documents the 409 member_exists, with the member id, on creating and changing a member', () => {
+    type Ref = { $ref: string };
+    const document = openApiDocument('1.2.3') as {
+      paths: Record<string, Record<string, { responses: Record<string, Ref> }>>;
+      components: {
+        responses: Record<
+          string,
+          {
+            content: Record<
+              string,
+              { schema: { properties: { error: { properties: Record<string, unknown> } } } }
+            >;
+          }
+        >;
+      };
+    };
+    const conflictOf = (path: string, method: string) =>
+      document.paths[path]![method]!.responses['409']!.$ref;
+    assert.equal(
+      conflictOf('/v1/programs/{programId}/members', 'post'),
+      '#/components/responses/MemberExists',
+    );
+    assert.equal(
+      conflictOf('/v1/programs/{programId}/members/{memberId}', 'patch'),
+      '#/components/responses/MemberExists',
+    );
+    assert.equal(
+      conflictOf('/v1/programs/{programId}/rewards', 'post'),
+      '#/components/responses/Error',
+    );
+    const error =
+      document.components.responses.MemberExists!.content['application/json']!.schema.properties
+        .error;
+    assert.ok('member_id' in error.properties);
+  });
 });

@@ -69,4 +69,32 @@ describe('the service on EventStoreDB (stand-in)', { skip: skipWithoutPostgres }
       'points.awarded',
     ]);
   });
+
+  it('keeps external ids unique through reservation streams on EventStoreDB', async () => {
+    const program = await app.api.post<{ id: string }>('/v1/programs', {
+      name: 'Unique on ESDB',
+      notification_email: 'ops@example.com',
+    });
+    const p = `/v1/programs/${program.body.id}`;
+    const body = { email: 'crm@example.com', name: 'CRM', external_id: 'crm-1' };
+    const first = await app.api.post<{ id: string }>(`${p}/members`, body);
+    assert.equal(first.status, 201, first.text);
+    const again = await app.api.post<{ error: { code: string; member_id: string } }>(
+      `${p}/members`,
+      { ...body, email: 'CRM@example.com', external_id: 'crm-2' },
+    );
+    assert.equal(again.status, 409, again.text);
+    assert.deepEqual(
+      [again.body.error.code, again.body.error.member_id],
+      ['member_exists', first.body.id],
+    );
+    const moved = await app.api.patch(`${p}/members/${first.body.id}`, { external_id: 'crm-2' });
+    assert.equal(moved.status, 200, moved.text);
+    const successor = await app.api.post(`${p}/members`, {
+      email: 'next@example.com',
+      name: 'Next',
+      external_id: 'crm-1',
+    });
+    assert.equal(successor.status, 201, successor.text);
+  });
 });

@@ -76,6 +76,7 @@ export type Special =
   | { wire: 'raw'; text: string }
   | { wire: 'long'; unit: string; count: number }
   | { wire: 'many'; item: unknown; count: number }
+  | { wire: 'wide'; value: unknown; count: number }
   | { wire: 'nested'; depth: number; inner: unknown; as: 'array' | 'object' }
   | { wire: 'known'; kind: PoolKind; pick: number }
   | { wire: 'bytes'; hex: string };
@@ -92,6 +93,8 @@ const isSpecial = (value: unknown): value is Special =>
 export const raw = (text: string): Special => special({ wire: 'raw', text });
 const long = (unit: string, count: number): Special => special({ wire: 'long', unit, count });
 const many = (item: unknown, count: number): Special => special({ wire: 'many', item, count });
+/** An object of `count` keys (k0, k1, ...), each holding `value`. */
+const wide = (value: unknown, count: number): Special => special({ wire: 'wide', value, count });
 const nested = (depth: number, inner: unknown, as: 'array' | 'object'): Special =>
   special({ wire: 'nested', depth, inner, as });
 const known = (kind: PoolKind, pick: number): Special => special({ wire: 'known', kind, pick });
@@ -406,6 +409,10 @@ const hugeArray = fc
   )
   .map(([item, count]) => many(item, count));
 
+const wideObject = fc
+  .tuple(fc.constantFrom<unknown>(0, 'x', null, {}), fc.integer({ min: 51, max: 20_000 }))
+  .map(([value, count]) => wide(value, count));
+
 const deep = fc
   .tuple(
     fc.integer({ min: 33, max: 80 }),
@@ -425,6 +432,7 @@ export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }) },
   { weight: 1, arbitrary: longString },
   { weight: 1, arbitrary: hugeArray },
+  { weight: 1, arbitrary: wideObject },
   { weight: 1, arbitrary: deep },
 );
 
@@ -498,6 +506,7 @@ const hostileBody: fc.Arbitrary<unknown> = fc.oneof(
       .map(([depth, as]) => nested(depth, null, as)),
   },
   { weight: 1, arbitrary: hugeArray },
+  { weight: 1, arbitrary: wideObject },
   { weight: 1, arbitrary: fc.constant(long('x', 1_100_000)) },
 );
 
@@ -620,6 +629,9 @@ const hostileQueryValues: Token[] = [
   '1.9223372036854775808',
   '0.0',
   '999999999999999999',
+  '0000-01-01T00:00:00Z',
+  '+275760-09-13T00:00:00.000Z',
+  '-271821-04-20T00:00:00Z',
   'pending,failed',
   '*',
   '__proto__',
@@ -932,6 +944,7 @@ const encode = (token: Token): string => {
       return encodeURIComponent(token.unit.repeat(token.count));
     case 'known':
     case 'many':
+    case 'wide':
     case 'nested':
     case 'bytes':
       throw new Error(`a ${token.wire} cannot stand in a URL as it is`);
@@ -1036,6 +1049,10 @@ export class Fuzzer {
         case 'many': {
           const item = this.#json(value.item, programId);
           return `[${Array<string>(value.count).fill(item).join(',')}]`;
+        }
+        case 'wide': {
+          const item = this.#json(value.value, programId);
+          return `{${Array.from({ length: value.count }, (_, i) => `"k${i}":${item}`).join(',')}}`;
         }
         case 'nested': {
           const [open, close] = value.as === 'array' ? ['[', ']'] : ['{"a":', '}'];

@@ -51,7 +51,10 @@ const shown = (request: WireRequest): string => {
   return `${request.method} ${request.path.slice(0, 300)} content-type=${request.headers['content-type'] ?? '-'} body=${body}`;
 };
 
-/** CPU seconds the PostgreSQL backends serving the run's database have used so far. */
+/**
+ * CPU seconds the PostgreSQL backends serving the run's database have used so far. A lower bound:
+ * a backend whose connection the pool closed while idle is no longer counted.
+ */
 const backendCpuSeconds = async (runtime: Runtime): Promise<number> => {
   const { rows } = await sql<{ pid: number }>`
     select pid from pg_stat_activity where datname = current_database()`.execute(
@@ -145,7 +148,7 @@ const main = async (): Promise<void> => {
     report.note(`cases/s (${batch} in flight, checks included)`, fmtInt(sent / seconds));
     report.note('wall time', `${seconds.toFixed(0)} s`);
     report.note(
-      'CPU per case: this process (app + fuzzer) / PostgreSQL backends of the run',
+      'CPU per case: this process (app + fuzzer) / PostgreSQL backends open at the end (at least)',
       `${((nodeCpuS / sent) * 1000).toFixed(2)} / ${((pgCpuS / sent) * 1000).toFixed(2)} ms`,
     );
     if (broken > 0 || unattributed.length > 0) process.exitCode = 1;

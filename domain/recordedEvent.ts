@@ -56,8 +56,18 @@ export const comparePositions = (a: Position, b: Position): number =>
 export const formatPosition = (position: Position): string =>
   `${position.commit}.${position.prepare}`;
 
+/**
+ * The largest part a store can have written: both are 64-bit integers, `commit` unsigned
+ * (PostgreSQL's xid8) and `prepare` signed (a bigint identity; EventStoreDB's positions are signed
+ * 64-bit too). Twenty digits can say more, and a query that carries such a number fails.
+ */
+const maxCommit = 2n ** 64n - 1n;
+const maxPrepare = 2n ** 63n - 1n;
+
+/** The position `text` names, or null when it is not one a store could have returned. */
 export const parsePosition = (text: string): Position | null => {
   const match = /^(\d{1,20})\.(\d{1,20})$/.exec(text);
   if (!match) return null;
-  return { commit: BigInt(match[1]!), prepare: BigInt(match[2]!) };
+  const position = { commit: BigInt(match[1]!), prepare: BigInt(match[2]!) };
+  return position.commit <= maxCommit && position.prepare <= maxPrepare ? position : null;
 };

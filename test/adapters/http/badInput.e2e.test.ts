@@ -819,6 +819,22 @@ describe('bad query parameters on every GET that takes one', { skip: skipWithout
     }
   }
 
+  // Found by the fuzz (fuzz.e2e.test.ts): a prepare part past bigint reached the audit query and
+  // PostgreSQL refused it, a 500.
+  for (const [what, position] of [
+    ['a prepare part past bigint', '0.9223372036854775808'],
+    ['a commit part past xid8', '18446744073709551616.1'],
+    ['twenty nines in each part', '99999999999999999999.99999999999999999999'],
+  ] as const) {
+    for (const route of ['/audit/events', '/members'])
+      it(`answers GET ${route}?after_position= ${what} with 400 naming after_position`, async () => {
+        const response = await app.api.get(`${p(route)}?after_position=${position}`);
+        assert.equal(response.status, 400, response.text.slice(0, 300));
+        assert.equal(response.body.error?.code, 'validation_error', response.text);
+        assert.equal(response.body.error?.field, 'after_position', response.text);
+      });
+  }
+
   it('answers the dashboard member search with NUL with a 400 page', async () => {
     const key = expectStatus(
       await app.api.post<{ key: string }>(p('/api-keys'), { label: 'dashboard' }),

@@ -6,6 +6,7 @@ import { decryptSecret, encryptSecret } from '../../delivery/signing.ts';
 import type { Database } from '../db/schema.ts';
 import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { jsonbText } from '../eventstore/canonical.ts';
+import { isId } from '../../domain/ids.ts';
 import { canAccessProgram, principalOf, type Principal } from './auth.ts';
 import { sendError } from './errors.ts';
 
@@ -93,7 +94,8 @@ export const idempotencyOf = (res: Response): IdempotencyContext | undefined =>
  */
 /**
  * Where a key is unique: the program of a /programs/{id}/… path (`program:<id>`), else the root
- * keys together (`root`: creating programs). Null for a program the caller may not touch.
+ * keys together (`root`: creating programs). Null for a program the caller may not touch, or an
+ * id that names none.
  */
 export const idempotencyScope = (path: string, principal: Principal): string | null => {
   const segment = /^\/programs\/([^/]+)/.exec(path)?.[1];
@@ -105,6 +107,8 @@ export const idempotencyScope = (path: string, principal: Principal): string | n
   } catch {
     return null;
   }
+  // A malformed id gets its 400 from the routes; it names no program to scope a key to.
+  if (!isId('program', programId)) return null;
   return canAccessProgram(principal, programId) ? `program:${programId}` : null;
 };
 

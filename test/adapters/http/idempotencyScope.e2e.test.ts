@@ -73,6 +73,19 @@ describe('idempotency keys are scoped to the program', { skip: skipWithoutPostgr
     assert.equal(own.status, 201, own.text);
   });
 
+  it('answers a malformed program id with its 400, also with an Idempotency-Key', async () => {
+    // Found by the HTTP fuzz: %00 decoded into the key's scope, which PostgreSQL text refuses.
+    for (const id of ['%00', 'prg_%00', '%ZZ', 'prg%20x']) {
+      const answer = await app.api.post(
+        `/v1/programs/${id}/webhook-endpoints`,
+        { url: 'http://127.0.0.1:9/x', events: ['points.awarded'] },
+        { headers: { 'idempotency-key': 'fuzz-1' } },
+      );
+      assert.equal(answer.status, 400, `${id}: ${answer.text}`);
+      assert.equal(answer.body.error?.code, 'validation_error', `${id}: ${answer.text}`);
+    }
+  });
+
   it('keeps the same key apart in two programs', async () => {
     const one = await createProgram(app.api);
     const two = await createProgram(app.api);

@@ -47,7 +47,22 @@ describe('the outage check', () => {
       observations: [answer(1500, 503, { code: 'database_unavailable' }), answer(3500, 201)],
       expectAnswersDuring: true,
     });
-    assert.match(result.problems[0]!, /lack code database_unavailable or Retry-After/);
+    assert.match(result.problems[0]!, /lack code database_unavailable\/overloaded or Retry-After/);
+  });
+
+  it('takes 503 overloaded with Retry-After, and no other 503 code', () => {
+    const shed = checkOutages({
+      outages: [outage],
+      observations: [answer(1500, 503, { code: 'overloaded', retryAfter: '1' }), answer(3500, 201)],
+      expectAnswersDuring: true,
+    });
+    assert.deepEqual(shed.problems, []);
+    const other = checkOutages({
+      outages: [outage],
+      observations: [answer(1500, 503, { code: 'busy', retryAfter: '1' }), answer(3500, 201)],
+      expectAnswersDuring: true,
+    });
+    assert.equal(other.problems.length, 1);
   });
 
   it('finds a service that vanished instead of answering, and one slow to resume', () => {

@@ -19,10 +19,14 @@ const histogram = (observations: readonly Observation[]): string => {
 
 /**
  * What the API answered around database faults, against the fault model: no 500 (a 500 says "our
- * bug"), every 503 is `database_unavailable` with Retry-After, the API answers (503) rather than
+ * bug"), every 503 is `database_unavailable` (or `overloaded`: shed while the pool queue is long,
+ * as when retries meet a database that just came back) with Retry-After, the API answers (503) rather than
  * vanishing while the database is away, /readyz says 503 meanwhile, and an award succeeds again
  * within 5 s of the database answering. Returns the problems and, per outage, what was seen.
  */
+/** The 503 codes that mean "retry shortly" (docs/api.md). */
+const retryCodes = new Set(['database_unavailable', 'overloaded']);
+
 export const checkOutages = (options: {
   outages: readonly Outage[];
   observations: readonly Observation[];
@@ -41,11 +45,11 @@ export const checkOutages = (options: {
       `${errors.length} requests got a ${[...new Set(errors.map((o) => o.status))].join('/')} instead of 503 database_unavailable (first body: ${errors[0]!.excerpt ?? ''})`,
     );
   const bad503 = observations.filter(
-    (o) => o.status === 503 && (o.code !== 'database_unavailable' || o.retryAfter === null),
+    (o) => o.status === 503 && (!retryCodes.has(o.code ?? '') || o.retryAfter === null),
   );
   if (bad503.length > 0)
     problems.push(
-      `${bad503.length} 503 answers lack code database_unavailable or Retry-After (first: code ${bad503[0]!.code}, Retry-After ${bad503[0]!.retryAfter})`,
+      `${bad503.length} 503 answers lack code database_unavailable/overloaded or Retry-After (first: code ${bad503[0]!.code}, Retry-After ${bad503[0]!.retryAfter})`,
     );
 
   for (const outage of outages) {

@@ -23,8 +23,23 @@ export type MemberProfile = {
   attributes: MemberAttributes;
 };
 
-/** Replacement values; `attributes` replaces the whole attribute map. */
+/**
+ * Replacement values. In an UpdateMember command `attributes` is a merge patch over the member's
+ * attributes (a key set to null is deleted); in a MemberUpdated event it is the whole map after
+ * the patch, so folding an event never needs the state before it.
+ */
 export type MemberChanges = Partial<MemberProfile>;
+
+/** The attributes after `patch` (JSON merge patch, RFC 7396, one level): null deletes a key. */
+export const patchAttributes = (
+  current: MemberAttributes,
+  patch: MemberAttributes,
+): MemberAttributes =>
+  // fromEntries makes own properties whatever the key, so no key can reach a prototype.
+  Object.fromEntries([
+    ...Object.entries(current).filter(([key]) => !Object.hasOwn(patch, key)),
+    ...Object.entries(patch).filter(([, value]) => value !== null),
+  ]);
 
 /**
  * The reservations (memberReservation.ts) a command relies on, by kind: a member takes an email
@@ -307,17 +322,22 @@ export const decide = (
     case 'UpdateMember': {
       if (!state.exists) return reject('member_not_found', 'no such member', 'member_id');
       if (!state.active) return reject('member_inactive', 'the member is deactivated', 'member_id');
-      const refusal = profileRefusal(command.data.changes);
+      const patch = command.data.changes.attributes;
+      const wanted: MemberChanges =
+        patch === undefined || attributesProblem(patch) !== null
+          ? command.data.changes
+          : { ...command.data.changes, attributes: patchAttributes(state.attributes, patch) };
+      const refusal = profileRefusal(wanted);
       if (refusal) return refusal;
       const unreserved = reservationRefusal(
-        takenIdentifiers(state, command.data.changes),
+        takenIdentifiers(state, wanted),
         command.data.reservations,
         state.revokedReservations,
       );
       if (unreserved) return unreserved;
       const changes: Record<string, unknown> = {};
       for (const key of profileKeys) {
-        const value = command.data.changes[key];
+        const value = wanted[key];
         if (value !== undefined && !jsonEqual(value, state[key])) changes[key] = value;
       }
       if (Object.keys(changes).length === 0) return accept([]);

@@ -228,7 +228,7 @@ describe('member', () => {
         update({
           email: 'ana@example.com',
           name: 'Ana S.',
-          attributes: { note: null, seats: 12, partner: true, region: 'EMEA' },
+          attributes: { seats: 12, partner: true, region: 'EMEA' },
         }),
       );
       assert.deepEqual(decision, {
@@ -239,9 +239,9 @@ describe('member', () => {
       });
     });
 
-    it('replaces the attribute map as a whole', () => {
+    it('merges an attribute patch into the map, null deleting a key, and records the whole map', () => {
       const decision = given([registered]).when(
-        update({ attributes: { region: 'APAC' }, externalId: null }),
+        update({ attributes: { region: 'APAC', note: null }, externalId: null }),
       );
       assert.deepEqual(decision, {
         ok: true,
@@ -250,7 +250,10 @@ describe('member', () => {
             type: 'MemberUpdated',
             data: {
               memberId: 'mem_1',
-              changes: { externalId: null, attributes: { region: 'APAC' } },
+              changes: {
+                externalId: null,
+                attributes: { seats: 12, partner: true, region: 'APAC' },
+              },
               at,
             },
           },

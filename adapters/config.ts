@@ -15,7 +15,7 @@ const schema = z
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
       .optional(),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
-    DATABASE_QUEUE_LIMIT: z.coerce.number().int().min(1).max(100_000).optional(),
+    DATABASE_QUEUE_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
     DATA_DIR: z.string().min(1).default('./data'),
     ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
     METRICS_TOKEN: z
@@ -104,11 +104,11 @@ const schema = z
       ? ({ kind: 'postgres', url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE } as const)
       : ({ kind: 'pglite', dataDir: env.DATA_DIR } as const),
     /**
-     * API requests beyond this many queries waiting for a pooled connection get 503 `overloaded`
-     * at once (default 4 x DATABASE_POOL_SIZE): a burst queues for milliseconds, not seconds,
-     * and the projectors and /readyz, which share the pool, are not starved behind it.
+     * While a query has waited longer than this for a pooled connection, API requests get 503
+     * `overloaded` at once (0: never): the pool is not keeping up, and queueing more would starve
+     * the projectors and /readyz, which share it. A burst the pool drains quickly is not shed.
      */
-    databaseQueueLimit: env.DATABASE_QUEUE_LIMIT ?? env.DATABASE_POOL_SIZE * 4,
+    databaseQueueTimeoutMs: env.DATABASE_QUEUE_TIMEOUT_MS,
     adminApiKey: env.ADMIN_API_KEY ?? null,
     /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
     metricsToken: env.METRICS_TOKEN ?? null,

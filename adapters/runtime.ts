@@ -225,7 +225,9 @@ export const startRuntime = async (
   if (roles.has('api') && options.listen !== false) {
     const app = createApp({
       db: database.db,
-      overloaded: () => database.waiting() > config.databaseQueueLimit,
+      overloaded: () =>
+        config.databaseQueueTimeoutMs > 0 &&
+        database.queueDelayMs() > config.databaseQueueTimeoutMs,
       incentives: services,
       queries: q,
       waitForReadModels,

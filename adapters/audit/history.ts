@@ -52,7 +52,7 @@ export const streamReader = (db: Kysely<Database>): StreamReader => {
     openListener: () => {
       throw new Error('the audit reader needs no listener');
     },
-    waiting: () => 0,
+    queueDelayMs: () => 0,
     close: () => Promise.resolve(),
   } satisfies DatabaseHandle);
   return { readStream: (stream) => store.readStream(stream) };

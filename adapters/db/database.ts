@@ -30,8 +30,11 @@ export type DatabaseHandle = {
   kind: 'postgres' | 'pglite';
   openSession: () => Promise<Session>;
   openListener: () => Listener;
-  /** Queries waiting for a pooled connection right now (always 0 on PGlite, which has one). */
-  waiting: () => number;
+  /**
+   * How long the oldest query still waiting for a pooled connection has waited, in ms (0 when
+   * none waits; always 0 on PGlite, which has one connection and its own queue).
+   */
+  queueDelayMs: () => number;
   close: () => Promise<void>;
 };
 
@@ -106,7 +109,22 @@ const openPostgres = (
   pool.on('connect', (client) => {
     client.on('error', (error) => report(error, 'pool connection'));
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // When each connection request began, oldest first, until it is served: the age of the first
+  // says whether the pool keeps up (a long queue that moves fast is fine, a slow one is not).
+  const asked: number[] = [];
+  const timedPool = {
+    connect: async () => {
+      const at = performance.now();
+      asked.push(at);
+      try {
+        return await pool.connect();
+      } finally {
+        asked.splice(asked.indexOf(at), 1);
+      }
+    },
+    end: () => pool.end(),
+  };
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: timedPool }) });
   return {
     db,
     kind: 'postgres',
@@ -126,7 +144,7 @@ const openPostgres = (
       };
     },
     openListener: () => new PgListener(options.url, report),
-    waiting: () => pool.waitingCount,
+    queueDelayMs: () => (asked.length === 0 ? 0 : performance.now() - asked[0]!),
     close: () => db.destroy(),
   };
 };
@@ -253,7 +271,7 @@ const openPglite = async (dataDir: string | null): Promise<DatabaseHandle> => {
         },
       };
     },
-    waiting: () => 0,
+    queueDelayMs: () => 0,
     close: async () => {
       try {
         await db.destroy();

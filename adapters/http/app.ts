@@ -24,7 +24,7 @@ export type AppDeps = RouteDeps &
     metricsToken: string | null;
     adminApiKey: string | null;
     maxBodyBytes: number;
-    /** True while the database has more waiting than it can serve soon (load shedding). */
+    /** True while the database's pool does not keep up with its queue (load shedding). */
     overloaded?: () => boolean;
     /** How long a dead request's claim on its Idempotency-Key lasts (see idempotency.ts). */
     idempotencyLeaseMs?: number;

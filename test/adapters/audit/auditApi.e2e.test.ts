@@ -206,7 +206,7 @@ describe('audit API', { skip: skipWithoutPostgres }, () => {
         await api.get('/v1/programs/not-a-program/audit/events'),
         400,
         'validation_error',
-        'programId',
+        'program_id',
       );
     });
 

@@ -1,13 +1,21 @@
 import { accept, reject, type Decider, type Decision } from './decider.ts';
 import { periodContaining, periods, type Period } from './periods.ts';
-import { isName, isPoints, isTimezone, isoOf } from './validation.ts';
+import { isIntegerBetween, isName, isPoints, isTimezone, isoOf } from './validation.ts';
 
 export type Standing = { position: number; memberId: string; points: number };
 
 export type LeaderboardCommand =
   | {
       type: 'CreateLeaderboard';
-      data: { leaderboardId: string; name: string; period: Period; timezone: string; now: Date };
+      data: {
+        leaderboardId: string;
+        name: string;
+        period: Period;
+        timezone: string;
+        /** Places that count as the board's top (1-100); see `PositionChanged`. */
+        topN: number;
+        now: Date;
+      };
     }
   | {
       type: 'RecordScore';
@@ -33,6 +41,8 @@ export type LeaderboardEvent =
         name: string;
         period: Period;
         timezone: string;
+        /** Absent from boards created before top_n existed: they have `defaultTopN`. */
+        topN?: number;
         periodStart: string;
         periodEnd: string;
         at: string;
@@ -51,6 +61,11 @@ export type LeaderboardEvent =
       };
     }
   | {
+      /**
+       * Recorded for the scorer of every award, and for another member only when the award moves
+       * them into or out of the board's top N. Histories from before issue 14 hold one for every
+       * member an award displaced; projections rank positions themselves and read neither.
+       */
       type: 'PositionChanged';
       data: {
         leaderboardId: string;
@@ -86,6 +101,7 @@ export type LeaderboardRejection =
   | 'invalid_name'
   | 'invalid_period'
   | 'invalid_timezone'
+  | 'invalid_top_n'
   | 'invalid_points'
   | 'balance_overflow';
 
@@ -100,6 +116,7 @@ export type Leaderboard =
       name: string;
       period: Period;
       timezone: string;
+      topN: number;
       periodStart: string;
       periodEnd: string;
       entries: Entry[];
@@ -108,7 +125,11 @@ export type Leaderboard =
       nextSeq: number;
     };
 
+/** Entries in `PeriodEnded.standings` (the webhook's documented top ten). */
 export const standingsSize = 10;
+
+export const defaultTopN = 10;
+export const maxTopN = 100;
 
 export const initialState = (): Leaderboard => ({ exists: false });
 
@@ -181,7 +202,12 @@ const recordScore = (
     },
   };
   const after = standingsOf(applyAll(state, [recorded]));
-  const moved = (s: Standing) => (before.get(s.memberId) ?? null) !== s.position;
+  // Another member's place only ever worsens when someone else scores, so one place lower for
+  // everyone below the scorer's new place is implied; telling each of them (1,000 webhooks for
+  // an award that reaches #1 on a 1,000-member board) is what the standings are for. Only
+  // crossing the top N's edge is news.
+  const inTop = (position: number | null) => position !== null && position <= state.topN;
+  const crossed = (s: Standing) => inTop(before.get(s.memberId) ?? null) !== inTop(s.position);
   const positionChanged = (s: Standing): LeaderboardEvent => ({
     type: 'PositionChanged',
     data: {
@@ -194,7 +220,7 @@ const recordScore = (
     },
   });
   const scorer = after.find((s) => s.memberId === data.memberId);
-  const others = after.filter((s) => s.memberId !== data.memberId && moved(s));
+  const others = after.filter((s) => s.memberId !== data.memberId && crossed(s));
   return [recorded, ...(scorer ? [positionChanged(scorer)] : []), ...others.map(positionChanged)];
 };
 
@@ -207,7 +233,7 @@ export const decide = (
       if (state.exists) {
         return reject('leaderboard_exists', 'the leaderboard already exists', 'leaderboard_id');
       }
-      const { leaderboardId, name, period, timezone, now } = command.data;
+      const { leaderboardId, name, period, timezone, topN, now } = command.data;
       if (!isName(name)) {
         return reject(
           'invalid_name',
@@ -221,6 +247,9 @@ export const decide = (
       if (!isTimezone(timezone)) {
         return reject('invalid_timezone', 'timezone must be an IANA time zone', 'timezone');
       }
+      if (!isIntegerBetween(topN, 1, maxTopN)) {
+        return reject('invalid_top_n', `top_n must be an integer from 1 to ${maxTopN}`, 'top_n');
+      }
       const bounds = periodContaining(period, timezone, now);
       return accept([
         {
@@ -230,6 +259,7 @@ export const decide = (
             name,
             period,
             timezone,
+            topN,
             periodStart: bounds.start,
             periodEnd: bounds.end,
             at: isoOf(now),
@@ -280,8 +310,15 @@ export const decide = (
 export const evolve = (state: Leaderboard, event: LeaderboardEvent): Leaderboard => {
   switch (event.type) {
     case 'LeaderboardCreated': {
-      const { at: _at, ...created } = event.data;
-      return { exists: true, ...created, entries: [], transactionIds: [], nextSeq: 0 };
+      const { at: _at, topN, ...created } = event.data;
+      return {
+        exists: true,
+        ...created,
+        topN: topN ?? defaultTopN,
+        entries: [],
+        transactionIds: [],
+        nextSeq: 0,
+      };
     }
     case 'ScoreRecorded': {
       if (!state.exists) return state;

@@ -81,6 +81,8 @@ export type ReadModelTables = {
     name: string;
     period: 'weekly' | 'monthly' | 'quarterly';
     timezone: string;
+    /** Places that count as the top: a member other than the scorer hears of crossing it. */
+    top_n: number;
     period_start: Timestamp;
     period_end: Timestamp;
     created_at: Timestamp;
@@ -89,7 +91,7 @@ export type ReadModelTables = {
     leaderboard_id: string;
     member_id: string;
     points: number;
-    position: number;
+    /** The ScoreRecorded's stream revision: among equal points, the lower came first. */
     reached_seq: BigCount;
   };
   rm_leaderboard_periods: {

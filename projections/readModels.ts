@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../domain/events.ts';
+import { defaultTopN } from '../domain/leaderboard.ts';
 import type { RecordedEvent } from '../domain/recordedEvent.ts';
 import type { ReadModelTables } from './readModelTables.ts';
 
@@ -297,6 +298,7 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
           name: d.name,
           period: d.period,
           timezone: d.timezone,
+          top_n: d.topN ?? defaultTopN,
           period_start: d.periodStart,
           period_end: d.periodEnd,
           created_at: d.at,
@@ -313,7 +315,6 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
           leaderboard_id: d.leaderboardId,
           member_id: d.memberId,
           points: d.score,
-          position: 0,
           reached_seq: Number(recorded.revision),
         })
         .onConflict((oc) =>
@@ -325,12 +326,8 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
       return;
     }
     case 'PositionChanged':
-      await db
-        .updateTable('rm_standings')
-        .set({ position: event.data.newPosition })
-        .where('leaderboard_id', '=', event.data.leaderboardId)
-        .where('member_id', '=', event.data.memberId)
-        .execute();
+      // Positions are ranked when read (adapters/application/queries.ts): this event names only
+      // the members told of a change, and old histories' many ones must fold the same way.
       return;
     case 'PeriodEnded': {
       const d = event.data;

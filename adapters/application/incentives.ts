@@ -475,7 +475,7 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
 
     async createLeaderboard(
       programId: string,
-      input: { name: string; period: Period },
+      input: { name: string; period: Period; topN: number },
       context: CommandContext,
     ) {
       const { state: p } = await loadProgram(programId);
@@ -498,6 +498,7 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
               name: input.name,
               period: input.period,
               timezone: p.timezone,
+              topN: input.topN,
               now: c.now,
             },
           },

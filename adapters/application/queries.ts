@@ -134,17 +134,29 @@ export const queries = (db: Kysely<Database>) => ({
     return rows.map(leaderboardView);
   },
 
+  /**
+   * The current period ranked as the domain ranks it: points descending, equal points sharing
+   * a place (1, 2, 2, 4), whoever reached the score first listed first. Ranked here, not stored:
+   * an award moves everyone below its scorer, and no event says so for each of them.
+   */
   async standings(leaderboardId: string) {
     const rows = await db
       .selectFrom('rm_standings')
-      .selectAll()
+      .select((eb) => [
+        'member_id',
+        'points',
+        eb.fn
+          .agg<number>('rank')
+          .over((ob) => ob.orderBy('points', 'desc'))
+          .as('position'),
+      ])
       .where('leaderboard_id', '=', leaderboardId)
-      .orderBy('position')
+      .orderBy('points', 'desc')
       .orderBy('reached_seq')
       .limit(1000)
       .execute();
     return rows.map((row) => ({
-      position: row.position,
+      position: Number(row.position),
       member_id: row.member_id,
       points: row.points,
     }));
@@ -275,6 +287,7 @@ const leaderboardView = (row: Row<'rm_leaderboards'>) => ({
   name: row.name,
   period: row.period,
   timezone: row.timezone,
+  top_n: row.top_n,
   period_start: row.period_start.toISOString(),
   period_end: row.period_end.toISOString(),
   created_at: row.created_at.toISOString(),

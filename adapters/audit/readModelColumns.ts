@@ -83,12 +83,12 @@ export const tableColumns: Record<ReadModelTable, readonly (readonly [string, Co
     ['period_start', 'timestamptz'],
     ['period_end', 'timestamptz'],
     ['created_at', 'timestamptz'],
+    ['top_n', 'integer'],
   ],
   rm_standings: [
     ['leaderboard_id', 'text'],
     ['member_id', 'text'],
     ['points', 'bigint'],
-    ['position', 'integer'],
     ['reached_seq', 'bigint'],
   ],
   rm_leaderboard_periods: [

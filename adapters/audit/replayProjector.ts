@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../../domain/events.ts';
+import { defaultTopN } from '../../domain/leaderboard.ts';
 import {
   readModelTableNames,
   tableColumns,
@@ -372,6 +373,7 @@ export class BatchedReplay {
           name: d.name,
           period: d.period,
           timezone: d.timezone,
+          top_n: d.topN ?? defaultTopN,
           period_start: d.periodStart,
           period_end: d.periodEnd,
           created_at: d.at,
@@ -391,17 +393,13 @@ export class BatchedReplay {
             leaderboard_id: this.#shared(this.#leaderboards, d.leaderboardId, 'leaderboard_id'),
             member_id: this.#shared(this.#members, d.memberId, 'member_id'),
             points: d.score,
-            position: 0,
             reached_seq: Number(recorded.revision),
           });
         }
         return;
       }
-      case 'PositionChanged': {
-        const row = this.#standings.get(event.data.leaderboardId)?.get(event.data.memberId);
-        if (row) row.position = event.data.newPosition;
+      case 'PositionChanged':
         return;
-      }
       case 'PeriodEnded': {
         const d = event.data;
         // The key is a timestamptz: compare instants, not spellings.

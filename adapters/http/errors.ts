@@ -29,6 +29,7 @@ export const rejectionStatus: Record<Rejection, number> = {
   invalid_kind: 400,
   invalid_name: 400,
   invalid_period: 400,
+  invalid_top_n: 400,
   invalid_points: 400,
   invalid_points_cost: 400,
   invalid_points_expiry_days: 400,

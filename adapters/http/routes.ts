@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import { isId, type IdKind } from '../../domain/ids.ts';
 import { formatPosition, parsePosition, type Position } from '../../domain/recordedEvent.ts';
+import { defaultTopN } from '../../domain/leaderboard.ts';
 import type { Order } from '../../domain/order.ts';
 import { memberAsOf, streamReader } from '../audit/history.ts';
 import type { Incentives, Outcome } from '../application/incentives.ts';
@@ -608,7 +609,7 @@ export const routes = (deps: RouteDeps): Router => {
     const programId = programOf(res);
     const outcome = await incentives.createLeaderboard(
       programId,
-      { name: body.name, period: body.period },
+      { name: body.name, period: body.period, topN: body.top_n },
       contextOf(req, res, programId),
     );
     reply(res, outcome, 201, ({ events }) => {
@@ -620,6 +621,7 @@ export const routes = (deps: RouteDeps): Router => {
         name: d.name,
         period: d.period,
         timezone: d.timezone,
+        top_n: d.topN ?? defaultTopN,
         period_start: d.periodStart,
         period_end: d.periodEnd,
         created_at: d.at,

@@ -108,7 +108,11 @@ export const cancelSchema = z
 export const emptySchema = z.strictObject({}).meta({ id: 'Empty' });
 
 export const createLeaderboardSchema = z
-  .strictObject({ name: text(200), period: z.enum(['weekly', 'monthly', 'quarterly']) })
+  .strictObject({
+    name: text(200),
+    period: z.enum(['weekly', 'monthly', 'quarterly']),
+    top_n: z.number().int().min(1).max(100).default(10),
+  })
   .meta({ id: 'CreateLeaderboard' });
 
 export const listQuerySchema = z.strictObject({

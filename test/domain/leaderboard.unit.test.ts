@@ -17,7 +17,7 @@ const weekStart = '2024-06-10T00:00:00.000Z';
 const weekEnd = '2024-06-17T00:00:00.000Z';
 
 const create = (
-  overrides: { name?: string; period?: Period; timezone?: string } = {},
+  overrides: { name?: string; period?: Period; timezone?: string; topN?: number } = {},
 ): LeaderboardCommand => ({
   type: 'CreateLeaderboard',
   data: {
@@ -25,6 +25,7 @@ const create = (
     name: 'June sprint',
     period: 'weekly',
     timezone: 'UTC',
+    topN: 10,
     ...overrides,
     now,
   },
@@ -56,6 +57,7 @@ const created: LeaderboardEvent = {
     name: 'June sprint',
     period: 'weekly',
     timezone: 'UTC',
+    topN: 10,
     periodStart: weekStart,
     periodEnd: weekEnd,
     at,
@@ -105,6 +107,17 @@ describe('leaderboard', () => {
         event?.type === 'LeaderboardCreated' && [event.data.periodStart, event.data.periodEnd],
         ['2024-05-31T22:00:00.000Z', '2024-06-30T22:00:00.000Z'],
       );
+    });
+
+    it('refuses a top N outside 1-100', () => {
+      for (const topN of [0, 101, 2.5, -1, Number.NaN]) {
+        assert.deepEqual(refusalOf(given().when(create({ topN }))), {
+          rejection: 'invalid_top_n',
+          field: 'top_n',
+        });
+      }
+      assert.equal(given().when(create({ topN: 1 })).ok, true);
+      assert.equal(given().when(create({ topN: 100 })).ok, true);
     });
 
     it('refuses an invalid name, period or time zone', () => {
@@ -197,7 +210,7 @@ describe('leaderboard', () => {
       ]);
     });
 
-    it('reports the scorer and every member it moved', () => {
+    it('reports the scorer, and nobody it moved down within the top N', () => {
       const history = historyOf(
         create(),
         score('mem_a', 100),
@@ -205,17 +218,54 @@ describe('leaderboard', () => {
         score('mem_c', 50),
         score('mem_d', 10),
       );
-      // mem_d jumps from 4th to 1st with 110: everyone above moves down one.
+      // mem_d jumps from 4th to 1st with 110: everyone above moves down one, inside the top 10.
+      assert.deepEqual(given(history).when(score('mem_d', 100, { transactionId: 'txn_jump' })), {
+        ok: true,
+        events: [recorded('mem_d', 100, 110, 'txn_jump'), positionChanged('mem_d', 4, 1, 110)],
+      });
+    });
+
+    it('reports the members an award pushes out of the top N, ties alike', () => {
+      const history = historyOf(
+        create({ topN: 2 }),
+        score('mem_a', 100),
+        score('mem_b', 50),
+        score('mem_c', 50),
+        score('mem_d', 10),
+      );
+      // mem_d's 110 puts mem_a at 2 (still in the top 2) and mem_b, mem_c from 2 to 3 (out).
       assert.deepEqual(given(history).when(score('mem_d', 100, { transactionId: 'txn_jump' })), {
         ok: true,
         events: [
           recorded('mem_d', 100, 110, 'txn_jump'),
           positionChanged('mem_d', 4, 1, 110),
-          positionChanged('mem_a', 1, 2, 100),
           positionChanged('mem_b', 2, 3, 50),
           positionChanged('mem_c', 2, 3, 50),
         ],
       });
+    });
+
+    it('says nothing of members moved further down outside the top N', () => {
+      const history = historyOf(
+        create({ topN: 1 }),
+        score('mem_a', 100),
+        score('mem_b', 50),
+        score('mem_c', 40),
+      );
+      assert.deepEqual(given(history).when(score('mem_d', 60, { transactionId: 'txn_mid' })), {
+        ok: true,
+        events: [recorded('mem_d', 60, 60, 'txn_mid'), positionChanged('mem_d', null, 2, 60)],
+      });
+    });
+
+    it('keeps the top N of a board created before top_n existed at 10', () => {
+      const { topN: _topN, ...old } = created.data as { topN?: number };
+      const legacy: LeaderboardEvent = {
+        type: 'LeaderboardCreated',
+        data: old as Extract<LeaderboardEvent, { type: 'LeaderboardCreated' }>['data'],
+      };
+      const state = stateAfter([legacy]);
+      assert.equal(state.exists && state.topN, 10);
     });
 
     it('moves nobody else when the scorer stays below them', () => {
@@ -227,7 +277,7 @@ describe('leaderboard', () => {
     });
 
     it('moves a member tied with the scorer when the scorer breaks the tie', () => {
-      const history = historyOf(create(), score('mem_a', 50), score('mem_b', 50));
+      const history = historyOf(create({ topN: 1 }), score('mem_a', 50), score('mem_b', 50));
       assert.deepEqual(given(history).when(score('mem_b', 1, { transactionId: 'txn_y' })), {
         ok: true,
         events: [
@@ -239,7 +289,7 @@ describe('leaderboard', () => {
     });
 
     it('moves members below a newcomer who enters above them', () => {
-      const history = historyOf(create(), score('mem_a', 100), score('mem_b', 50));
+      const history = historyOf(create({ topN: 2 }), score('mem_a', 100), score('mem_b', 50));
       assert.deepEqual(given(history).when(score('mem_c', 70, { transactionId: 'txn_z' })), {
         ok: true,
         events: [

@@ -293,6 +293,7 @@ export type LeaderboardView = {
   name: string;
   period: 'weekly' | 'monthly' | 'quarterly';
   timezone: string;
+  top_n: number;
   period_start: string;
   period_end: string;
 };

@@ -1,0 +1,27 @@
+import { sql, type Kysely, type Migration } from 'kysely';
+
+/**
+ * Leaderboard read models after issue 14, as DDL on top of 002's, unqualified like it: the
+ * replay (adapters/audit/replay.ts) runs both lists under `set local search_path` to build the
+ * same tables in its own schema.
+ *
+ * - `rm_leaderboards.top_n`: how many places count as the board's top, for which members other
+ *   than the scorer get `leaderboard.position_changed`. Boards made before it existed have 10.
+ * - `rm_standings.position` goes: the domain no longer records a PositionChanged for every
+ *   member an award displaces, so a stored position would go stale; positions are ranked when
+ *   read (points descending, equal points sharing a place, earlier arrival first).
+ */
+export const leaderboardReadModelStatements: readonly string[] = [
+  `alter table rm_leaderboards add column top_n integer not null default 10`,
+  `alter table rm_standings drop column position`,
+];
+
+export const leaderboardReadModelsMigration: Migration = {
+  async up(db: Kysely<unknown>) {
+    for (const statement of leaderboardReadModelStatements) await sql.raw(statement).execute(db);
+  },
+  async down(db: Kysely<unknown>) {
+    await sql`alter table rm_standings add column position integer not null default 0`.execute(db);
+    await sql`alter table rm_leaderboards drop column top_n`.execute(db);
+  },
+};

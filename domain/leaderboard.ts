@@ -85,7 +85,10 @@ export type LeaderboardEvent =
         periodStart: string;
         /** When it actually ended: the natural end, or earlier when closed by force. */
         periodEnd: string;
-        /** The top 10 entries. */
+        /**
+         * The top 10 entries (`standingsSize`): the webhook's. The read models keep the whole
+         * final ranking from the scores before this event (projections/readModels.ts).
+         */
         standings: Standing[];
         at: string;
       };
@@ -123,13 +126,26 @@ export type Leaderboard =
       /** Transactions counted in the current period, so a retried score counts once. */
       transactionIds: string[];
       nextSeq: number;
+      /** The last period that ended, as its PeriodEnded said: what a repeated close answers. */
+      lastEnded: EndedPeriod | null;
     };
+
+export type EndedPeriod = Omit<
+  Extract<LeaderboardEvent, { type: 'PeriodEnded' }>['data'],
+  'leaderboardId'
+>;
 
 /** Entries in `PeriodEnded.standings` (the webhook's documented top ten). */
 export const standingsSize = 10;
 
 export const defaultTopN = 10;
 export const maxTopN = 100;
+
+/**
+ * A forced close this soon after the last period ended, with no score since, repeats that close
+ * (a client's retry) instead of ending an empty period of a few seconds.
+ */
+export const repeatedCloseWindowMs = 60_000;
 
 export const initialState = (): Leaderboard => ({ exists: false });
 
@@ -181,6 +197,11 @@ const naturalRollover = (state: ExistingLeaderboard, now: Date): LeaderboardEven
 
 const applyAll = (state: Leaderboard, events: readonly LeaderboardEvent[]): Leaderboard =>
   events.reduce(evolve, state);
+
+const repeatsLastClose = (state: ExistingLeaderboard, now: Date): boolean =>
+  state.lastEnded !== null &&
+  state.entries.length === 0 &&
+  Math.abs(now.getTime() - Date.parse(state.lastEnded.at)) < repeatedCloseWindowMs;
 
 const recordScore = (
   state: ExistingLeaderboard,
@@ -297,8 +318,14 @@ export const decide = (
       if (!state.exists)
         return reject('leaderboard_not_found', 'no such leaderboard', 'leaderboard_id');
       const { now, force } = command.data;
+      // Checked first: a retry that arrives after the period's natural end must not end it either
+      // (the scheduler does, when it is due).
+      if (force && repeatsLastClose(state, now)) return accept([]);
       if (now.getTime() >= Date.parse(state.periodEnd)) return accept(naturalRollover(state, now));
       if (!force) return accept([]);
+      // A period is never closed before it began: so a board's periods start at strictly later
+      // instants, and a start names one period (periodIdOf).
+      if (now.getTime() <= Date.parse(state.periodStart)) return accept([]);
       const natural = periodContaining(state.period, state.timezone, now);
       return accept(
         rollover(state, isoOf(now), { start: isoOf(now), end: natural.end }, isoOf(now)),
@@ -318,6 +345,7 @@ export const evolve = (state: Leaderboard, event: LeaderboardEvent): Leaderboard
         entries: [],
         transactionIds: [],
         nextSeq: 0,
+        lastEnded: null,
       };
     }
     case 'ScoreRecorded': {
@@ -333,8 +361,11 @@ export const evolve = (state: Leaderboard, event: LeaderboardEvent): Leaderboard
     }
     case 'PositionChanged':
       return state;
-    case 'PeriodEnded':
-      return state.exists ? { ...state, entries: [], transactionIds: [] } : state;
+    case 'PeriodEnded': {
+      if (!state.exists) return state;
+      const { leaderboardId: _id, ...ended } = event.data;
+      return { ...state, entries: [], transactionIds: [], lastEnded: ended };
+    }
     case 'PeriodOpened':
       return state.exists
         ? { ...state, periodStart: event.data.periodStart, periodEnd: event.data.periodEnd }

@@ -98,7 +98,18 @@ export type ReadModelTables = {
     leaderboard_id: string;
     period_start: Timestamp;
     period_end: Timestamp;
+    /** The top ten, as the PeriodEnded event (and its webhook) carries them. */
     standings: { position: number; memberId: string; points: number }[];
     ended_at: Timestamp;
+  };
+  /** Every member of an ended period's final ranking, in order. */
+  rm_period_standings: {
+    leaderboard_id: string;
+    period_start: Timestamp;
+    /** 1-based place in the ranking (ties ordered as ranked): the page cursor. */
+    ordinal: number;
+    position: number;
+    member_id: string;
+    points: BigCount;
   };
 };

@@ -331,7 +331,7 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
       return;
     case 'PeriodEnded': {
       const d = event.data;
-      await db
+      const inserted = await db
         .insertInto('rm_leaderboard_periods')
         .values({
           leaderboard_id: d.leaderboardId,
@@ -341,7 +341,37 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
           ended_at: d.at,
         })
         .onConflict((oc) => oc.columns(['leaderboard_id', 'period_start']).doNothing())
+        .returning('leaderboard_id')
         .execute();
+      // The event carries the top ten; the whole final ranking is the period's scores, which
+      // rm_standings holds until now: ranked as the domain ranks (points down, equal points
+      // sharing a place, the first to reach a score first). Only with the period's own row, so
+      // a period recorded twice keeps its first ranking whole.
+      if (inserted.length > 0) {
+        await db
+          .insertInto('rm_period_standings')
+          .columns(['leaderboard_id', 'period_start', 'ordinal', 'position', 'member_id', 'points'])
+          .expression(
+            db
+              .selectFrom('rm_standings')
+              .select((eb) => [
+                'leaderboard_id',
+                sql<string>`${d.periodStart}::timestamptz`.as('period_start'),
+                eb.fn
+                  .agg<number>('row_number')
+                  .over((ob) => ob.orderBy('points', 'desc').orderBy('reached_seq'))
+                  .as('ordinal'),
+                eb.fn
+                  .agg<number>('rank')
+                  .over((ob) => ob.orderBy('points', 'desc'))
+                  .as('position'),
+                'member_id',
+                'points',
+              ])
+              .where('leaderboard_id', '=', d.leaderboardId),
+          )
+          .execute();
+      }
       await db.deleteFrom('rm_standings').where('leaderboard_id', '=', d.leaderboardId).execute();
       return;
     }

@@ -129,6 +129,7 @@ export class BatchedReplay {
   readonly #periodKeys = new Set<string>();
   #ledger: Row[] = [];
   #periods: Row[] = [];
+  #periodStandings: Row[] = [];
   #writing: Promise<void> = Promise.resolve();
 
   constructor(args: { db: Kysely<unknown>; schema: string; tables: readonly ReadModelTable[] }) {
@@ -146,14 +147,18 @@ export class BatchedReplay {
     for (const recorded of events) this.#project(recorded);
     const ledger = this.#ledger;
     const periods = this.#periods;
+    const periodStandings = this.#periodStandings;
     this.#ledger = [];
     this.#periods = [];
+    this.#periodStandings = [];
     await this.#writing;
     this.#writing = (async () => {
       if (this.#tables.has('rm_ledger') && ledger.length > 0)
         await insertRows(this.#db, this.#schema, 'rm_ledger', ledger);
       if (this.#tables.has('rm_leaderboard_periods') && periods.length > 0)
         await insertRows(this.#db, this.#schema, 'rm_leaderboard_periods', periods);
+      if (this.#tables.has('rm_period_standings') && periodStandings.length > 0)
+        await insertRows(this.#db, this.#schema, 'rm_period_standings', periodStandings);
     })();
     // Awaited by the next apply or finish; an early failure must not surface as unhandled.
     this.#writing.catch(() => {});
@@ -413,6 +418,7 @@ export class BatchedReplay {
             standings: d.standings,
             ended_at: d.at,
           });
+          this.#rankPeriod(d.leaderboardId, d.periodStart);
         }
         this.#standings.delete(d.leaderboardId);
         return;
@@ -425,6 +431,35 @@ export class BatchedReplay {
         return;
       }
     }
+  }
+
+  /**
+   * The period's whole final ranking from its standing rows, as the live projector's window
+   * functions rank them: points descending then reached_seq (ordinal), equal points sharing the
+   * first one's position.
+   */
+  #rankPeriod(leaderboardId: string, periodStart: string): void {
+    const board = this.#standings.get(leaderboardId);
+    if (!board) return;
+    const sorted = [...board.values()].sort(
+      (a, b) =>
+        (b.points as number) - (a.points as number) ||
+        (a.reached_seq as number) - (b.reached_seq as number),
+    );
+    let previous: { points: unknown; position: number } | null = null;
+    sorted.forEach((row, i) => {
+      const position =
+        previous !== null && previous.points === row.points ? previous.position : i + 1;
+      previous = { points: row.points, position };
+      this.#periodStandings.push({
+        leaderboard_id: row.leaderboard_id,
+        period_start: periodStart,
+        ordinal: i + 1,
+        position,
+        member_id: row.member_id,
+        points: row.points,
+      });
+    });
   }
 
   #setOrderStatus(row: OrderRow, status: 'shipped' | 'delivered' | 'cancelled', at: string): void {

@@ -14,6 +14,7 @@ export type HttpErrorCode =
   | 'too_many_attempts'
   | 'forbidden'
   | 'not_found'
+  | 'period_not_found'
   | 'idempotency_conflict'
   | 'idempotency_in_progress'
   | 'database_unavailable'

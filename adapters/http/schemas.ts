@@ -127,4 +127,11 @@ export const listQuerySchema = z.strictObject({
   q: wireString().max(200).optional(),
 });
 
+/** A page of a list that takes no filters. */
+export const pageQuerySchema = listQuerySchema.pick({
+  cursor: true,
+  limit: true,
+  after_position: true,
+});
+
 export const readQuerySchema = z.strictObject({ after_position: wireString().optional() });

@@ -380,6 +380,52 @@ describe('leaderboard', () => {
       });
     });
 
+    describe('closed by force twice', () => {
+      const inAMinute = (ms: number) => new Date(now.getTime() + ms);
+      const closedOnce = () => historyOf(create(), score('mem_a', 5), close(now, true));
+
+      it('repeats the first close within a minute when nobody scored since: nothing ends', () => {
+        assert.deepEqual(given(closedOnce()).when(close(inAMinute(59_999), true)), {
+          ok: true,
+          events: [],
+        });
+      });
+
+      it('remembers the period the first close ended, for the repeat to answer with', () => {
+        const state = stateAfter(closedOnce());
+        assert.deepEqual(state.exists && state.lastEnded, {
+          periodStart: weekStart,
+          periodEnd: at,
+          standings: [{ position: 1, memberId: 'mem_a', points: 5 }],
+          at,
+        });
+      });
+
+      it('repeats it even once the short period left open has reached its natural end', () => {
+        const lateInWeek = new Date(Date.parse(weekEnd) - 10_000);
+        const history = historyOf(create(), score('mem_a', 5), close(lateInWeek, true));
+        assert.deepEqual(given(history).when(close(new Date(Date.parse(weekEnd) + 5_000), true)), {
+          ok: true,
+          events: [],
+        });
+      });
+
+      it('ends the period again after a score, or after a minute', () => {
+        const scored = [...closedOnce(), ...eventsOf(given(closedOnce()).when(score('mem_b', 1)))];
+        assert.equal(
+          eventsOf(given(scored).when(close(inAMinute(1_000), true)))[0]?.type,
+          'PeriodEnded',
+        );
+        const [ended] = eventsOf(given(closedOnce()).when(close(inAMinute(60_000), true)));
+        assert.deepEqual(ended?.type === 'PeriodEnded' && ended.data.standings, []);
+      });
+
+      it('never ends a period at or before its start', () => {
+        const history = historyOf(create(), score('mem_a', 5), close(now, true), score('mem_b', 1));
+        assert.deepEqual(given(history).when(close(now, true)), { ok: true, events: [] });
+      });
+    });
+
     it('rolls the period over before recording a score that arrives after its end', () => {
       const history = historyOf(create(), score('mem_a', 80));
       const when = afterEnd.toISOString();

@@ -93,6 +93,7 @@ const legacyHistory = (leaderboardId: string, members: string[]) => {
   // Ascending, with a tie: every award re-ranks everyone below the scorer.
   members.forEach((member, i) => scoreOnce(member, 10 * (i + 1) - (i === 4 ? 10 : 0)));
   scoreOnce(members[0]!, 5);
+  const final = ranked(scores);
   const endedAt = '2025-03-06T12:00:00.000Z';
   events.push(
     {
@@ -101,7 +102,7 @@ const legacyHistory = (leaderboardId: string, members: string[]) => {
         leaderboardId,
         periodStart: '2025-03-03T00:00:00.000Z',
         periodEnd: endedAt,
-        standings: ranked(scores).slice(0, 10),
+        standings: final.slice(0, 10),
         at: endedAt,
       },
     },
@@ -117,7 +118,7 @@ const legacyHistory = (leaderboardId: string, members: string[]) => {
   );
   scores = new Map();
   members.slice(0, 6).forEach((member, i) => scoreOnce(member, 100 - 10 * i));
-  return { events, current: ranked(scores) };
+  return { events, final, current: ranked(scores) };
 };
 
 describe('a leaderboard history recorded before issue 14', { skip: skipWithoutPostgres }, () => {
@@ -127,6 +128,7 @@ describe('a leaderboard history recorded before issue 14', { skip: skipWithoutPo
   const leaderboardId = 'lb_legacy0000000000000';
   const members = Array.from({ length: 14 }, (_, i) => `mem_legacy${String(i).padStart(12, '0')}`);
   let current: Ranked[];
+  let final: Ranked[];
   let positionChanges: number;
 
   before(async () => {
@@ -152,6 +154,7 @@ describe('a leaderboard history recorded before issue 14', { skip: skipWithoutPo
     programId = first.type === 'ProgramCreated' ? first.data.programId : '';
     const history = legacyHistory(leaderboardId, members);
     current = history.current;
+    final = history.final;
     positionChanges = history.events.filter((e) => e.type === 'PositionChanged').length;
     const recorded: NewEvent[] = history.events.map((event) => ({
       id: randomUUID(),
@@ -188,6 +191,18 @@ describe('a leaderboard history recorded before issue 14', { skip: skipWithoutPo
       await runtime.queries.standings(leaderboardId),
       current.map((s) => ({ position: s.position, member_id: s.memberId, points: s.points })),
     );
+  });
+
+  it('keeps the whole final ranking of its ended period, though the event holds ten', async () => {
+    const page = await runtime.queries.periodStandings(leaderboardId, '2025-03-03T00:00:00.000Z', {
+      limit: 50,
+    });
+    assert.equal(final.length, 14);
+    assert.deepEqual(
+      page.data,
+      final.map((s) => ({ position: s.position, member_id: s.memberId, points: s.points })),
+    );
+    assert.equal(page.next_cursor, null);
   });
 
   for (const engine of ['batched', 'projector'] as const) {

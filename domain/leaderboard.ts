@@ -24,6 +24,11 @@ export type LeaderboardCommand =
         memberId: string;
         points: number;
         transactionId: string;
+        /**
+         * When the award was made (its event's time): it picks the period, whenever the policy
+         * reactor gets to it. `now`, when it is scored, only times the events recorded.
+         */
+        awardedAt: Date;
         now: Date;
       };
     }
@@ -125,6 +130,11 @@ export type Leaderboard =
       entries: Entry[];
       /** Transactions counted in the current period, so a retried score counts once. */
       transactionIds: string[];
+      /**
+       * Those counted in the period that ended last: a score retried after its period closed
+       * (the reactor handling a batch again) must not count again in the open one.
+       */
+      endedTransactionIds: string[];
       nextSeq: number;
       /** The last period that ended, as its PeriodEnded said: what a repeated close answers. */
       lastEnded: EndedPeriod | null;
@@ -191,9 +201,21 @@ const rollover = (
   },
 ];
 
-/** The natural rollover once `now` has reached the period's end: skipped periods stay empty. */
-const naturalRollover = (state: ExistingLeaderboard, now: Date): LeaderboardEvent[] =>
-  rollover(state, state.periodEnd, periodContaining(state.period, state.timezone, now), isoOf(now));
+/**
+ * The natural rollover once `reached` (now, or an award's time) is past the period's end: the next
+ * period is the one containing `reached`, so skipped periods stay empty. Events are timed `now`.
+ */
+const naturalRollover = (
+  state: ExistingLeaderboard,
+  reached: Date,
+  now: Date,
+): LeaderboardEvent[] =>
+  rollover(
+    state,
+    state.periodEnd,
+    periodContaining(state.period, state.timezone, reached),
+    isoOf(now),
+  );
 
 const applyAll = (state: Leaderboard, events: readonly LeaderboardEvent[]): Leaderboard =>
   events.reduce(evolve, state);
@@ -291,7 +313,7 @@ export const decide = (
     case 'RecordScore': {
       if (!state.exists)
         return reject('leaderboard_not_found', 'no such leaderboard', 'leaderboard_id');
-      const { points, transactionId, memberId, now } = command.data;
+      const { points, transactionId, memberId, awardedAt, now } = command.data;
       if (!isPoints(points)) {
         return reject(
           'invalid_points',
@@ -301,8 +323,20 @@ export const decide = (
       }
       // Checked before any rollover: a retry that arrives after the period ended has been
       // counted in that period and must not count again in the next.
-      if (state.transactionIds.includes(transactionId)) return accept([]);
-      const ended = now.getTime() >= Date.parse(state.periodEnd) ? naturalRollover(state, now) : [];
+      if (
+        state.transactionIds.includes(transactionId) ||
+        state.endedTransactionIds.includes(transactionId)
+      )
+        return accept([]);
+      // The award's own time picks the period: one made before the end counts in it, however
+      // late it is scored. One made before the open period began (its period was closed before
+      // the reactor got to it: a forced close, or the scheduler's wait for the reactor running
+      // out) counts in the open period: an ended period's standings were published and are
+      // never reopened.
+      const ended =
+        awardedAt.getTime() >= Date.parse(state.periodEnd)
+          ? naturalRollover(state, awardedAt, now)
+          : [];
       const current = applyAll(state, ended) as ExistingLeaderboard;
       const previousScore = current.entries.find((e) => e.memberId === memberId)?.score ?? 0;
       if (!Number.isSafeInteger(previousScore + points)) {
@@ -321,7 +355,8 @@ export const decide = (
       // Checked first: a retry that arrives after the period's natural end must not end it either
       // (the scheduler does, when it is due).
       if (force && repeatsLastClose(state, now)) return accept([]);
-      if (now.getTime() >= Date.parse(state.periodEnd)) return accept(naturalRollover(state, now));
+      if (now.getTime() >= Date.parse(state.periodEnd))
+        return accept(naturalRollover(state, now, now));
       if (!force) return accept([]);
       // A period is never closed before it began: so a board's periods start at strictly later
       // instants, and a start names one period (periodIdOf).
@@ -344,6 +379,7 @@ export const evolve = (state: Leaderboard, event: LeaderboardEvent): Leaderboard
         topN: topN ?? defaultTopN,
         entries: [],
         transactionIds: [],
+        endedTransactionIds: [],
         nextSeq: 0,
         lastEnded: null,
       };
@@ -364,7 +400,13 @@ export const evolve = (state: Leaderboard, event: LeaderboardEvent): Leaderboard
     case 'PeriodEnded': {
       if (!state.exists) return state;
       const { leaderboardId: _id, ...ended } = event.data;
-      return { ...state, entries: [], transactionIds: [], lastEnded: ended };
+      return {
+        ...state,
+        entries: [],
+        transactionIds: [],
+        endedTransactionIds: state.transactionIds,
+        lastEnded: ended,
+      };
     }
     case 'PeriodOpened':
       return state.exists

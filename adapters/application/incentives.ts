@@ -25,6 +25,7 @@ import {
 import type { Position } from '../../domain/recordedEvent.ts';
 import { derivedId, newId } from '../ids.ts';
 import type { Clock, CommandContext, CommandHandler, CommandResult } from './commandHandler.ts';
+import { reactorCaughtUp, type ReactorProgress } from './policyReactor.ts';
 
 /** Every refusal the API can answer with; mapped to HTTP in one exhaustive table. */
 export type Rejection =
@@ -34,7 +35,9 @@ export type Rejection =
   | RewardRejection
   | OrderRejection
   | LeaderboardRejection
-  | 'concurrency_conflict';
+  | 'concurrency_conflict'
+  /** A close must wait for the policy reactor to score the awards made before it. */
+  | 'scores_pending';
 
 export type Outcome<T> =
   | { ok: true; value: T; position: Position | null }
@@ -78,7 +81,14 @@ const later = (a: Position | null, b: Position | null): Position | null => {
  * Single-stream commands go straight through the command handler; redemption and cancellation
  * span streams and say below how they stay consistent.
  */
-export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
+export const incentives = (deps: {
+  handler: CommandHandler;
+  clock: Clock;
+  /** How far the policy reactor has got: a forced period close waits for it. */
+  reactor: ReactorProgress;
+  /** How long a forced close waits for the reactor before refusing with `scores_pending`. */
+  reactorWaitMs: number;
+}) => {
   const { handler, clock } = deps;
   const ctx = (context: CommandContext) => ({ ...context, now: clock.now() });
   const run = <E extends { type: string; data: unknown }, S, R extends string>(
@@ -507,12 +517,25 @@ export const incentives = (deps: { handler: CommandHandler; clock: Clock }) => {
       );
     },
 
+    /**
+     * Ends the current period: at its natural end (`force` false: the scheduler, which waits for
+     * the policy reactor itself), or now. A forced close first waits for the reactor to have
+     * handled the log as it stands, so every award made before the call is on the board, and
+     * takes its `now` after that wait.
+     */
     async closePeriod(
       programId: string,
       leaderboardId: string,
       force: boolean,
       context: CommandContext,
     ) {
+      if (force && !(await reactorCaughtUp(deps.reactor, deps.reactorWaitMs)))
+        return refused<never>({
+          ok: false,
+          rejection: 'scores_pending',
+          message:
+            'awards made before now are still being scored on the leaderboard; retry shortly',
+        });
       const c = ctx(context);
       return run(
         await handler.handle(

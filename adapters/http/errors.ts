@@ -52,6 +52,7 @@ export const rejectionStatus: Record<Rejection, number> = {
   reward_exists: 409,
   order_exists: 409,
   leaderboard_exists: 409,
+  scores_pending: 503,
   concurrency_conflict: 409,
   insufficient_points: 422,
   balance_overflow: 422,

@@ -108,7 +108,9 @@ const reply = <T>(
   status: number,
   view: (value: T) => object,
 ): void => {
-  if (!outcome.ok)
+  if (!outcome.ok) {
+    // A 503 refusal is a wait, not a verdict: the same request succeeds in a moment.
+    if (rejectionStatus[outcome.rejection] === 503) res.set('Retry-After', '1');
     return sendError(
       res,
       rejectionStatus[outcome.rejection],
@@ -116,6 +118,7 @@ const reply = <T>(
       outcome.message,
       outcome.field,
     );
+  }
   const body = view(outcome.value);
   res
     .status(status)

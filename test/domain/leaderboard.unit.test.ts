@@ -34,7 +34,8 @@ let txn = 0;
 const score = (
   memberId: string,
   points: number,
-  extra: { transactionId?: string; now?: Date } = {},
+  /** `awardedAt` defaults to `now`: an award scored the moment it is made. */
+  extra: { transactionId?: string; now?: Date; awardedAt?: Date } = {},
 ): LeaderboardCommand => ({
   type: 'RecordScore',
   data: {
@@ -42,6 +43,7 @@ const score = (
     memberId,
     points,
     transactionId: extra.transactionId ?? `txn_${++txn}`,
+    awardedAt: extra.awardedAt ?? extra.now ?? now,
     now: extra.now ?? now,
   },
 });
@@ -470,27 +472,71 @@ describe('leaderboard', () => {
       assert.equal(onlyEvent?.type, 'ScoreRecorded');
     });
 
-    it('counts a transaction again in a later period, but not a retry across the boundary', () => {
+    it('counts a transaction once, also when it is scored again after its period closed', () => {
       const history = historyOf(create(), score('mem_a', 10, { transactionId: 'txn_same' }));
       assert.deepEqual(
         given(history).when(score('mem_a', 10, { transactionId: 'txn_same', now: afterEnd })),
         { ok: true, events: [] },
       );
+      // The reactor handles the award's batch again after a crash, once the period has closed.
       const rolled = historyOf(
         create(),
         score('mem_a', 10, { transactionId: 'txn_other' }),
         close(afterEnd),
       );
-      assert.equal(
-        given(rolled).when(score('mem_a', 10, { transactionId: 'txn_other', now: afterEnd })).ok,
-        true,
+      assert.deepEqual(
+        given(rolled).when(
+          score('mem_a', 10, { transactionId: 'txn_other', awardedAt: now, now: afterEnd }),
+        ),
+        { ok: true, events: [] },
       );
-      assert.equal(
-        eventsOf(
-          given(rolled).when(score('mem_a', 10, { transactionId: 'txn_other', now: afterEnd })),
-        ).length,
-        2,
-      );
+    });
+
+    describe("scored by a reactor that lags behind the award's own time", () => {
+      it('counts an award made before the end in that period, though scored after it', () => {
+        const history = historyOf(create(), score('mem_a', 80));
+        const beforeEnd = new Date(Date.parse(weekEnd) - 1);
+        const when = afterEnd.toISOString();
+        assert.deepEqual(
+          given(history).when(
+            score('mem_b', 10, { transactionId: 'txn_lag', awardedAt: beforeEnd, now: afterEnd }),
+          ),
+          {
+            ok: true,
+            events: [
+              recorded('mem_b', 10, 10, 'txn_lag', when),
+              positionChanged('mem_b', null, 2, 10, when),
+            ],
+          },
+        );
+      });
+
+      it('rolls over for an award made after the end into the period containing the award', () => {
+        const history = historyOf(create());
+        const madeInNextWeek = new Date('2024-06-18T09:00:00.000Z');
+        const scoredWeeksLater = new Date('2024-07-03T12:00:00.000Z');
+        const [, opened] = eventsOf(
+          given(history).when(
+            score('mem_a', 1, { awardedAt: madeInNextWeek, now: scoredWeeksLater }),
+          ),
+        );
+        assert.deepEqual(
+          opened?.type === 'PeriodOpened' && [opened.data.periodStart, opened.data.periodEnd],
+          [weekEnd, '2024-06-24T00:00:00.000Z'],
+        );
+      });
+
+      it('counts an award whose period was closed before it was scored in the open period', () => {
+        const closedEarly = historyOf(create(), score('mem_a', 5), close(now, true));
+        const madeBeforeTheClose = new Date(now.getTime() - 1_000);
+        const decision = given(closedEarly).when(
+          score('mem_b', 3, { transactionId: 'txn_late', awardedAt: madeBeforeTheClose }),
+        );
+        assert.deepEqual(decision, {
+          ok: true,
+          events: [recorded('mem_b', 3, 3, 'txn_late'), positionChanged('mem_b', null, 1, 3)],
+        });
+      });
     });
   });
 });

@@ -16,6 +16,7 @@ import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { PostgresEventStore, type BatchTrace } from './eventstore/postgresEventStore.ts';
 import type { EventStore, Subscription } from './eventstore/port.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
+import { reactorProgress } from './eventstore/reactorProgress.ts';
 import { ensureRootKey } from './http/apiKeys.ts';
 import { apiKeyVerifier } from './http/auth.ts';
 import { authThrottle } from './http/authThrottle.ts';
@@ -85,13 +86,16 @@ export const startRuntime = async (
     throw error;
   }
   const handler = new CommandHandler({ store });
+  const reactor = reactorProgress(store, database.db, policiesSubscription);
   const q = queries(database.db);
   const services = incentives({
     handler,
     clock,
+    reactor,
+    reactorWaitMs: config.readWaitTimeoutMs,
     knownHolders: (programId, kind, value) => q.memberIdsWith(programId, kind, value),
   });
-  const scheduled = jobs({ database, incentives: services, queries: q, clock });
+  const scheduled = jobs({ database, incentives: services, queries: q, clock, reactor });
   const roles = new Set(config.roles);
   const secretKey = config.webhooks.secretKey ?? loadOrCreateSecretKey(config, log);
   const webhooks = createWebhookStore({ db: database.db, secretKey, clock });
@@ -205,8 +209,9 @@ export const startRuntime = async (
       ),
     );
     tasks.push(
+      // At second 10: a period ending on the minute is closed 10 s later, past the jobs' grace.
       cron.schedule(
-        '* * * * *',
+        '10 * * * * *',
         run('leaderboards', () => scheduled.leaderboards()),
       ),
     );

@@ -265,6 +265,8 @@ const leaderboardEvents: CatalogueGroup = {
             additionalProperties: false,
           },
         },
+        // Beyond the public docs' four fields: the period's id, for its complete standings.
+        period_id: id,
       }),
       sample: {
         leaderboard_id: 'lb_q2sales',
@@ -275,6 +277,7 @@ const leaderboardEvents: CatalogueGroup = {
           { position: 2, member_id: 'mem_abc123', points: 5500 },
           { position: 3, member_id: 'mem_ghi789', points: 4100 },
         ],
+        period_id: '20240401T000000.000Z',
       },
     },
   ],

@@ -1,5 +1,6 @@
 import type { DomainEvent } from '../domain/events.ts';
 import type { MemberChanges } from '../domain/member.ts';
+import { periodIdOf } from '../domain/periods.ts';
 import type { WebhookEventType } from './catalogue.ts';
 import { formatCreatedAt } from './envelope.ts';
 
@@ -134,6 +135,9 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
           member_id: s.memberId,
           points: s.points,
         })),
+        // Not in the public docs' fields: names the period whose complete standings are at
+        // GET …/leaderboards/{leaderboard_id}/periods/{period_id}/standings.
+        period_id: periodIdOf(d.periodStart),
       });
     }
     case 'ProgramCreated':

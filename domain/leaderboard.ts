@@ -1,13 +1,21 @@
 import { accept, reject, type Decider, type Decision } from './decider.ts';
 import { periodContaining, periods, type Period } from './periods.ts';
-import { isName, isPoints, isTimezone, isoOf } from './validation.ts';
+import { isIntegerBetween, isName, isPoints, isTimezone, isoOf } from './validation.ts';
 
 export type Standing = { position: number; memberId: string; points: number };
 
 export type LeaderboardCommand =
   | {
       type: 'CreateLeaderboard';
-      data: { leaderboardId: string; name: string; period: Period; timezone: string; now: Date };
+      data: {
+        leaderboardId: string;
+        name: string;
+        period: Period;
+        timezone: string;
+        /** Places that count as the board's top (1-100); see `PositionChanged`. */
+        topN: number;
+        now: Date;
+      };
     }
   | {
       type: 'RecordScore';
@@ -16,6 +24,11 @@ export type LeaderboardCommand =
         memberId: string;
         points: number;
         transactionId: string;
+        /**
+         * When the award was made (its event's time): it picks the period, whenever the policy
+         * reactor gets to it. `now`, when it is scored, only times the events recorded.
+         */
+        awardedAt: Date;
         now: Date;
       };
     }
@@ -33,6 +46,8 @@ export type LeaderboardEvent =
         name: string;
         period: Period;
         timezone: string;
+        /** Absent from boards created before top_n existed: they have `defaultTopN`. */
+        topN?: number;
         periodStart: string;
         periodEnd: string;
         at: string;
@@ -51,6 +66,11 @@ export type LeaderboardEvent =
       };
     }
   | {
+      /**
+       * Recorded for the scorer of every award, and for another member only when the award moves
+       * them into or out of the board's top N. Histories from before issue 14 hold one for every
+       * member an award displaced; projections rank positions themselves and read neither.
+       */
       type: 'PositionChanged';
       data: {
         leaderboardId: string;
@@ -70,7 +90,10 @@ export type LeaderboardEvent =
         periodStart: string;
         /** When it actually ended: the natural end, or earlier when closed by force. */
         periodEnd: string;
-        /** The top 10 entries. */
+        /**
+         * The top 10 entries (`standingsSize`): the webhook's. The read models keep the whole
+         * final ranking from the scores before this event (projections/readModels.ts).
+         */
         standings: Standing[];
         at: string;
       };
@@ -86,6 +109,7 @@ export type LeaderboardRejection =
   | 'invalid_name'
   | 'invalid_period'
   | 'invalid_timezone'
+  | 'invalid_top_n'
   | 'invalid_points'
   | 'balance_overflow';
 
@@ -100,15 +124,38 @@ export type Leaderboard =
       name: string;
       period: Period;
       timezone: string;
+      topN: number;
       periodStart: string;
       periodEnd: string;
       entries: Entry[];
       /** Transactions counted in the current period, so a retried score counts once. */
       transactionIds: string[];
+      /**
+       * Those counted in the period that ended last: a score retried after its period closed
+       * (the reactor handling a batch again) must not count again in the open one.
+       */
+      endedTransactionIds: string[];
       nextSeq: number;
+      /** The last period that ended, as its PeriodEnded said: what a repeated close answers. */
+      lastEnded: EndedPeriod | null;
     };
 
+export type EndedPeriod = Omit<
+  Extract<LeaderboardEvent, { type: 'PeriodEnded' }>['data'],
+  'leaderboardId'
+>;
+
+/** Entries in `PeriodEnded.standings` (the webhook's documented top ten). */
 export const standingsSize = 10;
+
+export const defaultTopN = 10;
+export const maxTopN = 100;
+
+/**
+ * A forced close this soon after the last period ended, with no score since, repeats that close
+ * (a client's retry) instead of ending an empty period of a few seconds.
+ */
+export const repeatedCloseWindowMs = 60_000;
 
 export const initialState = (): Leaderboard => ({ exists: false });
 
@@ -154,12 +201,29 @@ const rollover = (
   },
 ];
 
-/** The natural rollover once `now` has reached the period's end: skipped periods stay empty. */
-const naturalRollover = (state: ExistingLeaderboard, now: Date): LeaderboardEvent[] =>
-  rollover(state, state.periodEnd, periodContaining(state.period, state.timezone, now), isoOf(now));
+/**
+ * The natural rollover once `reached` (now, or an award's time) is past the period's end: the next
+ * period is the one containing `reached`, so skipped periods stay empty. Events are timed `now`.
+ */
+const naturalRollover = (
+  state: ExistingLeaderboard,
+  reached: Date,
+  now: Date,
+): LeaderboardEvent[] =>
+  rollover(
+    state,
+    state.periodEnd,
+    periodContaining(state.period, state.timezone, reached),
+    isoOf(now),
+  );
 
 const applyAll = (state: Leaderboard, events: readonly LeaderboardEvent[]): Leaderboard =>
   events.reduce(evolve, state);
+
+const repeatsLastClose = (state: ExistingLeaderboard, now: Date): boolean =>
+  state.lastEnded !== null &&
+  state.entries.length === 0 &&
+  Math.abs(now.getTime() - Date.parse(state.lastEnded.at)) < repeatedCloseWindowMs;
 
 const recordScore = (
   state: ExistingLeaderboard,
@@ -181,7 +245,12 @@ const recordScore = (
     },
   };
   const after = standingsOf(applyAll(state, [recorded]));
-  const moved = (s: Standing) => (before.get(s.memberId) ?? null) !== s.position;
+  // Another member's place only ever worsens when someone else scores, so one place lower for
+  // everyone below the scorer's new place is implied; telling each of them (1,000 webhooks for
+  // an award that reaches #1 on a 1,000-member board) is what the standings are for. Only
+  // crossing the top N's edge is news.
+  const inTop = (position: number | null) => position !== null && position <= state.topN;
+  const crossed = (s: Standing) => inTop(before.get(s.memberId) ?? null) !== inTop(s.position);
   const positionChanged = (s: Standing): LeaderboardEvent => ({
     type: 'PositionChanged',
     data: {
@@ -194,7 +263,7 @@ const recordScore = (
     },
   });
   const scorer = after.find((s) => s.memberId === data.memberId);
-  const others = after.filter((s) => s.memberId !== data.memberId && moved(s));
+  const others = after.filter((s) => s.memberId !== data.memberId && crossed(s));
   return [recorded, ...(scorer ? [positionChanged(scorer)] : []), ...others.map(positionChanged)];
 };
 
@@ -207,7 +276,7 @@ export const decide = (
       if (state.exists) {
         return reject('leaderboard_exists', 'the leaderboard already exists', 'leaderboard_id');
       }
-      const { leaderboardId, name, period, timezone, now } = command.data;
+      const { leaderboardId, name, period, timezone, topN, now } = command.data;
       if (!isName(name)) {
         return reject(
           'invalid_name',
@@ -221,6 +290,9 @@ export const decide = (
       if (!isTimezone(timezone)) {
         return reject('invalid_timezone', 'timezone must be an IANA time zone', 'timezone');
       }
+      if (!isIntegerBetween(topN, 1, maxTopN)) {
+        return reject('invalid_top_n', `top_n must be an integer from 1 to ${maxTopN}`, 'top_n');
+      }
       const bounds = periodContaining(period, timezone, now);
       return accept([
         {
@@ -230,6 +302,7 @@ export const decide = (
             name,
             period,
             timezone,
+            topN,
             periodStart: bounds.start,
             periodEnd: bounds.end,
             at: isoOf(now),
@@ -240,7 +313,7 @@ export const decide = (
     case 'RecordScore': {
       if (!state.exists)
         return reject('leaderboard_not_found', 'no such leaderboard', 'leaderboard_id');
-      const { points, transactionId, memberId, now } = command.data;
+      const { points, transactionId, memberId, awardedAt, now } = command.data;
       if (!isPoints(points)) {
         return reject(
           'invalid_points',
@@ -250,8 +323,20 @@ export const decide = (
       }
       // Checked before any rollover: a retry that arrives after the period ended has been
       // counted in that period and must not count again in the next.
-      if (state.transactionIds.includes(transactionId)) return accept([]);
-      const ended = now.getTime() >= Date.parse(state.periodEnd) ? naturalRollover(state, now) : [];
+      if (
+        state.transactionIds.includes(transactionId) ||
+        state.endedTransactionIds.includes(transactionId)
+      )
+        return accept([]);
+      // The award's own time picks the period: one made before the end counts in it, however
+      // late it is scored. One made before the open period began (its period was closed before
+      // the reactor got to it: a forced close, or the scheduler's wait for the reactor running
+      // out) counts in the open period: an ended period's standings were published and are
+      // never reopened.
+      const ended =
+        awardedAt.getTime() >= Date.parse(state.periodEnd)
+          ? naturalRollover(state, awardedAt, now)
+          : [];
       const current = applyAll(state, ended) as ExistingLeaderboard;
       const previousScore = current.entries.find((e) => e.memberId === memberId)?.score ?? 0;
       if (!Number.isSafeInteger(previousScore + points)) {
@@ -267,8 +352,15 @@ export const decide = (
       if (!state.exists)
         return reject('leaderboard_not_found', 'no such leaderboard', 'leaderboard_id');
       const { now, force } = command.data;
-      if (now.getTime() >= Date.parse(state.periodEnd)) return accept(naturalRollover(state, now));
+      // Checked first: a retry that arrives after the period's natural end must not end it either
+      // (the scheduler does, when it is due).
+      if (force && repeatsLastClose(state, now)) return accept([]);
+      if (now.getTime() >= Date.parse(state.periodEnd))
+        return accept(naturalRollover(state, now, now));
       if (!force) return accept([]);
+      // A period is never closed before it began: so a board's periods start at strictly later
+      // instants, and a start names one period (periodIdOf).
+      if (now.getTime() <= Date.parse(state.periodStart)) return accept([]);
       const natural = periodContaining(state.period, state.timezone, now);
       return accept(
         rollover(state, isoOf(now), { start: isoOf(now), end: natural.end }, isoOf(now)),
@@ -280,8 +372,17 @@ export const decide = (
 export const evolve = (state: Leaderboard, event: LeaderboardEvent): Leaderboard => {
   switch (event.type) {
     case 'LeaderboardCreated': {
-      const { at: _at, ...created } = event.data;
-      return { exists: true, ...created, entries: [], transactionIds: [], nextSeq: 0 };
+      const { at: _at, topN, ...created } = event.data;
+      return {
+        exists: true,
+        ...created,
+        topN: topN ?? defaultTopN,
+        entries: [],
+        transactionIds: [],
+        endedTransactionIds: [],
+        nextSeq: 0,
+        lastEnded: null,
+      };
     }
     case 'ScoreRecorded': {
       if (!state.exists) return state;
@@ -296,8 +397,17 @@ export const evolve = (state: Leaderboard, event: LeaderboardEvent): Leaderboard
     }
     case 'PositionChanged':
       return state;
-    case 'PeriodEnded':
-      return state.exists ? { ...state, entries: [], transactionIds: [] } : state;
+    case 'PeriodEnded': {
+      if (!state.exists) return state;
+      const { leaderboardId: _id, ...ended } = event.data;
+      return {
+        ...state,
+        entries: [],
+        transactionIds: [],
+        endedTransactionIds: state.transactionIds,
+        lastEnded: ended,
+      };
+    }
     case 'PeriodOpened':
       return state.exists
         ? { ...state, periodStart: event.data.periodStart, periodEnd: event.data.periodEnd }

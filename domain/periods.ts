@@ -107,3 +107,25 @@ export const periodContaining = (period: Period, timezone: string, at: Date): Pe
     end: new Date(instantOfWallClock(timezone, endDate)).toISOString(),
   };
 };
+
+/**
+ * A period's id: its start instant in ISO-8601's basic format, to the millisecond
+ * (`2025-03-03T00:00:00.000Z` is `20250303T000000.000Z`). Derived, so anyone holding a period's
+ * `period_start` can name it; unique per board, whose periods start at strictly later instants.
+ */
+export const periodIdOf = (periodStart: string): string => periodStart.replace(/[-:]/g, '');
+
+const periodIdShape = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z$/;
+
+/** The start instant (ISO-8601 UTC, as events spell it) a period id names, or null. */
+export const periodStartOf = (periodId: string): string | null => {
+  const match = periodIdShape.exec(periodId);
+  if (!match) return null;
+  const [, year, month, day, hour, minute, second, ms] = match;
+  const iso = `${year}-${month}-${day}T${hour}:${minute}:${second}.${ms}Z`;
+  const instant = Date.parse(iso);
+  // Date.parse takes 2025-02-30 as 2 March: only an instant that spells itself back is one.
+  return Number.isNaN(instant) || isoOfMs(instant) !== iso ? null : iso;
+};
+
+const isoOfMs = (instantMs: number): string => new Date(instantMs).toISOString();

@@ -57,9 +57,12 @@ export const leaderboardPolicy = (input: {
 }): RecordScore[] => {
   const { event, leaderboardIds, now } = input;
   if (event.type !== 'PointsAwarded') return [];
-  const { memberId, points, transactionId } = event.data;
+  const { memberId, points, transactionId, at } = event.data;
+  // The award's time, not `now`: a reactor that gets to it after midnight must still count it
+  // in the period it was made in.
+  const awardedAt = new Date(at);
   return leaderboardIds.map((leaderboardId) => ({
     type: 'RecordScore',
-    data: { leaderboardId, memberId, points, transactionId, now },
+    data: { leaderboardId, memberId, points, transactionId, awardedAt, now },
   }));
 };

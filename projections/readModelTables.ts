@@ -81,6 +81,8 @@ export type ReadModelTables = {
     name: string;
     period: 'weekly' | 'monthly' | 'quarterly';
     timezone: string;
+    /** Places that count as the top: a member other than the scorer hears of crossing it. */
+    top_n: number;
     period_start: Timestamp;
     period_end: Timestamp;
     created_at: Timestamp;
@@ -89,14 +91,25 @@ export type ReadModelTables = {
     leaderboard_id: string;
     member_id: string;
     points: number;
-    position: number;
+    /** The ScoreRecorded's stream revision: among equal points, the lower came first. */
     reached_seq: BigCount;
   };
   rm_leaderboard_periods: {
     leaderboard_id: string;
     period_start: Timestamp;
     period_end: Timestamp;
+    /** The top ten, as the PeriodEnded event (and its webhook) carries them. */
     standings: { position: number; memberId: string; points: number }[];
     ended_at: Timestamp;
+  };
+  /** Every member of an ended period's final ranking, in order. */
+  rm_period_standings: {
+    leaderboard_id: string;
+    period_start: Timestamp;
+    /** 1-based place in the ranking (ties ordered as ranked): the page cursor. */
+    ordinal: number;
+    position: number;
+    member_id: string;
+    points: BigCount;
   };
 };

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../domain/events.ts';
+import { defaultTopN } from '../domain/leaderboard.ts';
 import type { RecordedEvent } from '../domain/recordedEvent.ts';
 import type { ReadModelTables } from './readModelTables.ts';
 
@@ -297,6 +298,7 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
           name: d.name,
           period: d.period,
           timezone: d.timezone,
+          top_n: d.topN ?? defaultTopN,
           period_start: d.periodStart,
           period_end: d.periodEnd,
           created_at: d.at,
@@ -313,7 +315,6 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
           leaderboard_id: d.leaderboardId,
           member_id: d.memberId,
           points: d.score,
-          position: 0,
           reached_seq: Number(recorded.revision),
         })
         .onConflict((oc) =>
@@ -325,16 +326,12 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
       return;
     }
     case 'PositionChanged':
-      await db
-        .updateTable('rm_standings')
-        .set({ position: event.data.newPosition })
-        .where('leaderboard_id', '=', event.data.leaderboardId)
-        .where('member_id', '=', event.data.memberId)
-        .execute();
+      // Positions are ranked when read (adapters/application/queries.ts): this event names only
+      // the members told of a change, and old histories' many ones must fold the same way.
       return;
     case 'PeriodEnded': {
       const d = event.data;
-      await db
+      const inserted = await db
         .insertInto('rm_leaderboard_periods')
         .values({
           leaderboard_id: d.leaderboardId,
@@ -344,7 +341,37 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
           ended_at: d.at,
         })
         .onConflict((oc) => oc.columns(['leaderboard_id', 'period_start']).doNothing())
+        .returning('leaderboard_id')
         .execute();
+      // The event carries the top ten; the whole final ranking is the period's scores, which
+      // rm_standings holds until now: ranked as the domain ranks (points down, equal points
+      // sharing a place, the first to reach a score first). Only with the period's own row, so
+      // a period recorded twice keeps its first ranking whole.
+      if (inserted.length > 0) {
+        await db
+          .insertInto('rm_period_standings')
+          .columns(['leaderboard_id', 'period_start', 'ordinal', 'position', 'member_id', 'points'])
+          .expression(
+            db
+              .selectFrom('rm_standings')
+              .select((eb) => [
+                'leaderboard_id',
+                sql<string>`${d.periodStart}::timestamptz`.as('period_start'),
+                eb.fn
+                  .agg<number>('row_number')
+                  .over((ob) => ob.orderBy('points', 'desc').orderBy('reached_seq'))
+                  .as('ordinal'),
+                eb.fn
+                  .agg<number>('rank')
+                  .over((ob) => ob.orderBy('points', 'desc'))
+                  .as('position'),
+                'member_id',
+                'points',
+              ])
+              .where('leaderboard_id', '=', d.leaderboardId),
+          )
+          .execute();
+      }
       await db.deleteFrom('rm_standings').where('leaderboard_id', '=', d.leaderboardId).execute();
       return;
     }

@@ -35,6 +35,7 @@ import {
   reservationStream,
   type MemberIdentifiersOptions,
 } from './memberIdentifiers.ts';
+import { reactorCaughtUp, type ReactorProgress } from './policyReactor.ts';
 
 /** Every refusal the API can answer with; mapped to HTTP in one exhaustive table. */
 export type Rejection =
@@ -44,7 +45,9 @@ export type Rejection =
   | RewardRejection
   | OrderRejection
   | LeaderboardRejection
-  | 'concurrency_conflict';
+  | 'concurrency_conflict'
+  /** A close must wait for the policy reactor to score the awards made before it. */
+  | 'scores_pending';
 
 export type Outcome<T> =
   | { ok: true; value: T; position: Position | null }
@@ -111,10 +114,14 @@ const later = (a: Position | null, b: Position | null): Position | null => {
  * span streams and say below how they stay consistent.
  */
 export const incentives = (
-  deps: { handler: CommandHandler; clock: Clock } & Pick<
-    MemberIdentifiersOptions,
-    'knownHolders' | 'graceMs' | 'waitMs'
-  >,
+  deps: {
+    handler: CommandHandler;
+    clock: Clock;
+    /** How far the policy reactor has got: a forced period close waits for it. */
+    reactor: ReactorProgress;
+    /** How long a forced close waits for the reactor before refusing with `scores_pending`. */
+    reactorWaitMs: number;
+  } & Pick<MemberIdentifiersOptions, 'knownHolders' | 'graceMs' | 'waitMs'>,
 ) => {
   const { handler, clock } = deps;
   const identifiers = memberIdentifiers(deps);
@@ -572,7 +579,7 @@ export const incentives = (
 
     async createLeaderboard(
       programId: string,
-      input: { name: string; period: Period },
+      input: { name: string; period: Period; topN: number },
       context: CommandContext,
     ) {
       const { state: p } = await loadProgram(programId);
@@ -595,6 +602,7 @@ export const incentives = (
               name: input.name,
               period: input.period,
               timezone: p.timezone,
+              topN: input.topN,
               now: c.now,
             },
           },
@@ -603,12 +611,25 @@ export const incentives = (
       );
     },
 
+    /**
+     * Ends the current period: at its natural end (`force` false: the scheduler, which waits for
+     * the policy reactor itself), or now. A forced close first waits for the reactor to have
+     * handled the log as it stands, so every award made before the call is on the board, and
+     * takes its `now` after that wait.
+     */
     async closePeriod(
       programId: string,
       leaderboardId: string,
       force: boolean,
       context: CommandContext,
     ) {
+      if (force && !(await reactorCaughtUp(deps.reactor, deps.reactorWaitMs)))
+        return refused<never>({
+          ok: false,
+          rejection: 'scores_pending',
+          message:
+            'awards made before now are still being scored on the leaderboard; retry shortly',
+        });
       const c = ctx(context);
       return run(
         await handler.handle(

@@ -1,11 +1,28 @@
 import type { DatabaseHandle } from '../db/database.ts';
 import type { Clock } from './commandHandler.ts';
 import type { Incentives } from './incentives.ts';
+import { reactorCaughtUp, type ReactorProgress } from './policyReactor.ts';
 import type { Queries } from './queries.ts';
 
 export type JobName = 'expiry' | 'leaderboards';
 
-export type JobReport = { job: JobName; ran: boolean; changed: number };
+export type JobReport = {
+  job: JobName;
+  ran: boolean;
+  changed: number;
+  /** Set when the run did nothing on purpose and the next run retries. */
+  deferred?: 'scores_pending';
+};
+
+/**
+ * A period is closed this long after its end at the earliest: an award whose command read the
+ * clock just before the end may commit a moment after it, and must be in the log the closing
+ * job waits for the policy reactor to score. The cron runs at second 10 of every minute.
+ */
+export const periodCloseGraceMs = 5_000;
+
+/** How long a run waits for the policy reactor before leaving the closing to the next run. */
+export const reactorWaitMs = 5_000;
 
 /** Local hour of `at` in `timezone` (0-23). */
 const localHour = (at: Date, timezone: string): number =>
@@ -27,8 +44,9 @@ export const jobs = (deps: {
   incentives: Incentives;
   queries: Queries;
   clock: Clock;
+  reactor: ReactorProgress;
 }) => {
-  const { database, incentives, queries, clock } = deps;
+  const { database, incentives, queries, clock, reactor } = deps;
   const context = (programId: string) => ({
     programId,
     actor: 'system:scheduler',
@@ -36,11 +54,17 @@ export const jobs = (deps: {
     causationId: null,
   });
 
-  const locked = async (job: JobName, work: () => Promise<number>): Promise<JobReport> => {
+  const locked = async (
+    job: JobName,
+    work: () => Promise<number | Pick<JobReport, 'changed' | 'deferred'>>,
+  ): Promise<JobReport> => {
     const session = await database.openSession();
     try {
       if (!(await session.tryAdvisoryLock(`job:${job}`))) return { job, ran: false, changed: 0 };
-      return { job, ran: true, changed: await work() };
+      const done = await work();
+      return typeof done === 'number'
+        ? { job, ran: true, changed: done }
+        : { job, ran: true, ...done };
     } finally {
       await session.close();
     }
@@ -83,16 +107,27 @@ export const jobs = (deps: {
         return changed;
       }),
 
-    /** Closes every leaderboard period whose end has passed, and opens the next. */
-    leaderboards: () =>
+    /**
+     * Closes every leaderboard period whose end has passed (by `periodCloseGraceMs`), and opens
+     * the next; but only once the policy reactor has handled the log as it stood when the run
+     * began, which holds every award made before those ends. Until then it closes nothing and
+     * the next run (a minute later) tries again.
+     */
+    leaderboards: (options: { waitMs?: number } = {}) =>
       locked('leaderboards', async () => {
+        const due = await queries.dueLeaderboards(
+          new Date(clock.now().getTime() - periodCloseGraceMs),
+        );
+        if (due.length === 0) return 0;
+        if (!(await reactorCaughtUp(reactor, options.waitMs ?? reactorWaitMs)))
+          return { changed: 0, deferred: 'scores_pending' as const };
         let changed = 0;
-        for (const due of await queries.dueLeaderboards(clock.now())) {
+        for (const board of due) {
           const outcome = await incentives.closePeriod(
-            due.program_id,
-            due.leaderboard_id,
+            board.program_id,
+            board.leaderboard_id,
             false,
-            context(due.program_id),
+            context(board.program_id),
           );
           if (outcome.ok && outcome.value.events.length > 0) changed++;
         }

@@ -2,7 +2,7 @@ import type { DomainEvent } from '../../domain/events.ts';
 import { leaderboard } from '../../domain/leaderboard.ts';
 import { member } from '../../domain/member.ts';
 import { leaderboardPolicy, tierPolicy } from '../../domain/policies.ts';
-import type { RecordedEvent } from '../../domain/recordedEvent.ts';
+import { comparePositions, type Position, type RecordedEvent } from '../../domain/recordedEvent.ts';
 import type { Clock, CommandHandler } from './commandHandler.ts';
 import { streams, type Incentives } from './incentives.ts';
 import type { Kysely } from 'kysely';
@@ -10,6 +10,38 @@ import type { Database } from '../db/schema.ts';
 
 /** The subscription name of the policy reactor. */
 export const policiesSubscription = 'policies';
+
+/**
+ * Where the event log ends and how far the policy reactor has got, in whichever process runs it.
+ * A leaderboard period closes only once the reactor has scored every award recorded before the
+ * close, or those awards would be counted in the next period.
+ */
+export type ReactorProgress = {
+  /** The position of the last event committed now; null for an empty log. */
+  head: () => Promise<Position | null>;
+  /** The last position the policy reactor has handled; null before its first batch. */
+  handled: () => Promise<Position | null>;
+};
+
+/**
+ * Resolves true once the reactor has handled the log as it stood at the call, false if it has
+ * not within `waitMs` (real time: the application clock may be a test's, standing still).
+ */
+export const reactorCaughtUp = async (
+  progress: ReactorProgress,
+  waitMs: number,
+): Promise<boolean> => {
+  const target = await progress.head();
+  if (target === null) return true;
+  const deadline = performance.now() + waitMs;
+  for (let pauseMs = 2; ; pauseMs = Math.min(pauseMs * 2, 50)) {
+    const handled = await progress.handled();
+    if (handled !== null && comparePositions(handled, target) >= 0) return true;
+    const leftMs = deadline - performance.now();
+    if (leftMs <= 0) return false;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pauseMs, leftMs)));
+  }
+};
 
 /**
  * Turns facts into the commands policies call for: tier changes after points move, leaderboard

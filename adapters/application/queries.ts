@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { periodIdOf } from '../../domain/periods.ts';
 import type { Database } from '../db/schema.ts';
 
 /** Reads from the read models, shaped for the API (snake_case, as the public docs write it). */
@@ -151,17 +152,29 @@ export const queries = (db: Kysely<Database>) => ({
     return rows.map(leaderboardView);
   },
 
+  /**
+   * The current period ranked as the domain ranks it: points descending, equal points sharing
+   * a place (1, 2, 2, 4), whoever reached the score first listed first. Ranked here, not stored:
+   * an award moves everyone below its scorer, and no event says so for each of them.
+   */
   async standings(leaderboardId: string) {
     const rows = await db
       .selectFrom('rm_standings')
-      .selectAll()
+      .select((eb) => [
+        'member_id',
+        'points',
+        eb.fn
+          .agg<number>('rank')
+          .over((ob) => ob.orderBy('points', 'desc'))
+          .as('position'),
+      ])
       .where('leaderboard_id', '=', leaderboardId)
-      .orderBy('position')
+      .orderBy('points', 'desc')
       .orderBy('reached_seq')
       .limit(1000)
       .execute();
     return rows.map((row) => ({
-      position: row.position,
+      position: Number(row.position),
       member_id: row.member_id,
       points: row.points,
     }));
@@ -174,14 +187,40 @@ export const queries = (db: Kysely<Database>) => ({
       .where('leaderboard_id', '=', leaderboardId)
       .orderBy('period_start', 'desc')
       .execute();
-    return rows.map((row) => ({
-      period_start: row.period_start.toISOString(),
-      period_end: row.period_end.toISOString(),
-      standings: row.standings.map((s) => ({
-        position: s.position,
-        member_id: s.memberId,
-        points: s.points,
-      })),
+    return rows.map(periodView);
+  },
+
+  /** One ended period of the board, by its start instant (what its id names). */
+  async period(leaderboardId: string, periodStart: string) {
+    const row = await db
+      .selectFrom('rm_leaderboard_periods')
+      .selectAll()
+      .where('leaderboard_id', '=', leaderboardId)
+      .where('period_start', '=', new Date(periodStart))
+      .executeTakeFirst();
+    return row ? periodView(row) : null;
+  },
+
+  /** A page of an ended period's complete final ranking; the cursor is the last place's ordinal. */
+  async periodStandings(
+    leaderboardId: string,
+    periodStart: string,
+    page: { cursor?: string; limit: number },
+  ) {
+    let query = db
+      .selectFrom('rm_period_standings')
+      .select(['ordinal as seq', 'position', 'member_id', 'points'])
+      .where('leaderboard_id', '=', leaderboardId)
+      .where('period_start', '=', new Date(periodStart));
+    if (page.cursor) query = query.where('ordinal', '>', Number(page.cursor));
+    const rows = await query
+      .orderBy('ordinal')
+      .limit(page.limit + 1)
+      .execute();
+    return pageOf(rows, page.limit, (row) => ({
+      position: row.position,
+      member_id: row.member_id,
+      points: row.points,
     }));
   },
 
@@ -287,11 +326,23 @@ const orderView = (row: Row<'rm_orders'>) => ({
   updated_at: row.updated_at.toISOString(),
 });
 
+const periodView = (row: Row<'rm_leaderboard_periods'>) => ({
+  period_id: periodIdOf(row.period_start.toISOString()),
+  period_start: row.period_start.toISOString(),
+  period_end: row.period_end.toISOString(),
+  standings: row.standings.map((s) => ({
+    position: s.position,
+    member_id: s.memberId,
+    points: s.points,
+  })),
+});
+
 const leaderboardView = (row: Row<'rm_leaderboards'>) => ({
   id: row.leaderboard_id,
   name: row.name,
   period: row.period,
   timezone: row.timezone,
+  top_n: row.top_n,
   period_start: row.period_start.toISOString(),
   period_end: row.period_end.toISOString(),
   created_at: row.created_at.toISOString(),

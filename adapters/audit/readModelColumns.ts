@@ -83,12 +83,12 @@ export const tableColumns: Record<ReadModelTable, readonly (readonly [string, Co
     ['period_start', 'timestamptz'],
     ['period_end', 'timestamptz'],
     ['created_at', 'timestamptz'],
+    ['top_n', 'integer'],
   ],
   rm_standings: [
     ['leaderboard_id', 'text'],
     ['member_id', 'text'],
     ['points', 'bigint'],
-    ['position', 'integer'],
     ['reached_seq', 'bigint'],
   ],
   rm_leaderboard_periods: [
@@ -97,6 +97,14 @@ export const tableColumns: Record<ReadModelTable, readonly (readonly [string, Co
     ['period_end', 'timestamptz'],
     ['standings', 'jsonb'],
     ['ended_at', 'timestamptz'],
+  ],
+  rm_period_standings: [
+    ['leaderboard_id', 'text'],
+    ['period_start', 'timestamptz'],
+    ['ordinal', 'integer'],
+    ['position', 'integer'],
+    ['member_id', 'text'],
+    ['points', 'bigint'],
   ],
 };
 
@@ -110,6 +118,7 @@ export const tableKeys: Record<ReadModelTable, readonly string[]> = {
   rm_leaderboards: ['leaderboard_id'],
   rm_standings: ['leaderboard_id', 'member_id'],
   rm_leaderboard_periods: ['leaderboard_id', 'period_start'],
+  rm_period_standings: ['leaderboard_id', 'period_start', 'ordinal'],
 };
 
 export const readModelTableNames = Object.keys(tableColumns) as ReadModelTable[];

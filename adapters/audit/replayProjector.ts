@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../../domain/events.ts';
+import { defaultTopN } from '../../domain/leaderboard.ts';
 import {
   readModelTableNames,
   tableColumns,
@@ -128,6 +129,7 @@ export class BatchedReplay {
   readonly #periodKeys = new Set<string>();
   #ledger: Row[] = [];
   #periods: Row[] = [];
+  #periodStandings: Row[] = [];
   #writing: Promise<void> = Promise.resolve();
 
   constructor(args: { db: Kysely<unknown>; schema: string; tables: readonly ReadModelTable[] }) {
@@ -145,14 +147,18 @@ export class BatchedReplay {
     for (const recorded of events) this.#project(recorded);
     const ledger = this.#ledger;
     const periods = this.#periods;
+    const periodStandings = this.#periodStandings;
     this.#ledger = [];
     this.#periods = [];
+    this.#periodStandings = [];
     await this.#writing;
     this.#writing = (async () => {
       if (this.#tables.has('rm_ledger') && ledger.length > 0)
         await insertRows(this.#db, this.#schema, 'rm_ledger', ledger);
       if (this.#tables.has('rm_leaderboard_periods') && periods.length > 0)
         await insertRows(this.#db, this.#schema, 'rm_leaderboard_periods', periods);
+      if (this.#tables.has('rm_period_standings') && periodStandings.length > 0)
+        await insertRows(this.#db, this.#schema, 'rm_period_standings', periodStandings);
     })();
     // Awaited by the next apply or finish; an early failure must not surface as unhandled.
     this.#writing.catch(() => {});
@@ -372,6 +378,7 @@ export class BatchedReplay {
           name: d.name,
           period: d.period,
           timezone: d.timezone,
+          top_n: d.topN ?? defaultTopN,
           period_start: d.periodStart,
           period_end: d.periodEnd,
           created_at: d.at,
@@ -391,17 +398,13 @@ export class BatchedReplay {
             leaderboard_id: this.#shared(this.#leaderboards, d.leaderboardId, 'leaderboard_id'),
             member_id: this.#shared(this.#members, d.memberId, 'member_id'),
             points: d.score,
-            position: 0,
             reached_seq: Number(recorded.revision),
           });
         }
         return;
       }
-      case 'PositionChanged': {
-        const row = this.#standings.get(event.data.leaderboardId)?.get(event.data.memberId);
-        if (row) row.position = event.data.newPosition;
+      case 'PositionChanged':
         return;
-      }
       case 'PeriodEnded': {
         const d = event.data;
         // The key is a timestamptz: compare instants, not spellings.
@@ -415,6 +418,7 @@ export class BatchedReplay {
             standings: d.standings,
             ended_at: d.at,
           });
+          this.#rankPeriod(d.leaderboardId, d.periodStart);
         }
         this.#standings.delete(d.leaderboardId);
         return;
@@ -432,6 +436,35 @@ export class BatchedReplay {
       case 'IdentifierReleased':
         return;
     }
+  }
+
+  /**
+   * The period's whole final ranking from its standing rows, as the live projector's window
+   * functions rank them: points descending then reached_seq (ordinal), equal points sharing the
+   * first one's position.
+   */
+  #rankPeriod(leaderboardId: string, periodStart: string): void {
+    const board = this.#standings.get(leaderboardId);
+    if (!board) return;
+    const sorted = [...board.values()].sort(
+      (a, b) =>
+        (b.points as number) - (a.points as number) ||
+        (a.reached_seq as number) - (b.reached_seq as number),
+    );
+    let previous: { points: unknown; position: number } | null = null;
+    sorted.forEach((row, i) => {
+      const position =
+        previous !== null && previous.points === row.points ? previous.position : i + 1;
+      previous = { points: row.points, position };
+      this.#periodStandings.push({
+        leaderboard_id: row.leaderboard_id,
+        period_start: periodStart,
+        ordinal: i + 1,
+        position,
+        member_id: row.member_id,
+        points: row.points,
+      });
+    });
   }
 
   #setOrderStatus(row: OrderRow, status: 'shipped' | 'delivered' | 'cancelled', at: string): void {

@@ -38,9 +38,11 @@ jobsCommand
       if (options.json) console.log(JSON.stringify(report));
       else
         console.log(
-          report.ran
-            ? `${job}: ${report.changed} changed`
-            : `${job}: skipped, another process holds the job's lock`,
+          !report.ran
+            ? `${job}: skipped, another process holds the job's lock`
+            : report.deferred === 'scores_pending'
+              ? `${job}: nothing closed, the policy reactor has not yet scored every award made before the periods' ends; run it again shortly`
+              : `${job}: ${report.changed} changed`,
         );
     } finally {
       await runtime.stop();

@@ -8,6 +8,7 @@ import { webhookForeignKeysMigration } from './migrations/006_webhookForeignKeys
 import { webhookIndexesMigration } from './migrations/007_webhookIndexes.ts';
 import { leasesMigration } from './migrations/008_leases.ts';
 import { apiKeyUseMigration } from './migrations/009_apiKeyUse.ts';
+import { leaderboardReadModelsMigration } from './migrations/010_leaderboardReadModels.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '007_webhook_indexes': webhookIndexesMigration,
   '008_leases': leasesMigration,
   '009_api_key_use': apiKeyUseMigration,
+  '010_leaderboard_read_models': leaderboardReadModelsMigration,
 };

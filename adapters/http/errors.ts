@@ -14,6 +14,7 @@ export type HttpErrorCode =
   | 'too_many_attempts'
   | 'forbidden'
   | 'not_found'
+  | 'period_not_found'
   | 'idempotency_conflict'
   | 'idempotency_in_progress'
   | 'database_unavailable'
@@ -30,6 +31,7 @@ export const rejectionStatus: Record<Rejection, number> = {
   invalid_kind: 400,
   invalid_name: 400,
   invalid_period: 400,
+  invalid_top_n: 400,
   invalid_points: 400,
   invalid_points_cost: 400,
   invalid_points_expiry_days: 400,
@@ -52,6 +54,7 @@ export const rejectionStatus: Record<Rejection, number> = {
   reward_exists: 409,
   order_exists: 409,
   leaderboard_exists: 409,
+  scores_pending: 503,
   concurrency_conflict: 409,
   insufficient_points: 422,
   balance_overflow: 422,

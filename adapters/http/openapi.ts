@@ -204,7 +204,14 @@ export const operations: Operation[] = [
   {
     method: 'get',
     path: '/v1/programs/{programId}/leaderboards/{leaderboardId}/periods',
-    summary: 'Ended periods with final standings',
+    summary: 'Ended periods, newest first, each with its id and top ten',
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/leaderboards/{leaderboardId}/periods/{periodId}/standings',
+    summary: "An ended period's complete final standings, ranked, cursor-paginated",
+    query: s.pageQuerySchema,
     success: 200,
   },
   {

@@ -3,7 +3,9 @@ import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import { isId, type IdKind } from '../../domain/ids.ts';
 import { formatPosition, parsePosition, type Position } from '../../domain/recordedEvent.ts';
+import { defaultTopN } from '../../domain/leaderboard.ts';
 import type { Order } from '../../domain/order.ts';
+import { periodIdOf, periodStartOf } from '../../domain/periods.ts';
 import { memberAsOf, streamReader } from '../audit/history.ts';
 import type { Incentives, Outcome } from '../application/incentives.ts';
 import type { Queries } from '../application/queries.ts';
@@ -106,7 +108,9 @@ const reply = <T>(
   status: number,
   view: (value: T) => object,
 ): void => {
-  if (!outcome.ok)
+  if (!outcome.ok) {
+    // A 503 refusal is a wait, not a verdict: the same request succeeds in a moment.
+    if (rejectionStatus[outcome.rejection] === 503) res.set('Retry-After', '1');
     return sendError(
       res,
       rejectionStatus[outcome.rejection],
@@ -115,6 +119,7 @@ const reply = <T>(
       outcome.field,
       outcome.memberId === undefined ? {} : { memberId: outcome.memberId },
     );
+  }
   const body = view(outcome.value);
   res
     .status(status)
@@ -609,7 +614,7 @@ export const routes = (deps: RouteDeps): Router => {
     const programId = programOf(res);
     const outcome = await incentives.createLeaderboard(
       programId,
-      { name: body.name, period: body.period },
+      { name: body.name, period: body.period, topN: body.top_n },
       contextOf(req, res, programId),
     );
     reply(res, outcome, 201, ({ events }) => {
@@ -621,6 +626,7 @@ export const routes = (deps: RouteDeps): Router => {
         name: d.name,
         period: d.period,
         timezone: d.timezone,
+        top_n: d.topN ?? defaultTopN,
         period_start: d.periodStart,
         period_end: d.periodEnd,
         created_at: d.at,
@@ -669,6 +675,44 @@ export const routes = (deps: RouteDeps): Router => {
     if (view) res.json({ leaderboard_id: view.id, data: await queries.periods(view.id) });
   });
 
+  router.get(
+    '/programs/:programId/leaderboards/:leaderboardId/periods/:periodId/standings',
+    async (req, res) => {
+      const query = parse(s.pageQuerySchema, req.query, res);
+      if (!query) return;
+      const view = await withLeaderboard(req, res);
+      if (!view) return;
+      const periodId = req.params.periodId ?? '';
+      const periodStart = periodStartOf(periodId);
+      if (!periodStart)
+        return sendError(
+          res,
+          400,
+          'validation_error',
+          'period_id is the period_id of an ended period, e.g. 20250303T000000.000Z',
+          'period_id',
+        );
+      const period = await queries.period(view.id, periodStart);
+      if (!period)
+        return sendError(
+          res,
+          404,
+          'period_not_found',
+          `no ended period ${periodId} on leaderboard ${view.id}`,
+          'period_id',
+        );
+      const { standings: _topTen, ...ended } = period;
+      res.json({
+        leaderboard_id: view.id,
+        ...ended,
+        ...(await queries.periodStandings(view.id, periodStart, {
+          limit: query.limit,
+          ...(query.cursor !== undefined && { cursor: query.cursor }),
+        })),
+      });
+    },
+  );
+
   router.post('/programs/:programId/leaderboards/:leaderboardId/close-period', async (req, res) => {
     const leaderboardId = idParam(req, res, 'leaderboardId', 'leaderboard');
     if (!leaderboardId || !parse(s.emptySchema, req.body, res)) return;
@@ -680,21 +724,29 @@ export const routes = (deps: RouteDeps): Router => {
       contextOf(req, res, programId),
     );
     reply(res, outcome, 200, ({ events, state }) => {
-      const ended = events.find((e) => e.type === 'PeriodEnded');
+      const endedNow = events.find((e) => e.type === 'PeriodEnded');
+      // Nothing ended: a repeat of the last close (within a minute, no score since) answers
+      // with the period that close ended.
+      const ended =
+        endedNow?.type === 'PeriodEnded'
+          ? endedNow.data
+          : events.length === 0 && state.exists
+            ? state.lastEnded
+            : null;
       return {
         leaderboard_id: leaderboardId,
-        ended:
-          ended?.type === 'PeriodEnded'
-            ? {
-                period_start: ended.data.periodStart,
-                period_end: ended.data.periodEnd,
-                standings: ended.data.standings.map((x) => ({
-                  position: x.position,
-                  member_id: x.memberId,
-                  points: x.points,
-                })),
-              }
-            : null,
+        ended: ended
+          ? {
+              period_id: periodIdOf(ended.periodStart),
+              period_start: ended.periodStart,
+              period_end: ended.periodEnd,
+              standings: ended.standings.map((x) => ({
+                position: x.position,
+                member_id: x.memberId,
+                points: x.points,
+              })),
+            }
+          : null,
         current_period: state.exists
           ? { period_start: state.periodStart, period_end: state.periodEnd }
           : null,

@@ -108,7 +108,11 @@ export const cancelSchema = z
 export const emptySchema = z.strictObject({}).meta({ id: 'Empty' });
 
 export const createLeaderboardSchema = z
-  .strictObject({ name: text(200), period: z.enum(['weekly', 'monthly', 'quarterly']) })
+  .strictObject({
+    name: text(200),
+    period: z.enum(['weekly', 'monthly', 'quarterly']),
+    top_n: z.number().int().min(1).max(100).default(10),
+  })
   .meta({ id: 'CreateLeaderboard' });
 
 export const listQuerySchema = z.strictObject({
@@ -121,6 +125,13 @@ export const listQuerySchema = z.strictObject({
   email: wireString().max(254).optional(),
   external_id: wireString().max(200).optional(),
   q: wireString().max(200).optional(),
+});
+
+/** A page of a list that takes no filters. */
+export const pageQuerySchema = listQuerySchema.pick({
+  cursor: true,
+  limit: true,
+  after_position: true,
 });
 
 export const readQuerySchema = z.strictObject({ after_position: wireString().optional() });

@@ -128,7 +128,13 @@ describe('the webhook event catalogue', () => {
         'new_position',
         'points',
       ],
-      'leaderboard.period_ended': ['leaderboard_id', 'period_start', 'period_end', 'standings'],
+      'leaderboard.period_ended': [
+        'leaderboard_id',
+        'period_start',
+        'period_end',
+        'standings',
+        'period_id',
+      ],
     });
   });
 

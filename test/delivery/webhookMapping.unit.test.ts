@@ -166,6 +166,16 @@ describe('the webhook mapping', () => {
     assert.equal(toWebhookEvent(mapped[11]!)?.data.period_start, '2024-04-01T00:00:00Z');
   });
 
+  it('keeps period_ended at its documented top-ten fields, plus the period_id of the rest', () => {
+    assert.deepEqual(toWebhookEvent(mapped[11]!)?.data, {
+      leaderboard_id: 'lb_1',
+      period_start: '2024-04-01T00:00:00Z',
+      period_end: '2024-07-01T00:00:00Z',
+      standings: [{ position: 1, member_id: 'mem_1', points: 500 }],
+      period_id: '20240401T000000.000Z',
+    });
+  });
+
   it('maps events customers are not told about to null', () => {
     assert.equal(
       toWebhookEvent({

@@ -17,7 +17,7 @@ const weekStart = '2024-06-10T00:00:00.000Z';
 const weekEnd = '2024-06-17T00:00:00.000Z';
 
 const create = (
-  overrides: { name?: string; period?: Period; timezone?: string } = {},
+  overrides: { name?: string; period?: Period; timezone?: string; topN?: number } = {},
 ): LeaderboardCommand => ({
   type: 'CreateLeaderboard',
   data: {
@@ -25,6 +25,7 @@ const create = (
     name: 'June sprint',
     period: 'weekly',
     timezone: 'UTC',
+    topN: 10,
     ...overrides,
     now,
   },
@@ -33,7 +34,8 @@ let txn = 0;
 const score = (
   memberId: string,
   points: number,
-  extra: { transactionId?: string; now?: Date } = {},
+  /** `awardedAt` defaults to `now`: an award scored the moment it is made. */
+  extra: { transactionId?: string; now?: Date; awardedAt?: Date } = {},
 ): LeaderboardCommand => ({
   type: 'RecordScore',
   data: {
@@ -41,6 +43,7 @@ const score = (
     memberId,
     points,
     transactionId: extra.transactionId ?? `txn_${++txn}`,
+    awardedAt: extra.awardedAt ?? extra.now ?? now,
     now: extra.now ?? now,
   },
 });
@@ -56,6 +59,7 @@ const created: LeaderboardEvent = {
     name: 'June sprint',
     period: 'weekly',
     timezone: 'UTC',
+    topN: 10,
     periodStart: weekStart,
     periodEnd: weekEnd,
     at,
@@ -105,6 +109,17 @@ describe('leaderboard', () => {
         event?.type === 'LeaderboardCreated' && [event.data.periodStart, event.data.periodEnd],
         ['2024-05-31T22:00:00.000Z', '2024-06-30T22:00:00.000Z'],
       );
+    });
+
+    it('refuses a top N outside 1-100', () => {
+      for (const topN of [0, 101, 2.5, -1, Number.NaN]) {
+        assert.deepEqual(refusalOf(given().when(create({ topN }))), {
+          rejection: 'invalid_top_n',
+          field: 'top_n',
+        });
+      }
+      assert.equal(given().when(create({ topN: 1 })).ok, true);
+      assert.equal(given().when(create({ topN: 100 })).ok, true);
     });
 
     it('refuses an invalid name, period or time zone', () => {
@@ -197,7 +212,7 @@ describe('leaderboard', () => {
       ]);
     });
 
-    it('reports the scorer and every member it moved', () => {
+    it('reports the scorer, and nobody it moved down within the top N', () => {
       const history = historyOf(
         create(),
         score('mem_a', 100),
@@ -205,17 +220,54 @@ describe('leaderboard', () => {
         score('mem_c', 50),
         score('mem_d', 10),
       );
-      // mem_d jumps from 4th to 1st with 110: everyone above moves down one.
+      // mem_d jumps from 4th to 1st with 110: everyone above moves down one, inside the top 10.
+      assert.deepEqual(given(history).when(score('mem_d', 100, { transactionId: 'txn_jump' })), {
+        ok: true,
+        events: [recorded('mem_d', 100, 110, 'txn_jump'), positionChanged('mem_d', 4, 1, 110)],
+      });
+    });
+
+    it('reports the members an award pushes out of the top N, ties alike', () => {
+      const history = historyOf(
+        create({ topN: 2 }),
+        score('mem_a', 100),
+        score('mem_b', 50),
+        score('mem_c', 50),
+        score('mem_d', 10),
+      );
+      // mem_d's 110 puts mem_a at 2 (still in the top 2) and mem_b, mem_c from 2 to 3 (out).
       assert.deepEqual(given(history).when(score('mem_d', 100, { transactionId: 'txn_jump' })), {
         ok: true,
         events: [
           recorded('mem_d', 100, 110, 'txn_jump'),
           positionChanged('mem_d', 4, 1, 110),
-          positionChanged('mem_a', 1, 2, 100),
           positionChanged('mem_b', 2, 3, 50),
           positionChanged('mem_c', 2, 3, 50),
         ],
       });
+    });
+
+    it('says nothing of members moved further down outside the top N', () => {
+      const history = historyOf(
+        create({ topN: 1 }),
+        score('mem_a', 100),
+        score('mem_b', 50),
+        score('mem_c', 40),
+      );
+      assert.deepEqual(given(history).when(score('mem_d', 60, { transactionId: 'txn_mid' })), {
+        ok: true,
+        events: [recorded('mem_d', 60, 60, 'txn_mid'), positionChanged('mem_d', null, 2, 60)],
+      });
+    });
+
+    it('keeps the top N of a board created before top_n existed at 10', () => {
+      const { topN: _topN, ...old } = created.data as { topN?: number };
+      const legacy: LeaderboardEvent = {
+        type: 'LeaderboardCreated',
+        data: old as Extract<LeaderboardEvent, { type: 'LeaderboardCreated' }>['data'],
+      };
+      const state = stateAfter([legacy]);
+      assert.equal(state.exists && state.topN, 10);
     });
 
     it('moves nobody else when the scorer stays below them', () => {
@@ -227,7 +279,7 @@ describe('leaderboard', () => {
     });
 
     it('moves a member tied with the scorer when the scorer breaks the tie', () => {
-      const history = historyOf(create(), score('mem_a', 50), score('mem_b', 50));
+      const history = historyOf(create({ topN: 1 }), score('mem_a', 50), score('mem_b', 50));
       assert.deepEqual(given(history).when(score('mem_b', 1, { transactionId: 'txn_y' })), {
         ok: true,
         events: [
@@ -239,7 +291,7 @@ describe('leaderboard', () => {
     });
 
     it('moves members below a newcomer who enters above them', () => {
-      const history = historyOf(create(), score('mem_a', 100), score('mem_b', 50));
+      const history = historyOf(create({ topN: 2 }), score('mem_a', 100), score('mem_b', 50));
       assert.deepEqual(given(history).when(score('mem_c', 70, { transactionId: 'txn_z' })), {
         ok: true,
         events: [
@@ -330,6 +382,52 @@ describe('leaderboard', () => {
       });
     });
 
+    describe('closed by force twice', () => {
+      const inAMinute = (ms: number) => new Date(now.getTime() + ms);
+      const closedOnce = () => historyOf(create(), score('mem_a', 5), close(now, true));
+
+      it('repeats the first close within a minute when nobody scored since: nothing ends', () => {
+        assert.deepEqual(given(closedOnce()).when(close(inAMinute(59_999), true)), {
+          ok: true,
+          events: [],
+        });
+      });
+
+      it('remembers the period the first close ended, for the repeat to answer with', () => {
+        const state = stateAfter(closedOnce());
+        assert.deepEqual(state.exists && state.lastEnded, {
+          periodStart: weekStart,
+          periodEnd: at,
+          standings: [{ position: 1, memberId: 'mem_a', points: 5 }],
+          at,
+        });
+      });
+
+      it('repeats it even once the short period left open has reached its natural end', () => {
+        const lateInWeek = new Date(Date.parse(weekEnd) - 10_000);
+        const history = historyOf(create(), score('mem_a', 5), close(lateInWeek, true));
+        assert.deepEqual(given(history).when(close(new Date(Date.parse(weekEnd) + 5_000), true)), {
+          ok: true,
+          events: [],
+        });
+      });
+
+      it('ends the period again after a score, or after a minute', () => {
+        const scored = [...closedOnce(), ...eventsOf(given(closedOnce()).when(score('mem_b', 1)))];
+        assert.equal(
+          eventsOf(given(scored).when(close(inAMinute(1_000), true)))[0]?.type,
+          'PeriodEnded',
+        );
+        const [ended] = eventsOf(given(closedOnce()).when(close(inAMinute(60_000), true)));
+        assert.deepEqual(ended?.type === 'PeriodEnded' && ended.data.standings, []);
+      });
+
+      it('never ends a period at or before its start', () => {
+        const history = historyOf(create(), score('mem_a', 5), close(now, true), score('mem_b', 1));
+        assert.deepEqual(given(history).when(close(now, true)), { ok: true, events: [] });
+      });
+    });
+
     it('rolls the period over before recording a score that arrives after its end', () => {
       const history = historyOf(create(), score('mem_a', 80));
       const when = afterEnd.toISOString();
@@ -374,27 +472,71 @@ describe('leaderboard', () => {
       assert.equal(onlyEvent?.type, 'ScoreRecorded');
     });
 
-    it('counts a transaction again in a later period, but not a retry across the boundary', () => {
+    it('counts a transaction once, also when it is scored again after its period closed', () => {
       const history = historyOf(create(), score('mem_a', 10, { transactionId: 'txn_same' }));
       assert.deepEqual(
         given(history).when(score('mem_a', 10, { transactionId: 'txn_same', now: afterEnd })),
         { ok: true, events: [] },
       );
+      // The reactor handles the award's batch again after a crash, once the period has closed.
       const rolled = historyOf(
         create(),
         score('mem_a', 10, { transactionId: 'txn_other' }),
         close(afterEnd),
       );
-      assert.equal(
-        given(rolled).when(score('mem_a', 10, { transactionId: 'txn_other', now: afterEnd })).ok,
-        true,
+      assert.deepEqual(
+        given(rolled).when(
+          score('mem_a', 10, { transactionId: 'txn_other', awardedAt: now, now: afterEnd }),
+        ),
+        { ok: true, events: [] },
       );
-      assert.equal(
-        eventsOf(
-          given(rolled).when(score('mem_a', 10, { transactionId: 'txn_other', now: afterEnd })),
-        ).length,
-        2,
-      );
+    });
+
+    describe("scored by a reactor that lags behind the award's own time", () => {
+      it('counts an award made before the end in that period, though scored after it', () => {
+        const history = historyOf(create(), score('mem_a', 80));
+        const beforeEnd = new Date(Date.parse(weekEnd) - 1);
+        const when = afterEnd.toISOString();
+        assert.deepEqual(
+          given(history).when(
+            score('mem_b', 10, { transactionId: 'txn_lag', awardedAt: beforeEnd, now: afterEnd }),
+          ),
+          {
+            ok: true,
+            events: [
+              recorded('mem_b', 10, 10, 'txn_lag', when),
+              positionChanged('mem_b', null, 2, 10, when),
+            ],
+          },
+        );
+      });
+
+      it('rolls over for an award made after the end into the period containing the award', () => {
+        const history = historyOf(create());
+        const madeInNextWeek = new Date('2024-06-18T09:00:00.000Z');
+        const scoredWeeksLater = new Date('2024-07-03T12:00:00.000Z');
+        const [, opened] = eventsOf(
+          given(history).when(
+            score('mem_a', 1, { awardedAt: madeInNextWeek, now: scoredWeeksLater }),
+          ),
+        );
+        assert.deepEqual(
+          opened?.type === 'PeriodOpened' && [opened.data.periodStart, opened.data.periodEnd],
+          [weekEnd, '2024-06-24T00:00:00.000Z'],
+        );
+      });
+
+      it('counts an award whose period was closed before it was scored in the open period', () => {
+        const closedEarly = historyOf(create(), score('mem_a', 5), close(now, true));
+        const madeBeforeTheClose = new Date(now.getTime() - 1_000);
+        const decision = given(closedEarly).when(
+          score('mem_b', 3, { transactionId: 'txn_late', awardedAt: madeBeforeTheClose }),
+        );
+        assert.deepEqual(decision, {
+          ok: true,
+          events: [recorded('mem_b', 3, 3, 'txn_late'), positionChanged('mem_b', null, 1, 3)],
+        });
+      });
     });
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { periodContaining, type Period } from '../../domain/periods.ts';
+import { periodContaining, periodIdOf, periodStartOf, type Period } from '../../domain/periods.ts';
 
 const period = (p: Period, timezone: string, iso: string) =>
   periodContaining(p, timezone, new Date(iso));
@@ -142,5 +142,33 @@ describe('periods', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('period ids', () => {
+  it('spell the start instant in the basic ISO-8601 format, to the millisecond', () => {
+    assert.equal(periodIdOf('2025-03-03T00:00:00.000Z'), '20250303T000000.000Z');
+    assert.equal(periodIdOf('2025-03-05T12:34:56.789Z'), '20250305T123456.789Z');
+  });
+
+  it('name back the start they were made from', () => {
+    for (const start of ['2025-03-03T00:00:00.000Z', '2024-02-29T23:59:59.999Z']) {
+      assert.equal(periodStartOf(periodIdOf(start)), start);
+    }
+  });
+
+  it('are nothing else', () => {
+    for (const id of [
+      '2025-03-03T00:00:00.000Z',
+      '20250303T000000Z',
+      '20250230T000000.000Z',
+      '20251303T000000.000Z',
+      '20250303T240000.000Z',
+      '20250303t000000.000z',
+      ' 20250303T000000.000Z',
+      '',
+    ]) {
+      assert.equal(periodStartOf(id), null, id);
+    }
   });
 });

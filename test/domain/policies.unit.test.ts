@@ -170,9 +170,14 @@ describe('tier policy', () => {
 });
 
 describe('leaderboard policy', () => {
-  it('records an award on every leaderboard', () => {
+  it("records an award on every leaderboard, at the award's own time", () => {
+    const later = new Date(now.getTime() + 3_600_000);
     assert.deepEqual(
-      leaderboardPolicy({ event: awarded(250, 250, 250), leaderboardIds: ['lb_1', 'lb_2'], now }),
+      leaderboardPolicy({
+        event: awarded(250, 250, 250),
+        leaderboardIds: ['lb_1', 'lb_2'],
+        now: later,
+      }),
       [
         {
           type: 'RecordScore',
@@ -181,7 +186,8 @@ describe('leaderboard policy', () => {
             memberId: 'mem_1',
             points: 250,
             transactionId: 'txn_1',
-            now,
+            awardedAt: now,
+            now: later,
           },
         },
         {
@@ -191,7 +197,8 @@ describe('leaderboard policy', () => {
             memberId: 'mem_1',
             points: 250,
             transactionId: 'txn_1',
-            now,
+            awardedAt: now,
+            now: later,
           },
         },
       ],

@@ -293,6 +293,7 @@ export type LeaderboardView = {
   name: string;
   period: 'weekly' | 'monthly' | 'quarterly';
   timezone: string;
+  top_n: number;
   period_start: string;
   period_end: string;
 };
@@ -305,7 +306,7 @@ export type Standings = {
 };
 export type Periods = {
   leaderboard_id: string;
-  data: { period_start: string; period_end: string; standings: Standing[] }[];
+  data: { period_id: string; period_start: string; period_end: string; standings: Standing[] }[];
 };
 
 /** Asserts the status, with the body in the message so a failure says what came back. */

@@ -66,7 +66,8 @@ export const runScript = async (
 
   for (let i = 0; i < commands; i++) {
     const roll = next();
-    // Few members and one board: every award re-ranks the board (a PositionChanged per member moved).
+    // Few members and one board: every award re-ranks the board (a PositionChanged for the scorer
+    // and for whoever crosses the top 10).
     if (memberIds.length < 20 || (roll < 0.04 && memberIds.length < 60)) {
       const outcome = await incentives.registerMember(
         programId,
@@ -95,7 +96,7 @@ export const runScript = async (
     } else if (leaderboardIds.length < 1) {
       const outcome = await incentives.createLeaderboard(
         programId,
-        { name: `Board ${i}`, period: 'weekly' },
+        { name: `Board ${i}`, period: 'weekly', topN: 10 },
         ctx,
       );
       if (outcome.ok) {

@@ -796,6 +796,7 @@ describe('HTTP API end to end', { skip: skipWithoutPostgres }, () => {
       ).body;
       assert.equal(closed.leaderboard_id, board.id);
       assert.deepEqual(closed.ended, {
+        period_id: '20250303T000000.000Z',
         period_start: '2025-03-03T00:00:00.000Z',
         period_end: startedAt.toISOString(),
         standings: expected,
@@ -812,6 +813,7 @@ describe('HTTP API end to end', { skip: skipWithoutPostgres }, () => {
       assert.equal(periods.leaderboard_id, board.id);
       assert.deepEqual(periods.data, [
         {
+          period_id: '20250303T000000.000Z',
           period_start: '2025-03-03T00:00:00.000Z',
           period_end: startedAt.toISOString(),
           standings: expected,

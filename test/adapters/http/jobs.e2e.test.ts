@@ -203,7 +203,12 @@ describe('scheduled jobs driven by the injected clock', { skip: skipWithoutPostg
         200,
       ).body;
       assert.deepEqual(periods.data, [
-        { period_start: monday, period_end: nextMonday, standings: expected },
+        {
+          period_id: '20250414T000000.000Z',
+          period_start: monday,
+          period_end: nextMonday,
+          standings: expected,
+        },
       ]);
       const current = expectStatus(
         await api.get<Standings>(p(`/leaderboards/${board.id}/standings`)),

@@ -247,7 +247,7 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
 
     await settle(app.runtime); // the award is scored (policy reactor) before the period closes
     const closed = expectStatus(
-      await api.post<{ ended: { period_start: string; period_end: string } }>(
+      await api.post<{ ended: { period_id: string; period_start: string; period_end: string } }>(
         `/v1/programs/${programId}/leaderboards/${board.id}/close-period`,
         {},
       ),
@@ -258,6 +258,7 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
       period_start: formatCreatedAt(new Date(closed.ended.period_start)),
       period_end: formatCreatedAt(new Date(closed.ended.period_end)),
       standings: [{ position: 1, member_id: ann.id, points: 600 }],
+      period_id: closed.ended.period_id,
     });
 
     const report = await runtime.jobs.expiry();

@@ -97,4 +97,36 @@ describe('the service on EventStoreDB (stand-in)', { skip: skipWithoutPostgres }
     });
     assert.equal(successor.status, 201, successor.text);
   });
+
+  it("closes a leaderboard period once the reactor's esdb checkpoint has reached $all's head", async () => {
+    const program = await app.api.post<{ id: string }>('/v1/programs', {
+      name: 'Boards on ESDB',
+      notification_email: 'ops@example.com',
+    });
+    const p = program.body.id;
+    const board = await app.api.post<{ id: string }>(`/v1/programs/${p}/leaderboards`, {
+      name: 'Weekly',
+      period: 'weekly',
+    });
+    assert.equal(board.status, 201);
+    const member = await app.api.post<{ id: string }>(`/v1/programs/${p}/members`, {
+      email: 'lb@example.com',
+      name: 'L',
+    });
+    const award = await app.api.post(`/v1/programs/${p}/members/${member.body.id}/points/award`, {
+      points: 10,
+      reason: 'On ESDB',
+    });
+    assert.equal(award.status, 201);
+    const closed = await app.api.post<{ ended: { standings: { points: number }[] } }>(
+      `/v1/programs/${p}/leaderboards/${board.body.id}/close-period`,
+      {},
+    );
+    assert.equal(closed.status, 200, closed.text);
+    // The close waited for the reactor: the award just made is in the ended period.
+    assert.deepEqual(
+      closed.body.ended.standings.map((s) => s.points),
+      [10],
+    );
+  });
 });

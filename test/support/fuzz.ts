@@ -58,7 +58,7 @@ export type FuzzRoute = {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   template: string;
   /** Path parameters, each with the kind of id it names. */
-  params: { name: string; kind: IdKind }[];
+  params: { name: string; kind: ParamKind }[];
   query: Record<string, JsonSchema>;
   body: JsonSchema | null;
 };
@@ -123,7 +123,11 @@ const paramKinds: Record<string, IdKind> = {
   keyId: 'apiKey',
 };
 
-const kindOfParam = (name: string): IdKind => {
+/** What a path parameter holds: an id of a kind, or a period id (derived, not generated). */
+type ParamKind = IdKind | 'period';
+
+const kindOfParam = (name: string): ParamKind => {
+  if (name === 'periodId') return 'period';
   const kind = paramKinds[name] ?? name.replace(/Id$/, '');
   if (!(kind in idPrefixes))
     throw new Error(
@@ -671,7 +675,34 @@ const queryKey: fc.Arbitrary<Token> = fc.constantFrom<Token>(
 
 const otherPrefixes = Object.values(idPrefixes);
 
-const pathToken = (kind: IdKind): fc.Arbitrary<Token> =>
+/**
+ * A period id of the form the API derives (the period's start in compact ISO-8601,
+ * `20250303T000000.000Z`): the fuzz does not remember ended periods, so most name none.
+ */
+const periodToken: fc.Arbitrary<Token> = fc
+  .date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true })
+  .map((at) => at.toISOString().replace(/[-:]/g, ''));
+
+const periodPathToken: fc.Arbitrary<Token> = fc.oneof(
+  { weight: 6, arbitrary: periodToken },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom<Token>(
+      ...['%00', '%ED%A0%80', '%', '%zz', '%2F', '..', '.', ''].map(raw),
+      '__proto__',
+      '20250303T000000.000',
+      '2025-03-03T00:00:00.000Z',
+      '99999999T999999.999Z',
+      '-1',
+      long('9', 3_000),
+    ),
+  },
+);
+
+const pathToken = (kind: ParamKind): fc.Arbitrary<Token> =>
+  kind === 'period' ? periodPathToken : idPathToken(kind);
+
+const idPathToken = (kind: IdKind): fc.Arbitrary<Token> =>
   fc.oneof(
     { weight: 6, arbitrary: fc.nat().map((pick) => known(kind, pick)) },
     {
@@ -775,7 +806,7 @@ export const fuzzCase = (
     Object.fromEntries(
       route.params.map(({ name, kind }) => [
         name,
-        fc.nat().map((pick): Token => known(kind, pick)),
+        kind === 'period' ? periodToken : fc.nat().map((pick): Token => known(kind, pick)),
       ]),
     ),
   );

@@ -623,6 +623,18 @@ export const incentives = (
       force: boolean,
       context: CommandContext,
     ) {
+      // An unknown board is a 404 at once, not a wait for the reactor that ends in a 503.
+      const { state: board } = await handler.load(
+        leaderboard,
+        streams.leaderboard(programId, leaderboardId),
+      );
+      if (!board.exists)
+        return refused<never>({
+          ok: false,
+          rejection: 'leaderboard_not_found',
+          message: 'no such leaderboard',
+          field: 'leaderboard_id',
+        });
       if (force && !(await reactorCaughtUp(deps.reactor, deps.reactorWaitMs)))
         return refused<never>({
           ok: false,

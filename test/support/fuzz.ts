@@ -939,7 +939,14 @@ export type WireRequest = {
   body?: string | Buffer;
 };
 
-export type WireResponse = { status: number; contentType: string; text: string; requestId: string };
+export type WireResponse = {
+  status: number;
+  contentType: string;
+  text: string;
+  requestId: string;
+  /** The Retry-After header, empty when there is none. */
+  retryAfter: string;
+};
 
 /** Why an answer breaks the contract; empty when it keeps it. */
 export type Verdict = { response: WireResponse; problems: string[] };
@@ -1180,6 +1187,7 @@ export class Fuzzer {
       contentType: header('content-type'),
       text,
       requestId: header('x-request-id'),
+      retryAfter: header('retry-after'),
     };
   }
 
@@ -1212,7 +1220,14 @@ export class Fuzzer {
       if (!perRoute)
         this.stats.byRoute.set(request.operation, (perRoute = new Map<number, number>()));
       bump(perRoute, status);
-      if (status >= 500 || status < 200) problems.push(`answered ${status}`);
+      // A documented "retry shortly" (a close-period waiting on a lagging policy reactor, a pool
+      // that does not keep up) is not a failure of input handling; any other 5xx is.
+      const retryLater =
+        status === 503 &&
+        response.retryAfter !== '' &&
+        /"code":"(scores_pending|overloaded)"/.test(response.text);
+      if (retryLater) bump(this.stats.byCode, `503 retry later`);
+      else if (status >= 500 || status < 200) problems.push(`answered ${status}`);
       if (status >= 200 && status < 300) {
         this.#accepted.add(response.requestId);
         this.#learn(request, response);

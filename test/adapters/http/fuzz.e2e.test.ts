@@ -72,7 +72,11 @@ describe('the API under generated and hostile input', { skip: skipWithoutPostgre
               ({ request, response, problems }) =>
                 `${problems.join('; ')}\n${shown(request)}\n-> ${response.status} ${response.text.slice(0, 500)}`,
             );
-          if (failures.length > 0) throw new Error(failures.join('\n\n'));
+          if (failures.length > 0) {
+            // fast-check's report shows the shrunk case, not why it failed: say it here.
+            t.diagnostic(failures.join('\n\n').slice(0, 4000));
+            throw new Error(failures.join('\n\n'));
+          }
         },
       );
       for (let sent = 0; sent < numRuns; sent += roundCases) {

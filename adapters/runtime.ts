@@ -94,6 +94,15 @@ export const startRuntime = async (
     reactor,
     reactorWaitMs: config.readWaitTimeoutMs,
     knownHolders: (programId, kind, value) => q.memberIdsWith(programId, kind, value),
+    // A transaction made a moment ago may not be in the ledger yet: missing, it is looked for
+    // again once the read models have caught up with the log as it stands.
+    transactionOwner: async (programId, transactionId) => {
+      const owner = await q.transactionOwner(programId, transactionId);
+      if (owner !== null) return owner;
+      const head = await reactor.head();
+      if (head === null || !(await waitForReadModels(head))) return null;
+      return q.transactionOwner(programId, transactionId);
+    },
   });
   const scheduled = jobs({ database, incentives: services, queries: q, clock, reactor });
   const roles = new Set(config.roles);
@@ -213,6 +222,12 @@ export const startRuntime = async (
       cron.schedule(
         '10 * * * * *',
         run('leaderboards', () => scheduled.leaderboards()),
+      ),
+    );
+    tasks.push(
+      cron.schedule(
+        '20 * * * * *',
+        run('tiers', () => scheduled.tiers()),
       ),
     );
     tasks.push(

@@ -60,6 +60,19 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
         new_balance: d.newBalance,
       });
     }
+    case 'PointsReversed': {
+      const d = event.data;
+      // Undoing an award takes points away, undoing a deduction gives them back: to a receiver
+      // that sums the documented events, each is the movement it is, naming what it undoes.
+      return webhook(d.reversed === 'award' ? 'points.deducted' : 'points.awarded', d.at, {
+        transaction_id: d.transactionId,
+        member_id: d.memberId,
+        points: d.points,
+        reason: d.reason,
+        new_balance: d.newBalance,
+        reversal_of: d.reversalOf,
+      });
+    }
     case 'MemberRegistered': {
       const d = event.data;
       return webhook('member.created', d.at, {
@@ -142,7 +155,12 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
     }
     case 'ProgramCreated':
     case 'ProgramUpdated':
+    case 'PointsFrozen':
+    case 'PointsUnfrozen':
+    case 'RefundDeferred':
     case 'MemberDeactivated':
+    case 'MemberReactivated':
+    case 'MemberTierLocked':
     case 'MemberReservationRevoked':
     case 'IdentifierReserved':
     case 'IdentifierReleased':
@@ -154,6 +172,10 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
     case 'OrderCancelled':
     case 'LeaderboardCreated':
     case 'ScoreRecorded':
+    case 'ScoreReversed':
+    case 'PeriodCorrected':
+    case 'MemberWithdrawn':
+    case 'MemberReinstated':
     case 'PeriodOpened':
       // Reservations (keeping emails and external ids unique) are no fact a receiver acts on.
       return null;

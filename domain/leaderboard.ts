@@ -36,6 +36,32 @@ export type LeaderboardCommand =
       type: 'ClosePeriod';
       /** `force` ends the current period at `now` even before its natural end. */
       data: { leaderboardId: string; now: Date; force: boolean };
+    }
+  | {
+      /**
+       * Takes an award's points back (its reversal): from the open period when it counted there,
+       * as a correction of the ended period that counted it otherwise; nothing when none did.
+       */
+      type: 'ReverseScore';
+      data: {
+        leaderboardId: string;
+        memberId: string;
+        /** The reversal's transaction. */
+        transactionId: string;
+        /** The award reversed. */
+        reversalOf: string;
+        now: Date;
+      };
+    }
+  | {
+      /** A deactivated member leaves the open period; their score is kept aside. */
+      type: 'WithdrawMember';
+      data: { leaderboardId: string; memberId: string; now: Date };
+    }
+  | {
+      /** A reactivated member gets the score they left with back, if that period is still open. */
+      type: 'ReinstateMember';
+      data: { leaderboardId: string; memberId: string; now: Date };
     };
 
 export type LeaderboardEvent =
@@ -101,6 +127,46 @@ export type LeaderboardEvent =
   | {
       type: 'PeriodOpened';
       data: { leaderboardId: string; periodStart: string; periodEnd: string; at: string };
+    }
+  | {
+      /** An award reversed in the period that counted it: the member's score goes down. */
+      type: 'ScoreReversed';
+      data: {
+        leaderboardId: string;
+        memberId: string;
+        /** The points taken back. */
+        points: number;
+        /** The member's total in this period after the reversal. */
+        score: number;
+        transactionId: string;
+        reversalOf: string;
+        at: string;
+      };
+    }
+  | {
+      /**
+       * An award reversed after its period ended: the ended period's standings gain this
+       * correction (its published PeriodEnded stays as it was).
+       */
+      type: 'PeriodCorrected';
+      data: {
+        leaderboardId: string;
+        periodStart: string;
+        memberId: string;
+        /** The points taken back from the member's final score. */
+        points: number;
+        transactionId: string;
+        reversalOf: string;
+        at: string;
+      };
+    }
+  | {
+      type: 'MemberWithdrawn';
+      data: { leaderboardId: string; memberId: string; score: number; at: string };
+    }
+  | {
+      type: 'MemberReinstated';
+      data: { leaderboardId: string; memberId: string; score: number; at: string };
     };
 
 export type LeaderboardRejection =
@@ -116,6 +182,26 @@ export type LeaderboardRejection =
 /** `reachedSeq` orders equal scores: whoever reached the score first is listed first. */
 type Entry = { memberId: string; score: number; reachedSeq: number };
 
+/**
+ * The awards a period counted, newest first, as an immutable list: recording one shares the
+ * rest, where an array copied per score would cost the square of the period's length.
+ */
+export type Counted = {
+  readonly transactionId: string;
+  readonly memberId: string;
+  readonly points: number;
+  readonly rest: Counted;
+} | null;
+
+const findCounted = (counted: Counted, transactionId: string): Counted => {
+  for (let node = counted; node !== null; node = node.rest)
+    if (node.transactionId === transactionId) return node;
+  return null;
+};
+
+/** An ended period as reversals need it: its start (its id) and the awards it counted. */
+type EndedRecord = { readonly periodStart: string; readonly counted: Counted };
+
 export type Leaderboard =
   | { exists: false }
   | {
@@ -128,13 +214,21 @@ export type Leaderboard =
       periodStart: string;
       periodEnd: string;
       entries: Entry[];
-      /** Transactions counted in the current period, so a retried score counts once. */
-      transactionIds: string[];
       /**
-       * Those counted in the period that ended last: a score retried after its period closed
-       * (the reactor handling a batch again) must not count again in the open one.
+       * Awards counted in the current period, so a retried score counts once, and a reversal
+       * finds its award's points.
        */
-      endedTransactionIds: string[];
+      counted: Counted;
+      /**
+       * Every ended period, oldest first: a score retried after its period closed (the reactor
+       * handling a batch again) must not count again in the open one, and a reversal of an
+       * award counted there corrects that period.
+       */
+      ended: readonly EndedRecord[];
+      /** Awards reversed on this board (by any period), newest first: each is undone once. */
+      reversed: Counted;
+      /** Members deactivated during the open period, with the entries they left with. */
+      withdrawn: readonly Entry[];
       nextSeq: number;
       /** The last period that ended, as its PeriodEnded said: what a repeated close answers. */
       lastEnded: EndedPeriod | null;
@@ -225,36 +319,34 @@ const repeatsLastClose = (state: ExistingLeaderboard, now: Date): boolean =>
   state.entries.length === 0 &&
   Math.abs(now.getTime() - Date.parse(state.lastEnded.at)) < repeatedCloseWindowMs;
 
-const recordScore = (
+/**
+ * The PositionChanged events a change of standings from `state` to `next` calls for: the member
+ * whose score changed (`subject`, when still on the board), and another member only when they
+ * cross the top N's edge, or move up within it (someone above left or lost points). A member
+ * pushed one place down below the top is implied by the standings: telling each of them (1,000
+ * webhooks for an award that reaches #1 on a 1,000-member board) is what the standings are for.
+ */
+const positionChanges = (
   state: ExistingLeaderboard,
-  data: Extract<LeaderboardCommand, { type: 'RecordScore' }>['data'],
+  next: Leaderboard,
+  subject: string | null,
+  at: string,
 ): LeaderboardEvent[] => {
-  const at = isoOf(data.now);
-  const { leaderboardId } = state;
   const before = new Map(standingsOf(state).map((s) => [s.memberId, s.position]));
-  const score = (state.entries.find((e) => e.memberId === data.memberId)?.score ?? 0) + data.points;
-  const recorded: LeaderboardEvent = {
-    type: 'ScoreRecorded',
-    data: {
-      leaderboardId,
-      memberId: data.memberId,
-      points: data.points,
-      score,
-      transactionId: data.transactionId,
-      at,
-    },
-  };
-  const after = standingsOf(applyAll(state, [recorded]));
-  // Another member's place only ever worsens when someone else scores, so one place lower for
-  // everyone below the scorer's new place is implied; telling each of them (1,000 webhooks for
-  // an award that reaches #1 on a 1,000-member board) is what the standings are for. Only
-  // crossing the top N's edge is news.
+  const after = standingsOf(next);
   const inTop = (position: number | null) => position !== null && position <= state.topN;
-  const crossed = (s: Standing) => inTop(before.get(s.memberId) ?? null) !== inTop(s.position);
+  const tells = (s: Standing) => {
+    const previous = before.get(s.memberId) ?? null;
+    if (previous === s.position) return false;
+    return (
+      inTop(previous) !== inTop(s.position) ||
+      (inTop(s.position) && previous !== null && s.position < previous)
+    );
+  };
   const positionChanged = (s: Standing): LeaderboardEvent => ({
     type: 'PositionChanged',
     data: {
-      leaderboardId,
+      leaderboardId: state.leaderboardId,
       memberId: s.memberId,
       previousPosition: before.get(s.memberId) ?? null,
       newPosition: s.position,
@@ -262,9 +354,78 @@ const recordScore = (
       at,
     },
   });
-  const scorer = after.find((s) => s.memberId === data.memberId);
-  const others = after.filter((s) => s.memberId !== data.memberId && crossed(s));
-  return [recorded, ...(scorer ? [positionChanged(scorer)] : []), ...others.map(positionChanged)];
+  const scorer = subject === null ? undefined : after.find((s) => s.memberId === subject);
+  const others = after.filter((s) => s.memberId !== subject && tells(s));
+  return [...(scorer ? [positionChanged(scorer)] : []), ...others.map(positionChanged)];
+};
+
+const recordScore = (
+  state: ExistingLeaderboard,
+  data: Extract<LeaderboardCommand, { type: 'RecordScore' }>['data'],
+): LeaderboardEvent[] => {
+  const at = isoOf(data.now);
+  const score = (state.entries.find((e) => e.memberId === data.memberId)?.score ?? 0) + data.points;
+  const recorded: LeaderboardEvent = {
+    type: 'ScoreRecorded',
+    data: {
+      leaderboardId: state.leaderboardId,
+      memberId: data.memberId,
+      points: data.points,
+      score,
+      transactionId: data.transactionId,
+      at,
+    },
+  };
+  return [recorded, ...positionChanges(state, applyAll(state, [recorded]), data.memberId, at)];
+};
+
+/** The events of a reversal of `reversalOf` on this board, or none when it never counted. */
+const reverseScore = (
+  state: ExistingLeaderboard,
+  data: Extract<LeaderboardCommand, { type: 'ReverseScore' }>['data'],
+): LeaderboardEvent[] => {
+  const { leaderboardId } = state;
+  const { transactionId, reversalOf } = data;
+  const at = isoOf(data.now);
+  if (findCounted(state.reversed, reversalOf) !== null) return [];
+  const open = findCounted(state.counted, reversalOf);
+  if (open !== null) {
+    const entry =
+      state.entries.find((e) => e.memberId === open.memberId) ??
+      state.withdrawn.find((e) => e.memberId === open.memberId);
+    const reversed: LeaderboardEvent = {
+      type: 'ScoreReversed',
+      data: {
+        leaderboardId,
+        memberId: open.memberId,
+        points: open.points,
+        score: Math.max(0, (entry?.score ?? 0) - open.points),
+        transactionId,
+        reversalOf,
+        at,
+      },
+    };
+    return [reversed, ...positionChanges(state, applyAll(state, [reversed]), open.memberId, at)];
+  }
+  for (const period of state.ended) {
+    const award = findCounted(period.counted, reversalOf);
+    if (award === null) continue;
+    return [
+      {
+        type: 'PeriodCorrected',
+        data: {
+          leaderboardId,
+          periodStart: period.periodStart,
+          memberId: award.memberId,
+          points: award.points,
+          transactionId,
+          reversalOf,
+          at,
+        },
+      },
+    ];
+  }
+  return [];
 };
 
 export const decide = (
@@ -324,8 +485,8 @@ export const decide = (
       // Checked before any rollover: a retry that arrives after the period ended has been
       // counted in that period and must not count again in the next.
       if (
-        state.transactionIds.includes(transactionId) ||
-        state.endedTransactionIds.includes(transactionId)
+        findCounted(state.counted, transactionId) !== null ||
+        findCounted(state.ended.at(-1)?.counted ?? null, transactionId) !== null
       )
         return accept([]);
       // The award's own time picks the period: one made before the end counts in it, however
@@ -366,6 +527,40 @@ export const decide = (
         rollover(state, isoOf(now), { start: isoOf(now), end: natural.end }, isoOf(now)),
       );
     }
+    case 'ReverseScore': {
+      if (!state.exists)
+        return reject('leaderboard_not_found', 'no such leaderboard', 'leaderboard_id');
+      return accept(reverseScore(state, command.data));
+    }
+    case 'WithdrawMember': {
+      if (!state.exists)
+        return reject('leaderboard_not_found', 'no such leaderboard', 'leaderboard_id');
+      const { memberId, now } = command.data;
+      const entry = state.entries.find((e) => e.memberId === memberId);
+      if (entry === undefined) return accept([]);
+      const at = isoOf(now);
+      const withdrawn: LeaderboardEvent = {
+        type: 'MemberWithdrawn',
+        data: { leaderboardId: state.leaderboardId, memberId, score: entry.score, at },
+      };
+      return accept([withdrawn, ...positionChanges(state, applyAll(state, [withdrawn]), null, at)]);
+    }
+    case 'ReinstateMember': {
+      if (!state.exists)
+        return reject('leaderboard_not_found', 'no such leaderboard', 'leaderboard_id');
+      const { memberId, now } = command.data;
+      const entry = state.withdrawn.find((e) => e.memberId === memberId);
+      if (entry === undefined) return accept([]);
+      const at = isoOf(now);
+      const reinstated: LeaderboardEvent = {
+        type: 'MemberReinstated',
+        data: { leaderboardId: state.leaderboardId, memberId, score: entry.score, at },
+      };
+      return accept([
+        reinstated,
+        ...positionChanges(state, applyAll(state, [reinstated]), memberId, at),
+      ]);
+    }
   }
 };
 
@@ -378,21 +573,63 @@ export const evolve = (state: Leaderboard, event: LeaderboardEvent): Leaderboard
         ...created,
         topN: topN ?? defaultTopN,
         entries: [],
-        transactionIds: [],
-        endedTransactionIds: [],
+        counted: null,
+        ended: [],
+        reversed: null,
+        withdrawn: [],
         nextSeq: 0,
         lastEnded: null,
       };
     }
     case 'ScoreRecorded': {
       if (!state.exists) return state;
-      const { memberId, score, transactionId } = event.data;
+      const { memberId, score, points, transactionId } = event.data;
       const entry: Entry = { memberId, score, reachedSeq: state.nextSeq };
       return {
         ...state,
         entries: [...state.entries.filter((e) => e.memberId !== memberId), entry],
-        transactionIds: [...state.transactionIds, transactionId],
+        counted: { transactionId, memberId, points, rest: state.counted },
         nextSeq: state.nextSeq + 1,
+      };
+    }
+    case 'ScoreReversed': {
+      if (!state.exists) return state;
+      const { memberId, score, points, reversalOf } = event.data;
+      // The member keeps their place among equal scores: a lower score is not a new arrival.
+      const lower = (e: Entry) => (e.memberId === memberId ? { ...e, score } : e);
+      return {
+        ...state,
+        entries: state.entries.map(lower),
+        withdrawn: state.withdrawn.map(lower),
+        reversed: { transactionId: reversalOf, memberId, points, rest: state.reversed },
+      };
+    }
+    case 'PeriodCorrected': {
+      if (!state.exists) return state;
+      const { memberId, points, reversalOf } = event.data;
+      return {
+        ...state,
+        reversed: { transactionId: reversalOf, memberId, points, rest: state.reversed },
+      };
+    }
+    case 'MemberWithdrawn': {
+      if (!state.exists) return state;
+      const entry = state.entries.find((e) => e.memberId === event.data.memberId);
+      if (entry === undefined) return state;
+      return {
+        ...state,
+        entries: state.entries.filter((e) => e !== entry),
+        withdrawn: [...state.withdrawn.filter((e) => e.memberId !== entry.memberId), entry],
+      };
+    }
+    case 'MemberReinstated': {
+      if (!state.exists) return state;
+      const entry = state.withdrawn.find((e) => e.memberId === event.data.memberId);
+      if (entry === undefined) return state;
+      return {
+        ...state,
+        entries: [...state.entries, entry],
+        withdrawn: state.withdrawn.filter((e) => e !== entry),
       };
     }
     case 'PositionChanged':
@@ -403,8 +640,9 @@ export const evolve = (state: Leaderboard, event: LeaderboardEvent): Leaderboard
       return {
         ...state,
         entries: [],
-        transactionIds: [],
-        endedTransactionIds: state.transactionIds,
+        counted: null,
+        ended: [...state.ended, { periodStart: state.periodStart, counted: state.counted }],
+        withdrawn: [],
         lastEnded: ended,
       };
     }

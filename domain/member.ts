@@ -47,6 +47,20 @@ export const patchAttributes = (
  */
 export type MemberReservations = Partial<Record<IdentifierKind, string>>;
 
+/**
+ * An operator's tier, for what the rules cannot express: `tier` moves the member there (reason
+ * "Manual override"); `lockedUntil` (ISO) holds the tier against the rules until then, null lifts
+ * a hold. Lifting a hold without naming a tier puts the member in `ruleTier`, the tier the rules
+ * give their points now (reason "Tier hold ended"). Undefined fields change nothing.
+ */
+export type TierOverride = {
+  tier?: string | null;
+  lockedUntil?: string | null;
+  /** The program's tier names: an override names one of them (or null). */
+  tierNames: readonly string[];
+  ruleTier?: string | null;
+};
+
 export type MemberCommand =
   | {
       type: 'RegisterMember';
@@ -64,6 +78,8 @@ export type MemberCommand =
         memberId: string;
         changes: MemberChanges;
         reservations: MemberReservations;
+        /** A tier override in the same change (one append with the profile's). */
+        tier?: TierOverride;
         now: Date;
       };
     }
@@ -71,7 +87,13 @@ export type MemberCommand =
       type: 'ChangeTier';
       data: { memberId: string; newTier: string | null; reason: string; now: Date };
     }
+  | {
+      /** An operator's tier, and a hold on it: see `TierOverride`. */
+      type: 'OverrideTier';
+      data: TierOverride & { memberId: string; now: Date };
+    }
   | { type: 'DeactivateMember'; data: { memberId: string; now: Date } }
+  | { type: 'ReactivateMember'; data: { memberId: string; now: Date } }
   | {
       /**
        * Fences the member's stream before its reservation of `value` is taken over: from then on
@@ -110,7 +132,13 @@ export type MemberEvent =
         at: string;
       };
     }
+  | {
+      /** The member's tier is held against the rules until `lockedUntil`; null: no longer. */
+      type: 'MemberTierLocked';
+      data: { memberId: string; lockedUntil: string | null; at: string };
+    }
   | { type: 'MemberDeactivated'; data: { memberId: string; at: string } }
+  | { type: 'MemberReactivated'; data: { memberId: string; at: string } }
   | {
       type: 'MemberReservationRevoked';
       data: { memberId: string; kind: IdentifierKind; reservationId: string; at: string };
@@ -127,7 +155,19 @@ export type MemberRejection =
   | 'invalid_external_id'
   | 'invalid_attributes'
   | 'invalid_tier'
+  | 'invalid_tier_locked_until'
   | 'invalid_reason';
+
+/** The reason of a tier change an operator made. */
+export const overrideReason = 'Manual override';
+/** The reason of a tier change when an override's hold is lifted or lapses. */
+export const holdEndedReason = 'Tier hold ended';
+
+/** Whether the member's tier is held against the rules at `now`. */
+export const tierLocked = (state: Member, now: Date): boolean =>
+  state.exists &&
+  state.tierLockedUntil !== null &&
+  Date.parse(state.tierLockedUntil) > now.getTime();
 
 export type Member = (
   | { exists: false; active: false; tier: null }
@@ -135,6 +175,8 @@ export type Member = (
       exists: true;
       active: boolean;
       tier: string | null;
+      /** Until when an override holds the tier against the rules (ISO), or null. */
+      tierLockedUntil: string | null;
       memberId: string;
       programId: string;
     } & MemberProfile)
@@ -274,6 +316,50 @@ const profileKeys = [
   'attributes',
 ] as const satisfies readonly (keyof MemberProfile)[];
 
+const overrideTier = (
+  state: Extract<Member, { exists: true }>,
+  data: TierOverride & { now: Date },
+): Decision<MemberEvent, MemberRejection> => {
+  if (!state.active) return reject('member_inactive', 'the member is deactivated', 'member_id');
+  const { tier, lockedUntil, tierNames, ruleTier, now } = data;
+  if (tier !== undefined && tier !== null && !tierNames.includes(tier))
+    return reject(
+      'invalid_tier',
+      `tier must be null or one of the program's tiers (${tierNames.join(', ') || 'none'})`,
+      'tier',
+    );
+  if (
+    lockedUntil !== undefined &&
+    lockedUntil !== null &&
+    !(Date.parse(lockedUntil) > now.getTime())
+  )
+    return reject(
+      'invalid_tier_locked_until',
+      'tier_locked_until must be a future date-time, or null to lift the hold',
+      'tier_locked_until',
+    );
+  const at = isoOf(now);
+  const events: MemberEvent[] = [];
+  const moveTo = (newTier: string | null, reason: string) => {
+    if (newTier !== state.tier)
+      events.push({
+        type: 'MemberTierChanged',
+        data: { memberId: state.memberId, previousTier: state.tier, newTier, reason, at },
+      });
+  };
+  if (tier !== undefined) moveTo(tier, overrideReason);
+  if (lockedUntil !== undefined && lockedUntil !== state.tierLockedUntil)
+    events.push({ type: 'MemberTierLocked', data: { memberId: state.memberId, lockedUntil, at } });
+  if (
+    lockedUntil === null &&
+    tier === undefined &&
+    ruleTier !== undefined &&
+    state.tierLockedUntil !== null
+  )
+    moveTo(ruleTier, holdEndedReason);
+  return accept(events);
+};
+
 export const decide = (
   command: MemberCommand,
   state: Member,
@@ -340,13 +426,18 @@ export const decide = (
         const value = wanted[key];
         if (value !== undefined && !jsonEqual(value, state[key])) changes[key] = value;
       }
-      if (Object.keys(changes).length === 0) return accept([]);
-      return accept([
-        {
-          type: 'MemberUpdated',
-          data: { memberId: state.memberId, changes, at: isoOf(command.data.now) },
-        },
-      ]);
+      const updated: MemberEvent[] =
+        Object.keys(changes).length === 0
+          ? []
+          : [
+              {
+                type: 'MemberUpdated',
+                data: { memberId: state.memberId, changes, at: isoOf(command.data.now) },
+              },
+            ];
+      if (command.data.tier === undefined) return accept(updated);
+      const override = overrideTier(state, { ...command.data.tier, now: command.data.now });
+      return override.ok ? accept([...updated, ...override.events]) : override;
     }
     case 'ChangeTier': {
       if (!state.exists) return reject('member_not_found', 'no such member', 'member_id');
@@ -375,12 +466,26 @@ export const decide = (
         },
       ]);
     }
+    case 'OverrideTier': {
+      if (!state.exists) return reject('member_not_found', 'no such member', 'member_id');
+      return overrideTier(state, command.data);
+    }
     case 'DeactivateMember': {
       if (!state.exists) return reject('member_not_found', 'no such member', 'member_id');
       if (!state.active) return accept([]);
       return accept([
         {
           type: 'MemberDeactivated',
+          data: { memberId: state.memberId, at: isoOf(command.data.now) },
+        },
+      ]);
+    }
+    case 'ReactivateMember': {
+      if (!state.exists) return reject('member_not_found', 'no such member', 'member_id');
+      if (state.active) return accept([]);
+      return accept([
+        {
+          type: 'MemberReactivated',
           data: { memberId: state.memberId, at: isoOf(command.data.now) },
         },
       ]);
@@ -414,6 +519,7 @@ export const evolve = (state: Member, event: MemberEvent): Member => {
         exists: true,
         active: true,
         tier,
+        tierLockedUntil: null,
         ...profile,
         revokedReservations: state.revokedReservations,
       };
@@ -422,8 +528,12 @@ export const evolve = (state: Member, event: MemberEvent): Member => {
       return state.exists ? { ...state, ...event.data.changes } : state;
     case 'MemberTierChanged':
       return state.exists ? { ...state, tier: event.data.newTier } : state;
+    case 'MemberTierLocked':
+      return state.exists ? { ...state, tierLockedUntil: event.data.lockedUntil } : state;
     case 'MemberDeactivated':
       return state.exists ? { ...state, active: false } : state;
+    case 'MemberReactivated':
+      return state.exists ? { ...state, active: true } : state;
     case 'MemberReservationRevoked':
       return {
         ...state,

@@ -50,8 +50,57 @@ export type PointsRefunded = {
   } & Totals;
 };
 
+/**
+ * Undoes one award or manual deduction completely: an award's points leave the balance and the
+ * lifetime total, a deduction's come back to the balance. Its `transactionId` is its own.
+ */
+export type PointsReversed = {
+  type: 'PointsReversed';
+  data: {
+    transactionId: string;
+    /** The transaction undone. */
+    reversalOf: string;
+    /** What the undone transaction was. */
+    reversed: 'award' | 'deduction';
+    memberId: string;
+    /** The undone transaction's points (positive). */
+    points: number;
+    reason: string;
+    reference: string | null;
+  } & Totals;
+};
+
+/** The member was deactivated: their points are frozen (no expiry, refunds wait). */
+export type PointsFrozen = { type: 'PointsFrozen'; data: { memberId: string; at: string } };
+/** The member was reactivated: refunds that waited are paid in the same append. */
+export type PointsUnfrozen = { type: 'PointsUnfrozen'; data: { memberId: string; at: string } };
+/** A cancelled order's refund, held while the account is frozen. */
+export type RefundDeferred = {
+  type: 'RefundDeferred';
+  data: { orderId: string; memberId: string; points: number; at: string };
+};
+
 export type PointsAccountEvent =
-  PointsAwarded | PointsDeducted | PointsExpired | RewardRedeemed | PointsRefunded;
+  | PointsFrozen
+  | PointsUnfrozen
+  | RefundDeferred
+  | PointsAwarded
+  | PointsDeducted
+  | PointsExpired
+  | RewardRedeemed
+  | PointsRefunded
+  | PointsReversed;
+
+/** The events that move points (and state the totals after them). */
+export type PointsMovementEvent = Exclude<
+  PointsAccountEvent,
+  PointsFrozen | PointsUnfrozen | RefundDeferred
+>;
+
+export const isMovementEvent = (event: PointsAccountEvent): event is PointsMovementEvent =>
+  event.type !== 'PointsFrozen' &&
+  event.type !== 'PointsUnfrozen' &&
+  event.type !== 'RefundDeferred';
 
 type PointsMovement = {
   transactionId: string;
@@ -84,6 +133,26 @@ export type PointsAccountCommand =
   | {
       type: 'ExpirePoints';
       data: { transactionId: string; memberId: string; expiryDays: number; now: Date };
+    }
+  | { type: 'FreezePoints'; data: { memberId: string; now: Date } }
+  | {
+      type: 'UnfreezePoints';
+      /** `transactionIds` names the refunds that waited, by order id. */
+      data: { memberId: string; refundTransactionId: (orderId: string) => string; now: Date };
+    }
+  | {
+      type: 'ReverseTransaction';
+      data: {
+        /** The reversal's own transaction id. */
+        transactionId: string;
+        /** The award or manual deduction to undo: a transaction of this account. */
+        reversalOf: string;
+        memberId: string;
+        reason: string;
+        /** Lets the reversal of an award take the balance below zero. */
+        allowNegative: boolean;
+        now: Date;
+      };
     };
 
 export type PointsAccountRejection =
@@ -94,7 +163,50 @@ export type PointsAccountRejection =
   | 'invalid_name'
   | 'invalid_points_expiry_days'
   | 'insufficient_points'
-  | 'balance_overflow';
+  | 'balance_overflow'
+  | 'transaction_not_found'
+  | 'not_reversible'
+  | 'already_reversed';
+
+/** A transaction of the account, as a reversal needs it; newest first. */
+export type Movement = {
+  transactionId: string;
+  kind: 'award' | 'deduction' | 'redemption' | 'expiry' | 'refund' | 'reversal';
+  points: number;
+  /** The reversal that undid it, once one has. */
+  reversedBy: string | null;
+};
+
+/**
+ * The account's transactions as an immutable list, newest first: a fold appends in constant time
+ * and shares the rest, where an array or map copied per event would cost the square of the
+ * stream's length. Only a reversal walks it.
+ */
+type Movements = { readonly head: Movement; readonly rest: Movements } | null;
+
+const findMovement = (movements: Movements, transactionId: string): Movement | null => {
+  for (let node = movements; node !== null; node = node.rest)
+    if (node.head.transactionId === transactionId) return node.head;
+  return null;
+};
+
+/** The list with `transactionId`'s movement replaced by `change(movement)`. */
+const updateMovement = (
+  movements: Movements,
+  transactionId: string,
+  change: (movement: Movement) => Movement,
+): Movements => {
+  const before: Movement[] = [];
+  for (let node = movements; node !== null; node = node.rest) {
+    if (node.head.transactionId === transactionId) {
+      let rebuilt: Movements = { head: change(node.head), rest: node.rest };
+      for (let i = before.length - 1; i >= 0; i--) rebuilt = { head: before[i]!, rest: rebuilt };
+      return rebuilt;
+    }
+    before.push(node.head);
+  }
+  return movements;
+};
 
 export type PointsAccount = {
   balance: number;
@@ -104,7 +216,16 @@ export type PointsAccount = {
   lastActivityAt: string | null;
   /** Orders already refunded, so a repeated refund is a no-op. */
   refundedOrderIds: string[];
+  /** Every transaction, newest first: what a reversal looks up. */
+  movements: Movements;
+  /** The member is deactivated: nothing expires, and refunds wait in `deferredRefunds`. */
+  frozen: boolean;
+  deferredRefunds: readonly { orderId: string; points: number }[];
 };
+
+/** The transaction `transactionId` of the account, or null. */
+export const movementOf = (state: PointsAccount, transactionId: string): Movement | null =>
+  findMovement(state.movements, transactionId);
 
 const dayMs = 86_400_000;
 
@@ -113,6 +234,9 @@ export const initialState = (): PointsAccount => ({
   lifetimePoints: 0,
   lastActivityAt: null,
   refundedOrderIds: [],
+  movements: null,
+  frozen: false,
+  deferredRefunds: [],
 });
 
 const invalidPoints = () =>
@@ -256,6 +380,12 @@ export const decide = (
       const { transactionId, orderId, memberId, points, now } = command.data;
       if (!isPoints(points)) return invalidPoints();
       if (state.refundedOrderIds.includes(orderId)) return accept([]);
+      if (state.frozen) {
+        if (state.deferredRefunds.some((r) => r.orderId === orderId)) return accept([]);
+        return accept([
+          { type: 'RefundDeferred', data: { orderId, memberId, points, at: isoOf(now) } },
+        ]);
+      }
       const newBalance = state.balance + points;
       if (!Number.isSafeInteger(newBalance)) return overflow('points');
       return accept([
@@ -285,7 +415,7 @@ export const decide = (
       }
       // Without any activity there is no date to count from; such a balance can only come from
       // refunds, which are not activity, so it is left alone.
-      if (state.balance === 0 || state.lastActivityAt === null) return accept([]);
+      if (state.frozen || state.balance <= 0 || state.lastActivityAt === null) return accept([]);
       const expiresAtMs = Date.parse(state.lastActivityAt) + expiryDays * dayMs;
       if (expiresAtMs > now.getTime()) return accept([]);
       return accept([
@@ -303,24 +433,174 @@ export const decide = (
         },
       ]);
     }
+    case 'FreezePoints': {
+      if (state.frozen) return accept([]);
+      return accept([
+        {
+          type: 'PointsFrozen',
+          data: { memberId: command.data.memberId, at: isoOf(command.data.now) },
+        },
+      ]);
+    }
+    case 'UnfreezePoints': {
+      if (!state.frozen) return accept([]);
+      const { memberId, refundTransactionId, now } = command.data;
+      const at = isoOf(now);
+      const events: PointsAccountEvent[] = [{ type: 'PointsUnfrozen', data: { memberId, at } }];
+      let balance = state.balance;
+      for (const { orderId, points } of state.deferredRefunds) {
+        balance += points;
+        if (!Number.isSafeInteger(balance)) return overflow('points');
+        events.push({
+          type: 'PointsRefunded',
+          data: {
+            transactionId: refundTransactionId(orderId),
+            orderId,
+            memberId,
+            points,
+            reason: `Refund of order ${orderId}`,
+            newBalance: balance,
+            lifetimePoints: state.lifetimePoints,
+            at,
+          },
+        });
+      }
+      return accept(events);
+    }
+    case 'ReverseTransaction': {
+      const { transactionId, reversalOf, memberId, reason, allowNegative, now } = command.data;
+      if (!isReason(reason)) return invalidReason();
+      const original = findMovement(state.movements, reversalOf);
+      if (original === null)
+        return reject(
+          'transaction_not_found',
+          `no transaction ${reversalOf} for this member`,
+          'transaction_id',
+        );
+      if (original.kind !== 'award' && original.kind !== 'deduction')
+        return reject(
+          'not_reversible',
+          `a ${original.kind} cannot be reversed${
+            original.kind === 'redemption' ? ': cancel the order instead' : ''
+          }`,
+          'transaction_id',
+        );
+      if (original.reversedBy !== null)
+        return reject(
+          'already_reversed',
+          `transaction ${reversalOf} was reversed by ${original.reversedBy}`,
+          'transaction_id',
+        );
+      const award = original.kind === 'award';
+      const newBalance = award ? state.balance - original.points : state.balance + original.points;
+      if (!Number.isSafeInteger(newBalance)) return overflow('transaction_id');
+      if (award && newBalance < 0 && !allowNegative)
+        return reject(
+          'insufficient_points',
+          `reversing ${original.points} points would take the balance of ${state.balance} below zero; send allow_negative: true to allow it`,
+          'allow_negative',
+        );
+      return accept([
+        {
+          type: 'PointsReversed',
+          data: {
+            transactionId,
+            reversalOf,
+            reversed: award ? 'award' : 'deduction',
+            memberId,
+            points: original.points,
+            reason,
+            reference: null,
+            newBalance,
+            lifetimePoints: award ? state.lifetimePoints - original.points : state.lifetimePoints,
+            at: isoOf(now),
+          },
+        },
+      ]);
+    }
   }
 };
 
+const recorded = (state: PointsAccount, movement: Omit<Movement, 'reversedBy'>): Movements => ({
+  head: { ...movement, reversedBy: null },
+  rest: state.movements,
+});
+
 export const evolve = (state: PointsAccount, event: PointsAccountEvent): PointsAccount => {
+  if (isMovementEvent(event)) return evolveMovement(state, event);
+  switch (event.type) {
+    case 'PointsFrozen':
+      return { ...state, frozen: true };
+    case 'PointsUnfrozen':
+      return { ...state, frozen: false };
+    case 'RefundDeferred':
+      return {
+        ...state,
+        deferredRefunds: [
+          ...state.deferredRefunds,
+          { orderId: event.data.orderId, points: event.data.points },
+        ],
+      };
+  }
+};
+
+const evolveMovement = (state: PointsAccount, event: PointsMovementEvent): PointsAccount => {
   const totals = { balance: event.data.newBalance, lifetimePoints: event.data.lifetimePoints };
+  const { transactionId } = event.data;
   switch (event.type) {
     case 'PointsAwarded':
+      return {
+        ...state,
+        ...totals,
+        lastActivityAt: event.data.at,
+        movements: recorded(state, { transactionId, kind: 'award', points: event.data.points }),
+      };
     case 'PointsDeducted':
+      // A redemption's deduction is followed by its RewardRedeemed, which marks it as one.
+      return {
+        ...state,
+        ...totals,
+        lastActivityAt: event.data.at,
+        movements: recorded(state, { transactionId, kind: 'deduction', points: event.data.points }),
+      };
     case 'RewardRedeemed':
-      return { ...state, ...totals, lastActivityAt: event.data.at };
+      return {
+        ...state,
+        ...totals,
+        lastActivityAt: event.data.at,
+        movements: updateMovement(state.movements, transactionId, (m) => ({
+          ...m,
+          kind: 'redemption',
+        })),
+      };
     case 'PointsExpired':
-      return { ...state, ...totals };
+      return {
+        ...state,
+        ...totals,
+        movements: recorded(state, { transactionId, kind: 'expiry', points: event.data.points }),
+      };
     case 'PointsRefunded':
       return {
         ...state,
         ...totals,
         refundedOrderIds: [...state.refundedOrderIds, event.data.orderId],
+        deferredRefunds: state.deferredRefunds.filter((r) => r.orderId !== event.data.orderId),
+        movements: recorded(state, { transactionId, kind: 'refund', points: event.data.points }),
       };
+    case 'PointsReversed': {
+      const undone = updateMovement(state.movements, event.data.reversalOf, (m) => ({
+        ...m,
+        reversedBy: transactionId,
+      }));
+      return {
+        ...state,
+        ...totals,
+        movements: {
+          head: { transactionId, kind: 'reversal', points: event.data.points, reversedBy: null },
+          rest: undone,
+        },
+      };
+    }
   }
 };
 

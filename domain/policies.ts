@@ -4,19 +4,26 @@
  */
 import type { LeaderboardCommand } from './leaderboard.ts';
 import type { MemberCommand } from './member.ts';
-import type { PointsAccountEvent } from './pointsAccount.ts';
+import {
+  isMovementEvent,
+  type PointsAccountEvent,
+  type PointsMovementEvent,
+} from './pointsAccount.ts';
 import { tierFor, type Tier, type TierBasis } from './program.ts';
 
 export type ChangeTier = Extract<MemberCommand, { type: 'ChangeTier' }>;
 export type RecordScore = Extract<LeaderboardCommand, { type: 'RecordScore' }>;
+export type ReverseScore = Extract<LeaderboardCommand, { type: 'ReverseScore' }>;
 
 export const tierReasons = {
   up: 'Points threshold reached',
   down: 'Points fell below threshold',
+  awardReversed: 'Award reversed',
+  deductionReversed: 'Deduction reversed',
 } as const;
 
 /** The value tiers are measured against after the event. */
-export const basisValueOf = (event: PointsAccountEvent, tierBasis: TierBasis): number =>
+export const basisValueOf = (event: PointsMovementEvent, tierBasis: TierBasis): number =>
   tierBasis === 'lifetime' ? event.data.lifetimePoints : event.data.newBalance;
 
 /** Index in the ordered tier table; no tier, or one the table no longer has, ranks lowest. */
@@ -31,17 +38,21 @@ export const tierPolicy = (input: {
   now: Date;
 }): ChangeTier | null => {
   const { event, program, currentTier, now } = input;
+  if (!isMovementEvent(event)) return null;
   const newTier = tierFor(program.tiers, basisValueOf(event, program.tierBasis));
   if (newTier === currentTier) return null;
   const up = rankOf(program.tiers, newTier) > rankOf(program.tiers, currentTier);
+  const reason =
+    event.type === 'PointsReversed'
+      ? event.data.reversed === 'award'
+        ? tierReasons.awardReversed
+        : tierReasons.deductionReversed
+      : up
+        ? tierReasons.up
+        : tierReasons.down;
   return {
     type: 'ChangeTier',
-    data: {
-      memberId: event.data.memberId,
-      newTier,
-      reason: up ? tierReasons.up : tierReasons.down,
-      now,
-    },
+    data: { memberId: event.data.memberId, newTier, reason, now },
   };
 };
 
@@ -64,5 +75,24 @@ export const leaderboardPolicy = (input: {
   return leaderboardIds.map((leaderboardId) => ({
     type: 'RecordScore',
     data: { leaderboardId, memberId, points, transactionId, awardedAt, now },
+  }));
+};
+
+/**
+ * One ReverseScore per leaderboard for the reversal of an award: each board takes the award's
+ * points back from the period that counted them (the open one, or an ended one as a correction),
+ * and a board that never counted it does nothing.
+ */
+export const reversalPolicy = (input: {
+  event: PointsAccountEvent;
+  leaderboardIds: readonly string[];
+  now: Date;
+}): ReverseScore[] => {
+  const { event, leaderboardIds, now } = input;
+  if (event.type !== 'PointsReversed' || event.data.reversed !== 'award') return [];
+  const { memberId, transactionId, reversalOf } = event.data;
+  return leaderboardIds.map((leaderboardId) => ({
+    type: 'ReverseScore',
+    data: { leaderboardId, memberId, transactionId, reversalOf, now },
   }));
 };

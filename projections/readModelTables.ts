@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { LedgerKind } from './ledgerLine.ts';
 
 /** timestamptz: read back as Date (pg and PGlite alike), written as an ISO string. */
 type Timestamp = ColumnType<Date, string, string>;
@@ -31,6 +32,8 @@ export type ReadModelTables = {
     lifetime_points: BigCount;
     last_activity_at: ColumnType<Date | null, string | null, string | null>;
     status: 'active' | 'deactivated';
+    /** Until when an operator's override holds the tier against the rules. */
+    tier_locked_until: ColumnType<Date | null, string | null, string | null>;
     created_at: Timestamp;
     updated_at: Timestamp;
   };
@@ -40,7 +43,7 @@ export type ReadModelTables = {
     program_id: string;
     member_id: string;
     transaction_id: string;
-    kind: 'awarded' | 'deducted' | 'expired' | 'refunded';
+    kind: LedgerKind;
     points: BigCount;
     reason: string;
     reference: string | null;
@@ -93,6 +96,8 @@ export type ReadModelTables = {
     points: number;
     /** The ScoreRecorded's stream revision: among equal points, the lower came first. */
     reached_seq: BigCount;
+    /** The member was deactivated during the period: kept aside, not ranked. */
+    withdrawn: ColumnType<boolean, boolean | undefined, boolean>;
   };
   rm_leaderboard_periods: {
     leaderboard_id: string;
@@ -111,5 +116,16 @@ export type ReadModelTables = {
     position: number;
     member_id: string;
     points: BigCount;
+  };
+  /** Reversals of awards counted in an ended period: applied to `rm_period_standings`. */
+  rm_period_corrections: {
+    transaction_id: string;
+    leaderboard_id: string;
+    period_start: Timestamp;
+    member_id: string;
+    /** The points taken from the member's final score. */
+    points: BigCount;
+    reversal_of: string;
+    corrected_at: Timestamp;
   };
 };

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../domain/events.ts';
 import { defaultTopN } from '../domain/leaderboard.ts';
 import type { RecordedEvent } from '../domain/recordedEvent.ts';
+import { isActivity, isLedgerEvent, ledgerLineOf, type LedgerEvent } from './ledgerLine.ts';
 import type { ReadModelTables } from './readModelTables.ts';
 
 /** The subscription name of this projector: its checkpoint key and its lock. */
@@ -22,7 +23,7 @@ export const projectReadModels = async (
   // first writes the run before it, so every row still sees the events in their order.
   let run: RecordedEvent<PointsEvent>[] = [];
   for (const recorded of events) {
-    if (Object.hasOwn(ledgerKinds, recorded.type)) {
+    if (isLedgerEvent(recorded.type)) {
       run.push(recorded as RecordedEvent<PointsEvent>);
       continue;
     }
@@ -33,7 +34,7 @@ export const projectReadModels = async (
   if (run.length > 0) await projectPoints(run, db);
 };
 
-type PointsEvent = Extract<DomainEvent, { type: keyof typeof ledgerKinds }>;
+type PointsEvent = LedgerEvent;
 
 /** A member's row as a run of points events leaves it. */
 type MemberChange = {
@@ -57,20 +58,17 @@ const projectPoints = async (run: readonly RecordedEvent<PointsEvent>[], db: Db)
   for (const recorded of run) {
     const event = { type: recorded.type, data: recorded.data } as PointsEvent;
     const d = event.data;
-    const kind = ledgerKinds[event.type];
     ledger.push({
       event_id: recorded.id,
       program_id: recorded.metadata.programId ?? '',
       member_id: d.memberId,
       transaction_id: d.transactionId,
-      kind,
-      points: kind === 'awarded' || kind === 'refunded' ? d.points : -d.points,
+      ...ledgerLineOf(event),
       reason: d.reason,
-      reference: 'reference' in d ? d.reference : 'orderId' in d ? d.orderId : null,
       balance_after: d.newBalance,
       occurred_at: d.at,
     });
-    const active = event.type === 'PointsAwarded' || event.type === 'PointsDeducted';
+    const active = isActivity(event);
     members.set(d.memberId, {
       member_id: d.memberId,
       balance: d.newBalance,
@@ -189,10 +187,21 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
         .where('member_id', '=', event.data.memberId)
         .execute();
       return;
-    case 'MemberDeactivated':
+    case 'MemberTierLocked':
       await db
         .updateTable('rm_members')
-        .set({ status: 'deactivated', updated_at: event.data.at })
+        .set({ tier_locked_until: event.data.lockedUntil, updated_at: event.data.at })
+        .where('member_id', '=', event.data.memberId)
+        .execute();
+      return;
+    case 'MemberDeactivated':
+    case 'MemberReactivated':
+      await db
+        .updateTable('rm_members')
+        .set({
+          status: event.type === 'MemberDeactivated' ? 'deactivated' : 'active',
+          updated_at: event.data.at,
+        })
         .where('member_id', '=', event.data.memberId)
         .execute();
       return;
@@ -200,6 +209,7 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
     case 'PointsDeducted':
     case 'PointsExpired':
     case 'PointsRefunded':
+    case 'PointsReversed':
       // projectReadModels sends these as runs; one alone is a run of one.
       await projectPoints([recorded as RecordedEvent<PointsEvent>], db);
       return;
@@ -325,6 +335,42 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
         .execute();
       return;
     }
+    case 'ScoreReversed':
+      await db
+        .updateTable('rm_standings')
+        .set({ points: event.data.score })
+        .where('leaderboard_id', '=', event.data.leaderboardId)
+        .where('member_id', '=', event.data.memberId)
+        .execute();
+      return;
+    case 'MemberWithdrawn':
+    case 'MemberReinstated':
+      await db
+        .updateTable('rm_standings')
+        .set({ withdrawn: event.type === 'MemberWithdrawn', points: event.data.score })
+        .where('leaderboard_id', '=', event.data.leaderboardId)
+        .where('member_id', '=', event.data.memberId)
+        .execute();
+      return;
+    case 'PeriodCorrected': {
+      const d = event.data;
+      const inserted = await db
+        .insertInto('rm_period_corrections')
+        .values({
+          transaction_id: d.transactionId,
+          leaderboard_id: d.leaderboardId,
+          period_start: d.periodStart,
+          member_id: d.memberId,
+          points: d.points,
+          reversal_of: d.reversalOf,
+          corrected_at: d.at,
+        })
+        .onConflict((oc) => oc.column('transaction_id').doNothing())
+        .returning('transaction_id')
+        .execute();
+      if (inserted.length > 0) await correctPeriodStandings(db, d);
+      return;
+    }
     case 'PositionChanged':
       // Positions are ranked when read (adapters/application/queries.ts): this event names only
       // the members told of a change, and old histories' many ones must fold the same way.
@@ -368,7 +414,8 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
                 'member_id',
                 'points',
               ])
-              .where('leaderboard_id', '=', d.leaderboardId),
+              .where('leaderboard_id', '=', d.leaderboardId)
+              .where('withdrawn', '=', false),
           )
           .execute();
       }
@@ -382,6 +429,11 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
         .where('leaderboard_id', '=', event.data.leaderboardId)
         .execute();
       return;
+    // Freezing moves no points; a deferred refund shows once it is paid (PointsRefunded).
+    case 'PointsFrozen':
+    case 'PointsUnfrozen':
+    case 'RefundDeferred':
+      return;
     // Reservations of emails and external ids, and their revocation: no read model shows them.
     case 'MemberReservationRevoked':
     case 'IdentifierReserved':
@@ -389,13 +441,6 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
       return;
   }
 };
-
-const ledgerKinds = {
-  PointsAwarded: 'awarded',
-  PointsDeducted: 'deducted',
-  PointsExpired: 'expired',
-  PointsRefunded: 'refunded',
-} as const;
 
 const setOrderStatus = async (
   db: Db,
@@ -414,5 +459,60 @@ const setOrderStatus = async (
     })
     .where('order_id', '=', orderId)
     .where('status', '!=', status)
+    .execute();
+};
+
+/**
+ * An ended period's standings after a reversal of an award it counted: the member's final
+ * points lose the award's, and the period is ranked again as at its end (points descending,
+ * equal points sharing a place, the earlier place first among equals). Ordinals move in two
+ * steps, through negatives, so no two rows share one on the way. Also what a replay runs, on its
+ * own schema, for the same correction.
+ */
+export const correctPeriodStandings = async (
+  db: Db,
+  correction: { leaderboardId: string; periodStart: string; memberId: string; points: number },
+): Promise<void> => {
+  const { leaderboardId, memberId, points } = correction;
+  const periodStart = new Date(correction.periodStart);
+  await db
+    .updateTable('rm_period_standings')
+    .set({ points: sql<number>`greatest(0, points - ${points})` })
+    .where('leaderboard_id', '=', leaderboardId)
+    .where('period_start', '=', periodStart)
+    .where('member_id', '=', memberId)
+    .execute();
+  const ranked = db
+    .selectFrom('rm_period_standings as s')
+    .select((eb) => [
+      's.ordinal',
+      eb.fn
+        .agg<number>('row_number')
+        .over((ob) => ob.orderBy('s.points', 'desc').orderBy('s.ordinal'))
+        .as('new_ordinal'),
+      eb.fn
+        .agg<number>('rank')
+        .over((ob) => ob.orderBy('s.points', 'desc'))
+        .as('new_position'),
+    ])
+    .where('s.leaderboard_id', '=', leaderboardId)
+    .where('s.period_start', '=', periodStart);
+  await db
+    .updateTable('rm_period_standings')
+    .from(ranked.as('r'))
+    .set((eb) => ({
+      ordinal: sql<number>`-${eb.ref('r.new_ordinal')}`,
+      position: eb.ref('r.new_position'),
+    }))
+    .where('rm_period_standings.leaderboard_id', '=', leaderboardId)
+    .where('rm_period_standings.period_start', '=', periodStart)
+    .whereRef('rm_period_standings.ordinal', '=', 'r.ordinal')
+    .execute();
+  await db
+    .updateTable('rm_period_standings')
+    .set({ ordinal: sql<number>`-ordinal` })
+    .where('leaderboard_id', '=', leaderboardId)
+    .where('period_start', '=', periodStart)
+    .where('ordinal', '<', 0)
     .execute();
 };

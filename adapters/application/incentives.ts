@@ -2,6 +2,7 @@ import { streamName, type IdKind } from '../../domain/ids.ts';
 import { leaderboard, type LeaderboardRejection } from '../../domain/leaderboard.ts';
 import {
   member,
+  tierLocked,
   givenUpIdentifiers,
   profileRefusal,
   takenIdentifiers,
@@ -121,6 +122,8 @@ export const incentives = (
     reactor: ReactorProgress;
     /** How long a forced close waits for the reactor before refusing with `scores_pending`. */
     reactorWaitMs: number;
+    /** The member a transaction belongs to (the ledger), or null when there is none. */
+    transactionOwner: (programId: string, transactionId: string) => Promise<string | null>;
   } & Pick<MemberIdentifiersOptions, 'knownHolders' | 'graceMs' | 'waitMs'>,
 ) => {
   const { handler, clock } = deps;
@@ -277,13 +280,18 @@ export const incentives = (
       memberId: string,
       changes: MemberChanges,
       context: CommandContext,
+      override?: { tier?: string | null; lockedUntil?: string | null },
     ) {
+      const tier = override && { ...override, ...(await this.tierRules(programId, memberId)) };
       const update = (reservations: MemberReservations) => {
         const c = ctx(context);
         return handler.handle(
           member,
           streams.member(programId, memberId),
-          { type: 'UpdateMember', data: { memberId, changes, reservations, now: c.now } },
+          {
+            type: 'UpdateMember',
+            data: { memberId, changes, reservations, ...(tier && { tier }), now: c.now },
+          },
           c,
         );
       };
@@ -310,13 +318,146 @@ export const incentives = (
       }
     },
 
+    /**
+     * Deactivation freezes the member's points (nothing expires, refunds wait) and takes them off
+     * the open leaderboards (the policy reactor); reactivation undoes both and pays the refunds
+     * that waited. The member stream decides; the points stream follows (`settleActivation`,
+     * which the reactor repeats for every such event, so a crash between the two heals).
+     */
     async deactivateMember(programId: string, memberId: string, context: CommandContext) {
+      return this.setActive(programId, memberId, false, context);
+    },
+
+    async reactivateMember(programId: string, memberId: string, context: CommandContext) {
+      return this.setActive(programId, memberId, true, context);
+    },
+
+    async setActive(programId: string, memberId: string, active: boolean, context: CommandContext) {
       const c = ctx(context);
+      const changed = await handler.handle(
+        member,
+        streams.member(programId, memberId),
+        active
+          ? { type: 'ReactivateMember', data: { memberId, now: c.now } }
+          : { type: 'DeactivateMember', data: { memberId, now: c.now } },
+        c,
+      );
+      if (!changed.ok) return refused<never>(changed);
+      const followUp = await this.settleActivation(programId, memberId, c);
+      return {
+        ok: true as const,
+        value: { events: changed.events, state: changed.state },
+        position: later(changed.position, followUp),
+      };
+    },
+
+    /** Brings the points account in line with the member's activity as it is now. */
+    async settleActivation(
+      programId: string,
+      memberId: string,
+      context: CommandContext,
+    ): Promise<Position | null> {
+      const { state } = await loadMember(programId, memberId);
+      if (!state.exists) return null;
+      const c = ctx(context);
+      const result = await handler.handle(
+        pointsAccount,
+        streams.points(programId, memberId),
+        state.active
+          ? {
+              type: 'UnfreezePoints',
+              data: {
+                memberId,
+                refundTransactionId: (orderId) =>
+                  derivedId('transaction', `deferred refund:${programId}:${orderId}`),
+                now: c.now,
+              },
+            }
+          : { type: 'FreezePoints', data: { memberId, now: c.now } },
+        c,
+      );
+      return result.ok ? result.position : null;
+    },
+
+    /**
+     * Undoes one award or manual deduction: the points account decides (at most once, not below
+     * zero unless allowed); tiers and leaderboard scores follow in the policy reactor. The
+     * transaction's member is found through the ledger, waiting for it to show a transaction
+     * just made.
+     */
+    async reverseTransaction(
+      programId: string,
+      transactionId: string,
+      input: { reason: string; allowNegative: boolean },
+      context: CommandContext,
+    ) {
+      const memberId = await deps.transactionOwner(programId, transactionId);
+      if (memberId === null)
+        return refused<never>({
+          ok: false,
+          rejection: 'transaction_not_found',
+          message: `no transaction ${transactionId} in this program`,
+          field: 'transaction_id',
+        });
+      const guard = await activeMember(programId, memberId);
+      if (!guard.ok) return guard;
+      const c = ctx(context);
+      return run(
+        await handler.handle(
+          pointsAccount,
+          streams.points(programId, memberId),
+          {
+            type: 'ReverseTransaction',
+            data: {
+              transactionId: idFor('transaction', context, 'reversal'),
+              reversalOf: transactionId,
+              memberId,
+              reason: input.reason,
+              allowNegative: input.allowNegative,
+              now: c.now,
+            },
+          },
+          c,
+        ),
+      );
+    },
+
+    /**
+     * The tier the program's rules give the member's points now, and the program's tier names:
+     * what a tier override is checked against and falls back to.
+     */
+    async tierRules(programId: string, memberId: string) {
+      const [{ state: p }, { state: account }] = await Promise.all([
+        loadProgram(programId),
+        handler.load(pointsAccount, streams.points(programId, memberId)),
+      ]);
+      if (!p.exists) return { tierNames: [], ruleTier: null };
+      const value = p.tierBasis === 'lifetime' ? account.lifetimePoints : account.balance;
+      return { tierNames: p.tiers.map((t) => t.name), ruleTier: tierFor(p.tiers, value) };
+    },
+
+    /**
+     * Ends an override's hold that has lapsed, putting the member in the tier the rules give
+     * them now: what the tier job runs. Nothing while the hold is on, or when there is none.
+     */
+    async endLapsedHold(programId: string, memberId: string, context: CommandContext) {
+      const c = ctx(context);
+      const { state } = await loadMember(programId, memberId);
+      if (!state.exists || state.tierLockedUntil === null || tierLocked(state, c.now))
+        return { ok: true as const, value: { events: [] }, position: null };
       return run(
         await handler.handle(
           member,
           streams.member(programId, memberId),
-          { type: 'DeactivateMember', data: { memberId, now: c.now } },
+          {
+            type: 'OverrideTier',
+            data: {
+              memberId,
+              lockedUntil: null,
+              ...(await this.tierRules(programId, memberId)),
+              now: c.now,
+            },
+          },
           c,
         ),
       );

@@ -4,7 +4,7 @@ import type { Incentives } from './incentives.ts';
 import { reactorCaughtUp, type ReactorProgress } from './policyReactor.ts';
 import type { Queries } from './queries.ts';
 
-export type JobName = 'expiry' | 'leaderboards';
+export type JobName = 'expiry' | 'leaderboards' | 'tiers';
 
 export type JobReport = {
   job: JobName;
@@ -130,6 +130,30 @@ export const jobs = (deps: {
             context(board.program_id),
           );
           if (outcome.ok && outcome.value.events.length > 0) changed++;
+        }
+        return changed;
+      }),
+
+    /**
+     * Ends tier overrides' holds that have lapsed: each member goes to the tier the rules give
+     * their points now (reason "Tier hold ended"). Runs every minute.
+     */
+    tiers: () =>
+      locked('tiers', async () => {
+        let changed = 0;
+        for (;;) {
+          const due = await queries.lapsedTierLocks(clock.now(), 500);
+          for (const row of due) {
+            const outcome = await incentives.endLapsedHold(
+              row.program_id,
+              row.member_id,
+              context(row.program_id),
+            );
+            if (outcome.ok && outcome.value.events.length > 0) changed++;
+          }
+          // A page whose holds were all ended moves on; one that ended none (the read model
+          // lagging behind) would be read again, so the run stops there.
+          if (due.length < 500 || changed === 0) break;
         }
         return changed;
       }),

@@ -1,7 +1,7 @@
 import type { DomainEvent } from '../../domain/events.ts';
 import { leaderboard } from '../../domain/leaderboard.ts';
-import { member } from '../../domain/member.ts';
-import { leaderboardPolicy, tierPolicy } from '../../domain/policies.ts';
+import { member, tierLocked } from '../../domain/member.ts';
+import { leaderboardPolicy, reversalPolicy, tierPolicy } from '../../domain/policies.ts';
 import { comparePositions, type Position, type RecordedEvent } from '../../domain/recordedEvent.ts';
 import type { Clock, CommandHandler } from './commandHandler.ts';
 import { streams, type Incentives } from './incentives.ts';
@@ -95,26 +95,50 @@ export const policyReactor = (deps: {
         case 'PointsAwarded':
         case 'PointsDeducted':
         case 'PointsExpired':
-        case 'PointsRefunded': {
+        case 'PointsRefunded':
+        case 'PointsReversed': {
           const { state: p } = await programOf(programId);
           const memberStream = streams.member(programId, event.data.memberId);
           const { state: m } = await handler.load(member, memberStream);
-          if (p.exists && m.exists) {
+          // An operator's override holds the tier until its hold lapses (the tier job then
+          // applies the rules again).
+          if (p.exists && m.exists && !tierLocked(m, clock.now())) {
             const change = tierPolicy({ event, program: p, currentTier: m.tier, now: clock.now() });
             if (change)
               await handler.handle(member, memberStream, change, { ...context, now: clock.now() });
           }
-          if (event.type === 'PointsAwarded') {
-            const leaderboardIds = await leaderboardsOf(programId);
-            for (const command of leaderboardPolicy({ event, leaderboardIds, now: clock.now() })) {
-              await handler.handle(
-                leaderboard,
-                streams.leaderboard(programId, command.data.leaderboardId),
-                command,
-                { ...context, now: clock.now() },
-              );
-            }
+          const leaderboardIds = await leaderboardsOf(programId);
+          const commands = [
+            ...leaderboardPolicy({ event, leaderboardIds, now: clock.now() }),
+            ...reversalPolicy({ event, leaderboardIds, now: clock.now() }),
+          ];
+          for (const command of commands) {
+            await handler.handle(
+              leaderboard,
+              streams.leaderboard(programId, command.data.leaderboardId),
+              command,
+              { ...context, now: clock.now() },
+            );
           }
+          break;
+        }
+        case 'MemberDeactivated':
+        case 'MemberReactivated': {
+          // A deactivated member leaves every open period, and a reactivated one gets back the
+          // score they left with where that period is still open. Freezing the points (and
+          // paying the refunds that waited) is done by the command; repeated here, as the
+          // member is now, it heals a crash between the two appends.
+          const { memberId } = event.data;
+          const type = event.type === 'MemberDeactivated' ? 'WithdrawMember' : 'ReinstateMember';
+          for (const leaderboardId of await leaderboardsOf(programId)) {
+            await handler.handle(
+              leaderboard,
+              streams.leaderboard(programId, leaderboardId),
+              { type, data: { leaderboardId, memberId, now: clock.now() } },
+              { ...context, now: clock.now() },
+            );
+          }
+          await incentives.settleActivation(programId, memberId, context);
           break;
         }
         case 'LeaderboardCreated':
@@ -134,10 +158,13 @@ export const policyReactor = (deps: {
         case 'MemberRegistered':
         case 'MemberUpdated':
         case 'MemberTierChanged':
-        case 'MemberDeactivated':
+        case 'MemberTierLocked':
         case 'MemberReservationRevoked':
         case 'IdentifierReserved':
         case 'IdentifierReleased':
+        case 'PointsFrozen':
+        case 'PointsUnfrozen':
+        case 'RefundDeferred':
         case 'RewardRedeemed':
         case 'RewardCreated':
         case 'RewardChanged':
@@ -147,6 +174,10 @@ export const policyReactor = (deps: {
         case 'OrderShipped':
         case 'OrderDelivered':
         case 'ScoreRecorded':
+        case 'ScoreReversed':
+        case 'PeriodCorrected':
+        case 'MemberWithdrawn':
+        case 'MemberReinstated':
         case 'PositionChanged':
         case 'PeriodEnded':
         case 'PeriodOpened':

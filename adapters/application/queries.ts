@@ -169,6 +169,7 @@ export const queries = (db: Kysely<Database>) => ({
           .as('position'),
       ])
       .where('leaderboard_id', '=', leaderboardId)
+      .where('withdrawn', '=', false)
       .orderBy('points', 'desc')
       .orderBy('reached_seq')
       .limit(1000)
@@ -180,6 +181,10 @@ export const queries = (db: Kysely<Database>) => ({
     }));
   },
 
+  /**
+   * The board's ended periods, newest first: each with the top ten it was published with, and
+   * the corrections (reversed awards) made since; its standings page has them applied.
+   */
   async periods(leaderboardId: string) {
     const rows = await db
       .selectFrom('rm_leaderboard_periods')
@@ -187,7 +192,11 @@ export const queries = (db: Kysely<Database>) => ({
       .where('leaderboard_id', '=', leaderboardId)
       .orderBy('period_start', 'desc')
       .execute();
-    return rows.map(periodView);
+    const corrections = await periodCorrections(db, leaderboardId);
+    return rows.map((row) => ({
+      ...periodView(row),
+      corrections: corrections.get(row.period_start.toISOString()) ?? [],
+    }));
   },
 
   /** One ended period of the board, by its start instant (what its id names). */
@@ -235,16 +244,54 @@ export const queries = (db: Kysely<Database>) => ({
 
   /** Members holding points whose last activity is before `before`. */
   async inactiveMembers(programId: string, before: Date, limit: number, afterMemberId: string) {
+    return (
+      db
+        .selectFrom('rm_members')
+        .select('member_id')
+        .where('program_id', '=', programId)
+        .where('balance', '>', 0)
+        // A deactivated member's points are frozen until they are reactivated.
+        .where('status', '=', 'active')
+        .where('last_activity_at', '<=', before)
+        .where('member_id', '>', afterMemberId)
+        .orderBy('member_id')
+        .limit(limit)
+        .execute()
+    );
+  },
+
+  /** The member a transaction of the program belongs to, or null. */
+  async transactionOwner(programId: string, transactionId: string) {
+    const row = await db
+      .selectFrom('rm_ledger')
+      .select('member_id')
+      .where('transaction_id', '=', transactionId)
+      .where('program_id', '=', programId)
+      .executeTakeFirst();
+    return row?.member_id ?? null;
+  },
+
+  /** Members whose tier override's hold has lapsed by `now`, for the tier job. */
+  async lapsedTierLocks(now: Date, limit: number) {
     return db
       .selectFrom('rm_members')
-      .select('member_id')
-      .where('program_id', '=', programId)
-      .where('balance', '>', 0)
-      .where('last_activity_at', '<=', before)
-      .where('member_id', '>', afterMemberId)
-      .orderBy('member_id')
+      .select(['program_id', 'member_id'])
+      .where('tier_locked_until', '<=', now)
+      .orderBy('tier_locked_until')
       .limit(limit)
       .execute();
+  },
+
+  /** The member's cancelled orders: a reactivation settles those refunded while frozen. */
+  async cancelledOrderIds(programId: string, memberId: string) {
+    const rows = await db
+      .selectFrom('rm_orders')
+      .select('order_id')
+      .where('program_id', '=', programId)
+      .where('member_id', '=', memberId)
+      .where('status', '=', 'cancelled')
+      .execute();
+    return rows.map((row) => row.order_id);
   },
 
   /** Leaderboards whose current period has ended by `now`. */
@@ -295,6 +342,7 @@ const memberView = (row: Row<'rm_members'>) => ({
   balance: row.balance,
   lifetime_points: row.lifetime_points,
   status: row.status,
+  tier_locked_until: row.tier_locked_until ? row.tier_locked_until.toISOString() : null,
   last_activity_at: row.last_activity_at ? row.last_activity_at.toISOString() : null,
   created_at: row.created_at.toISOString(),
   updated_at: row.updated_at.toISOString(),
@@ -324,6 +372,31 @@ const orderView = (row: Row<'rm_orders'>) => ({
   history: row.history,
   created_at: row.created_at.toISOString(),
   updated_at: row.updated_at.toISOString(),
+});
+
+/** Corrections of the board's ended periods, by period start (ISO), oldest first. */
+const periodCorrections = async (db: Kysely<Database>, leaderboardId: string) => {
+  const rows = await db
+    .selectFrom('rm_period_corrections')
+    .selectAll()
+    .where('leaderboard_id', '=', leaderboardId)
+    .orderBy('corrected_at')
+    .orderBy('transaction_id')
+    .execute();
+  const byPeriod = new Map<string, ReturnType<typeof correctionView>[]>();
+  for (const row of rows) {
+    const key = row.period_start.toISOString();
+    byPeriod.set(key, [...(byPeriod.get(key) ?? []), correctionView(row)]);
+  }
+  return byPeriod;
+};
+
+const correctionView = (row: Row<'rm_period_corrections'>) => ({
+  transaction_id: row.transaction_id,
+  reversal_of: row.reversal_of,
+  member_id: row.member_id,
+  points: -row.points,
+  corrected_at: row.corrected_at.toISOString(),
 });
 
 const periodView = (row: Row<'rm_leaderboard_periods'>) => ({

@@ -2,8 +2,13 @@ import type { Kysely } from 'kysely';
 import type { DomainEvent } from '../../domain/events.ts';
 import { streamName } from '../../domain/ids.ts';
 import { member, type MemberEvent } from '../../domain/member.ts';
-import { pointsAccount, type PointsAccountEvent } from '../../domain/pointsAccount.ts';
+import {
+  isMovementEvent,
+  pointsAccount,
+  type PointsAccountEvent,
+} from '../../domain/pointsAccount.ts';
 import type { RecordedEvent } from '../../domain/recordedEvent.ts';
+import { isActivity, ledgerLineOf, type LedgerKind } from '../../projections/ledgerLine.ts';
 import type { Database } from '../db/schema.ts';
 import { PostgresEventStore } from '../eventstore/postgresEventStore.ts';
 import type { DatabaseHandle } from '../db/database.ts';
@@ -12,7 +17,7 @@ import type { DatabaseHandle } from '../db/database.ts';
 export type LedgerLine = {
   event_id: string;
   transaction_id: string;
-  kind: 'awarded' | 'deducted' | 'expired' | 'refunded';
+  kind: LedgerKind;
   points: number;
   reason: string;
   reference: string | null;
@@ -64,13 +69,6 @@ const timeOf = (event: RecordedEvent): number => {
   return Date.parse(typeof at === 'string' ? at : event.metadata.recordedAt);
 };
 
-const ledgerKinds = {
-  PointsAwarded: 'awarded',
-  PointsDeducted: 'deducted',
-  PointsExpired: 'expired',
-  PointsRefunded: 'refunded',
-} as const;
-
 /**
  * The member's state and ledger at `asOf` (inclusive), by folding its member and points streams
  * up to that moment with the domain's own `evolve`; the read-model fields that are not decider
@@ -109,21 +107,20 @@ export const memberHistory = async (
   for (const recorded of pointsFacts) {
     const event = { type: recorded.type, data: recorded.data } as PointsAccountEvent & DomainEvent;
     account = pointsAccount.evolve(account, event);
+    // Freezing and deferred refunds move no points: the read models show nothing of them.
+    if (!isMovementEvent(event)) continue;
     if (event.type === 'RewardRedeemed') {
       lastActivityAt = event.data.at;
       continue;
     }
     const d = event.data;
-    const kind = ledgerKinds[event.type];
-    if (event.type === 'PointsAwarded' || event.type === 'PointsDeducted') lastActivityAt = d.at;
+    if (isActivity(event)) lastActivityAt = d.at;
     if (updatedAt === null || Date.parse(d.at) >= Date.parse(updatedAt)) updatedAt = d.at;
     ledger.push({
       event_id: recorded.id,
       transaction_id: d.transactionId,
-      kind,
-      points: kind === 'awarded' || kind === 'refunded' ? d.points : -d.points,
+      ...ledgerLineOf(event),
       reason: d.reason,
-      reference: 'reference' in d ? d.reference : 'orderId' in d ? d.orderId : null,
       balance_after: d.newBalance,
       occurred_at: d.at,
       revision: recorded.revision.toString(),

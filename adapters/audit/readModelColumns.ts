@@ -35,6 +35,7 @@ export const tableColumns: Record<ReadModelTable, readonly (readonly [string, Co
     ['status', 'text'],
     ['created_at', 'timestamptz'],
     ['updated_at', 'timestamptz'],
+    ['tier_locked_until', 'timestamptz'],
   ],
   rm_ledger: [
     ['event_id', 'uuid'],
@@ -90,6 +91,7 @@ export const tableColumns: Record<ReadModelTable, readonly (readonly [string, Co
     ['member_id', 'text'],
     ['points', 'bigint'],
     ['reached_seq', 'bigint'],
+    ['withdrawn', 'boolean'],
   ],
   rm_leaderboard_periods: [
     ['leaderboard_id', 'text'],
@@ -106,6 +108,15 @@ export const tableColumns: Record<ReadModelTable, readonly (readonly [string, Co
     ['member_id', 'text'],
     ['points', 'bigint'],
   ],
+  rm_period_corrections: [
+    ['transaction_id', 'text'],
+    ['leaderboard_id', 'text'],
+    ['period_start', 'timestamptz'],
+    ['member_id', 'text'],
+    ['points', 'bigint'],
+    ['reversal_of', 'text'],
+    ['corrected_at', 'timestamptz'],
+  ],
 };
 
 /** Primary keys: what a verify pairs rows by. */
@@ -119,6 +130,7 @@ export const tableKeys: Record<ReadModelTable, readonly string[]> = {
   rm_standings: ['leaderboard_id', 'member_id'],
   rm_leaderboard_periods: ['leaderboard_id', 'period_start'],
   rm_period_standings: ['leaderboard_id', 'period_start', 'ordinal'],
+  rm_period_corrections: ['transaction_id'],
 };
 
 export const readModelTableNames = Object.keys(tableColumns) as ReadModelTable[];

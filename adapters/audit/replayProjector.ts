@@ -1,6 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../../domain/events.ts';
 import { defaultTopN } from '../../domain/leaderboard.ts';
+import { isActivity, ledgerLineOf } from '../../projections/ledgerLine.ts';
+import { correctPeriodStandings } from '../../projections/readModels.ts';
+import type { ReadModelTables } from '../../projections/readModelTables.ts';
 import {
   readModelTableNames,
   tableColumns,
@@ -78,13 +81,6 @@ export const insertRows = async (
   if (chunk.length > 0) await insert(chunk);
 };
 
-const ledgerKinds = {
-  PointsAwarded: 'awarded',
-  PointsDeducted: 'deducted',
-  PointsExpired: 'expired',
-  PointsRefunded: 'refunded',
-} as const;
-
 /**
  * An order as the fold keeps it: its history flat, `[status, at, status, at, …]`, one exactly
  * sized array instead of an array grown by push and an object per entry (~160 bytes less per
@@ -127,7 +123,10 @@ export class BatchedReplay {
   readonly #leaderboards = new Map<string, Row>();
   readonly #standings = new Map<string, Map<string, Row>>();
   readonly #periodKeys = new Set<string>();
+  readonly #correctionKeys = new Set<string>();
   #ledger: Row[] = [];
+  /** Corrections of ended periods: written, then applied to the standings, after the batch's. */
+  #corrections: Row[] = [];
   #periods: Row[] = [];
   #periodStandings: Row[] = [];
   #writing: Promise<void> = Promise.resolve();
@@ -148,9 +147,11 @@ export class BatchedReplay {
     const ledger = this.#ledger;
     const periods = this.#periods;
     const periodStandings = this.#periodStandings;
+    const corrections = this.#corrections;
     this.#ledger = [];
     this.#periods = [];
     this.#periodStandings = [];
+    this.#corrections = [];
     await this.#writing;
     this.#writing = (async () => {
       if (this.#tables.has('rm_ledger') && ledger.length > 0)
@@ -159,6 +160,20 @@ export class BatchedReplay {
         await insertRows(this.#db, this.#schema, 'rm_leaderboard_periods', periods);
       if (this.#tables.has('rm_period_standings') && periodStandings.length > 0)
         await insertRows(this.#db, this.#schema, 'rm_period_standings', periodStandings);
+      if (this.#tables.has('rm_period_corrections') && corrections.length > 0)
+        await insertRows(this.#db, this.#schema, 'rm_period_corrections', corrections);
+      // Rare, so one statement each, as live: on rows this or an earlier batch has written.
+      if (this.#tables.has('rm_period_standings'))
+        for (const c of corrections)
+          await correctPeriodStandings(
+            this.#db.withSchema(this.#schema) as unknown as Kysely<ReadModelTables>,
+            {
+              leaderboardId: c.leaderboard_id as string,
+              periodStart: c.period_start as string,
+              memberId: c.member_id as string,
+              points: c.points as number,
+            },
+          );
     })();
     // Awaited by the next apply or finish; an early failure must not surface as unhandled.
     this.#writing.catch(() => {});
@@ -232,6 +247,7 @@ export class BatchedReplay {
           status: 'active',
           created_at: d.at,
           updated_at: d.at,
+          tier_locked_until: null,
         });
         return;
       }
@@ -253,30 +269,35 @@ export class BatchedReplay {
         row.updated_at = event.data.at;
         return;
       }
-      case 'MemberDeactivated': {
+      case 'MemberTierLocked': {
         const row = this.#members.get(event.data.memberId);
         if (!row) return;
-        row.status = 'deactivated';
+        row.tier_locked_until = event.data.lockedUntil;
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'MemberDeactivated':
+      case 'MemberReactivated': {
+        const row = this.#members.get(event.data.memberId);
+        if (!row) return;
+        row.status = event.type === 'MemberDeactivated' ? 'deactivated' : 'active';
         row.updated_at = event.data.at;
         return;
       }
       case 'PointsAwarded':
       case 'PointsDeducted':
       case 'PointsExpired':
-      case 'PointsRefunded': {
+      case 'PointsRefunded':
+      case 'PointsReversed': {
         const d = event.data;
-        const kind = ledgerKinds[event.type];
-        const signed = kind === 'awarded' || kind === 'refunded' ? d.points : -d.points;
-        const active = event.type === 'PointsAwarded' || event.type === 'PointsDeducted';
+        const active = isActivity(event);
         this.#ledger.push({
           event_id: recorded.id,
           program_id: programId,
           member_id: d.memberId,
           transaction_id: d.transactionId,
-          kind,
-          points: signed,
+          ...ledgerLineOf(event),
           reason: d.reason,
-          reference: 'reference' in d ? d.reference : 'orderId' in d ? d.orderId : null,
           balance_after: d.newBalance,
           occurred_at: d.at,
         });
@@ -399,8 +420,37 @@ export class BatchedReplay {
             member_id: this.#shared(this.#members, d.memberId, 'member_id'),
             points: d.score,
             reached_seq: Number(recorded.revision),
+            withdrawn: false,
           });
         }
+        return;
+      }
+      case 'ScoreReversed': {
+        const row = this.#standings.get(event.data.leaderboardId)?.get(event.data.memberId);
+        if (row) row.points = event.data.score;
+        return;
+      }
+      case 'MemberWithdrawn':
+      case 'MemberReinstated': {
+        const row = this.#standings.get(event.data.leaderboardId)?.get(event.data.memberId);
+        if (!row) return;
+        row.withdrawn = event.type === 'MemberWithdrawn';
+        row.points = event.data.score;
+        return;
+      }
+      case 'PeriodCorrected': {
+        const d = event.data;
+        if (this.#correctionKeys.has(d.transactionId)) return;
+        this.#correctionKeys.add(d.transactionId);
+        this.#corrections.push({
+          transaction_id: d.transactionId,
+          leaderboard_id: d.leaderboardId,
+          period_start: d.periodStart,
+          member_id: d.memberId,
+          points: d.points,
+          reversal_of: d.reversalOf,
+          corrected_at: d.at,
+        });
         return;
       }
       case 'PositionChanged':
@@ -430,6 +480,11 @@ export class BatchedReplay {
         row.period_end = event.data.periodEnd;
         return;
       }
+      // Freezing moves no points; a deferred refund shows once it is paid (PointsRefunded).
+      case 'PointsFrozen':
+      case 'PointsUnfrozen':
+      case 'RefundDeferred':
+        return;
       // As live (projections/readModels.ts): no read model shows reservations.
       case 'MemberReservationRevoked':
       case 'IdentifierReserved':
@@ -446,11 +501,13 @@ export class BatchedReplay {
   #rankPeriod(leaderboardId: string, periodStart: string): void {
     const board = this.#standings.get(leaderboardId);
     if (!board) return;
-    const sorted = [...board.values()].sort(
-      (a, b) =>
-        (b.points as number) - (a.points as number) ||
-        (a.reached_seq as number) - (b.reached_seq as number),
-    );
+    const sorted = [...board.values()]
+      .filter((row) => row.withdrawn !== true)
+      .sort(
+        (a, b) =>
+          (b.points as number) - (a.points as number) ||
+          (a.reached_seq as number) - (b.reached_seq as number),
+      );
     let previous: { points: unknown; position: number } | null = null;
     sorted.forEach((row, i) => {
       const position =

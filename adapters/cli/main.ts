@@ -18,13 +18,13 @@ const jobsCommand = program.command('jobs').description('Scheduled jobs');
 jobsCommand
   .command('run')
   .description('Run a scheduled job now (idempotent; skipped if another process holds its lock)')
-  .argument('<job>', 'expiry | leaderboards', (value: string) => {
-    if (value !== 'expiry' && value !== 'leaderboards')
-      throw new InvalidArgumentError('use expiry or leaderboards');
+  .argument('<job>', 'expiry | leaderboards | tiers', (value: string) => {
+    if (value !== 'expiry' && value !== 'leaderboards' && value !== 'tiers')
+      throw new InvalidArgumentError('use expiry, leaderboards or tiers');
     return value;
   })
   .option('--json', 'print the report as JSON')
-  .action(async (job: 'expiry' | 'leaderboards', options: { json?: boolean }) => {
+  .action(async (job: 'expiry' | 'leaderboards' | 'tiers', options: { json?: boolean }) => {
     const { startRuntime } = await import('../runtime.ts');
     const runtime = await startRuntime(
       { ...loadConfig(), roles: ['api'] },
@@ -34,7 +34,9 @@ jobsCommand
       const report =
         job === 'expiry'
           ? await runtime.jobs.expiry({ atLocalHour: null })
-          : await runtime.jobs.leaderboards();
+          : job === 'tiers'
+            ? await runtime.jobs.tiers()
+            : await runtime.jobs.leaderboards();
       if (options.json) console.log(JSON.stringify(report));
       else
         console.log(

@@ -39,6 +39,7 @@ export const rejectionStatus: Record<Rejection, number> = {
   invalid_reference: 400,
   invalid_stock: 400,
   invalid_tier: 400,
+  invalid_tier_locked_until: 400,
   invalid_tier_basis: 400,
   invalid_tiers: 400,
   invalid_timezone: 400,
@@ -48,12 +49,14 @@ export const rejectionStatus: Record<Rejection, number> = {
   reward_not_found: 404,
   order_not_found: 404,
   leaderboard_not_found: 404,
+  transaction_not_found: 404,
   program_exists: 409,
   member_exists: 409,
   identifier_not_reserved: 409,
   reward_exists: 409,
   order_exists: 409,
   leaderboard_exists: 409,
+  already_reversed: 409,
   scores_pending: 503,
   concurrency_conflict: 409,
   insufficient_points: 422,
@@ -66,6 +69,7 @@ export const rejectionStatus: Record<Rejection, number> = {
   order_already_shipped: 422,
   order_already_delivered: 422,
   order_cancelled: 422,
+  not_reversible: 422,
 };
 
 export type ErrorBody = {

@@ -369,10 +369,22 @@ export const routes = (deps: RouteDeps): Router => {
         ...(body.attributes !== undefined && { attributes: body.attributes }),
       },
       contextOf(req, res, programId),
+      body.tier !== undefined || body.tier_locked_until !== undefined
+        ? {
+            ...(body.tier !== undefined && { tier: body.tier }),
+            ...(body.tier_locked_until !== undefined && {
+              lockedUntil:
+                body.tier_locked_until === null
+                  ? null
+                  : new Date(body.tier_locked_until).toISOString(),
+            }),
+          }
+        : undefined,
     );
     reply(res, outcome, 200, ({ state }) => ({
       id: memberId,
       tier: state.tier,
+      tier_locked_until: state.exists ? state.tierLockedUntil : null,
       status: state.active ? 'active' : 'deactivated',
     }));
   });
@@ -387,6 +399,48 @@ export const routes = (deps: RouteDeps): Router => {
       contextOf(req, res, programId),
     );
     reply(res, outcome, 200, () => ({ id: memberId, status: 'deactivated' }));
+  });
+
+  router.post('/programs/:programId/members/:memberId/reactivate', async (req, res) => {
+    const memberId = idParam(req, res, 'memberId', 'member');
+    if (!memberId || !parse(s.emptySchema, req.body, res)) return;
+    const programId = programOf(res);
+    const outcome = await incentives.reactivateMember(
+      programId,
+      memberId,
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 200, () => ({ id: memberId, status: 'active' }));
+  });
+
+  router.post('/programs/:programId/transactions/:transactionId/reverse', async (req, res) => {
+    const transactionId = idParam(req, res, 'transactionId', 'transaction');
+    if (!transactionId) return;
+    const body = parse(s.reverseTransactionSchema, req.body, res);
+    if (!body) return;
+    const programId = programOf(res);
+    const outcome = await incentives.reverseTransaction(
+      programId,
+      transactionId,
+      { reason: body.reason, allowNegative: body.allow_negative },
+      contextOf(req, res, programId),
+    );
+    reply(res, outcome, 201, (value) => {
+      const e = value?.events[0];
+      if (!e || e.type !== 'PointsReversed') return {};
+      const d = e.data;
+      return {
+        transaction_id: d.transactionId,
+        reversal_of: d.reversalOf,
+        reversed: d.reversed,
+        member_id: d.memberId,
+        points: d.points,
+        reason: d.reason,
+        new_balance: d.newBalance,
+        lifetime_points: d.lifetimePoints,
+        created_at: d.at,
+      };
+    });
   });
 
   // Points

@@ -70,10 +70,26 @@ export const createMemberSchema = z
   })
   .meta({ id: 'CreateMember' });
 
+/** An instant with its offset (`2027-01-01T00:00:00Z`, `…+02:00`). */
+const dateTime = wireString().pipe(z.iso.datetime({ offset: true }));
+
 export const updateMemberSchema = z
-  .strictObject({ email, name: text(200), external_id: text(200).nullable(), attributes })
+  .strictObject({
+    email,
+    name: text(200),
+    external_id: text(200).nullable(),
+    attributes,
+    /** A manual tier override: one of the program's tiers, or null. */
+    tier: text(100).nullable(),
+    /** Holds the tier against the rules until then; null lifts a hold. */
+    tier_locked_until: dateTime.nullable(),
+  })
   .partial()
   .meta({ id: 'UpdateMember' });
+
+export const reverseTransactionSchema = z
+  .strictObject({ reason: text(500), allow_negative: z.boolean().default(false) })
+  .meta({ id: 'ReverseTransaction' });
 
 export const pointsSchema = z
   .strictObject({ points, reason: text(500), reference: text(200).nullable().optional() })

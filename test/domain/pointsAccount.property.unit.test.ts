@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { fold } from '../../domain/decider.ts';
 import { member, type MemberEvent } from '../../domain/member.ts';
 import {
+  isMovementEvent,
   pointsAccount,
   type PointsAccount,
   type PointsAccountCommand,
@@ -105,7 +106,11 @@ const sum = (
 ) => events.filter((e) => e.type === type).reduce((total, e) => total + pick(e), 0);
 
 const pointsOf = (e: PointsAccountEvent): number =>
-  e.type === 'RewardRedeemed' ? e.data.pointsSpent : e.data.points;
+  e.type === 'RewardRedeemed'
+    ? e.data.pointsSpent
+    : e.type === 'PointsFrozen' || e.type === 'PointsUnfrozen'
+      ? 0
+      : e.data.points;
 
 const tierTable: fc.Arbitrary<Tier[]> = fc
   .uniqueArray(fc.integer({ min: 0, max: 5_000 }), { maxLength: 5 })
@@ -140,6 +145,7 @@ describe('points account properties', () => {
         let running = 0;
         let lifetime = 0;
         for (const event of events) {
+          if (!isMovementEvent(event)) continue;
           if (event.type === 'PointsAwarded') lifetime += event.data.points;
           if (event.type === 'PointsAwarded' || event.type === 'PointsRefunded')
             running += event.data.points;

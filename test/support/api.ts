@@ -253,7 +253,7 @@ export type Movement = Command & {
 };
 export type LedgerRow = {
   transaction_id: string;
-  kind: 'awarded' | 'deducted' | 'expired' | 'refunded';
+  kind: 'awarded' | 'deducted' | 'expired' | 'refunded' | 'reversed';
   points: number;
   reason: string;
   reference: string | null;

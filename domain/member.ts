@@ -316,12 +316,11 @@ const profileKeys = [
   'attributes',
 ] as const satisfies readonly (keyof MemberProfile)[];
 
-const overrideTier = (
-  state: Extract<Member, { exists: true }>,
+/** The refusal a tier override earns before any stream is read, or null. */
+export const tierOverrideRefusal = (
   data: TierOverride & { now: Date },
-): Decision<MemberEvent, MemberRejection> => {
-  if (!state.active) return reject('member_inactive', 'the member is deactivated', 'member_id');
-  const { tier, lockedUntil, tierNames, ruleTier, now } = data;
+): Refusal<MemberRejection> | null => {
+  const { tier, lockedUntil, tierNames, now } = data;
   if (tier !== undefined && tier !== null && !tierNames.includes(tier))
     return reject(
       'invalid_tier',
@@ -338,6 +337,17 @@ const overrideTier = (
       'tier_locked_until must be a future date-time, or null to lift the hold',
       'tier_locked_until',
     );
+  return null;
+};
+
+const overrideTier = (
+  state: Extract<Member, { exists: true }>,
+  data: TierOverride & { now: Date },
+): Decision<MemberEvent, MemberRejection> => {
+  if (!state.active) return reject('member_inactive', 'the member is deactivated', 'member_id');
+  const refusal = tierOverrideRefusal(data);
+  if (refusal) return refusal;
+  const { tier, lockedUntil, ruleTier, now } = data;
   const at = isoOf(now);
   const events: MemberEvent[] = [];
   const moveTo = (newTier: string | null, reason: string) => {

@@ -3,6 +3,7 @@ import { leaderboard, type LeaderboardRejection } from '../../domain/leaderboard
 import {
   member,
   tierLocked,
+  tierOverrideRefusal,
   givenUpIdentifiers,
   profileRefusal,
   takenIdentifiers,
@@ -298,7 +299,13 @@ export const incentives = (
       for (let round = 1; ; round++) {
         const { state } = await loadMember(programId, memberId);
         // The decider refuses a missing or deactivated member, or an invalid change, as before.
-        if (!state.exists || !state.active || profileRefusal(changes)) return run(await update({}));
+        if (
+          !state.exists ||
+          !state.active ||
+          profileRefusal(changes) ||
+          (tier && tierOverrideRefusal({ ...tier, now: clock.now() }))
+        )
+          return run(await update({}));
         const wanted = takenIdentifiers(state, changes);
         const old = await identifiers.holdings(
           programId,

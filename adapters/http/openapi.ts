@@ -82,7 +82,8 @@ export const operations: Operation[] = [
   {
     method: 'patch',
     path: '/v1/programs/{programId}/members/{memberId}',
-    summary: 'Change member details (to an email or external_id no other member has)',
+    summary:
+      'Change member details (to an email or external_id no other member has), or override the tier with an optional hold (tier, tier_locked_until)',
     body: s.updateMemberSchema,
     success: 200,
     memberConflict: true,
@@ -90,9 +91,24 @@ export const operations: Operation[] = [
   {
     method: 'post',
     path: '/v1/programs/{programId}/members/{memberId}/deactivate',
-    summary: 'Deactivate a member',
+    summary: 'Deactivate a member: off the open leaderboards, points frozen',
     body: s.emptySchema,
     success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/members/{memberId}/reactivate',
+    summary: 'Reactivate a member: refunds that waited are paid, a same-period score returns',
+    body: s.emptySchema,
+    success: 200,
+  },
+  {
+    method: 'post',
+    path: '/v1/programs/{programId}/transactions/{transactionId}/reverse',
+    summary:
+      'Reverse an award or a manual deduction completely (balance, lifetime points, tier, leaderboard scores), at most once',
+    body: s.reverseTransactionSchema,
+    success: 201,
   },
   {
     method: 'post',

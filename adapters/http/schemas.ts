@@ -70,8 +70,8 @@ export const createMemberSchema = z
   })
   .meta({ id: 'CreateMember' });
 
-/** An instant with its offset (`2027-01-01T00:00:00Z`, `…+02:00`). */
-const dateTime = wireString().pipe(z.iso.datetime({ offset: true }));
+/** An instant with its offset (`2027-01-01T00:00:00Z`, `…+02:00`); its pattern admits no NUL. */
+const dateTime = z.iso.datetime({ offset: true });
 
 export const updateMemberSchema = z
   .strictObject({

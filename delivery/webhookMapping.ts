@@ -1,7 +1,8 @@
 import type { DomainEvent } from '../domain/events.ts';
 import type { MemberChanges } from '../domain/member.ts';
 import { periodIdOf } from '../domain/periods.ts';
-import type { WebhookEventType } from './catalogue.ts';
+import { deductionKindOf } from '../domain/pointsAccount.ts';
+import type { PointsEventType, pointsKindsOf, WebhookEventType } from './catalogue.ts';
 import { formatCreatedAt } from './envelope.ts';
 
 /** What a domain event looks like on the wire, before it gets an envelope id. */
@@ -33,6 +34,36 @@ const webhook = (
   createdAt: new Date(at),
 });
 
+type PointsFacts = {
+  transactionId: string;
+  memberId: string;
+  points: number;
+  reason: string;
+  newBalance: number;
+  at: string;
+};
+
+/**
+ * A points webhook: the docs' five fields, then what moved the points and the caller's reference.
+ * The kind must be one its type carries (the catalogue's `pointsKindsOf`), or this fails to
+ * compile; a new points event (PointsReversed) is one more call.
+ */
+const pointsWebhook = <T extends PointsEventType>(
+  type: T,
+  kind: (typeof pointsKindsOf)[T][number],
+  d: PointsFacts,
+  reference: string | null,
+): WebhookEvent =>
+  webhook(type, d.at, {
+    transaction_id: d.transactionId,
+    member_id: d.memberId,
+    points: d.points,
+    reason: d.reason,
+    new_balance: d.newBalance,
+    kind,
+    reference,
+  });
+
 /**
  * The webhook a domain event becomes, or null for events customers are not told about (the
  * catalogue is the docs' table). No default branch: a new domain event fails to compile until it
@@ -41,25 +72,20 @@ const webhook = (
 export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
   switch (event.type) {
     case 'PointsAwarded':
+      return pointsWebhook('points.awarded', 'award', event.data, event.data.reference);
     case 'PointsDeducted':
+      return pointsWebhook(
+        'points.deducted',
+        deductionKindOf(event.data),
+        event.data,
+        event.data.reference,
+      );
     case 'PointsExpired':
-    case 'PointsRefunded': {
-      const d = event.data;
-      // A refund gives points back: to a receiver it is an award, with the refund's reason.
-      const type =
-        event.type === 'PointsDeducted'
-          ? 'points.deducted'
-          : event.type === 'PointsExpired'
-            ? 'points.expired'
-            : 'points.awarded';
-      return webhook(type, d.at, {
-        transaction_id: d.transactionId,
-        member_id: d.memberId,
-        points: d.points,
-        reason: d.reason,
-        new_balance: d.newBalance,
-      });
-    }
+      return pointsWebhook('points.expired', 'expiry', event.data, null);
+    case 'PointsRefunded':
+      // A refund gives points back: a points.awarded, told apart from an award by its kind and
+      // naming the order it refunds, as the redemption's points.deducted does.
+      return pointsWebhook('points.awarded', 'refund', event.data, event.data.orderId);
     case 'MemberRegistered': {
       const d = event.data;
       return webhook('member.created', d.at, {
@@ -105,6 +131,22 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
         tracking_number: d.trackingNumber,
       });
     }
+    case 'OrderCancelled': {
+      const d = event.data;
+      return webhook('order.cancelled', d.at, {
+        order_id: d.orderId,
+        member_id: d.memberId,
+        reward_id: d.rewardId,
+        reason: d.reason,
+        points_refunded: d.pointsSpent,
+      });
+    }
+    case 'MemberDeactivated':
+      // The event carries no reason yet; null is the schema's "none given".
+      return webhook('member.deactivated', event.data.at, {
+        member_id: event.data.memberId,
+        reason: null,
+      });
     case 'OrderDelivered': {
       const d = event.data;
       return webhook('order.delivered', d.at, {
@@ -142,7 +184,6 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
     }
     case 'ProgramCreated':
     case 'ProgramUpdated':
-    case 'MemberDeactivated':
     case 'MemberReservationRevoked':
     case 'IdentifierReserved':
     case 'IdentifierReleased':
@@ -151,7 +192,6 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
     case 'StockReserved':
     case 'StockReleased':
     case 'OrderPlaced':
-    case 'OrderCancelled':
     case 'LeaderboardCreated':
     case 'ScoreRecorded':
     case 'PeriodOpened':

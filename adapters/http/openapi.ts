@@ -151,6 +151,20 @@ export const operations: Operation[] = [
   },
   {
     method: 'get',
+    path: '/v1/programs/{programId}/orders',
+    summary: 'List orders, oldest first (cursor pagination; filter by status, member_id)',
+    query: s.ordersQuerySchema,
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/members/{memberId}/orders',
+    summary: "A member's orders, oldest first (cursor pagination; filter by status)",
+    query: s.memberOrdersQuerySchema,
+    success: 200,
+  },
+  {
+    method: 'get',
     path: '/v1/programs/{programId}/orders/{orderId}',
     summary: 'Get an order with its status history',
     success: 200,

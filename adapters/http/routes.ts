@@ -543,6 +543,37 @@ export const routes = (deps: RouteDeps): Router => {
     }));
   });
 
+  // Orders, oldest first: a fulfilment queue by status (docs/api.md, "Orders").
+  router.get('/programs/:programId/orders', async (req, res) => {
+    const query = parse(s.ordersQuerySchema, req.query, res);
+    if (!query || !(await readAfter(req, res))) return;
+    res.json(
+      await queries.orders(programOf(res), {
+        limit: query.limit,
+        ...(query.cursor !== undefined && { cursor: query.cursor }),
+        ...(query.status !== undefined && { status: query.status }),
+        ...(query.member_id !== undefined && { memberId: query.member_id }),
+      }),
+    );
+  });
+
+  router.get('/programs/:programId/members/:memberId/orders', async (req, res) => {
+    const memberId = idParam(req, res, 'memberId', 'member');
+    if (!memberId) return;
+    const query = parse(s.memberOrdersQuerySchema, req.query, res);
+    if (!query || !(await readAfter(req, res))) return;
+    if (!(await queries.member(programOf(res), memberId)))
+      return sendError(res, 404, 'member_not_found', `no member ${memberId}`, 'member_id');
+    res.json(
+      await queries.orders(programOf(res), {
+        limit: query.limit,
+        memberId,
+        ...(query.cursor !== undefined && { cursor: query.cursor }),
+        ...(query.status !== undefined && { status: query.status }),
+      }),
+    );
+  });
+
   router.get('/programs/:programId/orders/:orderId', async (req, res) => {
     const orderId = idParam(req, res, 'orderId', 'order');
     if (!orderId || !(await readAfter(req, res))) return;

@@ -46,13 +46,15 @@ type PointsFacts = {
 /**
  * A points webhook: the docs' five fields, then what moved the points and the caller's reference.
  * The kind must be one its type carries (the catalogue's `pointsKindsOf`), or this fails to
- * compile; a new points event (PointsReversed) is one more call.
+ * compile. A new points event is one more call: PointsReversed's, with kind `reversal`, passes
+ * `{ reversal_of }` as `extra` (fields after `reference`, which its catalogue schema must list).
  */
 const pointsWebhook = <T extends PointsEventType>(
   type: T,
   kind: (typeof pointsKindsOf)[T][number],
   d: PointsFacts,
   reference: string | null,
+  extra: Readonly<Record<string, unknown>> = {},
 ): WebhookEvent =>
   webhook(type, d.at, {
     transaction_id: d.transactionId,
@@ -62,6 +64,7 @@ const pointsWebhook = <T extends PointsEventType>(
     new_balance: d.newBalance,
     kind,
     reference,
+    ...extra,
   });
 
 /**

@@ -11,6 +11,7 @@ import { incentives, type Incentives } from './application/incentives.ts';
 import { jobs, type Jobs } from './application/jobs.ts';
 import { policiesSubscription, policyReactor } from './application/policyReactor.ts';
 import { queries, type Queries } from './application/queries.ts';
+import { readYourWrites } from './application/readYourWrites.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type DatabaseHandle } from './db/database.ts';
 import { PostgresEventStore, type BatchTrace } from './eventstore/postgresEventStore.ts';
@@ -177,31 +178,34 @@ export const startRuntime = async (
     });
   }
 
-  /** Read-your-writes: waits until the read-model projector has handled `position`. */
-  const waitForReadModels = async (position: Position): Promise<boolean> => {
-    const deadline = Date.now() + config.readWaitTimeoutMs;
-    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      const local = readModels?.checkpoint();
-      if (local && comparePositions(local, position) >= 0) return true;
-      if (!readModels) {
-        const row = await database.db
-          .selectFrom('incentable_subscriptions')
-          .select(['commit_position', 'prepare_position'])
-          .where('name', '=', readModelsProjection)
-          .executeTakeFirst();
-        if (
-          row &&
-          comparePositions(
-            { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) },
-            position,
-          ) >= 0
-        )
-          return true;
-      }
-      if (Date.now() > deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+  // reactorProgress reads any subscription's checkpoint row (EventStoreDB's key included).
+  const readModelsProgress = reactorProgress(store, database.db, readModelsProjection);
+  const handledAtLeast = async (
+    progress: { handled: () => Promise<Position | null> },
+    position: Position,
+  ): Promise<boolean> => {
+    const handled = await progress.handled();
+    return handled !== null && comparePositions(handled, position) >= 0;
   };
+  const localReached = (subscription: Subscription | null, position: Position): boolean => {
+    const local = subscription?.checkpoint();
+    return local !== null && local !== undefined && comparePositions(local, position) >= 0;
+  };
+  /**
+   * Read-your-writes: the read models and the policy reactor, with what it appended in answer.
+   * This process's own subscriptions answer without a query; otherwise (another process runs
+   * them, or this one's was stopped) their checkpoints in the database do.
+   */
+  const waitForReadModels = readYourWrites(
+    {
+      readModelsReached: async (position) =>
+        localReached(readModels, position) || handledAtLeast(readModelsProgress, position),
+      reactorReached: async (position) =>
+        localReached(policies, position) || handledAtLeast(reactor, position),
+      head: reactor.head,
+    },
+    config.readWaitTimeoutMs,
+  );
 
   const tasks: { stop: () => void | Promise<void> }[] = [];
   if (roles.has('scheduler') && options.scheduler !== false) {

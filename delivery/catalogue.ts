@@ -2,7 +2,10 @@
  * The webhook event catalogue: the one table of wire names (STYLE.md), grouped and described
  * exactly as the public docs' "Available Events" tables. Each type carries a JSON Schema
  * (draft 2020-12) of its `data` and the sample payload that "Send Test Event" sends; where the
- * docs show an example, the sample is that example's `data`, byte for byte.
+ * docs show an example, the sample is that example's `data`, byte for byte, followed by the
+ * fields we added after the docs (a points event's `kind` and `reference`): a sample has every
+ * field a real webhook of its type has, so a receiver tested on it parses the real ones.
+ * Types beyond the docs' eleven sit in the docs' groups after the documented ones.
  */
 
 export const webhookEventTypes = [
@@ -12,9 +15,12 @@ export const webhookEventTypes = [
   'member.created',
   'member.updated',
   'member.tier_changed',
+  'member.deactivated',
+  'member.reactivated',
   'reward.redeemed',
   'order.shipped',
   'order.delivered',
+  'order.cancelled',
   'leaderboard.position_changed',
   'leaderboard.period_ended',
 ] as const;
@@ -56,15 +62,55 @@ const objectSchema = (
   additionalProperties: false,
 });
 
-/** The three points events share one shape; `points` is the (positive) amount that moved. */
-const pointsMovement = (type: WebhookEventType): JsonSchema =>
-  objectSchema(type, {
+/**
+ * What moved the points of a points webhook, its `kind` (beyond the public docs' five fields):
+ * an `award` or a `refund` of a cancelled order (points.awarded), a `redemption` or a manual
+ * `correction` (points.deducted), an `expiry` (points.expired), and the `reversal` of a
+ * transaction (points.awarded or points.deducted, issue 14 item 1).
+ */
+export const pointsKinds = [
+  'award',
+  'refund',
+  'reversal',
+  'redemption',
+  'expiry',
+  'correction',
+] as const;
+
+export type PointsKind = (typeof pointsKinds)[number];
+
+/** The kinds each points type carries. */
+export const pointsKindsOf = {
+  'points.awarded': ['award', 'refund', 'reversal'],
+  'points.deducted': ['correction', 'redemption', 'reversal'],
+  'points.expired': ['expiry'],
+} as const satisfies Record<string, readonly PointsKind[]>;
+
+export type PointsEventType = keyof typeof pointsKindsOf;
+
+/**
+ * The three points events share one shape; `points` is the (positive) amount that moved. After
+ * the documented five fields, in this order: `kind` and the caller's `reference` (null when none;
+ * a redemption's and a refund's is the order id).
+ */
+const pointsMovement = (type: PointsEventType): JsonSchema => {
+  const schema = objectSchema(type, {
     transaction_id: id,
     member_id: id,
     points: { type: 'integer', minimum: 1 },
     reason: text,
-    new_balance: { type: 'integer', minimum: 0 },
+    // Below zero only after a reversal sent with allow_negative.
+    new_balance: { type: 'integer' },
+    kind: { type: 'string', enum: [...pointsKindsOf[type]] },
+    reference: { type: ['string', 'null'] },
   });
+  if (type === 'points.expired') return schema;
+  // Present only with kind "reversal": the transaction it undoes.
+  return {
+    ...schema,
+    properties: { ...(schema.properties as Record<string, JsonSchema>), reversal_of: id },
+  };
+};
 
 const pointsEvents: CatalogueGroup = {
   name: 'Points events',
@@ -79,6 +125,8 @@ const pointsEvents: CatalogueGroup = {
         points: 500,
         reason: 'Q2 Sales Target',
         new_balance: 5500,
+        kind: 'award',
+        reference: null,
       },
     },
     {
@@ -91,6 +139,8 @@ const pointsEvents: CatalogueGroup = {
         points: 200,
         reason: 'Order correction',
         new_balance: 5300,
+        kind: 'correction',
+        reference: null,
       },
     },
     {
@@ -103,6 +153,8 @@ const pointsEvents: CatalogueGroup = {
         points: 300,
         reason: 'Inactive for 12 months',
         new_balance: 5000,
+        kind: 'expiry',
+        reference: null,
       },
     },
   ],
@@ -160,6 +212,25 @@ const memberEvents: CatalogueGroup = {
         reason: 'Points threshold reached',
       },
     },
+    {
+      type: 'member.deactivated',
+      description: 'A member was deactivated',
+      schema: objectSchema('member.deactivated', {
+        member_id: id,
+        // The caller's reason; null when none was given (the only case before reasons existed).
+        reason: { type: ['string', 'null'] },
+      }),
+      sample: {
+        member_id: 'mem_abc123',
+        reason: 'Left the company',
+      },
+    },
+    {
+      type: 'member.reactivated',
+      description: 'A deactivated member was reactivated',
+      schema: objectSchema('member.reactivated', { member_id: id }),
+      sample: { member_id: 'mem_abc123' },
+    },
   ],
 };
 
@@ -216,6 +287,25 @@ const rewardEvents: CatalogueGroup = {
         member_id: 'mem_abc123',
         reward_id: 'rwd_001',
         delivered_at: '2024-06-18T10:05:00Z',
+      },
+    },
+    {
+      type: 'order.cancelled',
+      description: 'An order was cancelled and its points refunded',
+      schema: objectSchema('order.cancelled', {
+        order_id: id,
+        member_id: id,
+        reward_id: id,
+        reason: text,
+        // The order's points_spent, given back by the points.awarded (kind "refund") beside it.
+        points_refunded: { type: 'integer', minimum: 1 },
+      }),
+      sample: {
+        order_id: 'ord_789xyz',
+        member_id: 'mem_abc123',
+        reward_id: 'rwd_001',
+        reason: 'Out of stock at the supplier',
+        points_refunded: 2500,
       },
     },
   ],

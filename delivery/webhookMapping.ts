@@ -1,7 +1,8 @@
 import type { DomainEvent } from '../domain/events.ts';
 import type { MemberChanges } from '../domain/member.ts';
 import { periodIdOf } from '../domain/periods.ts';
-import type { WebhookEventType } from './catalogue.ts';
+import { deductionKindOf } from '../domain/pointsAccount.ts';
+import type { PointsEventType, pointsKindsOf, WebhookEventType } from './catalogue.ts';
 import { formatCreatedAt } from './envelope.ts';
 
 /** What a domain event looks like on the wire, before it gets an envelope id. */
@@ -33,6 +34,39 @@ const webhook = (
   createdAt: new Date(at),
 });
 
+type PointsFacts = {
+  transactionId: string;
+  memberId: string;
+  points: number;
+  reason: string;
+  newBalance: number;
+  at: string;
+};
+
+/**
+ * A points webhook: the docs' five fields, then what moved the points and the caller's reference.
+ * The kind must be one its type carries (the catalogue's `pointsKindsOf`), or this fails to
+ * compile. A new points event is one more call: PointsReversed's, with kind `reversal`, passes
+ * `{ reversal_of }` as `extra` (fields after `reference`, which its catalogue schema must list).
+ */
+const pointsWebhook = <T extends PointsEventType>(
+  type: T,
+  kind: (typeof pointsKindsOf)[T][number],
+  d: PointsFacts,
+  reference: string | null,
+  extra: Readonly<Record<string, unknown>> = {},
+): WebhookEvent =>
+  webhook(type, d.at, {
+    transaction_id: d.transactionId,
+    member_id: d.memberId,
+    points: d.points,
+    reason: d.reason,
+    new_balance: d.newBalance,
+    kind,
+    reference,
+    ...extra,
+  });
+
 /**
  * The webhook a domain event becomes, or null for events customers are not told about (the
  * catalogue is the docs' table). No default branch: a new domain event fails to compile until it
@@ -41,38 +75,30 @@ const webhook = (
 export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
   switch (event.type) {
     case 'PointsAwarded':
+      return pointsWebhook('points.awarded', 'award', event.data, event.data.reference);
     case 'PointsDeducted':
+      return pointsWebhook(
+        'points.deducted',
+        deductionKindOf(event.data),
+        event.data,
+        event.data.reference,
+      );
     case 'PointsExpired':
-    case 'PointsRefunded': {
-      const d = event.data;
-      // A refund gives points back: to a receiver it is an award, with the refund's reason.
-      const type =
-        event.type === 'PointsDeducted'
-          ? 'points.deducted'
-          : event.type === 'PointsExpired'
-            ? 'points.expired'
-            : 'points.awarded';
-      return webhook(type, d.at, {
-        transaction_id: d.transactionId,
-        member_id: d.memberId,
-        points: d.points,
-        reason: d.reason,
-        new_balance: d.newBalance,
-      });
-    }
-    case 'PointsReversed': {
-      const d = event.data;
+      return pointsWebhook('points.expired', 'expiry', event.data, null);
+    case 'PointsRefunded':
+      // A refund gives points back: a points.awarded, told apart from an award by its kind and
+      // naming the order it refunds, as the redemption's points.deducted does.
+      return pointsWebhook('points.awarded', 'refund', event.data, event.data.orderId);
+    case 'PointsReversed':
       // Undoing an award takes points away, undoing a deduction gives them back: to a receiver
       // that sums the documented events, each is the movement it is, naming what it undoes.
-      return webhook(d.reversed === 'award' ? 'points.deducted' : 'points.awarded', d.at, {
-        transaction_id: d.transactionId,
-        member_id: d.memberId,
-        points: d.points,
-        reason: d.reason,
-        new_balance: d.newBalance,
-        reversal_of: d.reversalOf,
-      });
-    }
+      return event.data.reversed === 'award'
+        ? pointsWebhook('points.deducted', 'reversal', event.data, event.data.reference, {
+            reversal_of: event.data.reversalOf,
+          })
+        : pointsWebhook('points.awarded', 'reversal', event.data, event.data.reference, {
+            reversal_of: event.data.reversalOf,
+          });
     case 'MemberRegistered': {
       const d = event.data;
       return webhook('member.created', d.at, {
@@ -118,6 +144,24 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
         tracking_number: d.trackingNumber,
       });
     }
+    case 'OrderCancelled': {
+      const d = event.data;
+      return webhook('order.cancelled', d.at, {
+        order_id: d.orderId,
+        member_id: d.memberId,
+        reward_id: d.rewardId,
+        reason: d.reason,
+        points_refunded: d.pointsSpent,
+      });
+    }
+    case 'MemberDeactivated':
+      // The event carries no reason yet; null is the schema's "none given".
+      return webhook('member.deactivated', event.data.at, {
+        member_id: event.data.memberId,
+        reason: null,
+      });
+    case 'MemberReactivated':
+      return webhook('member.reactivated', event.data.at, { member_id: event.data.memberId });
     case 'OrderDelivered': {
       const d = event.data;
       return webhook('order.delivered', d.at, {
@@ -158,8 +202,6 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
     case 'PointsFrozen':
     case 'PointsUnfrozen':
     case 'RefundDeferred':
-    case 'MemberDeactivated':
-    case 'MemberReactivated':
     case 'MemberTierLocked':
     case 'MemberReservationRevoked':
     case 'IdentifierReserved':
@@ -169,7 +211,6 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
     case 'StockReserved':
     case 'StockReleased':
     case 'OrderPlaced':
-    case 'OrderCancelled':
     case 'LeaderboardCreated':
     case 'ScoreRecorded':
     case 'ScoreReversed':

@@ -1,4 +1,5 @@
 import { accept, reject, type Decider, type Decision } from './decider.ts';
+import { isId } from './ids.ts';
 import { isIntegerBetween, isName, isPoints, isReason, isText, isoOf } from './validation.ts';
 
 /** Every points event states the balance and lifetime total after it, so readers need no fold. */
@@ -14,6 +15,12 @@ export type PointsAwarded = {
     reference: string | null;
   } & Totals;
 };
+/**
+ * Why points were deducted: a manual `correction` (DeductPoints) or the cost of a `redemption`
+ * (RedeemReward). Events recorded before the field existed lack it; `deductionKindOf` tells.
+ */
+export type DeductionKind = 'correction' | 'redemption';
+
 export type PointsDeducted = {
   type: 'PointsDeducted';
   data: {
@@ -22,6 +29,7 @@ export type PointsDeducted = {
     points: number;
     reason: string;
     reference: string | null;
+    kind?: DeductionKind;
   } & Totals;
 };
 export type PointsExpired = {
@@ -229,6 +237,23 @@ export const movementOf = (state: PointsAccount, transactionId: string): Movemen
 
 const dayMs = 86_400_000;
 
+const redemptionReason = (rewardName: string): string => `Redeemed: ${rewardName}`;
+
+/**
+ * The kind of a deduction, also of one recorded before `kind` existed: RedeemReward has always
+ * written the reason `Redeemed: <reward name>` with the order's id as the reference, so such an
+ * event is a redemption and any other a correction. Deterministic, so a replay derives the same
+ * webhooks and read models from the history. (A manual deduction recorded back then with exactly
+ * that reason and an order id as its reference reads as a redemption; newer events say.)
+ */
+export const deductionKindOf = (data: PointsDeducted['data']): DeductionKind =>
+  data.kind ??
+  (data.reason.startsWith(redemptionReason('')) &&
+  data.reference !== null &&
+  isId('order', data.reference)
+    ? 'redemption'
+    : 'correction');
+
 export const initialState = (): PointsAccount => ({
   balance: 0,
   lifetimePoints: 0,
@@ -317,6 +342,7 @@ export const decide = (
             points,
             reason,
             reference,
+            kind: 'correction',
             newBalance: state.balance - points,
             lifetimePoints: state.lifetimePoints,
             at: isoOf(now),
@@ -357,8 +383,9 @@ export const decide = (
             transactionId,
             memberId,
             points: pointsCost,
-            reason: `Redeemed: ${rewardName}`,
+            reason: redemptionReason(rewardName),
             reference: orderId,
+            kind: 'redemption',
             ...totals,
           },
         },

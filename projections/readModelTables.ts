@@ -63,6 +63,7 @@ export type ReadModelTables = {
     updated_at: Timestamp;
   };
   rm_orders: {
+    seq: Generated<number>;
     program_id: string;
     order_id: string;
     member_id: string;

@@ -120,6 +120,26 @@ export const queries = (db: Kysely<Database>) => ({
     return row ? orderView(row) : null;
   },
 
+  /**
+   * A page of the program's orders, oldest first (the order they were placed in: `seq`); the
+   * cursor is the last order's seq. By status it is a fulfilment queue: a shipped order leaves
+   * the `redeemed` page, so a queue read page by page skips nothing still waiting.
+   */
+  async orders(
+    programId: string,
+    filter: { cursor?: string; limit: number; memberId?: string; status?: Order['status'] },
+  ) {
+    let query = db.selectFrom('rm_orders').selectAll().where('program_id', '=', programId);
+    if (filter.memberId !== undefined) query = query.where('member_id', '=', filter.memberId);
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    if (filter.cursor) query = query.where('seq', '>', Number(filter.cursor));
+    const rows = await query
+      .orderBy('seq')
+      .limit(filter.limit + 1)
+      .execute();
+    return pageOf(rows, filter.limit, orderView);
+  },
+
   async memberOrders(programId: string, memberId: string) {
     const rows = await db
       .selectFrom('rm_orders')
@@ -358,6 +378,8 @@ const rewardView = (row: Row<'rm_rewards'>) => ({
   created_at: row.created_at.toISOString(),
   updated_at: row.updated_at.toISOString(),
 });
+
+type Order = Row<'rm_orders'>;
 
 const orderView = (row: Row<'rm_orders'>) => ({
   id: row.order_id,

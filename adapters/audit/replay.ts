@@ -4,7 +4,8 @@ import { projectReadModels, readModelsProjection } from '../../projections/readM
 import type { ReadModelTables } from '../../projections/readModelTables.ts';
 import { readModelStatements } from '../db/migrations/002_readModels.ts';
 import { leaderboardReadModelStatements } from '../db/migrations/010_leaderboardReadModels.ts';
-import { reversalReadModelStatements } from '../db/migrations/011_reversalsAndOverrides.ts';
+import { ordersListingStatements } from '../db/migrations/011_ordersListing.ts';
+import { reversalReadModelStatements } from '../db/migrations/012_reversalsAndOverrides.ts';
 import type { Database } from '../db/schema.ts';
 import { globalPages, positionOf, readGlobalPage, replayPages, toRecorded } from './events.ts';
 import {
@@ -255,6 +256,7 @@ export const createReadModelSchema = async (
     for (const statement of [
       ...readModelStatements,
       ...leaderboardReadModelStatements,
+      ...ordersListingStatements,
       ...reversalReadModelStatements,
     ]) {
       const isIndex = /^\s*create index/i.test(statement);

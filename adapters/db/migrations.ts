@@ -9,7 +9,8 @@ import { webhookIndexesMigration } from './migrations/007_webhookIndexes.ts';
 import { leasesMigration } from './migrations/008_leases.ts';
 import { apiKeyUseMigration } from './migrations/009_apiKeyUse.ts';
 import { leaderboardReadModelsMigration } from './migrations/010_leaderboardReadModels.ts';
-import { reversalReadModelsMigration } from './migrations/011_reversalsAndOverrides.ts';
+import { ordersListingMigration } from './migrations/011_ordersListing.ts';
+import { reversalReadModelsMigration } from './migrations/012_reversalsAndOverrides.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -23,5 +24,6 @@ export const migrations: Record<string, Migration> = {
   '008_leases': leasesMigration,
   '009_api_key_use': apiKeyUseMigration,
   '010_leaderboard_read_models': leaderboardReadModelsMigration,
-  '011_reversals_and_overrides': reversalReadModelsMigration,
+  '011_orders_listing': ordersListingMigration,
+  '012_reversals_and_overrides': reversalReadModelsMigration,
 };

@@ -167,6 +167,20 @@ export const operations: Operation[] = [
   },
   {
     method: 'get',
+    path: '/v1/programs/{programId}/orders',
+    summary: 'List orders, oldest first (cursor pagination; filter by status, member_id)',
+    query: s.ordersQuerySchema,
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/members/{memberId}/orders',
+    summary: "A member's orders, oldest first (cursor pagination; filter by status)",
+    query: s.memberOrdersQuerySchema,
+    success: 200,
+  },
+  {
+    method: 'get',
     path: '/v1/programs/{programId}/orders/{orderId}',
     summary: 'Get an order with its status history',
     success: 200,
@@ -347,6 +361,23 @@ export const operations: Operation[] = [
 ];
 
 const errorResponse = { $ref: '#/components/responses/Error' };
+
+/**
+ * The reads that wait for `?after_position` (adapters/http/routes.ts, readAfter): every GET but
+ * the catalogue, the API keys, the webhook and audit routes (whose after_position is a cursor).
+ */
+const waitsForPosition = (op: Operation): boolean =>
+  op.method === 'get' &&
+  op.path.startsWith('/v1/programs/') &&
+  !/\/(api-keys|webhook-[a-z]+|audit)(\/|$)/.test(op.path);
+
+const positionReachedHeader = {
+  'Incentable-Position-Reached': {
+    description:
+      'With `?after_position`: `true` when every projection the read depends on (read models, and the tier and leaderboard changes the award or deduction caused) had handled the position, `false` when READ_WAIT_TIMEOUT_MS (5 s) ran out first and the answer may be stale.',
+    schema: { type: 'string', enum: ['true', 'false'] },
+  },
+};
 const memberExistsResponse = { $ref: '#/components/responses/MemberExists' };
 
 const errorBody = (required: string[]) => ({
@@ -417,6 +448,7 @@ export const openApiDocument = (version: string): object => {
         [String(op.success)]: {
           description:
             'Success. Command responses carry `position`; pass it as ?after_position to read your write.',
+          ...(waitsForPosition(op) && { headers: positionReachedHeader }),
         },
         '400': errorResponse,
         '401': errorResponse,

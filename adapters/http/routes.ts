@@ -21,7 +21,10 @@ export type RouteDeps = {
   db: Kysely<Database>;
   incentives: Incentives;
   queries: Queries;
-  /** Resolves true once the read models have handled `position`, false on timeout. */
+  /**
+   * Resolves true once every projection a read depends on has handled `position` (the read
+   * models, and the policy reactor with the events it appended in answer), false on timeout.
+   */
   waitForReadModels: (position: Position) => Promise<boolean>;
   /** This process's key check: a revoked key is forgotten here at once. */
   keys: ApiKeyVerifier;
@@ -134,7 +137,10 @@ export const routes = (deps: RouteDeps): Router => {
   const reader = streamReader(db);
   const router = Router();
 
-  /** Honours ?after_position: waits (bounded) until the read models have caught up. */
+  /**
+   * Honours ?after_position: waits (bounded) until the projections have caught up, and says in
+   * `Incentable-Position-Reached` whether they had (`false`: the answer may be stale; still 200).
+   */
   const readAfter = async (req: Request, res: Response): Promise<boolean> => {
     const raw = req.query.after_position;
     if (raw === undefined) return true;
@@ -149,7 +155,8 @@ export const routes = (deps: RouteDeps): Router => {
       );
       return false;
     }
-    await deps.waitForReadModels(position);
+    const reached = await deps.waitForReadModels(position);
+    res.set('Incentable-Position-Reached', reached ? 'true' : 'false');
     return true;
   };
 
@@ -595,6 +602,37 @@ export const routes = (deps: RouteDeps): Router => {
       transaction_id: v.transactionId,
       new_balance: v.newBalance,
     }));
+  });
+
+  // Orders, oldest first: a fulfilment queue by status (docs/api.md, "Orders").
+  router.get('/programs/:programId/orders', async (req, res) => {
+    const query = parse(s.ordersQuerySchema, req.query, res);
+    if (!query || !(await readAfter(req, res))) return;
+    res.json(
+      await queries.orders(programOf(res), {
+        limit: query.limit,
+        ...(query.cursor !== undefined && { cursor: query.cursor }),
+        ...(query.status !== undefined && { status: query.status }),
+        ...(query.member_id !== undefined && { memberId: query.member_id }),
+      }),
+    );
+  });
+
+  router.get('/programs/:programId/members/:memberId/orders', async (req, res) => {
+    const memberId = idParam(req, res, 'memberId', 'member');
+    if (!memberId) return;
+    const query = parse(s.memberOrdersQuerySchema, req.query, res);
+    if (!query || !(await readAfter(req, res))) return;
+    if (!(await queries.member(programOf(res), memberId)))
+      return sendError(res, 404, 'member_not_found', `no member ${memberId}`, 'member_id');
+    res.json(
+      await queries.orders(programOf(res), {
+        limit: query.limit,
+        memberId,
+        ...(query.cursor !== undefined && { cursor: query.cursor }),
+        ...(query.status !== undefined && { status: query.status }),
+      }),
+    );
   });
 
   router.get('/programs/:programId/orders/:orderId', async (req, res) => {

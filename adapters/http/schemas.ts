@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { isId } from '../../domain/ids.ts';
+import type { OrderStatus } from '../../domain/order.ts';
 import { hasControlCharacters, isWellFormedText } from '../../domain/validation.ts';
 
 /**
@@ -151,3 +153,25 @@ export const pageQuerySchema = listQuerySchema.pick({
 });
 
 export const readQuerySchema = z.strictObject({ after_position: wireString().optional() });
+
+const orderStatuses = [
+  'redeemed',
+  'shipped',
+  'delivered',
+  'cancelled',
+] as const satisfies readonly OrderStatus[];
+
+/**
+ * A page of a member's orders, oldest first (the order they were placed in), optionally of one
+ * status: `redeemed` is the fulfilment queue of orders not yet shipped or delivered.
+ */
+export const memberOrdersQuerySchema = pageQuerySchema.extend({
+  status: z.enum(orderStatuses).optional(),
+});
+
+/** A page of the program's orders, as the member's, optionally of one member. */
+export const ordersQuerySchema = memberOrdersQuerySchema.extend({
+  member_id: wireString()
+    .refine((value) => isId('member', value), 'must be a member id (mem_…)')
+    .optional(),
+});

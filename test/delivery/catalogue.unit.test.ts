@@ -4,6 +4,7 @@ import {
   catalogue,
   catalogueEntryOf,
   isWebhookEventType,
+  pointsKinds,
   webhookEventTypes,
 } from '../../delivery/catalogue.ts';
 import { unknownKeywords, validate } from './jsonSchemaSubset.ts';
@@ -31,6 +32,8 @@ describe('the webhook event catalogue', () => {
           ['member.created', 'A new member was added'],
           ['member.updated', 'Member details were changed'],
           ['member.tier_changed', 'Member moved to a different tier'],
+          ['member.deactivated', 'A member was deactivated'],
+          ['member.reactivated', 'A deactivated member was reactivated'],
         ],
       ],
       [
@@ -39,6 +42,7 @@ describe('the webhook event catalogue', () => {
           ['reward.redeemed', 'A member redeemed a reward'],
           ['order.shipped', 'A physical reward was shipped'],
           ['order.delivered', 'A reward was delivered'],
+          ['order.cancelled', 'An order was cancelled and its points refunded'],
         ],
       ],
       [
@@ -59,13 +63,12 @@ describe('the webhook event catalogue', () => {
   });
 
   it("uses the docs' example data as the samples of the three documented types", () => {
-    assert.deepEqual(catalogueEntryOf('points.awarded').sample, {
-      transaction_id: 'txn_def456',
-      member_id: 'mem_abc123',
-      points: 500,
-      reason: 'Q2 Sales Target',
-      new_balance: 5500,
-    });
+    // The docs' five fields byte for byte, then the two added after the docs.
+    assert.equal(
+      JSON.stringify(catalogueEntryOf('points.awarded').sample),
+      '{"transaction_id":"txn_def456","member_id":"mem_abc123","points":500,' +
+        '"reason":"Q2 Sales Target","new_balance":5500,"kind":"award","reference":null}',
+    );
     assert.deepEqual(catalogueEntryOf('member.tier_changed').sample, {
       member_id: 'mem_abc123',
       previous_tier: 'Silver',
@@ -83,11 +86,15 @@ describe('the webhook event catalogue', () => {
 
   for (const entry of entries) {
     describe(entry.type, () => {
-      it('has a closed draft 2020-12 object schema requiring every field', () => {
+      it('has a closed draft 2020-12 object schema requiring every field but reversal_of', () => {
         assert.equal(entry.schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
         assert.equal(entry.schema.type, 'object');
         assert.equal(entry.schema.additionalProperties, false);
-        assert.deepEqual(entry.schema.required, Object.keys(entry.schema.properties as object));
+        // reversal_of is there only when kind is "reversal".
+        assert.deepEqual(
+          entry.schema.required,
+          Object.keys(entry.schema.properties as object).filter((k) => k !== 'reversal_of'),
+        );
         assert.deepEqual(unknownKeywords(entry.schema), []);
       });
 
@@ -110,17 +117,28 @@ describe('the webhook event catalogue', () => {
     const fields = Object.fromEntries(
       entries.map((entry) => [entry.type, Object.keys(entry.schema.properties as object)]),
     );
-    const points = ['transaction_id', 'member_id', 'points', 'reason', 'new_balance'];
+    const points = [
+      'transaction_id',
+      'member_id',
+      'points',
+      'reason',
+      'new_balance',
+      'kind',
+      'reference',
+    ];
     assert.deepEqual(fields, {
-      'points.awarded': points,
-      'points.deducted': points,
+      'points.awarded': [...points, 'reversal_of'],
+      'points.deducted': [...points, 'reversal_of'],
       'points.expired': points,
       'member.created': ['member_id', 'email', 'name', 'external_id', 'tier', 'attributes'],
       'member.updated': ['member_id', 'changes'],
       'member.tier_changed': ['member_id', 'previous_tier', 'new_tier', 'reason'],
+      'member.deactivated': ['member_id', 'reason'],
+      'member.reactivated': ['member_id'],
       'reward.redeemed': ['order_id', 'member_id', 'reward_id', 'reward_name', 'points_spent'],
       'order.shipped': ['order_id', 'member_id', 'reward_id', 'carrier', 'tracking_number'],
       'order.delivered': ['order_id', 'member_id', 'reward_id', 'delivered_at'],
+      'order.cancelled': ['order_id', 'member_id', 'reward_id', 'reason', 'points_refunded'],
       'leaderboard.position_changed': [
         'leaderboard_id',
         'member_id',
@@ -136,6 +154,25 @@ describe('the webhook event catalogue', () => {
         'period_id',
       ],
     });
+  });
+
+  it('allows each points type only the kinds that move points its way', () => {
+    const kinds = (type: 'points.awarded' | 'points.deducted' | 'points.expired') => {
+      const entry = catalogueEntryOf(type);
+      return pointsKinds.filter(
+        (kind) => validate(entry.schema, { ...entry.sample, kind }).length === 0,
+      );
+    };
+    assert.deepEqual(kinds('points.awarded'), ['award', 'refund', 'reversal']);
+    assert.deepEqual(kinds('points.deducted'), ['reversal', 'redemption', 'correction']);
+    assert.deepEqual(kinds('points.expired'), ['expiry']);
+    const awarded = catalogueEntryOf('points.awarded');
+    assert.deepEqual(validate(awarded.schema, { ...awarded.sample, reference: 'crm-1' }), []);
+  });
+
+  it('accepts a deactivation without a reason', () => {
+    const entry = catalogueEntryOf('member.deactivated');
+    assert.deepEqual(validate(entry.schema, { ...entry.sample, reason: null }), []);
   });
 
   it('accepts null tiers and a first-time leaderboard entry', () => {

@@ -19,6 +19,7 @@ export const supportedKeywords: ReadonlySet<string> = new Set([
   'minLength',
   'minProperties',
   'format',
+  'enum',
 ]);
 
 export const unknownKeywords = (schema: Schema): string[] => {
@@ -52,6 +53,9 @@ export const validate = (schema: Schema, value: unknown, path = '$'): string[] =
     const actual = typeOf(value);
     const ok = allowed.includes(actual) || (actual === 'integer' && allowed.includes('number'));
     if (!ok) return [`${path}: ${actual} is not ${allowed.join('|')}`];
+  }
+  if (Array.isArray(schema.enum) && !schema.enum.some((allowed) => allowed === value)) {
+    errors.push(`${path}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
   }
   if (typeof value === 'number' && typeof schema.minimum === 'number' && value < schema.minimum) {
     errors.push(`${path}: below ${schema.minimum}`);

@@ -225,6 +225,8 @@ const hints: Record<string, fc.Arbitrary<unknown>> = {
     }),
   ),
   reward_id: fc.nat().map((pick) => known('reward', pick)),
+  // The orders listing's filter: a member the run has seen (or a hostile value, as any field).
+  member_id: fc.nat().map((pick) => known('member', pick)),
   endpoint_id: fc.nat().map((pick) => known('webhookEndpoint', pick)),
   after_position: fc.oneof(
     { weight: 3, arbitrary: fc.nat().map((pick) => known('position', pick)) },

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { webhookEventTypes } from '../../../delivery/catalogue.ts';
 import {
   award,
   createMember,
@@ -192,7 +193,7 @@ describe('admin dashboard over HTTP', { skip: skipWithoutPostgres }, () => {
       const created = (await app.runtime.webhooks.listEndpoints(programId)).find(
         (e) => e.url === 'http://127.0.0.1:9/all',
       );
-      assert.equal(created?.events.length, 11);
+      assert.equal(created?.events.length, webhookEventTypes.length);
     });
 
     it('shows the form again with the error when the URL is not valid', async () => {

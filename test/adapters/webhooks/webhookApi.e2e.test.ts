@@ -118,6 +118,8 @@ const docsTables = [
       ['member.created', 'A new member was added'],
       ['member.updated', 'Member details were changed'],
       ['member.tier_changed', 'Member moved to a different tier'],
+      ['member.deactivated', 'A member was deactivated'],
+      ['member.reactivated', 'A deactivated member was reactivated'],
     ],
   },
   {
@@ -126,6 +128,7 @@ const docsTables = [
       ['reward.redeemed', 'A member redeemed a reward'],
       ['order.shipped', 'A physical reward was shipped'],
       ['order.delivered', 'A reward was delivered'],
+      ['order.cancelled', 'An order was cancelled and its points refunded'],
     ],
   },
   {
@@ -412,13 +415,15 @@ describe('the webhook API', { skip: skipWithoutPostgres }, () => {
       }
       const sampleOf = (type: string) =>
         body.groups.flatMap((g) => g.types).find((t) => t.type === type)?.sample;
-      // The docs' three examples, their data verbatim.
+      // The docs' three examples, their data verbatim (points events: then kind and reference).
       assert.deepEqual(sampleOf('points.awarded'), {
         transaction_id: 'txn_def456',
         member_id: 'mem_abc123',
         points: 500,
         reason: 'Q2 Sales Target',
         new_balance: 5500,
+        kind: 'award',
+        reference: null,
       });
       assert.deepEqual(sampleOf('member.tier_changed'), {
         member_id: 'mem_abc123',

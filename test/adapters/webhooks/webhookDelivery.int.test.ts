@@ -215,6 +215,8 @@ describe('webhook delivery, end to end on PostgreSQL', { skip: skipWithoutPostgr
         points: 500,
         reason: 'Q2 Sales Target',
         new_balance: 5500,
+        kind: 'award',
+        reference: null,
       },
     });
     assert.equal(got.body.indexOf('{"id":"evt_'), 0, 'keys in the docs order');

@@ -78,6 +78,9 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
   let app: TestApp;
   let receiver: Receiver;
   let disabledReceiver: Receiver;
+  /** Subscribed to "*": receives every type, the ones added after the docs too. */
+  let starReceiver: Receiver;
+  let starEndpointId: string;
   const clock = runningClock();
   /** Per type: the endpoint subscribed to that type only, its path on the receiver and secret. */
   const endpoints = new Map<string, { id: string; path: string; secret: string }>();
@@ -92,6 +95,7 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
   before(async () => {
     receiver = await startReceiver();
     disabledReceiver = await startReceiver();
+    starReceiver = await startReceiver();
     app = await startTestApp({
       clock,
       env: { WEBHOOK_SECRET_KEY: crypto.randomBytes(32).toString('base64') },
@@ -123,6 +127,13 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
       ).body;
       endpoints.set(type, { id: created.id, path: path(type), secret: created.secret });
     }
+    starEndpointId = expectStatus(
+      await api.post<{ id: string }>(`/v1/programs/${programId}/webhook-endpoints`, {
+        url: starReceiver.url,
+        events: ['*'],
+      }),
+      201,
+    ).body.id;
     const disabled = expectStatus(
       await api.post<{ id: string }>(`/v1/programs/${programId}/webhook-endpoints`, {
         url: disabledReceiver.url,
@@ -173,6 +184,8 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
       points: 600,
       reason: 'Q2 Sales Target',
       new_balance: 600,
+      kind: 'award',
+      reference: null,
     });
     expect('member.tier_changed', {
       member_id: ann.id,
@@ -191,7 +204,7 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
     const deducted = expectStatus(
       await api.post<{ transaction_id: string }>(
         `/v1/programs/${programId}/members/${ann.id}/points/deduct`,
-        { points: 100, reason: 'Order correction' },
+        { points: 100, reason: 'Order correction', reference: 'crm-case-77' },
       ),
       201,
     ).body;
@@ -201,6 +214,8 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
       points: 100,
       reason: 'Order correction',
       new_balance: 500,
+      kind: 'correction',
+      reference: 'crm-case-77',
     });
 
     const reward = await createReward(api, programId, {
@@ -221,6 +236,8 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
       points: 250,
       reason: 'Redeemed: Amazon Gift Card $25',
       new_balance: 250,
+      kind: 'redemption',
+      reference: order.id,
     });
     expect('reward.redeemed', {
       order_id: order.id,
@@ -244,6 +261,79 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
       tracking_number: '1Z999AA10123456784',
     });
     expectStatus(await api.post(`/v1/programs/${programId}/orders/${order.id}/deliver`, {}), 200);
+
+    // A second order, cancelled: order.cancelled, and the refund as a points.awarded of its own
+    // kind, so a receiver that sums awards can leave it out.
+    const second = expectStatus(
+      await api.post<Redemption>(`/v1/programs/${programId}/members/${ann.id}/redemptions`, {
+        reward_id: reward.id,
+      }),
+      201,
+    ).body;
+    expect('points.deducted', {
+      transaction_id: second.transaction_id,
+      member_id: ann.id,
+      points: 250,
+      reason: 'Redeemed: Amazon Gift Card $25',
+      new_balance: 0,
+      kind: 'redemption',
+      reference: second.id,
+    });
+    expect('reward.redeemed', {
+      order_id: second.id,
+      member_id: ann.id,
+      reward_id: reward.id,
+      reward_name: 'Amazon Gift Card $25',
+      points_spent: 250,
+    });
+    expectStatus(
+      await api.post(`/v1/programs/${programId}/orders/${second.id}/cancel`, {
+        reason: 'Out of stock at the supplier',
+      }),
+      200,
+    );
+    expect('order.cancelled', {
+      order_id: second.id,
+      member_id: ann.id,
+      reward_id: reward.id,
+      reason: 'Out of stock at the supplier',
+      points_refunded: 250,
+    });
+    await settle(runtime);
+    const refund = expectStatus(
+      await api.get<Page<LedgerRow>>(`/v1/programs/${programId}/members/${ann.id}/transactions`),
+      200,
+    ).body.data.find((row) => row.kind === 'refunded');
+    assert.ok(refund, 'the ledger shows the refund');
+    expect('points.awarded', {
+      transaction_id: refund.transaction_id,
+      member_id: ann.id,
+      points: 250,
+      reason: `Refund of order ${second.id}`,
+      new_balance: 250,
+      kind: 'refund',
+      reference: second.id,
+    });
+
+    const leaver = await createMember(api, programId, { name: 'Leaving Member' });
+    expect('member.created', {
+      member_id: leaver.id,
+      email: leaver.email,
+      name: 'Leaving Member',
+      external_id: null,
+      tier: 'Bronze',
+      attributes: {},
+    });
+    expectStatus(
+      await api.post(`/v1/programs/${programId}/members/${leaver.id}/deactivate`, {}),
+      200,
+    );
+    expect('member.deactivated', { member_id: leaver.id, reason: null });
+    expectStatus(
+      await api.post(`/v1/programs/${programId}/members/${leaver.id}/reactivate`, {}),
+      200,
+    );
+    expect('member.reactivated', { member_id: leaver.id });
 
     await settle(app.runtime); // the award is scored (policy reactor) before the period closes
     const closed = expectStatus(
@@ -278,6 +368,8 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
       points: 100,
       reason: 'No activity for 1 days (points expiry policy)',
       new_balance: 0,
+      kind: 'expiry',
+      reference: null,
     });
 
     const orderView = expectStatus(
@@ -305,7 +397,11 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
           runtime.database.db,
         );
         const total = [...expected.values()].reduce((n, list) => n + list.length, 0);
-        return rows.rows[0]!.n === 0 && receiver.received.length >= total;
+        return (
+          rows.rows[0]!.n === 0 &&
+          receiver.received.length >= total &&
+          starReceiver.received.length >= total
+        );
       },
       15_000,
     );
@@ -315,6 +411,7 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
     await app?.stop();
     await receiver?.close();
     await disabledReceiver?.close();
+    await starReceiver?.close();
   });
 
   /** What the endpoint of `type` received: exactly as many webhooks as the run caused. */
@@ -334,15 +431,24 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
     const rows = await sql<{ endpoint_id: string; type: string; n: number }>`
       select d.endpoint_id, v.type, count(*)::int as n
       from webhook_deliveries d join webhook_envelopes v using (envelope_id)
+      where d.endpoint_id <> ${starEndpointId}
       group by 1, 2 order by 2`.execute(app.runtime.database.db);
     assert.deepEqual(
       rows.rows.map((r) => [r.endpoint_id, r.type, r.n]),
       [...webhookEventTypes]
+        .filter((type) => expected.has(type))
         .sort()
         .map((type) => [endpoints.get(type)!.id, type, expected.get(type)!.length]),
     );
     const total = [...expected.values()].reduce((n, list) => n + list.length, 0);
     assert.equal(receiver.received.length, total, 'no other request arrived');
+  });
+
+  it('sends an endpoint subscribed to "*" every webhook, the new types included', () => {
+    const types = starReceiver.received.map((got) => (JSON.parse(got.body) as Envelope).type);
+    const total = [...expected.values()].reduce((n, list) => n + list.length, 0);
+    assert.equal(types.length, total);
+    for (const type of ['order.cancelled', 'member.deactivated']) assert.ok(types.includes(type));
   });
 
   it('sends nothing to a disabled endpoint', () => {
@@ -372,7 +478,7 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
           assert.deepEqual(validate(catalogueEntryOf(type).schema, envelope.data), []);
           data.push(envelope.data);
         }
-        assert.deepEqual(data.sort(byJson), [...expected.get(type)!].sort(byJson));
+        assert.deepEqual(data.sort(byJson), [...(expected.get(type) ?? [])].sort(byJson));
       });
 
       it("is accepted by the docs' snippet and by standardwebhooks, and a tampered body by neither", () => {
@@ -404,6 +510,13 @@ describe('every webhook type, caused by the real API', { skip: skipWithoutPostgr
     );
     mkdirSync('test-results', { recursive: true });
     writeFileSync('test-results/webhook-payloads.json', `${JSON.stringify(captured, null, 2)}\n`);
-    assert.equal(Object.keys(captured).length, 11);
+    assert.equal(Object.keys(captured).length, webhookEventTypes.length);
+  });
+
+  it('causes every type', () => {
+    assert.deepEqual(
+      webhookEventTypes.filter((type) => !expected.has(type)),
+      [],
+    );
   });
 });

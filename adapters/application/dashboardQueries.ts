@@ -36,7 +36,7 @@ export const dashboardQueries = (db: Kysely<Database>) => ({
   },
 
   /**
-   * Points awarded (ledger `awarded` rows) and redeemed (orders placed, not cancelled: a
+   * Points awarded (ledger `awarded` rows, less reversed awards) and redeemed (orders placed, not cancelled: a
    * cancellation refunds them) since `since`.
    */
   async pointsSince(
@@ -47,7 +47,13 @@ export const dashboardQueries = (db: Kysely<Database>) => ({
       .selectFrom('rm_ledger')
       .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('points'), sql<number>`0`).as('n'))
       .where('program_id', '=', programId)
-      .where('kind', '=', 'awarded')
+      // A reversed award's line is negative: it takes its points back out of what was awarded.
+      .where((eb) =>
+        eb.or([
+          eb('kind', '=', 'awarded'),
+          eb.and([eb('kind', '=', 'reversed'), eb('points', '<', 0)]),
+        ]),
+      )
       .where('occurred_at', '>=', since)
       .executeTakeFirst();
     const redeemed = await db
@@ -70,7 +76,9 @@ export const dashboardQueries = (db: Kysely<Database>) => ({
       select to_char((occurred_at at time zone ${timezone})::date, 'YYYY-MM-DD') as day,
         sum(points) as points
       from rm_ledger
-      where program_id = ${programId} and kind = 'awarded' and occurred_at >= ${since.toISOString()}
+      where program_id = ${programId}
+        and (kind = 'awarded' or (kind = 'reversed' and points < 0))
+        and occurred_at >= ${since.toISOString()}
       group by 1 order by 1`.execute(db);
     return result.rows.map((r) => ({ day: r.day, points: Number(r.points) }));
   },

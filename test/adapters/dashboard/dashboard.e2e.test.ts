@@ -6,6 +6,7 @@ import {
   createMember,
   createProgram,
   expectStatus,
+  settle,
   startTestApp,
   type TestApp,
 } from '../../support/api.ts';
@@ -44,6 +45,17 @@ describe('admin dashboard over HTTP', { skip: skipWithoutPostgres }, () => {
     programKey = key.body.key;
     const member = await createMember(app.api, programId, { name: hostile });
     await award(app.api, programId, member.id, 700);
+    // A mistaken award, reversed: it counts as nothing awarded.
+    const mistake = await award(app.api, programId, member.id, 400);
+    expectStatus(
+      await app.api.post(
+        `/v1/programs/${programId}/transactions/${mistake.transaction_id}/reverse`,
+        {
+          reason: 'Entered in error',
+        },
+      ),
+      201,
+    );
   });
 
   after(async () => {
@@ -240,9 +252,10 @@ describe('admin dashboard over HTTP', { skip: skipWithoutPostgres }, () => {
   });
 
   describe('overview', () => {
-    it('counts members and the points awarded in the last 30 days', async () => {
+    it('counts members and the points awarded in the last 30 days, less reversed awards', async () => {
       const client = dashboardClient(app.url);
       await client.signIn(programKey);
+      await settle(app.runtime);
       await waitFor('the read models', async () => {
         const page = await client.get('/dashboard/overview');
         return /data-stat="awarded">700</.test(page.text);

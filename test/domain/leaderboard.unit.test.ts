@@ -540,3 +540,90 @@ describe('leaderboard', () => {
     });
   });
 });
+
+describe('leaderboard reversals and withdrawals', () => {
+  const reverse = (
+    reversalOf: string,
+    transactionId = `rev_${reversalOf}`,
+  ): LeaderboardCommand => ({
+    type: 'ReverseScore',
+    data: { leaderboardId: 'lb_1', memberId: 'ignored', transactionId, reversalOf, now },
+  });
+  const member = (type: 'WithdrawMember' | 'ReinstateMember', memberId: string) =>
+    ({ type, data: { leaderboardId: 'lb_1', memberId, now } }) as LeaderboardCommand;
+  const history = (...commands: LeaderboardCommand[]) => historyOf(create(), ...commands);
+
+  it('takes a reversed award back from the open period, telling those who move up', () => {
+    const events = history(
+      score('ann', 500, { transactionId: 't_a' }),
+      score('ben', 300, { transactionId: 't_b' }),
+    );
+    assert.deepEqual(eventsOf(given(events).when(reverse('t_a'))), [
+      {
+        type: 'ScoreReversed',
+        data: {
+          leaderboardId: 'lb_1',
+          memberId: 'ann',
+          points: 500,
+          score: 0,
+          transactionId: 'rev_t_a',
+          reversalOf: 't_a',
+          at,
+        },
+      },
+      positionChanged('ann', 1, 2, 0),
+      positionChanged('ben', 2, 1, 300),
+    ]);
+  });
+
+  it('reverses an award once, and ignores one it never counted', () => {
+    const events = history(score('ann', 500, { transactionId: 't_a' }));
+    const once = [...events, ...eventsOf(given(events).when(reverse('t_a')))];
+    assert.deepEqual(eventsOf(given(once).when(reverse('t_a', 'rev_again'))), []);
+    assert.deepEqual(eventsOf(given(events).when(reverse('t_elsewhere'))), []);
+  });
+
+  it('corrects the ended period that counted the award', () => {
+    const events = history(score('ann', 500, { transactionId: 't_a' }), close(new Date(weekEnd)));
+    assert.deepEqual(eventsOf(given(events).when(reverse('t_a'))), [
+      {
+        type: 'PeriodCorrected',
+        data: {
+          leaderboardId: 'lb_1',
+          periodStart: weekStart,
+          memberId: 'ann',
+          points: 500,
+          transactionId: 'rev_t_a',
+          reversalOf: 't_a',
+          at,
+        },
+      },
+    ]);
+  });
+
+  it('withdraws a member from the open period and reinstates their score', () => {
+    const events = history(score('ann', 500), score('ben', 300), score('cat', 100));
+    const withdrawn = eventsOf(given(events).when(member('WithdrawMember', 'ann')));
+    assert.deepEqual(withdrawn, [
+      { type: 'MemberWithdrawn', data: { leaderboardId: 'lb_1', memberId: 'ann', score: 500, at } },
+      positionChanged('ben', 2, 1, 300),
+      positionChanged('cat', 3, 2, 100),
+    ]);
+    const away = [...events, ...withdrawn];
+    assert.deepEqual(
+      standingsOf(stateAfter(away)).map((s) => s.memberId),
+      ['ben', 'cat'],
+    );
+    const back = eventsOf(given(away).when(member('ReinstateMember', 'ann')));
+    assert.equal(back[0]?.type, 'MemberReinstated');
+    assert.deepEqual(
+      standingsOf(stateAfter([...away, ...back])).map((s) => [s.memberId, s.points]),
+      [
+        ['ann', 500],
+        ['ben', 300],
+        ['cat', 100],
+      ],
+    );
+    assert.deepEqual(eventsOf(given(events).when(member('ReinstateMember', 'ann'))), []);
+  });
+});

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import {
+  pointsAccount,
+  type PointsAccountCommand,
+  type PointsAccountEvent,
+} from '../../domain/pointsAccount.ts';
+
+const now = new Date('2025-03-05T12:00:00.000Z');
+
+/** A step: an award, a manual deduction, a redemption, or a reversal of an earlier transaction. */
+type Step =
+  | { kind: 'award' | 'deduct' | 'redeem'; points: number }
+  | { kind: 'reverse'; pick: number; allowNegative: boolean };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  fc.record({
+    kind: fc.constantFrom('award' as const, 'deduct' as const, 'redeem' as const),
+    points: fc.integer({ min: 1, max: 1_000 }),
+  }),
+  fc.record({
+    kind: fc.constant('reverse' as const),
+    pick: fc.nat(),
+    allowNegative: fc.boolean(),
+  }),
+);
+
+const commandOf = (s: Step, i: number, earlier: readonly string[]): PointsAccountCommand => {
+  const transactionId = `txn_${i}`;
+  const base = { transactionId, memberId: 'mem_1', now };
+  switch (s.kind) {
+    case 'award':
+      return {
+        type: 'AwardPoints',
+        data: { ...base, points: s.points, reason: 'Sale', reference: null },
+      };
+    case 'deduct':
+      return {
+        type: 'DeductPoints',
+        data: { ...base, points: s.points, reason: 'Fix', reference: null },
+      };
+    case 'redeem':
+      return {
+        type: 'RedeemReward',
+        data: {
+          ...base,
+          orderId: `ord_${i}`,
+          rewardId: 'rwd_1',
+          rewardName: 'Mug',
+          pointsCost: s.points,
+        },
+      };
+    case 'reverse':
+      return {
+        type: 'ReverseTransaction',
+        data: {
+          ...base,
+          reversalOf: earlier.length === 0 ? 'txn_none' : earlier[s.pick % earlier.length]!,
+          reason: 'Entered in error',
+          allowNegative: s.allowNegative,
+        },
+      };
+  }
+};
+
+describe('reversals', () => {
+  it('leave the balance and lifetime points as if the reversed transactions never happened', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 50 }), (steps) => {
+        let state = pointsAccount.initialState();
+        const events: PointsAccountEvent[] = [];
+        const ids: string[] = [];
+        steps.forEach((s, i) => {
+          const decision = pointsAccount.decide(commandOf(s, i, ids), state);
+          ids.push(`txn_${i}`);
+          if (!decision.ok) return;
+          for (const event of decision.events) {
+            state = pointsAccount.evolve(state, event);
+            events.push(event);
+          }
+        });
+        const reversed = new Set(
+          events.flatMap((e) => (e.type === 'PointsReversed' ? [e.data.reversalOf] : [])),
+        );
+        const count = (type: 'PointsAwarded' | 'PointsDeducted') =>
+          events
+            .filter((e) => e.type === type && !reversed.has(e.data.transactionId))
+            .reduce((n, e) => n + (e.type === type ? e.data.points : 0), 0);
+        assert.equal(state.balance, count('PointsAwarded') - count('PointsDeducted'));
+        assert.equal(state.lifetimePoints, count('PointsAwarded'));
+        const reversals = events.filter((e) => e.type === 'PointsReversed');
+        assert.equal(reversals.length, reversed.size, 'each transaction is reversed at most once');
+        const redemptions = new Set(
+          events.flatMap((e) => (e.type === 'RewardRedeemed' ? [e.data.transactionId] : [])),
+        );
+        for (const id of reversed) assert.ok(!redemptions.has(id), 'a redemption is not reversed');
+        // Only a reversal sent with allow_negative takes the balance below zero.
+        for (const e of reversals)
+          if (e.type === 'PointsReversed' && e.data.newBalance < 0)
+            assert.equal(e.data.reversed, 'award');
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -76,7 +76,8 @@ export const operations: Operation[] = [
   {
     method: 'get',
     path: '/v1/programs/{programId}/members/{memberId}',
-    summary: 'Get a member',
+    summary: 'Get a member (as they are, or as they were at as_of)',
+    query: s.memberQuerySchema,
     success: 200,
   },
   {

@@ -333,9 +333,11 @@ export const routes = (deps: RouteDeps): Router => {
 
   router.get('/programs/:programId/members/:memberId', async (req, res) => {
     const memberId = idParam(req, res, 'memberId', 'member');
-    if (!memberId || !(await readAfter(req, res))) return;
-    if (typeof req.query.as_of === 'string') {
-      const at = isoTimestamp.test(req.query.as_of) ? Date.parse(req.query.as_of) : Number.NaN;
+    if (!memberId) return;
+    const query = parse(s.memberQuerySchema, req.query, res);
+    if (!query || !(await readAfter(req, res))) return;
+    if (query.as_of !== undefined) {
+      const at = isoTimestamp.test(query.as_of) ? Date.parse(query.as_of) : Number.NaN;
       if (Number.isNaN(at))
         return sendError(
           res,
@@ -350,7 +352,7 @@ export const routes = (deps: RouteDeps): Router => {
           res,
           404,
           'member_not_found',
-          `no member ${memberId} at ${req.query.as_of}`,
+          `no member ${memberId} at ${query.as_of}`,
           'member_id',
         );
       return res.json(past);

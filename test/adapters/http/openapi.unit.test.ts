@@ -30,6 +30,16 @@ describe('the OpenAPI document', () => {
     assert.deepEqual(documented, served);
   });
 
+  it('documents as_of on GET member', () => {
+    const document = openApiDocument('1.2.3') as {
+      paths: Record<string, Record<string, { parameters: { name: string; in: string }[] }>>;
+    };
+    const names = document.paths[
+      '/v1/programs/{programId}/members/{memberId}'
+    ]!.get!.parameters.filter((p) => p.in === 'query').map((p) => p.name);
+    assert.ok(names.includes('as_of'), names.join(', '));
+  });
+
   it('is OpenAPI 3.1 with every request body schema generated from zod', () => {
     const document = openApiDocument('1.2.3') as {
       openapi: string;

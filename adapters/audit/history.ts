@@ -37,6 +37,7 @@ export type MemberAsOf = {
   balance: number;
   lifetime_points: number;
   status: 'active' | 'deactivated';
+  tier_locked_until: string | null;
   last_activity_at: string | null;
   created_at: string;
   updated_at: string;
@@ -138,6 +139,7 @@ export const memberHistory = async (
       balance: account.balance,
       lifetime_points: account.lifetimePoints,
       status: state.active ? 'active' : 'deactivated',
+      tier_locked_until: state.tierLockedUntil === null ? null : iso(state.tierLockedUntil),
       last_activity_at: lastActivityAt === null ? null : iso(lastActivityAt),
       created_at: iso(createdAt),
       updated_at: iso(updatedAt ?? createdAt),

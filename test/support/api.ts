@@ -306,7 +306,13 @@ export type Standings = {
 };
 export type Periods = {
   leaderboard_id: string;
-  data: { period_id: string; period_start: string; period_end: string; standings: Standing[] }[];
+  data: {
+    period_id: string;
+    period_start: string;
+    period_end: string;
+    standings: Standing[];
+    corrections?: unknown[];
+  }[];
 };
 
 /** Asserts the status, with the body in the message so a failure says what came back. */

@@ -817,6 +817,7 @@ describe('HTTP API end to end', { skip: skipWithoutPostgres }, () => {
           period_start: '2025-03-03T00:00:00.000Z',
           period_end: startedAt.toISOString(),
           standings: expected,
+          corrections: [],
         },
       ]);
       const fresh = expectStatus(

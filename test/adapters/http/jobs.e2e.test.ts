@@ -208,6 +208,7 @@ describe('scheduled jobs driven by the injected clock', { skip: skipWithoutPostg
           period_start: monday,
           period_end: nextMonday,
           standings: expected,
+          corrections: [],
         },
       ]);
       const current = expectStatus(

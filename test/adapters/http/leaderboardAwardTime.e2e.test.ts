@@ -147,6 +147,7 @@ describe(
           period_start: weekStart,
           period_end: weekEnd,
           standings: [{ position: 1, member_id: ann, points: 100 }],
+          corrections: [],
         },
       ]);
     });

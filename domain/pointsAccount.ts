@@ -83,8 +83,29 @@ export type PointsAccountCommand =
     }
   | {
       type: 'ExpirePoints';
-      data: { transactionId: string; memberId: string; expiryDays: number; now: Date };
+      data: {
+        transactionId: string;
+        memberId: string;
+        /** The program's `points_expiry` at the time of the sweep. */
+        mode: PointsExpiryMode;
+        expiryDays: number;
+        now: Date;
+      };
     };
+
+/**
+ * `inactivity`: the whole balance expires `days` after the last activity. `per_award`: each lot
+ * (an award, or a refund) expires `days` after its own time.
+ */
+export type PointsExpiryMode = 'inactivity' | 'per_award';
+
+/**
+ * Points that arrived together and expire together in `per_award` mode: an award's, or a
+ * refund's. `at` is when they arrived (ISO); the lot expires `days` after it, with the days the
+ * program has when the sweep runs, so every lot is dated by the same rule and the oldest lot
+ * always expires first.
+ */
+export type PointsLot = { transactionId: string; at: string; points: number };
 
 export type PointsAccountRejection =
   | 'invalid_points'
@@ -104,6 +125,12 @@ export type PointsAccount = {
   lastActivityAt: string | null;
   /** Orders already refunded, so a repeated refund is a no-op. */
   refundedOrderIds: string[];
+  /**
+   * The balance split by arrival, oldest first; their points always sum to `balance`. Kept in
+   * every mode (they are folded from the stream's own events), so a program that switches to
+   * `per_award` expires each point by the date it arrived.
+   */
+  lots: PointsLot[];
 };
 
 const dayMs = 86_400_000;
@@ -113,7 +140,55 @@ export const initialState = (): PointsAccount => ({
   lifetimePoints: 0,
   lastActivityAt: null,
   refundedOrderIds: [],
+  lots: [],
 });
+
+/**
+ * Takes `points` from `lots`, oldest first (FIFO by arrival, which is FIFO by expiry): spending,
+ * and expiry, which removes exactly the oldest lots that are due. With `firstFrom` set, the lot
+ * of that transaction is emptied first and the rest comes oldest first: what undoing an award
+ * needs (its own points go before anyone else's). Pure; the lots given are not changed.
+ * Returns the lots left and what was taken from each; `short` is how many points the lots did
+ * not hold (0 whenever `points` is at most their sum).
+ */
+export const consumeOldestFirst = (
+  lots: readonly PointsLot[],
+  points: number,
+  options: { firstFrom?: string } = {},
+): { lots: PointsLot[]; taken: PointsLot[]; short: number } => {
+  const first = lots.findIndex((lot) => lot.transactionId === options.firstFrom);
+  const order = [...lots.keys()];
+  if (first > 0) order.unshift(...order.splice(first, 1));
+  const remaining = lots.map((lot) => lot.points);
+  const taken: PointsLot[] = [];
+  let left = points;
+  for (const index of order) {
+    if (left <= 0) break;
+    const lot = lots[index]!;
+    const take = Math.min(lot.points, left);
+    remaining[index] = lot.points - take;
+    left -= take;
+    taken.push({ ...lot, points: take });
+  }
+  return {
+    lots: lots
+      .map((lot, index) => ({ ...lot, points: remaining[index]! }))
+      .filter((lot) => lot.points > 0),
+    taken,
+    short: left,
+  };
+};
+
+/** Adds a lot in arrival order (after any lot of the same instant). */
+export const addLot = (lots: readonly PointsLot[], lot: PointsLot): PointsLot[] => {
+  let index = lots.length;
+  while (index > 0 && lots[index - 1]!.at > lot.at) index--;
+  return [...lots.slice(0, index), lot, ...lots.slice(index)];
+};
+
+/** The instant a lot expires in `per_award` mode. */
+export const lotExpiresAt = (lot: PointsLot, expiryDays: number): Date =>
+  new Date(Date.parse(lot.at) + expiryDays * dayMs);
 
 const invalidPoints = () =>
   reject<PointsAccountRejection>(
@@ -275,13 +350,37 @@ export const decide = (
       ]);
     }
     case 'ExpirePoints': {
-      const { transactionId, memberId, expiryDays, now } = command.data;
+      const { transactionId, memberId, mode, expiryDays, now } = command.data;
       if (!isIntegerBetween(expiryDays, 1, 3650)) {
         return reject(
           'invalid_points_expiry_days',
           'expiryDays must be an integer from 1 to 3650',
           'expiry_days',
         );
+      }
+      if (mode === 'per_award') {
+        // The due lots are the oldest ones, so expiring their sum oldest-first (as evolve does)
+        // removes exactly them. One event for all of a member's due lots: one sweep, one batch.
+        let due = 0;
+        for (const lot of state.lots) {
+          if (lotExpiresAt(lot, expiryDays).getTime() > now.getTime()) break;
+          due += lot.points;
+        }
+        if (due === 0) return accept([]);
+        return accept([
+          {
+            type: 'PointsExpired',
+            data: {
+              transactionId,
+              memberId,
+              points: due,
+              reason: `Awarded more than ${expiryDays} days ago (points expiry policy)`,
+              newBalance: state.balance - due,
+              lifetimePoints: state.lifetimePoints,
+              at: isoOf(now),
+            },
+          },
+        ]);
       }
       // Without any activity there is no date to count from; such a balance can only come from
       // refunds, which are not activity, so it is left alone.
@@ -308,19 +407,44 @@ export const decide = (
 
 export const evolve = (state: PointsAccount, event: PointsAccountEvent): PointsAccount => {
   const totals = { balance: event.data.newBalance, lifetimePoints: event.data.lifetimePoints };
+  return { ...state, ...totals, ...changeOf(state, event) };
+};
+
+/** What an event changes besides the totals it states. */
+const changeOf = (state: PointsAccount, event: PointsAccountEvent): Partial<PointsAccount> => {
+  const lots = lotsAfter(state.lots, event);
   switch (event.type) {
     case 'PointsAwarded':
     case 'PointsDeducted':
     case 'RewardRedeemed':
-      return { ...state, ...totals, lastActivityAt: event.data.at };
+      return { lastActivityAt: event.data.at, lots };
     case 'PointsExpired':
-      return { ...state, ...totals };
+      return { lots };
     case 'PointsRefunded':
-      return {
-        ...state,
-        ...totals,
-        refundedOrderIds: [...state.refundedOrderIds, event.data.orderId],
-      };
+      return { refundedOrderIds: [...state.refundedOrderIds, event.data.orderId], lots };
+  }
+};
+
+/**
+ * The lots after one points event: awards and refunds add a lot dated by the event; deductions
+ * (redemptions included, through the PointsDeducted beside each) and expiry take their points
+ * oldest first. The read models fold the same way (projections/readModels.ts).
+ */
+export const lotsAfter = (lots: readonly PointsLot[], event: PointsAccountEvent): PointsLot[] => {
+  switch (event.type) {
+    case 'PointsAwarded':
+    case 'PointsRefunded':
+      return addLot(lots, {
+        transactionId: event.data.transactionId,
+        at: event.data.at,
+        points: event.data.points,
+      });
+    case 'PointsDeducted':
+    case 'PointsExpired':
+      return consumeOldestFirst(lots, event.data.points).lots;
+    case 'RewardRedeemed':
+      // The points left with the PointsDeducted appended beside it.
+      return [...lots];
   }
 };
 

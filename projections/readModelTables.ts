@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { PointsLot } from '../domain/pointsAccount.ts';
 
 /** timestamptz: read back as Date (pg and PGlite alike), written as an ISO string. */
 type Timestamp = ColumnType<Date, string, string>;
@@ -13,6 +14,12 @@ export type ReadModelTables = {
     tiers: { name: string; minPoints: number }[];
     tier_basis: 'lifetime' | 'balance';
     points_expiry_days: number | null;
+    /** How points_expiry_days counts; 'inactivity' for programs made before the mode existed. */
+    points_expiry_mode: ColumnType<
+      'inactivity' | 'per_award',
+      'inactivity' | 'per_award' | undefined,
+      'inactivity' | 'per_award'
+    >;
     timezone: string;
     notification_email: string;
     created_at: Timestamp;
@@ -30,6 +37,10 @@ export type ReadModelTables = {
     balance: BigCount;
     lifetime_points: BigCount;
     last_activity_at: ColumnType<Date | null, string | null, string | null>;
+    /** The balance by arrival, oldest first (domain/pointsAccount.ts PointsLot, as JSON). */
+    expiry_lots: ColumnType<PointsLot[], string | undefined, string>;
+    /** expiry_lots[0].at: what the per-award expiry sweep looks members up by. */
+    oldest_lot_at: ColumnType<Date | null, string | null | undefined, string | null>;
     status: 'active' | 'deactivated';
     created_at: Timestamp;
     updated_at: Timestamp;

@@ -4,6 +4,7 @@ import { projectReadModels, readModelsProjection } from '../../projections/readM
 import type { ReadModelTables } from '../../projections/readModelTables.ts';
 import { readModelStatements } from '../db/migrations/002_readModels.ts';
 import { leaderboardReadModelStatements } from '../db/migrations/010_leaderboardReadModels.ts';
+import { expiryLotsStatements } from '../db/migrations/011_expiryLots.ts';
 import type { Database } from '../db/schema.ts';
 import { globalPages, positionOf, readGlobalPage, replayPages, toRecorded } from './events.ts';
 import {
@@ -251,7 +252,11 @@ export const createReadModelSchema = async (
   await db.transaction().execute(async (tx) => {
     if (parts.tables !== false) await sql`create schema ${sql.id(schema)}`.execute(tx);
     await sql`select set_config('search_path', ${schema}, true)`.execute(tx);
-    for (const statement of [...readModelStatements, ...leaderboardReadModelStatements]) {
+    for (const statement of [
+      ...readModelStatements,
+      ...leaderboardReadModelStatements,
+      ...expiryLotsStatements,
+    ]) {
       const isIndex = /^\s*create index/i.test(statement);
       if (isIndex ? parts.indexes !== false : parts.tables !== false)
         await sql.raw(statement).execute(tx);

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../../domain/events.ts';
 import { defaultTopN } from '../../domain/leaderboard.ts';
+import { lotsAfter, type PointsLot } from '../../domain/pointsAccount.ts';
 import {
   readModelTableNames,
   tableColumns,
@@ -195,6 +196,7 @@ export class BatchedReplay {
           tiers: d.tiers,
           tier_basis: d.tierBasis,
           points_expiry_days: d.pointsExpiryDays,
+          points_expiry_mode: d.pointsExpiryMode ?? 'inactivity',
           timezone: d.timezone,
           notification_email: d.notificationEmail,
           created_at: d.at,
@@ -210,6 +212,7 @@ export class BatchedReplay {
         if (c.tiers !== undefined) row.tiers = c.tiers;
         if (c.tierBasis !== undefined) row.tier_basis = c.tierBasis;
         if (c.pointsExpiryDays !== undefined) row.points_expiry_days = c.pointsExpiryDays;
+        if (c.pointsExpiryMode !== undefined) row.points_expiry_mode = c.pointsExpiryMode;
         if (c.timezone !== undefined) row.timezone = c.timezone;
         if (c.notificationEmail !== undefined) row.notification_email = c.notificationEmail;
         row.updated_at = event.data.at;
@@ -229,6 +232,8 @@ export class BatchedReplay {
           balance: 0,
           lifetime_points: 0,
           last_activity_at: null,
+          expiry_lots: [],
+          oldest_lot_at: null,
           status: 'active',
           created_at: d.at,
           updated_at: d.at,
@@ -286,6 +291,9 @@ export class BatchedReplay {
         row.lifetime_points = d.lifetimePoints;
         if (active) row.last_activity_at = d.at;
         row.updated_at = d.at;
+        const lots = lotsAfter(row.expiry_lots as PointsLot[], event);
+        row.expiry_lots = lots;
+        row.oldest_lot_at = lots[0]?.at ?? null;
         return;
       }
       case 'RewardRedeemed': {

@@ -9,6 +9,7 @@ import { webhookIndexesMigration } from './migrations/007_webhookIndexes.ts';
 import { leasesMigration } from './migrations/008_leases.ts';
 import { apiKeyUseMigration } from './migrations/009_apiKeyUse.ts';
 import { leaderboardReadModelsMigration } from './migrations/010_leaderboardReadModels.ts';
+import { expiryLotsMigration } from './migrations/011_expiryLots.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '008_leases': leasesMigration,
   '009_api_key_use': apiKeyUseMigration,
   '010_leaderboard_read_models': leaderboardReadModelsMigration,
+  '011_expiry_lots': expiryLotsMigration,
 };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import { replayReadModels, type RowDifference } from '../../../adapters/audit/replay.ts';
 import {
   award,
   createMember,
@@ -439,5 +440,28 @@ describe('points expiry', { skip: skipWithoutPostgres }, () => {
       ];
       assert.deepEqual(expiredAt, expected);
     });
+  });
+
+  describe('replay --verify after this whole history', () => {
+    for (const engine of ['batched', 'projector'] as const) {
+      it(`rebuilds the lots, next expiry dates and modes with no difference (${engine} engine)`, async () => {
+        await settle(app.runtime);
+        const differences: RowDifference[] = [];
+        const report = await replayReadModels(app.runtime.database.db, {
+          verify: true,
+          engine,
+          onDifference: (d) => {
+            differences.push(d);
+          },
+        });
+        assert.deepEqual(differences, []);
+        assert.equal(report.totalDifferences, 0);
+        const lots = await sql<{ n: number }>`
+          select count(*)::int as n from rm_members where jsonb_array_length(expiry_lots) > 0`.execute(
+          app.runtime.database.db,
+        );
+        assert.ok(lots.rows[0]!.n > 0, 'the history left members holding lots');
+      });
+    }
   });
 });

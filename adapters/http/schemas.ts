@@ -34,7 +34,12 @@ const pointsExpiryDays = z.number().int().min(1).max(3650);
 /** `points_expiry`; `points_expiry_days: N` is the older spelling of the inactivity mode. */
 export const pointsExpirySchema = z
   .strictObject({ mode: z.enum(['inactivity', 'per_award']), days: pointsExpiryDays })
-  .meta({ id: 'PointsExpiry' });
+  .meta({
+    id: 'PointsExpiry',
+    description:
+      'inactivity: the whole balance expires `days` after the last award, deduction or redemption; ' +
+      'per_award: each award (and each refund) expires `days` after its own time, spending takes the oldest points first',
+  });
 
 /**
  * The two spellings of one setting: a body may carry both only when they agree (as GET program
@@ -65,7 +70,10 @@ export const createProgramSchema = z
     tiers: z.array(tierSchema).max(50).default([]),
     tier_basis: z.enum(['lifetime', 'balance']).default('lifetime'),
     points_expiry: pointsExpirySchema.nullable().optional(),
-    points_expiry_days: pointsExpiryDays.nullable().optional(),
+    points_expiry_days: pointsExpiryDays
+      .nullable()
+      .optional()
+      .meta({ description: 'older spelling of points_expiry {"mode": "inactivity", "days": N}' }),
     timezone: text(64).default('UTC'),
     notification_email: email,
   })
@@ -78,7 +86,9 @@ export const updateProgramSchema = z
     tiers: z.array(tierSchema).max(50),
     tier_basis: z.enum(['lifetime', 'balance']),
     points_expiry: pointsExpirySchema.nullable(),
-    points_expiry_days: pointsExpiryDays.nullable(),
+    points_expiry_days: pointsExpiryDays
+      .nullable()
+      .meta({ description: 'older spelling of points_expiry {"mode": "inactivity", "days": N}' }),
     timezone: text(64),
     notification_email: email,
   })

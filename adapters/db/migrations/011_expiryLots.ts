@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration } from 'kysely';
+import { addLot, consumeOldestFirst, type PointsLot } from '../../../domain/pointsAccount.ts';
 
 /**
  * Read-model columns for points expiry by award (issue 14, item 8), as DDL on top of 002's and
@@ -10,10 +11,8 @@ import { sql, type Kysely, type Migration } from 'kysely';
  * - `rm_members.expiry_lots`: the balance split by arrival, oldest first, as the points account
  *   folds it (domain/pointsAccount.ts `PointsLot`); `oldest_lot_at` is the first lot's arrival,
  *   indexed per program so the expiry sweep finds the members whose oldest lot is past the
- *   program's days without reading any other row. Members with points before this migration have
- *   no lots here (and `replay --verify` reports them) until the read models are rebuilt from the
- *   history (`npx incentable replay --swap`); the points accounts themselves fold their lots from
- *   their own streams, so expiry by award is exact for them either way once found.
+ *   program's days without reading any other row. The migration fills both for the members
+ *   that already hold points by folding their ledger rows (`backfillExpiryLots`).
  */
 export const expiryLotsStatements: readonly string[] = [
   `alter table rm_programs add column points_expiry_mode text not null default 'inactivity'`,
@@ -23,9 +22,76 @@ export const expiryLotsStatements: readonly string[] = [
     where oldest_lot_at is not null`,
 ];
 
+type LedgerRow = {
+  member_id: string;
+  seq: string;
+  kind: 'awarded' | 'deducted' | 'expired' | 'refunded';
+  points: string;
+  transaction_id: string;
+  occurred_at: Date | string;
+};
+
+const rowsPerPage = 5000;
+
+/**
+ * Sets every member's `expiry_lots` and `oldest_lot_at` from its `rm_ledger` rows, which are its
+ * points events in order (one row per award, deduction, expiry or refund, signed): the fold of
+ * domain/pointsAccount.ts `lotsAfter`, so the rows are those the projector would have written.
+ * A page of ledger rows at a time, in (member, seq) order; a member's lots are written once its
+ * last row has been read.
+ */
+export const backfillExpiryLots = async (db: Kysely<unknown>): Promise<void> => {
+  let lots: PointsLot[] = [];
+  let member: string | null = null;
+  let pending: { member_id: string; expiry_lots: PointsLot[]; oldest_lot_at: string | null }[] = [];
+  const flush = async () => {
+    if (pending.length === 0) return;
+    await sql`update rm_members as m
+      set expiry_lots = v.expiry_lots, oldest_lot_at = v.oldest_lot_at
+      from json_to_recordset(${JSON.stringify(pending)}::json)
+        as v(member_id text, expiry_lots jsonb, oldest_lot_at timestamptz)
+      where m.member_id = v.member_id`.execute(db);
+    pending = [];
+  };
+  const close = () => {
+    if (member !== null)
+      pending.push({ member_id: member, expiry_lots: lots, oldest_lot_at: lots[0]?.at ?? null });
+  };
+  let after = { member: '', seq: '0' };
+  for (;;) {
+    const page = await sql<LedgerRow>`
+      select member_id, seq::text as seq, kind, points::text as points, transaction_id, occurred_at
+      from rm_ledger where (member_id, seq) > (${after.member}, ${after.seq}::bigint)
+      order by member_id, seq limit ${rowsPerPage}`.execute(db);
+    for (const row of page.rows) {
+      if (row.member_id !== member) {
+        close();
+        member = row.member_id;
+        lots = [];
+      }
+      const points = Math.abs(Number(row.points));
+      lots =
+        row.kind === 'awarded' || row.kind === 'refunded'
+          ? addLot(lots, {
+              transactionId: row.transaction_id,
+              at: new Date(row.occurred_at).toISOString(),
+              points,
+            })
+          : consumeOldestFirst(lots, points).lots;
+    }
+    if (pending.length >= 1000) await flush();
+    if (page.rows.length < rowsPerPage) break;
+    const last = page.rows[page.rows.length - 1]!;
+    after = { member: last.member_id, seq: last.seq };
+  }
+  close();
+  await flush();
+};
+
 export const expiryLotsMigration: Migration = {
   async up(db: Kysely<unknown>) {
     for (const statement of expiryLotsStatements) await sql.raw(statement).execute(db);
+    await backfillExpiryLots(db);
   },
   async down(db: Kysely<unknown>) {
     await sql`drop index rm_members_oldest_lot`.execute(db);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { replayReadModels, type RowDifference } from '../../../adapters/audit/replay.ts';
+import { backfillExpiryLots } from '../../../adapters/db/migrations/011_expiryLots.ts';
 import {
   award,
   createMember,
@@ -463,5 +464,18 @@ describe('points expiry', { skip: skipWithoutPostgres }, () => {
         assert.ok(lots.rows[0]!.n > 0, 'the history left members holding lots');
       });
     }
+  });
+
+  describe('an upgraded database (migration 011_expiry_lots)', () => {
+    it('fills the lots of members who held points before it from their ledger', async () => {
+      const db = app.runtime.database.db;
+      const verify = async () =>
+        (await replayReadModels(db, { verify: true, engine: 'batched' })).totalDifferences;
+      // As the migration's DDL leaves the rows: no lots yet.
+      await sql`update rm_members set expiry_lots = '[]', oldest_lot_at = null`.execute(db);
+      assert.ok((await verify()) > 0, 'the emptied lots differ from the history');
+      await backfillExpiryLots(db as unknown as Kysely<unknown>);
+      assert.equal(await verify(), 0);
+    });
   });
 });

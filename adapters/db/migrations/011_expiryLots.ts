@@ -57,12 +57,14 @@ export const backfillExpiryLots = async (db: Kysely<unknown>): Promise<void> => 
     if (member !== null)
       pending.push({ member_id: member, expiry_lots: lots, oldest_lot_at: lots[0]?.at ?? null });
   };
+  // The select hands seq back as text (a bigint beyond 2^53 stays exact); ORDER BY names the
+  // table's column, since a bare `seq` would be the text alias and sort 10 before 2.
   let after = { member: '', seq: '0' };
   for (;;) {
     const page = await sql<LedgerRow>`
       select member_id, seq::text as seq, kind, points::text as points, transaction_id, occurred_at
       from rm_ledger where (member_id, seq) > (${after.member}, ${after.seq}::bigint)
-      order by member_id, seq limit ${rowsPerPage}`.execute(db);
+      order by rm_ledger.member_id, rm_ledger.seq limit ${rowsPerPage}`.execute(db);
     for (const row of page.rows) {
       if (row.member_id !== member) {
         close();

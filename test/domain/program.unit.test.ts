@@ -199,10 +199,7 @@ describe('program', () => {
     });
 
     it('folds a program created before the mode existed as inactivity', () => {
-      const { pointsExpiryMode: _mode, ...withoutMode } = created.data as ProgramSettings & {
-        programId: string;
-        at: string;
-      };
+      const { pointsExpiryMode: _mode, ...withoutMode } = created.data;
       const state = stateAfter([{ type: 'ProgramCreated', data: withoutMode }]);
       assert.equal(state.exists && state.pointsExpiryMode, 'inactivity');
     });

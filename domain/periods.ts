@@ -71,6 +71,17 @@ const instantOfWallClock = (timezone: string, wallMs: number): number => {
   return candidates[0] ?? wallMs - before;
 };
 
+/**
+ * The instant of the first existing local time at or after `localHour`:00 on the local date of
+ * `at`: that hour itself on most days; the moment the clocks jump forward when a DST gap swallows
+ * it (America/New_York on 9 March 2025: 03:00 EDT); the first of the two when a fall-back repeats
+ * it (Europe/Berlin on 26 October 2025: 02:00 CEST). One instant per local day, whatever the zone.
+ */
+export const firstLocalTimeAtOrAfter = (timezone: string, at: Date, localHour: number): Date =>
+  new Date(
+    instantOfWallClock(timezone, localDateMs(timezone, at.getTime()) + localHour * 3_600_000),
+  );
+
 /** The local calendar date of an instant as a UTC-midnight timestamp (for date arithmetic). */
 const localDateMs = (timezone: string, instantMs: number): number =>
   Math.floor(wallClockMs(timezone, instantMs) / dayMs) * dayMs;

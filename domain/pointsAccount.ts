@@ -140,7 +140,14 @@ export type PointsAccountCommand =
     }
   | {
       type: 'ExpirePoints';
-      data: { transactionId: string; memberId: string; expiryDays: number; now: Date };
+      data: {
+        transactionId: string;
+        memberId: string;
+        /** The program's `points_expiry` at the time of the sweep. */
+        mode: PointsExpiryMode;
+        expiryDays: number;
+        now: Date;
+      };
     }
   | { type: 'FreezePoints'; data: { memberId: string; now: Date } }
   | {
@@ -162,6 +169,20 @@ export type PointsAccountCommand =
         now: Date;
       };
     };
+
+/**
+ * `inactivity`: the whole balance expires `days` after the last activity. `per_award`: each lot
+ * (an award, or a refund) expires `days` after its own time.
+ */
+export type PointsExpiryMode = 'inactivity' | 'per_award';
+
+/**
+ * Points that arrived together and expire together in `per_award` mode: an award's, or a
+ * refund's. `at` is when they arrived (ISO); the lot expires `days` after it, with the days the
+ * program has when the sweep runs, so every lot is dated by the same rule and the oldest lot
+ * always expires first.
+ */
+export type PointsLot = { transactionId: string; at: string; points: number };
 
 export type PointsAccountRejection =
   | 'invalid_points'
@@ -229,6 +250,13 @@ export type PointsAccount = {
   /** The member is deactivated: nothing expires, and refunds wait in `deferredRefunds`. */
   frozen: boolean;
   deferredRefunds: readonly { orderId: string; points: number }[];
+  /**
+   * The balance split by arrival, oldest first; their points always sum to `balance` (to zero
+   * while a reversal sent with allow_negative holds it below zero). Kept in every mode (they are
+   * folded from the stream's own events), so a program that switches to `per_award` expires
+   * each point by the date it arrived.
+   */
+  lots: PointsLot[];
 };
 
 /** The transaction `transactionId` of the account, or null. */
@@ -262,7 +290,55 @@ export const initialState = (): PointsAccount => ({
   movements: null,
   frozen: false,
   deferredRefunds: [],
+  lots: [],
 });
+
+/**
+ * Takes `points` from `lots`, oldest first (FIFO by arrival, which is FIFO by expiry): spending,
+ * and expiry, which removes exactly the oldest lots that are due. With `firstFrom` set, the lot
+ * of that transaction is emptied first and the rest comes oldest first: what undoing an award
+ * needs (its own points go before anyone else's). Pure; the lots given are not changed.
+ * Returns the lots left and what was taken from each; `short` is how many points the lots did
+ * not hold (0 whenever `points` is at most their sum).
+ */
+export const consumeOldestFirst = (
+  lots: readonly PointsLot[],
+  points: number,
+  options: { firstFrom?: string } = {},
+): { lots: PointsLot[]; taken: PointsLot[]; short: number } => {
+  const first = lots.findIndex((lot) => lot.transactionId === options.firstFrom);
+  const order = [...lots.keys()];
+  if (first > 0) order.unshift(...order.splice(first, 1));
+  const remaining = lots.map((lot) => lot.points);
+  const taken: PointsLot[] = [];
+  let left = points;
+  for (const index of order) {
+    if (left <= 0) break;
+    const lot = lots[index]!;
+    const take = Math.min(lot.points, left);
+    remaining[index] = lot.points - take;
+    left -= take;
+    taken.push({ ...lot, points: take });
+  }
+  return {
+    lots: lots
+      .map((lot, index) => ({ ...lot, points: remaining[index]! }))
+      .filter((lot) => lot.points > 0),
+    taken,
+    short: left,
+  };
+};
+
+/** Adds a lot in arrival order (after any lot of the same instant). */
+export const addLot = (lots: readonly PointsLot[], lot: PointsLot): PointsLot[] => {
+  let index = lots.length;
+  while (index > 0 && lots[index - 1]!.at > lot.at) index--;
+  return [...lots.slice(0, index), lot, ...lots.slice(index)];
+};
+
+/** The instant a lot expires in `per_award` mode. */
+export const lotExpiresAt = (lot: PointsLot, expiryDays: number): Date =>
+  new Date(Date.parse(lot.at) + expiryDays * dayMs);
 
 const invalidPoints = () =>
   reject<PointsAccountRejection>(
@@ -432,13 +508,39 @@ export const decide = (
       ]);
     }
     case 'ExpirePoints': {
-      const { transactionId, memberId, expiryDays, now } = command.data;
+      const { transactionId, memberId, mode, expiryDays, now } = command.data;
       if (!isIntegerBetween(expiryDays, 1, 3650)) {
         return reject(
           'invalid_points_expiry_days',
           'expiryDays must be an integer from 1 to 3650',
           'expiry_days',
         );
+      }
+      // A deactivated member's points are frozen.
+      if (state.frozen) return accept([]);
+      if (mode === 'per_award') {
+        // The due lots are the oldest ones, so expiring their sum oldest-first (as evolve does)
+        // removes exactly them. One event for all of a member's due lots: one sweep, one batch.
+        let due = 0;
+        for (const lot of state.lots) {
+          if (lotExpiresAt(lot, expiryDays).getTime() > now.getTime()) break;
+          due += lot.points;
+        }
+        if (due === 0) return accept([]);
+        return accept([
+          {
+            type: 'PointsExpired',
+            data: {
+              transactionId,
+              memberId,
+              points: due,
+              reason: `Awarded more than ${expiryDays} days ago (points expiry policy)`,
+              newBalance: state.balance - due,
+              lifetimePoints: state.lifetimePoints,
+              at: isoOf(now),
+            },
+          },
+        ]);
       }
       // Without any activity there is no date to count from; such a balance can only come from
       // refunds, which are not activity, so it is left alone.
@@ -573,12 +675,14 @@ export const evolve = (state: PointsAccount, event: PointsAccountEvent): PointsA
 
 const evolveMovement = (state: PointsAccount, event: PointsMovementEvent): PointsAccount => {
   const totals = { balance: event.data.newBalance, lifetimePoints: event.data.lifetimePoints };
+  const lots = lotsAfter(state.lots, event);
   const { transactionId } = event.data;
   switch (event.type) {
     case 'PointsAwarded':
       return {
         ...state,
         ...totals,
+        lots,
         lastActivityAt: event.data.at,
         movements: recorded(state, { transactionId, kind: 'award', points: event.data.points }),
       };
@@ -587,13 +691,19 @@ const evolveMovement = (state: PointsAccount, event: PointsMovementEvent): Point
       return {
         ...state,
         ...totals,
+        lots,
         lastActivityAt: event.data.at,
-        movements: recorded(state, { transactionId, kind: 'deduction', points: event.data.points }),
+        movements: recorded(state, {
+          transactionId,
+          kind: deductionKindOf(event.data) === 'redemption' ? 'redemption' : 'deduction',
+          points: event.data.points,
+        }),
       };
     case 'RewardRedeemed':
       return {
         ...state,
         ...totals,
+        lots,
         lastActivityAt: event.data.at,
         movements: updateMovement(state.movements, transactionId, (m) => ({
           ...m,
@@ -604,12 +714,14 @@ const evolveMovement = (state: PointsAccount, event: PointsMovementEvent): Point
       return {
         ...state,
         ...totals,
+        lots,
         movements: recorded(state, { transactionId, kind: 'expiry', points: event.data.points }),
       };
     case 'PointsRefunded':
       return {
         ...state,
         ...totals,
+        lots,
         refundedOrderIds: [...state.refundedOrderIds, event.data.orderId],
         deferredRefunds: state.deferredRefunds.filter((r) => r.orderId !== event.data.orderId),
         movements: recorded(state, { transactionId, kind: 'refund', points: event.data.points }),
@@ -622,12 +734,64 @@ const evolveMovement = (state: PointsAccount, event: PointsMovementEvent): Point
       return {
         ...state,
         ...totals,
+        lots,
         movements: {
           head: { transactionId, kind: 'reversal', points: event.data.points, reversedBy: null },
           rest: undone,
         },
       };
     }
+  }
+};
+
+/**
+ * The lots after one points event: awards and refunds add a lot dated by the event; deductions
+ * (redemptions included, through the PointsDeducted beside each) and expiry take their points
+ * oldest first. Reversing an award takes its points from its own lot first, then oldest first;
+ * reversing a deduction gives its points back as a lot dated by the reversal. Points owed below
+ * zero (a reversal sent with allow_negative) are paid off by the next points that arrive, so the
+ * lots always sum to the balance, or to zero below it. The read models fold the same way
+ * (projections/readModels.ts).
+ */
+export const lotsAfter = (lots: readonly PointsLot[], event: PointsAccountEvent): PointsLot[] => {
+  const owedFirst = (added: PointsLot[]): PointsLot[] => {
+    if (!isMovementEvent(event)) return added;
+    const excess =
+      added.reduce((sum, lot) => sum + lot.points, 0) - Math.max(0, event.data.newBalance);
+    return excess > 0
+      ? consumeOldestFirst(added, excess, { firstFrom: event.data.transactionId }).lots
+      : added;
+  };
+  switch (event.type) {
+    case 'PointsAwarded':
+    case 'PointsRefunded':
+      return owedFirst(
+        addLot(lots, {
+          transactionId: event.data.transactionId,
+          at: event.data.at,
+          points: event.data.points,
+        }),
+      );
+    case 'PointsDeducted':
+    case 'PointsExpired':
+      return consumeOldestFirst(lots, event.data.points).lots;
+    case 'PointsReversed':
+      return event.data.reversed === 'award'
+        ? consumeOldestFirst(lots, event.data.points, { firstFrom: event.data.reversalOf }).lots
+        : owedFirst(
+            addLot(lots, {
+              transactionId: event.data.transactionId,
+              at: event.data.at,
+              points: event.data.points,
+            }),
+          );
+    case 'RewardRedeemed':
+      // The points left with the PointsDeducted appended beside it.
+      return [...lots];
+    case 'PointsFrozen':
+    case 'PointsUnfrozen':
+    case 'RefundDeferred':
+      return [...lots];
   }
 };
 

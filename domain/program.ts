@@ -1,4 +1,5 @@
 import { accept, reject, type Decider, type Decision, type Refusal } from './decider.ts';
+import type { PointsExpiryMode } from './pointsAccount.ts';
 import { isEmail, isIntegerBetween, isName, isTimezone, isoOf, jsonEqual } from './validation.ts';
 
 /** A tier is reached when the basis value is at least `minPoints`. */
@@ -10,8 +11,17 @@ export type ProgramSettings = {
   /** Ordered by strictly increasing `minPoints`; may be empty (no tiers). */
   tiers: Tier[];
   tierBasis: TierBasis;
-  /** Days without activity after which a balance expires; null = points never expire. */
+  /**
+   * Days after which points expire, counted as `pointsExpiryMode` says; null = points never
+   * expire.
+   */
   pointsExpiryDays: number | null;
+  /**
+   * How `pointsExpiryDays` counts: from the last activity (the whole balance) or from each
+   * award (its lot). Absent from the events of programs created before the mode existed, which
+   * count by inactivity; the fold always sets it.
+   */
+  pointsExpiryMode?: PointsExpiryMode;
   /** IANA zone in which leaderboard periods and reports are cut. */
   timezone: string;
   notificationEmail: string;
@@ -34,6 +44,7 @@ export type ProgramRejection =
   | 'invalid_tiers'
   | 'invalid_tier_basis'
   | 'invalid_points_expiry_days'
+  | 'invalid_points_expiry_mode'
   | 'invalid_timezone'
   | 'invalid_email';
 
@@ -100,6 +111,17 @@ const validate = (settings: ProgramChanges): Refusal<ProgramRejection> | null =>
       'points_expiry_days',
     );
   }
+  if (
+    settings.pointsExpiryMode !== undefined &&
+    settings.pointsExpiryMode !== 'inactivity' &&
+    settings.pointsExpiryMode !== 'per_award'
+  ) {
+    return reject(
+      'invalid_points_expiry_mode',
+      'pointsExpiryMode is inactivity or per_award',
+      'points_expiry.mode',
+    );
+  }
   if (settings.timezone !== undefined && !isTimezone(settings.timezone)) {
     return reject('invalid_timezone', 'timezone must be an IANA time zone', 'timezone');
   }
@@ -118,6 +140,7 @@ const settingKeys = [
   'tiers',
   'tierBasis',
   'pointsExpiryDays',
+  'pointsExpiryMode',
   'timezone',
   'notificationEmail',
 ] as const satisfies readonly (keyof ProgramSettings)[];
@@ -141,11 +164,13 @@ export const decide = (
       if (state.exists) return reject('program_exists', 'the program already exists', 'program_id');
       const { now, programId, name, tiers, tierBasis, pointsExpiryDays, timezone } = command.data;
       const { notificationEmail } = command.data;
+      const pointsExpiryMode = command.data.pointsExpiryMode ?? 'inactivity';
       const refusal = validate({
         name,
         tiers,
         tierBasis,
         pointsExpiryDays,
+        pointsExpiryMode,
         timezone,
         notificationEmail,
       });
@@ -155,6 +180,7 @@ export const decide = (
         tiers: tiers.map((tier) => ({ name: tier.name, minPoints: tier.minPoints })),
         tierBasis,
         pointsExpiryDays,
+        pointsExpiryMode,
         timezone,
         notificationEmail,
       };
@@ -180,7 +206,11 @@ export const evolve = (state: Program, event: ProgramEvent): Program => {
   switch (event.type) {
     case 'ProgramCreated': {
       const { at: _at, ...created } = event.data;
-      return { exists: true, ...created };
+      return {
+        exists: true,
+        ...created,
+        pointsExpiryMode: created.pointsExpiryMode ?? 'inactivity',
+      };
     }
     case 'ProgramUpdated':
       if (!state.exists) return state;

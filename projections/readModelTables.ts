@@ -1,5 +1,6 @@
 import type { ColumnType, Generated } from 'kysely';
 import type { LedgerKind } from './ledgerLine.ts';
+import type { PointsLot } from '../domain/pointsAccount.ts';
 
 /** timestamptz: read back as Date (pg and PGlite alike), written as an ISO string. */
 type Timestamp = ColumnType<Date, string, string>;
@@ -14,6 +15,12 @@ export type ReadModelTables = {
     tiers: { name: string; minPoints: number }[];
     tier_basis: 'lifetime' | 'balance';
     points_expiry_days: number | null;
+    /** How points_expiry_days counts; 'inactivity' for programs made before the mode existed. */
+    points_expiry_mode: ColumnType<
+      'inactivity' | 'per_award',
+      'inactivity' | 'per_award' | undefined,
+      'inactivity' | 'per_award'
+    >;
     timezone: string;
     notification_email: string;
     created_at: Timestamp;
@@ -31,6 +38,10 @@ export type ReadModelTables = {
     balance: BigCount;
     lifetime_points: BigCount;
     last_activity_at: ColumnType<Date | null, string | null, string | null>;
+    /** The balance by arrival, oldest first (domain/pointsAccount.ts PointsLot, as JSON). */
+    expiry_lots: ColumnType<PointsLot[], string | undefined, string>;
+    /** expiry_lots[0].at: what the per-award expiry sweep looks members up by. */
+    oldest_lot_at: ColumnType<Date | null, string | null | undefined, string | null>;
     status: 'active' | 'deactivated';
     /** Until when an operator's override holds the tier against the rules. */
     tier_locked_until: ColumnType<Date | null, string | null, string | null>;

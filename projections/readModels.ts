@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../domain/events.ts';
 import { defaultTopN } from '../domain/leaderboard.ts';
+import { lotsAfter, type PointsLot } from '../domain/pointsAccount.ts';
 import type { RecordedEvent } from '../domain/recordedEvent.ts';
 import { isActivity, isLedgerEvent, ledgerLineOf, type LedgerEvent } from './ledgerLine.ts';
 import type { ReadModelTables } from './readModelTables.ts';
@@ -44,6 +45,9 @@ type MemberChange = {
   /** From the run's last award or deduction; null keeps the row's. */
   last_activity_at: string | null;
   updated_at: string;
+  /** The lots after the run's new events; null (no new event) keeps the row's. */
+  expiry_lots: PointsLot[] | null;
+  oldest_lot_at: string | null;
 };
 
 /**
@@ -75,20 +79,26 @@ const projectPoints = async (run: readonly RecordedEvent<PointsEvent>[], db: Db)
       lifetime_points: d.lifetimePoints,
       last_activity_at: active ? d.at : (members.get(d.memberId)?.last_activity_at ?? null),
       updated_at: d.at,
+      expiry_lots: null,
+      oldest_lot_at: null,
     });
   }
   // Built with the query builder, not raw SQL: a replay runs this projector withSchema(), which
   // re-targets only the builder's table references.
+  const fresh = new Set<string>();
   for (let start = 0; start < ledger.length; start += 1000) {
-    await db
+    const inserted = await db
       .insertInto('rm_ledger')
       .values(ledger.slice(start, start + 1000))
       .onConflict((oc) => oc.column('event_id').doNothing())
+      .returning('event_id')
       .execute();
+    for (const row of inserted) fresh.add(row.event_id);
   }
+  await foldLots(run, fresh, members, db);
   const changes = sql<MemberChange>`(select * from json_to_recordset(${JSON.stringify([...members.values()])}::json)
     as x(member_id text, balance bigint, lifetime_points bigint, last_activity_at timestamptz,
-      updated_at timestamptz))`;
+      updated_at timestamptz, expiry_lots jsonb, oldest_lot_at timestamptz))`;
   await db
     .updateTable('rm_members as m')
     .from(changes.as('v'))
@@ -97,9 +107,46 @@ const projectPoints = async (run: readonly RecordedEvent<PointsEvent>[], db: Db)
       lifetime_points: eb.ref('v.lifetime_points'),
       last_activity_at: sql<string | null>`coalesce(v.last_activity_at, m.last_activity_at)`,
       updated_at: eb.ref('v.updated_at'),
+      expiry_lots: sql<string>`coalesce(v.expiry_lots, m.expiry_lots)`,
+      oldest_lot_at: sql<
+        string | null
+      >`case when v.expiry_lots is null then m.oldest_lot_at else v.oldest_lot_at end`,
     }))
     .whereRef('m.member_id', '=', 'v.member_id')
     .execute();
+};
+
+/**
+ * Folds the run's points events into each member's lots, as the points account does
+ * (domain/pointsAccount.ts `lotsAfter`). Lots follow from every earlier event, not from one
+ * event's data, so only the events whose ledger row this run inserted are folded: an event
+ * handled twice takes its points once.
+ */
+const foldLots = async (
+  run: readonly RecordedEvent<PointsEvent>[],
+  fresh: ReadonlySet<string>,
+  members: Map<string, MemberChange>,
+  db: Db,
+): Promise<void> => {
+  const newEvents = run.filter((recorded) => fresh.has(recorded.id));
+  if (newEvents.length === 0) return;
+  const memberIds = [...new Set(newEvents.map((recorded) => recorded.data.memberId))];
+  const rows = await db
+    .selectFrom('rm_members')
+    .select(['member_id', 'expiry_lots'])
+    .where('member_id', 'in', memberIds)
+    .execute();
+  const lots = new Map(rows.map((row) => [row.member_id, row.expiry_lots]));
+  for (const recorded of newEvents) {
+    const event = { type: recorded.type, data: recorded.data } as PointsEvent;
+    lots.set(event.data.memberId, lotsAfter(lots.get(event.data.memberId) ?? [], event));
+  }
+  for (const [memberId, memberLots] of lots) {
+    const change = members.get(memberId);
+    if (!change) continue;
+    change.expiry_lots = memberLots;
+    change.oldest_lot_at = memberLots[0]?.at ?? null;
+  }
 };
 
 const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<void> => {
@@ -116,6 +163,7 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
           tiers: JSON.stringify(d.tiers) as never,
           tier_basis: d.tierBasis,
           points_expiry_days: d.pointsExpiryDays,
+          points_expiry_mode: d.pointsExpiryMode ?? 'inactivity',
           timezone: d.timezone,
           notification_email: d.notificationEmail,
           created_at: d.at,
@@ -134,6 +182,7 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
           ...(c.tiers !== undefined && { tiers: JSON.stringify(c.tiers) as never }),
           ...(c.tierBasis !== undefined && { tier_basis: c.tierBasis }),
           ...(c.pointsExpiryDays !== undefined && { points_expiry_days: c.pointsExpiryDays }),
+          ...(c.pointsExpiryMode !== undefined && { points_expiry_mode: c.pointsExpiryMode }),
           ...(c.timezone !== undefined && { timezone: c.timezone }),
           ...(c.notificationEmail !== undefined && { notification_email: c.notificationEmail }),
           updated_at: event.data.at,

@@ -14,7 +14,11 @@ import {
 } from '../../domain/member.ts';
 import { order, type OrderRejection } from '../../domain/order.ts';
 import type { Period } from '../../domain/periods.ts';
-import { pointsAccount, type PointsAccountRejection } from '../../domain/pointsAccount.ts';
+import {
+  pointsAccount,
+  type PointsAccountRejection,
+  type PointsExpiryMode,
+} from '../../domain/pointsAccount.ts';
 import {
   program,
   tierFor,
@@ -804,7 +808,7 @@ export const incentives = (
     async expirePoints(
       programId: string,
       memberId: string,
-      expiryDays: number,
+      expiry: { mode: PointsExpiryMode; days: number },
       context: CommandContext,
     ) {
       const c = ctx(context);
@@ -817,7 +821,8 @@ export const incentives = (
             data: {
               transactionId: idFor('transaction', context, `expiry ${memberId}`),
               memberId,
-              expiryDays,
+              mode: expiry.mode,
+              expiryDays: expiry.days,
               now: c.now,
             },
           },

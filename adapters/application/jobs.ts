@@ -1,3 +1,4 @@
+import { firstLocalTimeAtOrAfter } from '../../domain/periods.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 import type { Clock } from './commandHandler.ts';
 import type { Incentives } from './incentives.ts';
@@ -24,15 +25,12 @@ export const periodCloseGraceMs = 5_000;
 /** How long a run waits for the policy reactor before leaving the closing to the next run. */
 export const reactorWaitMs = 5_000;
 
-/** Local hour of `at` in `timezone` (0-23). */
-const localHour = (at: Date, timezone: string): number =>
-  Number(
-    new Intl.DateTimeFormat('en-GB', {
-      timeZone: timezone,
-      hour: '2-digit',
-      hourCycle: 'h23',
-    }).format(at),
-  );
+/**
+ * How often the scheduler calls `expiry` with a local hour (adapters/runtime.ts: minute 0 of
+ * every hour). A program is swept by the one call whose preceding interval holds its daily
+ * instant, so each program is swept once per local day.
+ */
+export const expiryCronIntervalMs = 3_600_000;
 
 /**
  * The scheduled jobs. Both are idempotent (the deciders refuse to expire twice or close a period
@@ -72,30 +70,39 @@ export const jobs = (deps: {
 
   return {
     /**
-     * Expires the points of members inactive for longer than their program's window. With
-     * `atLocalHour` set, only programs whose local time is in that hour are swept (the hourly
-     * cron runs it with 2: "daily at 02:00 in each program's timezone").
+     * Expires the points that are due in every program with points expiry: in `inactivity` mode
+     * the balances of members inactive for longer than the window, in `per_award` mode the lots
+     * older than it. Due members come from the read model's indexed dates, not from a fold of
+     * every member. With `atLocalHour` set, a program is swept only if its daily instant (the
+     * first existing local time at or after that hour on the local day, see
+     * firstLocalTimeAtOrAfter) lies in the interval of `expiryCronIntervalMs` up to now: the
+     * hourly cron runs it with 2, "daily at 02:00 in each program's timezone", once a day even
+     * when a DST gap skips 02:00 (then 03:00) or a fall-back repeats it (the first only).
      */
     expiry: (options: { atLocalHour: number | null } = { atLocalHour: null }) =>
       locked('expiry', async () => {
         const now = clock.now();
         let changed = 0;
         for (const program of await queries.programsWithExpiry()) {
-          if (
-            options.atLocalHour !== null &&
-            localHour(now, program.timezone) !== options.atLocalHour
-          )
-            continue;
-          const days = program.points_expiry_days!;
-          const cutoff = new Date(now.getTime() - days * 86_400_000);
+          if (options.atLocalHour !== null) {
+            const dailyAt = firstLocalTimeAtOrAfter(program.timezone, now, options.atLocalHour);
+            const sinceMs = now.getTime() - dailyAt.getTime();
+            if (sinceMs < 0 || sinceMs >= expiryCronIntervalMs) continue;
+          }
+          const expiry = { mode: program.points_expiry_mode, days: program.points_expiry_days! };
+          const cutoff = new Date(now.getTime() - expiry.days * 86_400_000);
           let after = '';
           for (;;) {
-            const page = await queries.inactiveMembers(program.program_id, cutoff, 500, after);
+            const page = await queries.membersDueForExpiry(
+              program.program_id,
+              { mode: expiry.mode, before: cutoff },
+              { limit: 500, afterMemberId: after },
+            );
             for (const row of page) {
               const outcome = await incentives.expirePoints(
                 program.program_id,
                 row.member_id,
-                days,
+                expiry,
                 context(program.program_id),
               );
               if (outcome.ok && outcome.value.events.length > 0) changed++;

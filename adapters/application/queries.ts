@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { periodIdOf } from '../../domain/periods.ts';
+import { lotExpiresAt, type PointsExpiryMode } from '../../domain/pointsAccount.ts';
 import type { Database } from '../db/schema.ts';
 
 /** Reads from the read models, shaped for the API (snake_case, as the public docs write it). */
@@ -13,6 +14,7 @@ export const queries = (db: Kysely<Database>) => ({
     return row ? programView(row) : null;
   },
 
+  /** One member, with `next_expiry` under the program's current points expiry. */
   async member(programId: string, memberId: string) {
     const row = await db
       .selectFrom('rm_members')
@@ -20,7 +22,13 @@ export const queries = (db: Kysely<Database>) => ({
       .where('program_id', '=', programId)
       .where('member_id', '=', memberId)
       .executeTakeFirst();
-    return row ? memberView(row) : null;
+    if (!row) return null;
+    const program = await db
+      .selectFrom('rm_programs')
+      .select(['points_expiry_days', 'points_expiry_mode'])
+      .where('program_id', '=', programId)
+      .executeTakeFirst();
+    return { ...memberView(row), next_expiry: nextExpiryOf(row, program) };
   },
 
   async members(
@@ -257,27 +265,34 @@ export const queries = (db: Kysely<Database>) => ({
   async programsWithExpiry() {
     return db
       .selectFrom('rm_programs')
-      .select(['program_id', 'points_expiry_days', 'timezone'])
+      .select(['program_id', 'points_expiry_days', 'points_expiry_mode', 'timezone'])
       .where('points_expiry_days', 'is not', null)
       .execute();
   },
 
-  /** Members holding points whose last activity is before `before`. */
-  async inactiveMembers(programId: string, before: Date, limit: number, afterMemberId: string) {
-    return (
-      db
-        .selectFrom('rm_members')
-        .select('member_id')
-        .where('program_id', '=', programId)
-        .where('balance', '>', 0)
-        // A deactivated member's points are frozen until they are reactivated.
-        .where('status', '=', 'active')
-        .where('last_activity_at', '<=', before)
-        .where('member_id', '>', afterMemberId)
-        .orderBy('member_id')
-        .limit(limit)
-        .execute()
-    );
+  /**
+   * Members with points due to expire at `before`'s window: in `inactivity` mode those holding
+   * points whose last activity is at or before it (index rm_members_activity), in `per_award`
+   * mode those whose oldest lot arrived at or before it (index rm_members_oldest_lot). A page
+   * in member id order, after `afterMemberId`.
+   */
+  async membersDueForExpiry(
+    programId: string,
+    due: { mode: PointsExpiryMode; before: Date },
+    page: { limit: number; afterMemberId: string },
+  ) {
+    let query = db
+      .selectFrom('rm_members')
+      .select('member_id')
+      .where('program_id', '=', programId)
+      // A deactivated member's points are frozen until they are reactivated.
+      .where('status', '=', 'active')
+      .where('member_id', '>', page.afterMemberId);
+    query =
+      due.mode === 'per_award'
+        ? query.where('oldest_lot_at', '<=', due.before)
+        : query.where('balance', '>', 0).where('last_activity_at', '<=', due.before);
+    return query.orderBy('member_id').limit(page.limit).execute();
   },
 
   /** The member a transaction of the program belongs to, or null. */
@@ -340,12 +355,49 @@ const pageOf = <R extends { seq: number }, V>(rows: R[], limit: number, view: (r
 
 type Row<T extends keyof Database> = Selectable<Database[T]>;
 
+/**
+ * A program's points expiry in both spellings of the API: `points_expiry` ({mode, days} or
+ * null) and `points_expiry_days`, the older spelling of `{"mode": "inactivity", "days": N}`,
+ * which is null unless the program expires by inactivity.
+ */
+export const pointsExpiryView = (days: number | null, mode: PointsExpiryMode | undefined) => ({
+  points_expiry: days === null ? null : { mode: mode ?? 'inactivity', days },
+  points_expiry_days: (mode ?? 'inactivity') === 'inactivity' ? days : null,
+});
+
+/**
+ * When the member's next points become due and how many: in `per_award` mode the oldest lot
+ * (with any lot of the same instant), `days` after it arrived; in `inactivity` mode the whole
+ * balance, `days` after the last activity (never for a balance no activity dated, see
+ * ExpirePoints). The daily sweep that follows the instant removes them.
+ */
+const nextExpiryOf = (
+  member: Row<'rm_members'>,
+  program: { points_expiry_days: number | null; points_expiry_mode: PointsExpiryMode } | undefined,
+): { at: string; points: number } | null => {
+  const days = program?.points_expiry_days ?? null;
+  if (days === null || !program) return null;
+  if (program.points_expiry_mode === 'per_award') {
+    const first = member.expiry_lots[0];
+    if (!first) return null;
+    const points = member.expiry_lots
+      .filter((lot) => lot.at === first.at)
+      .reduce((total, lot) => total + lot.points, 0);
+    return { at: lotExpiresAt(first, days).toISOString(), points };
+  }
+  if (member.balance <= 0 || member.last_activity_at === null) return null;
+  return {
+    at: new Date(member.last_activity_at.getTime() + days * 86_400_000).toISOString(),
+    points: member.balance,
+  };
+};
+
 const programView = (row: Row<'rm_programs'>) => ({
   id: row.program_id,
   name: row.name,
   tiers: row.tiers.map((t) => ({ name: t.name, min_points: t.minPoints })),
   tier_basis: row.tier_basis,
-  points_expiry_days: row.points_expiry_days,
+  ...pointsExpiryView(row.points_expiry_days, row.points_expiry_mode),
   timezone: row.timezone,
   notification_email: row.notification_email,
   created_at: row.created_at.toISOString(),

@@ -6,6 +6,7 @@ import { readModelStatements } from '../db/migrations/002_readModels.ts';
 import { leaderboardReadModelStatements } from '../db/migrations/010_leaderboardReadModels.ts';
 import { ordersListingStatements } from '../db/migrations/011_ordersListing.ts';
 import { reversalReadModelStatements } from '../db/migrations/012_reversalsAndOverrides.ts';
+import { expiryLotsStatements } from '../db/migrations/013_expiryLots.ts';
 import type { Database } from '../db/schema.ts';
 import { globalPages, positionOf, readGlobalPage, replayPages, toRecorded } from './events.ts';
 import {
@@ -258,6 +259,7 @@ export const createReadModelSchema = async (
       ...leaderboardReadModelStatements,
       ...ordersListingStatements,
       ...reversalReadModelStatements,
+      ...expiryLotsStatements,
     ]) {
       const isIndex = /^\s*create index/i.test(statement);
       if (isIndex ? parts.indexes !== false : parts.tables !== false)

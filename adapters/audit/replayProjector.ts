@@ -1,7 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../../domain/events.ts';
 import { defaultTopN } from '../../domain/leaderboard.ts';
-import { isActivity, ledgerLineOf } from '../../projections/ledgerLine.ts';
+import { addLot, lotsAfter, type PointsLot } from '../../domain/pointsAccount.ts';
+import { isActivity, ledgerLineOf, type LedgerEvent } from '../../projections/ledgerLine.ts';
 import { correctPeriodStandings } from '../../projections/readModels.ts';
 import type { ReadModelTables } from '../../projections/readModelTables.ts';
 import {
@@ -94,6 +95,44 @@ const writtenOrder = (row: OrderRow): Row => {
   for (let i = 0; i + 1 < row.history.length; i += 2)
     history.push({ status: row.history[i]!, at: row.history[i + 1]! });
   return { ...row, history };
+};
+
+/**
+ * domain/pointsAccount.ts `lotsAfter` for the replay, changing the member's own array instead of
+ * copying it: a history of a million events holds hundreds of thousands of lots, and a copy per
+ * award made the replay's garbage (and its peak RSS) grow with the square of a member's lots.
+ * The arrays and lot objects are the replay's alone. The same rows result (`replay --verify`).
+ */
+const foldLotInPlace = (lots: PointsLot[], event: LedgerEvent): PointsLot[] => {
+  // Rare: a reversal, or points arriving while a reversal holds the balance below zero (they pay
+  // it off first). The domain's own fold, with its copy.
+  if (
+    event.type === 'PointsReversed' ||
+    ((event.type === 'PointsAwarded' || event.type === 'PointsRefunded') &&
+      event.data.newBalance < event.data.points)
+  )
+    return lotsAfter(lots, event);
+  const { transactionId, at, points } = event.data;
+  if (event.type === 'PointsAwarded' || event.type === 'PointsRefunded') {
+    const last = lots[lots.length - 1];
+    if (last && last.at > at) return addLot(lots, { transactionId, at, points });
+    lots.push({ transactionId, at, points });
+    return lots;
+  }
+  let left = points;
+  let emptied = 0;
+  while (left > 0 && emptied < lots.length) {
+    const lot = lots[emptied]!;
+    if (lot.points > left) {
+      lots[emptied] = { ...lot, points: lot.points - left };
+      left = 0;
+    } else {
+      left -= lot.points;
+      emptied++;
+    }
+  }
+  if (emptied > 0) lots.splice(0, emptied);
+  return lots;
 };
 
 function* mapped<T>(items: Iterable<T>, map: (item: T) => Row): Iterable<Row> {
@@ -210,6 +249,7 @@ export class BatchedReplay {
           tiers: d.tiers,
           tier_basis: d.tierBasis,
           points_expiry_days: d.pointsExpiryDays,
+          points_expiry_mode: d.pointsExpiryMode ?? 'inactivity',
           timezone: d.timezone,
           notification_email: d.notificationEmail,
           created_at: d.at,
@@ -225,6 +265,7 @@ export class BatchedReplay {
         if (c.tiers !== undefined) row.tiers = c.tiers;
         if (c.tierBasis !== undefined) row.tier_basis = c.tierBasis;
         if (c.pointsExpiryDays !== undefined) row.points_expiry_days = c.pointsExpiryDays;
+        if (c.pointsExpiryMode !== undefined) row.points_expiry_mode = c.pointsExpiryMode;
         if (c.timezone !== undefined) row.timezone = c.timezone;
         if (c.notificationEmail !== undefined) row.notification_email = c.notificationEmail;
         row.updated_at = event.data.at;
@@ -244,6 +285,8 @@ export class BatchedReplay {
           balance: 0,
           lifetime_points: 0,
           last_activity_at: null,
+          expiry_lots: [],
+          oldest_lot_at: null,
           status: 'active',
           created_at: d.at,
           updated_at: d.at,
@@ -307,6 +350,9 @@ export class BatchedReplay {
         row.lifetime_points = d.lifetimePoints;
         if (active) row.last_activity_at = d.at;
         row.updated_at = d.at;
+        const lots = foldLotInPlace(row.expiry_lots as PointsLot[], event);
+        row.expiry_lots = lots;
+        row.oldest_lot_at = lots[0]?.at ?? null;
         return;
       }
       case 'RewardRedeemed': {

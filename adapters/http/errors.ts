@@ -35,6 +35,7 @@ export const rejectionStatus: Record<Rejection, number> = {
   invalid_points: 400,
   invalid_points_cost: 400,
   invalid_points_expiry_days: 400,
+  invalid_points_expiry_mode: 400,
   invalid_reason: 400,
   invalid_reference: 400,
   invalid_stock: 400,

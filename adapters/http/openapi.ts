@@ -34,7 +34,7 @@ export const operations: Operation[] = [
   {
     method: 'patch',
     path: '/v1/programs/{programId}',
-    summary: 'Change program settings',
+    summary: 'Change program settings (points_expiry or its older spelling points_expiry_days)',
     body: s.updateProgramSchema,
     success: 200,
   },
@@ -76,7 +76,8 @@ export const operations: Operation[] = [
   {
     method: 'get',
     path: '/v1/programs/{programId}/members/{memberId}',
-    summary: 'Get a member (as they are, or as they were at as_of)',
+    summary:
+      'Get a member (as they are, or as they were at as_of), with next_expiry: when and how many points expire next, or null',
     query: s.memberQuerySchema,
     success: 200,
   },

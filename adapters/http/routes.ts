@@ -8,7 +8,7 @@ import type { Order } from '../../domain/order.ts';
 import { periodIdOf, periodStartOf } from '../../domain/periods.ts';
 import { memberAsOf, streamReader } from '../audit/history.ts';
 import type { Incentives, Outcome } from '../application/incentives.ts';
-import type { Queries } from '../application/queries.ts';
+import { pointsExpiryView, type Queries } from '../application/queries.ts';
 import type { CommandContext } from '../application/commandHandler.ts';
 import type { Database } from '../db/schema.ts';
 import { createApiKey, listApiKeys, revokeProgramKey } from './apiKeys.ts';
@@ -170,7 +170,9 @@ export const routes = (deps: RouteDeps): Router => {
         name: body.name,
         tiers: body.tiers.map((t) => ({ name: t.name, minPoints: t.min_points })),
         tierBasis: body.tier_basis,
-        pointsExpiryDays: body.points_expiry_days,
+        pointsExpiryDays: null,
+        pointsExpiryMode: 'inactivity',
+        ...s.pointsExpiryChanges(body),
         timezone: body.timezone,
         notificationEmail: body.notification_email,
       },
@@ -185,7 +187,7 @@ export const routes = (deps: RouteDeps): Router => {
         name: d.name,
         tiers: snakeTiers(d.tiers),
         tier_basis: d.tierBasis,
-        points_expiry_days: d.pointsExpiryDays,
+        ...pointsExpiryView(d.pointsExpiryDays, d.pointsExpiryMode),
         timezone: d.timezone,
         notification_email: d.notificationEmail,
         created_at: d.at,
@@ -202,7 +204,7 @@ export const routes = (deps: RouteDeps): Router => {
       name: state.name,
       tiers: snakeTiers(state.tiers),
       tier_basis: state.tierBasis,
-      points_expiry_days: state.pointsExpiryDays,
+      ...pointsExpiryView(state.pointsExpiryDays, state.pointsExpiryMode),
       timezone: state.timezone,
       notification_email: state.notificationEmail,
     });
@@ -220,7 +222,7 @@ export const routes = (deps: RouteDeps): Router => {
           tiers: body.tiers.map((t) => ({ name: t.name, minPoints: t.min_points })),
         }),
         ...(body.tier_basis !== undefined && { tierBasis: body.tier_basis }),
-        ...(body.points_expiry_days !== undefined && { pointsExpiryDays: body.points_expiry_days }),
+        ...s.pointsExpiryChanges(body),
         ...(body.timezone !== undefined && { timezone: body.timezone }),
         ...(body.notification_email !== undefined && {
           notificationEmail: body.notification_email,
@@ -235,7 +237,7 @@ export const routes = (deps: RouteDeps): Router => {
             name: state.name,
             tiers: snakeTiers(state.tiers),
             tier_basis: state.tierBasis,
-            points_expiry_days: state.pointsExpiryDays,
+            ...pointsExpiryView(state.pointsExpiryDays, state.pointsExpiryMode),
             timezone: state.timezone,
             notification_email: state.notificationEmail,
           }

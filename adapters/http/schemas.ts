@@ -31,15 +31,55 @@ export const tierSchema = z.strictObject({
   min_points: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
 });
 
+const pointsExpiryDays = z.number().int().min(1).max(3650);
+
+/** `points_expiry`; `points_expiry_days: N` is the older spelling of the inactivity mode. */
+export const pointsExpirySchema = z
+  .strictObject({ mode: z.enum(['inactivity', 'per_award']), days: pointsExpiryDays })
+  .meta({
+    id: 'PointsExpiry',
+    description:
+      'inactivity: the whole balance expires `days` after the last award, deduction or redemption; ' +
+      'per_award: each award (and each refund) expires `days` after its own time, spending takes the oldest points first',
+  });
+
+/**
+ * The two spellings of one setting: a body may carry both only when they agree (as GET program
+ * returns them, so a read-modify-write round trip passes): `points_expiry_days` N with
+ * `{"mode": "inactivity", "days": N}`, and null with null or with a `per_award` setting.
+ */
+const oneExpirySpelling = (
+  body: {
+    points_expiry?: { mode: 'inactivity' | 'per_award'; days: number } | null | undefined;
+    points_expiry_days?: number | null | undefined;
+  },
+  context: z.RefinementCtx,
+) => {
+  if (body.points_expiry === undefined || body.points_expiry_days === undefined) return;
+  const implied = body.points_expiry?.mode === 'inactivity' ? body.points_expiry.days : null;
+  if (body.points_expiry_days !== implied)
+    context.addIssue({
+      code: 'custom',
+      path: ['points_expiry'],
+      message:
+        'points_expiry and points_expiry_days (its older spelling of the inactivity mode) disagree; send one',
+    });
+};
+
 export const createProgramSchema = z
   .strictObject({
     name: text(200),
     tiers: z.array(tierSchema).max(50).default([]),
     tier_basis: z.enum(['lifetime', 'balance']).default('lifetime'),
-    points_expiry_days: z.number().int().min(1).max(3650).nullable().default(null),
+    points_expiry: pointsExpirySchema.nullable().optional(),
+    points_expiry_days: pointsExpiryDays
+      .nullable()
+      .optional()
+      .meta({ description: 'older spelling of points_expiry {"mode": "inactivity", "days": N}' }),
     timezone: text(64).default('UTC'),
     notification_email: email,
   })
+  .superRefine(oneExpirySpelling)
   .meta({ id: 'CreateProgram' });
 
 export const updateProgramSchema = z
@@ -47,12 +87,34 @@ export const updateProgramSchema = z
     name: text(200),
     tiers: z.array(tierSchema).max(50),
     tier_basis: z.enum(['lifetime', 'balance']),
-    points_expiry_days: z.number().int().min(1).max(3650).nullable(),
+    points_expiry: pointsExpirySchema.nullable(),
+    points_expiry_days: pointsExpiryDays
+      .nullable()
+      .meta({ description: 'older spelling of points_expiry {"mode": "inactivity", "days": N}' }),
     timezone: text(64),
     notification_email: email,
   })
   .partial()
+  .superRefine(oneExpirySpelling)
   .meta({ id: 'UpdateProgram' });
+
+/**
+ * The program settings one of the two spellings asks for; nothing when the body has neither.
+ * `points_expiry: null` and `points_expiry_days: null` both turn expiry off.
+ */
+export const pointsExpiryChanges = (body: {
+  points_expiry?: z.infer<typeof pointsExpirySchema> | null;
+  points_expiry_days?: number | null;
+}): { pointsExpiryDays?: number | null; pointsExpiryMode?: 'inactivity' | 'per_award' } => {
+  if (body.points_expiry !== undefined)
+    return body.points_expiry === null
+      ? { pointsExpiryDays: null }
+      : { pointsExpiryDays: body.points_expiry.days, pointsExpiryMode: body.points_expiry.mode };
+  if (body.points_expiry_days === null) return { pointsExpiryDays: null };
+  if (body.points_expiry_days !== undefined)
+    return { pointsExpiryDays: body.points_expiry_days, pointsExpiryMode: 'inactivity' };
+  return {};
+};
 
 export const createApiKeySchema = z
   .strictObject({ label: text(200).optional() })

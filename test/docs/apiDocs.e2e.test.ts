@@ -53,6 +53,13 @@ describe('docs/api.md', { skip: skipWithoutPostgres || (!hasTools && 'needs curl
     assert.match(endpoint!, /^we_/);
     assert.match(run.stdout, /"code": "insufficient_points"/);
     assert.ok(
+      run.stdout.includes(
+        '{"points_expiry":{"mode":"per_award","days":365},"points_expiry_days":null}',
+      ),
+      run.stdout,
+    );
+    assert.match(run.stdout, /^\{"at":"\d{4}-\d\d-\d\dT[\d:.]+Z","points":5000\}$/m);
+    assert.ok(
       run.stdout.includes(`{"code":"member_exists","field":"email","member_id":"${member}"}`),
       run.stdout,
     );

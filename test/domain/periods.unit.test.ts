@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { periodContaining, periodIdOf, periodStartOf, type Period } from '../../domain/periods.ts';
+import {
+  firstLocalTimeAtOrAfter,
+  periodContaining,
+  periodIdOf,
+  periodStartOf,
+  type Period,
+} from '../../domain/periods.ts';
 
 const period = (p: Period, timezone: string, iso: string) =>
   periodContaining(p, timezone, new Date(iso));
@@ -170,5 +176,63 @@ describe('period ids', () => {
     ]) {
       assert.equal(periodStartOf(id), null, id);
     }
+  });
+
+  describe('the first existing local time at or after an hour', () => {
+    const at = (timezone: string, iso: string, hour = 2) =>
+      firstLocalTimeAtOrAfter(timezone, new Date(iso), hour).toISOString();
+
+    it('is the hour itself on an ordinary day, for any instant of that local day', () => {
+      assert.equal(at('America/New_York', '2025-03-08T05:00:00Z'), '2025-03-08T07:00:00.000Z');
+      assert.equal(at('America/New_York', '2025-03-09T04:59:59Z'), '2025-03-08T07:00:00.000Z');
+      assert.equal(at('Asia/Kathmandu', '2025-06-01T12:00:00Z'), '2025-05-31T20:15:00.000Z');
+    });
+
+    it('is the moment the clocks jump when a spring-forward skips the hour', () => {
+      // America/New_York, 9 March 2025: 02:00 EST becomes 03:00 EDT at 07:00Z.
+      assert.equal(at('America/New_York', '2025-03-09T12:00:00Z'), '2025-03-09T07:00:00.000Z');
+      // Europe/Berlin, 30 March 2025: 02:00 CET becomes 03:00 CEST at 01:00Z.
+      assert.equal(at('Europe/Berlin', '2025-03-30T12:00:00Z'), '2025-03-30T01:00:00.000Z');
+      // Australia/Lord_Howe, 5 October 2025: 02:00 jumps half an hour, to 02:30.
+      assert.equal(at('Australia/Lord_Howe', '2025-10-05T06:00:00Z'), '2025-10-04T15:30:00.000Z');
+    });
+
+    it('is the first of the two when a fall-back repeats the hour', () => {
+      // Europe/Berlin, 26 October 2025: 03:00 CEST falls back to 02:00 CET at 01:00Z.
+      assert.equal(at('Europe/Berlin', '2025-10-26T12:00:00Z'), '2025-10-26T00:00:00.000Z');
+    });
+
+    it('is one instant per local day, on that day, in zones with DST', () => {
+      fc.assert(
+        fc.property(
+          fc.constantFrom(
+            'America/New_York',
+            'Europe/Berlin',
+            'America/Havana',
+            'Australia/Lord_Howe',
+          ),
+          fc.integer({
+            min: Date.parse('2024-01-01T00:00:00Z'),
+            max: Date.parse('2027-01-01T00:00:00Z'),
+          }),
+          (timezone, instantMs) => {
+            const first = firstLocalTimeAtOrAfter(timezone, new Date(instantMs), 2);
+            const again = firstLocalTimeAtOrAfter(timezone, first, 2);
+            assert.equal(again.getTime(), first.getTime());
+            const day = (d: Date) => d.toLocaleDateString('en-CA', { timeZone: timezone });
+            assert.equal(day(first), day(new Date(instantMs)));
+            const hour = Number(
+              first.toLocaleTimeString('en-GB', {
+                timeZone: timezone,
+                hour: '2-digit',
+                hourCycle: 'h23',
+              }),
+            );
+            assert.ok(hour === 2 || hour === 3, `${timezone} ${first.toISOString()} at ${hour}`);
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
   });
 });

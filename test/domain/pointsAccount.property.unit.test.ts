@@ -9,6 +9,7 @@ import {
   type PointsAccount,
   type PointsAccountCommand,
   type PointsAccountEvent,
+  type PointsExpiryMode,
 } from '../../domain/pointsAccount.ts';
 import { tierPolicy } from '../../domain/policies.ts';
 import { tierFor, type Tier, type TierBasis } from '../../domain/program.ts';
@@ -69,10 +70,13 @@ const step: fc.Arbitrary<Step> = fc.record({
         data: { transactionId, orderId, memberId: 'mem_1', points, now },
       })),
     fc
-      .integer({ min: 0, max: 60 })
-      .map((expiryDays) => (transactionId: string, now: Date): PointsAccountCommand => ({
+      .record({
+        expiryDays: fc.integer({ min: 0, max: 60 }),
+        mode: fc.constantFrom<PointsExpiryMode>('inactivity', 'per_award'),
+      })
+      .map(({ expiryDays, mode }) => (transactionId: string, now: Date): PointsAccountCommand => ({
         type: 'ExpirePoints',
-        data: { transactionId, memberId: 'mem_1', expiryDays, now },
+        data: { transactionId, memberId: 'mem_1', mode, expiryDays, now },
       })),
   ),
 });
@@ -156,6 +160,64 @@ describe('points account properties', () => {
           assert.ok(event.data.newBalance >= 0);
         }
       }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps the balance equal to the sum of the lots, oldest first, after every event', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        run(steps, (event, _now, account) => {
+          const lotSum = account.lots.reduce((total, lot) => total + lot.points, 0);
+          assert.equal(lotSum, account.balance, `lots after ${event.type}`);
+          assert.ok(
+            account.lots.every((lot) => Number.isSafeInteger(lot.points) && lot.points > 0),
+          );
+          const dates = account.lots.map((lot) => lot.at);
+          assert.deepEqual(dates, [...dates].sort());
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('expires in per-award mode only lots older than the window, oldest first', () => {
+    fc.assert(
+      fc.property(
+        fc.array(step, { maxLength: 60 }),
+        fc.integer({ min: 1, max: 60 }),
+        (steps, days) => {
+          const { state } = run(steps);
+          const now = new Date(start + 24 * 40 * 60 * hourMs);
+          const decision = pointsAccount.decide(
+            {
+              type: 'ExpirePoints',
+              data: {
+                transactionId: 'txn_x',
+                memberId: 'mem_1',
+                mode: 'per_award',
+                expiryDays: days,
+                now,
+              },
+            },
+            state,
+          );
+          assert.ok(decision.ok);
+          const due = state.lots
+            .filter((lot) => Date.parse(lot.at) + days * 24 * hourMs <= now.getTime())
+            .reduce((total, lot) => total + lot.points, 0);
+          const expired = decision.events.reduce(
+            (total, e) => total + (e.type === 'PointsExpired' ? e.data.points : 0),
+            0,
+          );
+          assert.equal(expired, due);
+          const after = decision.events.reduce(pointsAccount.evolve, state);
+          assert.ok(
+            after.lots.every((lot) => Date.parse(lot.at) + days * 24 * hourMs > now.getTime()),
+          );
+          assert.equal(after.balance, state.balance - due);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  consumeOldestFirst,
   pointsAccount,
   type PointsAccountCommand,
   type PointsAccountEvent,
+  type PointsExpiryMode,
+  type PointsLot,
 } from '../../domain/pointsAccount.ts';
 import { eventsOf, refusalOf, specOf } from './given.ts';
 
@@ -56,9 +59,13 @@ const refund = (points: number, orderId = 'ord_1'): PointsAccountCommand => ({
   type: 'RefundOrder',
   data: { transactionId: 'txn_f', orderId, memberId: 'mem_1', points, now },
 });
-const expire = (expiryDays: number, when: Date): PointsAccountCommand => ({
+const expire = (
+  expiryDays: number,
+  when: Date,
+  mode: PointsExpiryMode = 'inactivity',
+): PointsAccountCommand => ({
   type: 'ExpirePoints',
-  data: { transactionId: 'txn_e', memberId: 'mem_1', expiryDays, now: when },
+  data: { transactionId: 'txn_e', memberId: 'mem_1', mode, expiryDays, now: when },
 });
 
 /** Runs commands in order, each against the events so far; the history they build. */
@@ -386,6 +393,135 @@ describe('points account', () => {
           field: 'expiry_days',
         });
       }
+    });
+  });
+  describe('per-award expiry (lots)', () => {
+    const day = (n: number) => new Date(Date.parse('2024-01-01T00:00:00.000Z') + n * dayMs);
+    const awardOn = (n: number, points: number, transactionId: string): PointsAccountCommand => {
+      const command = award(points, { now: day(n) });
+      return { ...command, data: { ...command.data, transactionId } } as PointsAccountCommand;
+    };
+    const lots = (history: PointsAccountEvent[]) =>
+      stateAfter(history).lots.map((lot) => [lot.transactionId, lot.points]);
+
+    it('keeps each award as a lot dated by the award', () => {
+      const history = historyOf(awardOn(0, 100, 'txn_1'), awardOn(10, 50, 'txn_2'));
+      assert.deepEqual(stateAfter(history).lots, [
+        { transactionId: 'txn_1', at: day(0).toISOString(), points: 100 },
+        { transactionId: 'txn_2', at: day(10).toISOString(), points: 50 },
+      ]);
+    });
+
+    it('spends the oldest lots first, on deductions and redemptions alike', () => {
+      const history = historyOf(
+        awardOn(0, 100, 'txn_1'),
+        awardOn(10, 50, 'txn_2'),
+        deduct(80, { now: day(11) }),
+        redeem(30),
+      );
+      assert.deepEqual(lots(history), [['txn_2', 40]]);
+    });
+
+    it('expires exactly the lots past their date, in one event', () => {
+      const history = historyOf(
+        awardOn(0, 100, 'txn_1'),
+        awardOn(1, 20, 'txn_2'),
+        awardOn(10, 50, 'txn_3'),
+        deduct(30, { now: day(5) }),
+      );
+      const decision = given(history).when(expire(365, day(366), 'per_award'));
+      const after = [...history, ...eventsOf(decision)];
+      assert.deepEqual(decision, {
+        ok: true,
+        events: [
+          {
+            type: 'PointsExpired',
+            data: {
+              transactionId: 'txn_e',
+              memberId: 'mem_1',
+              points: 90,
+              reason: 'Awarded more than 365 days ago (points expiry policy)',
+              newBalance: 50,
+              lifetimePoints: 170,
+              at: day(366).toISOString(),
+            },
+          },
+        ],
+      });
+      assert.deepEqual(lots(after), [['txn_3', 50]]);
+    });
+
+    it('expires nothing before the oldest lot is due, and does not count activity', () => {
+      const history = historyOf(awardOn(0, 100, 'txn_1'), deduct(1, { now: day(300) }));
+      const justBefore = new Date(day(365).getTime() - 1);
+      assert.deepEqual(given(history).when(expire(365, justBefore, 'per_award')), {
+        ok: true,
+        events: [],
+      });
+      assert.equal(eventsOf(given(history).when(expire(365, day(365), 'per_award'))).length, 1);
+    });
+
+    it('gives a refund a new lot dated by the refund', () => {
+      const history = historyOf(awardOn(0, 100, 'txn_1'), redeem(70), refund(70));
+      assert.deepEqual(stateAfter(history).lots, [
+        { transactionId: 'txn_1', at: day(0).toISOString(), points: 30 },
+        { transactionId: 'txn_f', at, points: 70 },
+      ]);
+    });
+
+    it('empties the whole balance from the lots when the inactivity rule expires it', () => {
+      const history = historyOf(awardOn(0, 100, 'txn_1'), awardOn(1, 5, 'txn_2'));
+      const expired = eventsOf(given(history).when(expire(30, day(40))));
+      assert.deepEqual(stateAfter([...history, ...expired]).lots, []);
+    });
+  });
+
+  describe('consumeOldestFirst', () => {
+    const lotsOf = (...points: number[]): PointsLot[] =>
+      points.map((p, i) => ({ transactionId: `txn_${i}`, at: `2024-01-0${i + 1}`, points: p }));
+
+    it('takes from the oldest lot, then the next', () => {
+      const result = consumeOldestFirst(lotsOf(10, 20, 30), 25);
+      assert.deepEqual(
+        result.lots.map((lot) => [lot.transactionId, lot.points]),
+        [
+          ['txn_1', 5],
+          ['txn_2', 30],
+        ],
+      );
+      assert.deepEqual(
+        result.taken.map((lot) => [lot.transactionId, lot.points]),
+        [
+          ['txn_0', 10],
+          ['txn_1', 15],
+        ],
+      );
+      assert.equal(result.short, 0);
+    });
+
+    it('empties the named lot first, then goes oldest first (undoing an award)', () => {
+      const result = consumeOldestFirst(lotsOf(10, 20, 30), 35, { firstFrom: 'txn_2' });
+      assert.deepEqual(
+        result.lots.map((lot) => [lot.transactionId, lot.points]),
+        [
+          ['txn_0', 5],
+          ['txn_1', 20],
+        ],
+      );
+      assert.deepEqual(
+        result.taken.map((lot) => [lot.transactionId, lot.points]),
+        [
+          ['txn_2', 30],
+          ['txn_0', 5],
+        ],
+      );
+    });
+
+    it('says how much the lots could not cover, and leaves its input alone', () => {
+      const input = lotsOf(10);
+      const result = consumeOldestFirst(input, 15);
+      assert.deepEqual(result, { lots: [], taken: [input[0]], short: 5 });
+      assert.equal(input[0]!.points, 10);
     });
   });
 });

@@ -78,6 +78,12 @@ describe('reversals', () => {
           for (const event of decision.events) {
             state = pointsAccount.evolve(state, event);
             events.push(event);
+            // The lots hold the balance, or nothing while a reversal holds it below zero.
+            assert.equal(
+              state.lots.reduce((sum, lot) => sum + lot.points, 0),
+              Math.max(0, state.balance),
+              `lots after ${event.type}`,
+            );
           }
         });
         const reversed = new Set(

@@ -9,7 +9,7 @@ import {
 } from '../../domain/program.ts';
 import { refusalOf, specOf } from './given.ts';
 
-const { given } = specOf(program);
+const { given, stateAfter } = specOf(program);
 const now = new Date('2024-06-15T14:30:00.000Z');
 const at = '2024-06-15T14:30:00.000Z';
 
@@ -22,6 +22,7 @@ const settings: ProgramSettings = {
   ],
   tierBasis: 'lifetime',
   pointsExpiryDays: 365,
+  pointsExpiryMode: 'inactivity',
   timezone: 'Europe/Berlin',
   notificationEmail: 'ops@example.com',
 };
@@ -149,6 +150,12 @@ describe('program', () => {
         'notification_email',
       ],
       [
+        'an unknown points expiry mode',
+        { pointsExpiryMode: 'forever' as never },
+        'invalid_points_expiry_mode',
+        'points_expiry.mode',
+      ],
+      [
         'an unknown tier basis',
         { tierBasis: 'monthly' as never },
         'invalid_tier_basis',
@@ -170,6 +177,44 @@ describe('program', () => {
         }),
       );
       assert.equal(decision.ok, true);
+    });
+  });
+
+  describe('points expiry mode', () => {
+    it('records per-award expiry when asked', () => {
+      const decision = given().when(create({ pointsExpiryMode: 'per_award' }));
+      assert.deepEqual(decision, {
+        ok: true,
+        events: [{ ...created, data: { ...created.data, pointsExpiryMode: 'per_award' } }],
+      });
+    });
+
+    it('counts by inactivity when the command names no mode', () => {
+      const { pointsExpiryMode: _mode, ...withoutMode } = settings;
+      const decision = given().when({
+        type: 'CreateProgram',
+        data: { programId: 'prg_1', ...withoutMode, now },
+      });
+      assert.deepEqual(decision, { ok: true, events: [created] });
+    });
+
+    it('folds a program created before the mode existed as inactivity', () => {
+      const { pointsExpiryMode: _mode, ...withoutMode } = created.data;
+      const state = stateAfter([{ type: 'ProgramCreated', data: withoutMode }]);
+      assert.equal(state.exists && state.pointsExpiryMode, 'inactivity');
+    });
+
+    it('records a change of mode alone', () => {
+      const decision = given([created]).when(update({ pointsExpiryMode: 'per_award' }));
+      assert.deepEqual(decision, {
+        ok: true,
+        events: [
+          {
+            type: 'ProgramUpdated',
+            data: { programId: 'prg_1', changes: { pointsExpiryMode: 'per_award' }, at },
+          },
+        ],
+      });
     });
   });
 

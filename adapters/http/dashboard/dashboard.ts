@@ -369,6 +369,7 @@ export const dashboard = (deps: DashboardDeps): Router => {
         redeemed: points.redeemed,
         days,
         deliveries,
+        pointsExpiry: program.points_expiry,
       }),
     );
   });

@@ -3,6 +3,7 @@ import { html, type SafeHtml } from './html.ts';
 import { base, number, timeOf } from './layout.ts';
 
 type MemberView = NonNullable<Awaited<ReturnType<Queries['member']>>>;
+type MemberRow = Awaited<ReturnType<Queries['members']>>['data'][number];
 type LedgerPage = Awaited<ReturnType<Queries['ledger']>>;
 type OrderView = Awaited<ReturnType<Queries['memberOrders']>>[number];
 
@@ -13,7 +14,7 @@ const statusBadge = (status: string): SafeHtml =>
 
 export const membersPage = (view: {
   q: string;
-  members: MemberView[];
+  members: MemberRow[];
   nextCursor: string | null;
 }): SafeHtml =>
   html`<form class="search" method="get" action="${base}/members" role="search">
@@ -115,6 +116,16 @@ export const memberPage = (view: {
       <div>
         <dt>Last activity</dt>
         <dd>${timeOf(m.last_activity_at)}</dd>
+      </div>
+      <div>
+        <dt>Next expiry</dt>
+        <dd data-stat="next-expiry">
+          ${
+            m.next_expiry
+              ? html`${number(m.next_expiry.points)} points on ${timeOf(m.next_expiry.at)}`
+              : html`<span class="muted">none</span>`
+          }
+        </dd>
       </div>
     </dl>
     <section class="panel" aria-labelledby="ledger-heading">

@@ -20,12 +20,21 @@ export const statusLabels: Record<keyof DeliveryCounts, string> = {
   gone: 'Gone (410)',
 };
 
+const expiryText = (expiry: { mode: 'inactivity' | 'per_award'; days: number } | null) =>
+  expiry === null
+    ? 'Never'
+    : expiry.mode === 'per_award'
+      ? `${number(expiry.days)} days after each award`
+      : `After ${number(expiry.days)} days without activity`;
+
 export const overviewPage = (view: {
   members: number;
   awarded: number;
   redeemed: number;
   days: DailyPoint[];
   deliveries: DeliveryCounts;
+  /** The program's `points_expiry`, as GET program shows it. */
+  pointsExpiry: { mode: 'inactivity' | 'per_award'; days: number } | null;
 }): SafeHtml => {
   const order: (keyof DeliveryCounts)[] = ['delivered', 'pending', 'delivering', 'failed', 'gone'];
   const total = order.reduce((sum, k) => sum + view.deliveries[k], 0);
@@ -44,6 +53,10 @@ export const overviewPage = (view: {
         <div class="stat">
           <dt>Points redeemed, last 30 days</dt>
           <dd data-stat="redeemed">${number(view.redeemed)}</dd>
+        </div>
+        <div class="stat">
+          <dt>Points expiry</dt>
+          <dd data-stat="points-expiry">${expiryText(view.pointsExpiry)}</dd>
         </div>
         <div class="stat">
           <dt>Webhook deliveries, last 24 h</dt>

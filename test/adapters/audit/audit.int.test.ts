@@ -170,7 +170,12 @@ describe('audit', { skip: skipWithoutPostgres }, () => {
           assert.equal(history!.ledger.at(-1)!.balance_after, sum);
         }
         // Now: the same as the live read model.
-        const live = await runtime.queries.member(programId, memberId);
+        // (next_expiry looks ahead under the program's current settings; a view as of a time
+        // does not carry it, docs/api.md "Points expiry".)
+        const { next_expiry: _next, ...live } = (await runtime.queries.member(
+          programId,
+          memberId,
+        ))!;
         const now = await memberHistory(reader, { programId, memberId, asOf: new Date(8.64e15) });
         const { as_of: _asOf, ...state } = now!.member;
         assert.deepEqual(state, live);

@@ -1,0 +1,106 @@
+import { sql, type Kysely, type Migration } from 'kysely';
+import { addLot, consumeOldestFirst, type PointsLot } from '../../../domain/pointsAccount.ts';
+
+/**
+ * Read-model columns for points expiry by award (issue 14, item 8), as DDL on top of 002's and
+ * 010's, unqualified like them: the replay (adapters/audit/replay.ts) runs every list under
+ * `set local search_path` to build the same tables in its own schema.
+ *
+ * - `rm_programs.points_expiry_mode`: `inactivity` (what `points_expiry_days` always meant, and
+ *   what every program made before this migration has) or `per_award`.
+ * - `rm_members.expiry_lots`: the balance split by arrival, oldest first, as the points account
+ *   folds it (domain/pointsAccount.ts `PointsLot`); `oldest_lot_at` is the first lot's arrival,
+ *   indexed per program so the expiry sweep finds the members whose oldest lot is past the
+ *   program's days without reading any other row. The migration fills both for the members
+ *   that already hold points by folding their ledger rows (`backfillExpiryLots`).
+ */
+export const expiryLotsStatements: readonly string[] = [
+  `alter table rm_programs add column points_expiry_mode text not null default 'inactivity'`,
+  `alter table rm_members add column expiry_lots jsonb not null default '[]'`,
+  `alter table rm_members add column oldest_lot_at timestamptz`,
+  `create index rm_members_oldest_lot on rm_members (program_id, oldest_lot_at)
+    where oldest_lot_at is not null`,
+];
+
+type LedgerRow = {
+  member_id: string;
+  seq: string;
+  kind: string;
+  points: string;
+  transaction_id: string;
+  occurred_at: Date | string;
+};
+
+const rowsPerPage = 5000;
+
+/**
+ * Sets every member's `expiry_lots` and `oldest_lot_at` from its `rm_ledger` rows, which are its
+ * points events in order (one row per award, deduction, expiry or refund, signed): the fold of
+ * domain/pointsAccount.ts `lotsAfter`, so the rows are those the projector would have written.
+ * A page of ledger rows at a time, in (member, seq) order; a member's lots are written once its
+ * last row has been read.
+ */
+export const backfillExpiryLots = async (db: Kysely<unknown>): Promise<void> => {
+  let lots: PointsLot[] = [];
+  let member: string | null = null;
+  let pending: { member_id: string; expiry_lots: PointsLot[]; oldest_lot_at: string | null }[] = [];
+  const flush = async () => {
+    if (pending.length === 0) return;
+    await sql`update rm_members as m
+      set expiry_lots = v.expiry_lots, oldest_lot_at = v.oldest_lot_at
+      from json_to_recordset(${JSON.stringify(pending)}::json)
+        as v(member_id text, expiry_lots jsonb, oldest_lot_at timestamptz)
+      where m.member_id = v.member_id`.execute(db);
+    pending = [];
+  };
+  const close = () => {
+    if (member !== null)
+      pending.push({ member_id: member, expiry_lots: lots, oldest_lot_at: lots[0]?.at ?? null });
+  };
+  // The select hands seq back as text (a bigint beyond 2^53 stays exact); ORDER BY names the
+  // table's column, since a bare `seq` would be the text alias and sort 10 before 2.
+  let after = { member: '', seq: '0' };
+  for (;;) {
+    const page = await sql<LedgerRow>`
+      select member_id, seq::text as seq, kind, points::text as points, transaction_id, occurred_at
+      from rm_ledger where (member_id, seq) > (${after.member}, ${after.seq}::bigint)
+      order by rm_ledger.member_id, rm_ledger.seq limit ${rowsPerPage}`.execute(db);
+    for (const row of page.rows) {
+      if (row.member_id !== member) {
+        close();
+        member = row.member_id;
+        lots = [];
+      }
+      // Signed as they moved the balance: awards, refunds and a reversed deduction arrive as lots,
+      // the rest (a reversed award too) take points oldest first.
+      const points = Math.abs(Number(row.points));
+      lots =
+        Number(row.points) > 0
+          ? addLot(lots, {
+              transactionId: row.transaction_id,
+              at: new Date(row.occurred_at).toISOString(),
+              points,
+            })
+          : consumeOldestFirst(lots, points).lots;
+    }
+    if (pending.length >= 1000) await flush();
+    if (page.rows.length < rowsPerPage) break;
+    const last = page.rows[page.rows.length - 1]!;
+    after = { member: last.member_id, seq: last.seq };
+  }
+  close();
+  await flush();
+};
+
+export const expiryLotsMigration: Migration = {
+  async up(db: Kysely<unknown>) {
+    for (const statement of expiryLotsStatements) await sql.raw(statement).execute(db);
+    await backfillExpiryLots(db);
+  },
+  async down(db: Kysely<unknown>) {
+    await sql`drop index rm_members_oldest_lot`.execute(db);
+    await sql`alter table rm_members drop column oldest_lot_at`.execute(db);
+    await sql`alter table rm_members drop column expiry_lots`.execute(db);
+    await sql`alter table rm_programs drop column points_expiry_mode`.execute(db);
+  },
+};

@@ -11,6 +11,7 @@ import { apiKeyUseMigration } from './migrations/009_apiKeyUse.ts';
 import { leaderboardReadModelsMigration } from './migrations/010_leaderboardReadModels.ts';
 import { ordersListingMigration } from './migrations/011_ordersListing.ts';
 import { reversalReadModelsMigration } from './migrations/012_reversalsAndOverrides.ts';
+import { tierReevaluationMigration } from './migrations/013_tierReevaluation.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '010_leaderboard_read_models': leaderboardReadModelsMigration,
   '011_orders_listing': ordersListingMigration,
   '012_reversals_and_overrides': reversalReadModelsMigration,
+  '013_tier_reevaluation': tierReevaluationMigration,
 };

@@ -199,10 +199,28 @@ export const policyReactor = (deps: {
         case 'OrderCancelled':
           await incentives.settleCancellation(programId, event.data.orderId, context);
           break;
-        case 'ProgramUpdated':
+        case 'ProgramUpdated': {
           if (tierRulesChanged(event.data.changes))
             await recordTierReevaluation(tx, programId, recorded, clock.now());
+          // The program's latest zone, not the event's: a change handled again after a later one
+          // must not bring an old zone back.
+          if (event.data.changes.timezone !== undefined) {
+            const { state: p } = await programOf(programId);
+            if (!p.exists) break;
+            for (const leaderboardId of await leaderboardsOf(programId)) {
+              await handler.handle(
+                leaderboard,
+                streams.leaderboard(programId, leaderboardId),
+                {
+                  type: 'ChangeTimezone',
+                  data: { leaderboardId, timezone: p.timezone, now: clock.now() },
+                },
+                { ...context, now: clock.now() },
+              );
+            }
+          }
           break;
+        }
         case 'ProgramCreated':
         case 'MemberRegistered':
         case 'MemberUpdated':
@@ -230,6 +248,7 @@ export const policyReactor = (deps: {
         case 'PositionChanged':
         case 'PeriodEnded':
         case 'PeriodOpened':
+        case 'LeaderboardTimezoneChanged':
           // No policy reacts to these.
           break;
       }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { replayReadModels, type RowDifference } from '../../../adapters/audit/replay.ts';
@@ -22,6 +23,7 @@ type Webhook = { type: string; data: Record<string, unknown> };
 const t0 = new Date('2025-04-02T09:00:00.000Z');
 const dayMs = 86_400_000;
 const root = new URL('../../../', import.meta.url).pathname;
+const run = promisify(execFile);
 
 const tiers = (platinum: number, gold = 'Gold') => [
   { name: 'Bronze', min_points: 0 },
@@ -64,14 +66,17 @@ describe('tier rules that change', { skip: skipWithoutPostgres }, () => {
       .map((w) => [w.data.member_id, w.data.previous_tier, w.data.new_tier])
       .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
   };
-  const cli = (args: string[]) => {
-    const result = spawnSync(process.execPath, ['bin/incentable.js', ...args], {
+  /**
+   * The real CLI in a child process. Not spawnSync: blocking this process's event loop (the
+   * service under test runs in it) lets the server drop kept-alive connections mid-reuse.
+   */
+  const cli = async (args: string[]) => {
+    const { stdout } = await run(process.execPath, ['bin/incentable.js', ...args], {
       cwd: root,
       encoding: 'utf8',
       env: { ...process.env, DATABASE_URL: app.database.url, LOG_LEVEL: 'silent' },
     });
-    assert.equal(result.status, 0, result.stderr);
-    return result.stdout;
+    return stdout;
   };
 
   before(async () => {
@@ -218,7 +223,7 @@ describe('tier rules that change', { skip: skipWithoutPostgres }, () => {
 
       // Progress while it runs: the CLI and the program's dashboard page.
       assert.match(
-        cli(['jobs', 'status']),
+        await cli(['jobs', 'status']),
         new RegExp(`program ${other}: 2 of 5 members re-evaluated, 2 moved \\(running\\)`),
       );
       const dashboard = dashboardClient(app.url);
@@ -247,7 +252,7 @@ describe('tier rules that change', { skip: skipWithoutPostgres }, () => {
         const m = expectStatus(await app.api.get<MemberView>(q(`/members/${id}`)), 200).body;
         assert.equal(m.tier, 'Silver');
       }
-      assert.match(cli(['jobs', 'status']), /no tier re-evaluation is running/);
+      assert.match(await cli(['jobs', 'status']), /no tier re-evaluation is running/);
       const done = await dashboard.get('/dashboard/overview');
       assert.doesNotMatch(done.text, /Re-evaluating tiers/);
     });

@@ -105,7 +105,14 @@ export const startRuntime = async (
       return q.transactionOwner(programId, transactionId);
     },
   });
-  const scheduled = jobs({ database, incentives: services, queries: q, clock, reactor });
+  const scheduled = jobs({
+    database,
+    incentives: services,
+    queries: q,
+    clock,
+    reactor,
+    readModels: reactorProgress(store, database.db, readModelsProjection),
+  });
   const roles = new Set(config.roles);
   const secretKey = config.webhooks.secretKey ?? loadOrCreateSecretKey(config, log);
   const webhooks = createWebhookStore({ db: database.db, secretKey, clock });

@@ -218,7 +218,9 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
     case 'MemberWithdrawn':
     case 'MemberReinstated':
     case 'PeriodOpened':
+    case 'LeaderboardTimezoneChanged':
       // Reservations (keeping emails and external ids unique) are no fact a receiver acts on.
+      // A leaderboard's change of zone shows in its next period's bounds (period_ended, the API).
       return null;
   }
 };

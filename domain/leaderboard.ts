@@ -62,6 +62,14 @@ export type LeaderboardCommand =
       /** A reactivated member gets the score they left with back, if that period is still open. */
       type: 'ReinstateMember';
       data: { leaderboardId: string; memberId: string; now: Date };
+    }
+  | {
+      /**
+       * The program's zone changed: the open period keeps its end, and the periods after it are
+       * cut in `timezone` (the first of them starts where the open one ends).
+       */
+      type: 'ChangeTimezone';
+      data: { leaderboardId: string; timezone: string; now: Date };
     };
 
 export type LeaderboardEvent =
@@ -167,6 +175,11 @@ export type LeaderboardEvent =
   | {
       type: 'MemberReinstated';
       data: { leaderboardId: string; memberId: string; score: number; at: string };
+    }
+  | {
+      /** Periods from the next one on are cut in `timezone`. */
+      type: 'LeaderboardTimezoneChanged';
+      data: { leaderboardId: string; timezone: string; at: string };
     };
 
 export type LeaderboardRejection =
@@ -298,18 +311,18 @@ const rollover = (
 /**
  * The natural rollover once `reached` (now, or an award's time) is past the period's end: the next
  * period is the one containing `reached`, so skipped periods stay empty. Events are timed `now`.
+ * After a change of zone the new zone's period containing `reached` may begin before the ended
+ * one's end: it then begins at that end, so periods never overlap.
  */
 const naturalRollover = (
   state: ExistingLeaderboard,
   reached: Date,
   now: Date,
-): LeaderboardEvent[] =>
-  rollover(
-    state,
-    state.periodEnd,
-    periodContaining(state.period, state.timezone, reached),
-    isoOf(now),
-  );
+): LeaderboardEvent[] => {
+  const next = periodContaining(state.period, state.timezone, reached);
+  const start = Date.parse(next.start) < Date.parse(state.periodEnd) ? state.periodEnd : next.start;
+  return rollover(state, state.periodEnd, { start, end: next.end }, isoOf(now));
+};
 
 const applyAll = (state: Leaderboard, events: readonly LeaderboardEvent[]): Leaderboard =>
   events.reduce(evolve, state);
@@ -561,6 +574,20 @@ export const decide = (
         ...positionChanges(state, applyAll(state, [reinstated]), memberId, at),
       ]);
     }
+    case 'ChangeTimezone': {
+      if (!state.exists)
+        return reject('leaderboard_not_found', 'no such leaderboard', 'leaderboard_id');
+      const { timezone, now } = command.data;
+      if (!isTimezone(timezone))
+        return reject('invalid_timezone', 'timezone must be an IANA time zone', 'timezone');
+      if (timezone === state.timezone) return accept([]);
+      return accept([
+        {
+          type: 'LeaderboardTimezoneChanged',
+          data: { leaderboardId: state.leaderboardId, timezone, at: isoOf(now) },
+        },
+      ]);
+    }
   }
 };
 
@@ -650,6 +677,8 @@ export const evolve = (state: Leaderboard, event: LeaderboardEvent): Leaderboard
       return state.exists
         ? { ...state, periodStart: event.data.periodStart, periodEnd: event.data.periodEnd }
         : state;
+    case 'LeaderboardTimezoneChanged':
+      return state.exists ? { ...state, timezone: event.data.timezone } : state;
   }
 };
 

@@ -463,6 +463,9 @@ export const decide = (
         );
       }
       if (newTier === state.tier) return accept([]);
+      // Checked here, on the state the change is appended to: a policy that read the member
+      // before an override's hold was set must not move the tier it holds.
+      if (tierLocked(state, now)) return accept([]);
       return accept([
         {
           type: 'MemberTierChanged',

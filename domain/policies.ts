@@ -9,7 +9,7 @@ import {
   type PointsAccountEvent,
   type PointsMovementEvent,
 } from './pointsAccount.ts';
-import { tierFor, type Tier, type TierBasis } from './program.ts';
+import { tierFor, type ProgramChanges, type Tier, type TierBasis } from './program.ts';
 
 export type ChangeTier = Extract<MemberCommand, { type: 'ChangeTier' }>;
 export type RecordScore = Extract<LeaderboardCommand, { type: 'RecordScore' }>;
@@ -20,7 +20,15 @@ export const tierReasons = {
   down: 'Points fell below threshold',
   awardReversed: 'Award reversed',
   deductionReversed: 'Deduction reversed',
+  rulesChanged: 'Tier rules changed',
 } as const;
+
+/**
+ * Whether a program update changes which tier a member's points give: the tier table (thresholds,
+ * names, tiers added or removed) or the basis. Such a change re-evaluates every member.
+ */
+export const tierRulesChanged = (changes: ProgramChanges): boolean =>
+  changes.tiers !== undefined || changes.tierBasis !== undefined;
 
 /** The value tiers are measured against after the event. */
 export const basisValueOf = (event: PointsMovementEvent, tierBasis: TierBasis): number =>

@@ -478,6 +478,13 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
         .where('leaderboard_id', '=', event.data.leaderboardId)
         .execute();
       return;
+    case 'LeaderboardTimezoneChanged':
+      await db
+        .updateTable('rm_leaderboards')
+        .set({ timezone: event.data.timezone })
+        .where('leaderboard_id', '=', event.data.leaderboardId)
+        .execute();
+      return;
     // Freezing moves no points; a deferred refund shows once it is paid (PointsRefunded).
     case 'PointsFrozen':
     case 'PointsUnfrozen':

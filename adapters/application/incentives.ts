@@ -32,6 +32,7 @@ import {
   type RewardKind,
   type RewardRejection,
 } from '../../domain/reward.ts';
+import { tierReasons } from '../../domain/policies.ts';
 import type { Position } from '../../domain/recordedEvent.ts';
 import { derivedId, newId } from '../ids.ts';
 import type { Clock, CommandContext, CommandHandler, CommandResult } from './commandHandler.ts';
@@ -445,6 +446,33 @@ export const incentives = (
       if (!p.exists) return { tierNames: [], ruleTier: null };
       const value = p.tierBasis === 'lifetime' ? account.lifetimePoints : account.balance;
       return { tierNames: p.tiers.map((t) => t.name), ruleTier: tierFor(p.tiers, value) };
+    },
+
+    /**
+     * Puts the member in the tier the program's rules give their points now (reason "Tier rules
+     * changed"): what a rule-change job runs for each member. A member whose tier an override
+     * holds is left alone (the tier job applies the rules when the hold lapses); a deactivated
+     * one is moved too, since tiers do not depend on activity. Nothing when the tier is right.
+     */
+    async applyTierRules(programId: string, memberId: string, context: CommandContext) {
+      const c = ctx(context);
+      const { state } = await loadMember(programId, memberId);
+      if (!state.exists || tierLocked(state, c.now))
+        return { ok: true as const, value: { events: [] }, position: null };
+      const { ruleTier } = await this.tierRules(programId, memberId);
+      if (ruleTier === state.tier)
+        return { ok: true as const, value: { events: [] }, position: null };
+      return run(
+        await handler.handle(
+          member,
+          streams.member(programId, memberId),
+          {
+            type: 'ChangeTier',
+            data: { memberId, newTier: ruleTier, reason: tierReasons.rulesChanged, now: c.now },
+          },
+          c,
+        ),
+      );
     },
 
     /**

@@ -1,7 +1,10 @@
+import type { ExpressionBuilder } from 'kysely';
 import { firstLocalTimeAtOrAfter } from '../../domain/periods.ts';
 import type { DatabaseHandle } from '../db/database.ts';
+import type { Database } from '../db/schema.ts';
 import type { Clock } from './commandHandler.ts';
 import type { Incentives } from './incentives.ts';
+import { comparePositions } from '../../domain/recordedEvent.ts';
 import { reactorCaughtUp, type ReactorProgress } from './policyReactor.ts';
 import type { Queries } from './queries.ts';
 
@@ -12,8 +15,24 @@ export type JobReport = {
   ran: boolean;
   changed: number;
   /** Set when the run did nothing on purpose and the next run retries. */
-  deferred?: 'scores_pending';
+  deferred?: 'scores_pending' | 'read_models_pending';
+  /** The `tiers` job: the rule-change jobs it worked on in this run. */
+  reevaluations?: TierReevaluationProgress[];
 };
+
+/** Where one program's rule-change job (re-evaluating every member's tier) stands. */
+export type TierReevaluationProgress = {
+  programId: string;
+  /** Members evaluated so far, and the program's members when the pass began (or more). */
+  handled: number;
+  total: number;
+  /** Members whose tier the pass changed. */
+  moved: number;
+  finished: boolean;
+};
+
+/** Members a rule-change job evaluates per page; its cursor is saved after each page. */
+export const tierReevaluationPageSize = 500;
 
 /**
  * A period is closed this long after its end at the earliest: an award whose command read the
@@ -43,6 +62,8 @@ export const jobs = (deps: {
   queries: Queries;
   clock: Clock;
   reactor: ReactorProgress;
+  /** How far the read-model projector has got: a rule-change job pages through its members. */
+  readModels: Pick<ReactorProgress, 'handled'>;
 }) => {
   const { database, incentives, queries, clock, reactor } = deps;
   const context = (programId: string) => ({
@@ -54,7 +75,7 @@ export const jobs = (deps: {
 
   const locked = async (
     job: JobName,
-    work: () => Promise<number | Pick<JobReport, 'changed' | 'deferred'>>,
+    work: () => Promise<number | Pick<JobReport, 'changed' | 'deferred' | 'reevaluations'>>,
   ): Promise<JobReport> => {
     const session = await database.openSession();
     try {
@@ -143,9 +164,11 @@ export const jobs = (deps: {
 
     /**
      * Ends tier overrides' holds that have lapsed: each member goes to the tier the rules give
-     * their points now (reason "Tier hold ended"). Runs every minute.
+     * their points now (reason "Tier hold ended"). Then works through the rule-change jobs the
+     * policy reactor recorded (`reevaluateTiers`). Runs every minute. `pageSize` and `maxPages`
+     * bound the rule-change work of one run (tests stop a job after a page, as a crash would).
      */
-    tiers: () =>
+    tiers: (options: { pageSize?: number; maxPages?: number } = {}) =>
       locked('tiers', async () => {
         let changed = 0;
         for (;;) {
@@ -162,9 +185,89 @@ export const jobs = (deps: {
           // lagging behind) would be read again, so the run stops there.
           if (due.length < 500 || changed === 0) break;
         }
-        return changed;
+        const rules = await reevaluateTiers(options);
+        return {
+          changed: changed + rules.moved,
+          reevaluations: rules.progress,
+          ...(rules.deferred && { deferred: 'read_models_pending' as const }),
+        };
       }),
   };
+
+  /**
+   * Re-evaluates every member of each program whose tier rules changed, a page at a time in
+   * member id order, saving the cursor after each page: a run that stops (a crash, a restart,
+   * `maxPages`) resumes after the last saved page, and a member evaluated twice is moved once
+   * (the tier is computed from the member's streams, and an unchanged tier appends nothing).
+   * The members are read from the read model once it has projected the change event, so every
+   * member registered before it is listed; one registered later got the new rules already.
+   * A page of a superseded change is not saved: the new change's pass starts from the first.
+   */
+  async function reevaluateTiers(options: { pageSize?: number; maxPages?: number }) {
+    const pageSize = options.pageSize ?? tierReevaluationPageSize;
+    let pagesLeft = options.maxPages ?? Infinity;
+    let moved = 0;
+    let deferred = false;
+    const progress: TierReevaluationProgress[] = [];
+    const running = await database.db
+      .selectFrom('policy_tier_reevaluations')
+      .selectAll()
+      .where('finished_at', 'is', null)
+      .orderBy('requested_at')
+      .orderBy('program_id')
+      .execute();
+    const projected = await deps.readModels.handled();
+    for (const job of running) {
+      if (pagesLeft <= 0) break;
+      const programId = job.program_id;
+      const changeAt = {
+        commit: BigInt(job.commit_position),
+        prepare: BigInt(job.prepare_position),
+      };
+      if (projected === null || comparePositions(projected, changeAt) < 0) {
+        deferred = true;
+        continue;
+      }
+      const ofThisChange = (eb: ExpressionBuilder<Database, 'policy_tier_reevaluations'>) =>
+        eb.and([eb('program_id', '=', programId), eb('event_id', '=', job.event_id)]);
+      let total = job.total ?? (await queries.programMemberCount(programId));
+      let { cursor, handled, moved: jobMoved } = job;
+      let finished = false;
+      while (pagesLeft > 0 && !finished) {
+        const ids = await queries.programMemberIds(programId, cursor, pageSize);
+        for (const memberId of ids) {
+          const outcome = await incentives.applyTierRules(programId, memberId, {
+            ...context(programId),
+            causationId: job.event_id,
+          });
+          if (outcome.ok && outcome.value.events.length > 0) {
+            moved++;
+            jobMoved++;
+          }
+        }
+        pagesLeft--;
+        handled += ids.length;
+        // Members registered during the pass are evaluated too: the total grows with them.
+        total = Math.max(total, handled);
+        cursor = ids.at(-1) ?? cursor;
+        finished = ids.length < pageSize;
+        const saved = await database.db
+          .updateTable('policy_tier_reevaluations')
+          .set({
+            cursor,
+            handled,
+            moved: jobMoved,
+            total,
+            finished_at: finished ? clock.now() : null,
+          })
+          .where(ofThisChange)
+          .executeTakeFirst();
+        if (saved.numUpdatedRows === 0n) break;
+      }
+      progress.push({ programId, handled, total, moved: jobMoved, finished });
+    }
+    return { moved, deferred, progress };
+  }
 };
 
 export type Jobs = ReturnType<typeof jobs>;

@@ -1,11 +1,16 @@
 import type { DomainEvent } from '../../domain/events.ts';
 import { leaderboard } from '../../domain/leaderboard.ts';
 import { member, tierLocked } from '../../domain/member.ts';
-import { leaderboardPolicy, reversalPolicy, tierPolicy } from '../../domain/policies.ts';
+import {
+  leaderboardPolicy,
+  reversalPolicy,
+  tierPolicy,
+  tierRulesChanged,
+} from '../../domain/policies.ts';
 import { comparePositions, type Position, type RecordedEvent } from '../../domain/recordedEvent.ts';
 import type { Clock, CommandHandler } from './commandHandler.ts';
 import { streams, type Incentives } from './incentives.ts';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 
 /** The subscription name of the policy reactor. */
@@ -41,6 +46,47 @@ export const reactorCaughtUp = async (
     if (leftMs <= 0) return false;
     await new Promise((resolve) => setTimeout(resolve, Math.min(pauseMs, leftMs)));
   }
+};
+
+/**
+ * Records the rule-change job of a ProgramUpdated that changed the tiers or their basis, in the
+ * reactor's transaction, so it is recorded exactly when the event counts as handled. The same
+ * event handled again changes nothing; a later change supersedes the job (a new pass from the
+ * first member: the members already evaluated were evaluated against rules that no longer hold);
+ * an earlier one never replaces a later one. The `tiers` job works through it (jobs.ts).
+ */
+const recordTierReevaluation = async (
+  tx: Kysely<Database>,
+  programId: string,
+  recorded: RecordedEvent,
+  now: Date,
+): Promise<void> => {
+  const row = {
+    program_id: programId,
+    event_id: recorded.id,
+    commit_position: recorded.position.commit.toString(),
+    prepare_position: recorded.position.prepare.toString(),
+    requested_at: now,
+    cursor: '',
+    handled: 0,
+    moved: 0,
+    total: null,
+    finished_at: null,
+  };
+  await tx
+    .insertInto('policy_tier_reevaluations')
+    .values(row)
+    .onConflict((oc) =>
+      oc
+        .column('program_id')
+        .doUpdateSet(row)
+        .where(
+          sql<boolean>`(policy_tier_reevaluations.commit_position,
+          policy_tier_reevaluations.prepare_position)
+          < (excluded.commit_position, excluded.prepare_position)`,
+        ),
+    )
+    .execute();
 };
 
 /**
@@ -153,8 +199,29 @@ export const policyReactor = (deps: {
         case 'OrderCancelled':
           await incentives.settleCancellation(programId, event.data.orderId, context);
           break;
+        case 'ProgramUpdated': {
+          if (tierRulesChanged(event.data.changes))
+            await recordTierReevaluation(tx, programId, recorded, clock.now());
+          // The program's latest zone, not the event's: a change handled again after a later one
+          // must not bring an old zone back.
+          if (event.data.changes.timezone !== undefined) {
+            const { state: p } = await programOf(programId);
+            if (!p.exists) break;
+            for (const leaderboardId of await leaderboardsOf(programId)) {
+              await handler.handle(
+                leaderboard,
+                streams.leaderboard(programId, leaderboardId),
+                {
+                  type: 'ChangeTimezone',
+                  data: { leaderboardId, timezone: p.timezone, now: clock.now() },
+                },
+                { ...context, now: clock.now() },
+              );
+            }
+          }
+          break;
+        }
         case 'ProgramCreated':
-        case 'ProgramUpdated':
         case 'MemberRegistered':
         case 'MemberUpdated':
         case 'MemberTierChanged':
@@ -181,6 +248,7 @@ export const policyReactor = (deps: {
         case 'PositionChanged':
         case 'PeriodEnded':
         case 'PeriodOpened':
+        case 'LeaderboardTimezoneChanged':
           // No policy reacts to these.
           break;
       }

@@ -306,6 +306,50 @@ export const queries = (db: Kysely<Database>) => ({
     return row?.member_id ?? null;
   },
 
+  /** A page of the program's member ids, in id order after `afterMemberId`: a rule-change job. */
+  async programMemberIds(programId: string, afterMemberId: string, limit: number) {
+    const rows = await db
+      .selectFrom('rm_members')
+      .select('member_id')
+      .where('program_id', '=', programId)
+      .where('member_id', '>', afterMemberId)
+      .orderBy('member_id')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => row.member_id);
+  },
+
+  /** How many members the program has, deactivated ones included. */
+  async programMemberCount(programId: string) {
+    const row = await db
+      .selectFrom('rm_members')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('program_id', '=', programId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  },
+
+  /**
+   * Rule-change jobs (the tier re-evaluation after a change of tiers or tier basis), newest
+   * first: every program's, or one program's. `running` limits them to unfinished ones.
+   */
+  async tierReevaluations(filter: { programId?: string; running?: boolean } = {}) {
+    let query = db
+      .selectFrom('policy_tier_reevaluations')
+      .select([
+        'program_id',
+        'event_id',
+        'requested_at',
+        'handled',
+        'moved',
+        'total',
+        'finished_at',
+      ]);
+    if (filter.programId !== undefined) query = query.where('program_id', '=', filter.programId);
+    if (filter.running) query = query.where('finished_at', 'is', null);
+    return query.orderBy('requested_at', 'desc').orderBy('program_id').execute();
+  },
+
   /** Members whose tier override's hold has lapsed by `now`, for the tier job. */
   async lapsedTierLocks(now: Date, limit: number) {
     return db

@@ -526,6 +526,12 @@ export class BatchedReplay {
         row.period_end = event.data.periodEnd;
         return;
       }
+      case 'LeaderboardTimezoneChanged': {
+        const row = this.#leaderboards.get(event.data.leaderboardId);
+        if (!row) return;
+        row.timezone = event.data.timezone;
+        return;
+      }
       // Freezing moves no points; a deferred refund shows once it is paid (PointsRefunded).
       case 'PointsFrozen':
       case 'PointsUnfrozen':

@@ -38,7 +38,7 @@ jobsCommand
             ? await runtime.jobs.tiers()
             : await runtime.jobs.leaderboards();
       if (options.json) console.log(JSON.stringify(report));
-      else
+      else {
         console.log(
           !report.ran
             ? `${job}: skipped, another process holds the job's lock`
@@ -46,8 +46,42 @@ jobsCommand
               ? `${job}: nothing closed, the policy reactor has not yet scored every award made before the periods' ends; run it again shortly`
               : `${job}: ${report.changed} changed`,
         );
+        const { reevaluationLine } = await import('./jobsReport.ts');
+        for (const progress of report.reevaluations ?? []) console.log(reevaluationLine(progress));
+        if (report.deferred === 'read_models_pending')
+          console.log('some tier rule changes wait for the read models to catch up; run it again');
+      }
     } finally {
       await runtime.stop();
+    }
+  });
+jobsCommand
+  .command('status')
+  .description('Show the tier re-evaluations after rule changes (worked through by the tiers job)')
+  .option('--all', 'include finished ones')
+  .option('--json', 'print one JSON object per line')
+  .action(async (options: { all?: boolean; json?: boolean }) => {
+    const [{ openDatabase }, { queries }, { reevaluationLine }] = await Promise.all([
+      import('../db/database.ts'),
+      import('../application/queries.ts'),
+      import('./jobsReport.ts'),
+    ]);
+    const handle = await openDatabase(loadConfig().database);
+    try {
+      const rows = await queries(handle.db).tierReevaluations({ running: !options.all });
+      for (const row of rows) {
+        const progress = {
+          programId: row.program_id,
+          handled: row.handled,
+          total: row.total ?? (await queries(handle.db).programMemberCount(row.program_id)),
+          moved: row.moved,
+          finished: row.finished_at !== null,
+        };
+        console.log(options.json ? JSON.stringify(progress) : reevaluationLine(progress));
+      }
+      if (rows.length === 0 && !options.json) console.log('no tier re-evaluation is running');
+    } finally {
+      await handle.close();
     }
   });
 

@@ -12,6 +12,7 @@ import { leaderboardReadModelsMigration } from './migrations/010_leaderboardRead
 import { ordersListingMigration } from './migrations/011_ordersListing.ts';
 import { reversalReadModelsMigration } from './migrations/012_reversalsAndOverrides.ts';
 import { expiryLotsMigration } from './migrations/013_expiryLots.ts';
+import { tierReevaluationMigration } from './migrations/014_tierReevaluation.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '011_orders_listing': ordersListingMigration,
   '012_reversals_and_overrides': reversalReadModelsMigration,
   '013_expiry_lots': expiryLotsMigration,
+  '014_tier_reevaluation': tierReevaluationMigration,
 };

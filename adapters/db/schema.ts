@@ -53,6 +53,20 @@ export type HttpTables = {
 /** The policy reactor's own state (adapters/application/policyReactor.ts). */
 export type PolicyTables = {
   policy_leaderboards: { program_id: string; leaderboard_id: string };
+  /** Rule-change jobs: see migrations/014_tierReevaluation.ts. */
+  policy_tier_reevaluations: {
+    program_id: string;
+    event_id: string;
+    /** numeric(20, 0): read back as a decimal string. */
+    commit_position: string;
+    prepare_position: string;
+    requested_at: Date;
+    cursor: ColumnType<string, string | undefined, string>;
+    handled: ColumnType<number, number | undefined, number>;
+    moved: ColumnType<number, number | undefined, number>;
+    total: ColumnType<number | null, number | null | undefined, number | null>;
+    finished_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  };
 };
 
 /** The whole schema, as the composition root sees it. */

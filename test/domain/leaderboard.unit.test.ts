@@ -539,6 +539,41 @@ describe('leaderboard', () => {
       });
     });
   });
+
+  describe('after a change of timezone', () => {
+    const changeTimezone = (timezone: string): LeaderboardCommand => ({
+      type: 'ChangeTimezone',
+      data: { leaderboardId: 'lb_1', timezone, now },
+    });
+
+    it('records the zone once, and refuses one that is not a zone', () => {
+      const history = historyOf(create(), changeTimezone('Asia/Tokyo'));
+      assert.deepEqual(history.at(-1), {
+        type: 'LeaderboardTimezoneChanged',
+        data: { leaderboardId: 'lb_1', timezone: 'Asia/Tokyo', at },
+      });
+      assert.deepEqual(given(history).when(changeTimezone('Asia/Tokyo')), {
+        ok: true,
+        events: [],
+      });
+      assert.deepEqual(refusalOf(given(history).when(changeTimezone('Mars/Olympus'))), {
+        rejection: 'invalid_timezone',
+        field: 'timezone',
+      });
+    });
+
+    it('keeps the open period and starts the next where it ends, cut in the new zone', () => {
+      const history = historyOf(create(), changeTimezone('Asia/Tokyo'));
+      const afterEnd = new Date('2024-06-17T00:00:10.000Z');
+      const [ended, opened] = eventsOf(given(history).when(close(afterEnd)));
+      assert.equal(ended?.type === 'PeriodEnded' && ended.data.periodEnd, weekEnd);
+      // Tokyo's week of 17 June ends at 00:00 on the 24th there: 15:00 UTC on the 23rd.
+      assert.deepEqual(
+        opened?.type === 'PeriodOpened' && [opened.data.periodStart, opened.data.periodEnd],
+        [weekEnd, '2024-06-23T15:00:00.000Z'],
+      );
+    });
+  });
 });
 
 describe('leaderboard reversals and withdrawals', () => {

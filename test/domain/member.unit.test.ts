@@ -514,3 +514,21 @@ describe('member', () => {
     });
   });
 });
+
+describe('a tier override hold', () => {
+  const hold = (lockedUntil: string): MemberEvent => ({
+    type: 'MemberTierLocked',
+    data: { memberId: 'mem_1', lockedUntil, at },
+  });
+
+  it('keeps a policy from moving the tier it holds, decided on the state it is appended to', () => {
+    const held = [registered, hold('2024-07-01T00:00:00.000Z')];
+    assert.deepEqual(given(held).when(changeTier('Gold')), { ok: true, events: [] });
+  });
+
+  it('lets the rules move the tier once the hold has lapsed', () => {
+    const lapsed = [registered, hold('2024-06-01T00:00:00.000Z')];
+    const decision = given(lapsed).when(changeTier('Gold'));
+    assert.equal(decision.ok && decision.events[0]?.type, 'MemberTierChanged');
+  });
+});

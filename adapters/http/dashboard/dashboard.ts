@@ -347,11 +347,12 @@ export const dashboard = (deps: DashboardDeps): Router => {
     const program = res.locals.program as NonNullable<Awaited<ReturnType<Queries['program']>>>;
     const now = clock.now();
     const since30 = new Date(now.getTime() - 30 * dayMs);
-    const [members, points, perDay, deliveries] = await Promise.all([
+    const [members, points, perDay, deliveries, [reevaluation]] = await Promise.all([
       dq.memberCount(programId),
       dq.pointsSince(programId, since30),
       dq.awardedPerDay(programId, since30, program.timezone),
       dq.deliveriesSince(programId, new Date(now.getTime() - dayMs)),
+      deps.queries.tierReevaluations({ programId, running: true }),
     ]);
     // Thirty bars, one per UTC calendar day, zero where nothing was awarded.
     const byDay = new Map(perDay.map((d) => [d.day, d.points]));
@@ -370,6 +371,11 @@ export const dashboard = (deps: DashboardDeps): Router => {
         days,
         deliveries,
         pointsExpiry: program.points_expiry,
+        // Before its first page the job has not counted the members: the program's count then.
+        reevaluation: reevaluation && {
+          handled: reevaluation.handled,
+          total: reevaluation.total ?? members,
+        },
       }),
     );
   });

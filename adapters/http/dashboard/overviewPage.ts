@@ -35,10 +35,20 @@ export const overviewPage = (view: {
   deliveries: DeliveryCounts;
   /** The program's `points_expiry`, as GET program shows it. */
   pointsExpiry: { mode: 'inactivity' | 'per_award'; days: number } | null;
+  /** A rule-change job under way: members re-evaluated of the program's members. */
+  reevaluation?: { handled: number; total: number } | null;
 }): SafeHtml => {
   const order: (keyof DeliveryCounts)[] = ['delivered', 'pending', 'delivering', 'failed', 'gone'];
   const total = order.reduce((sum, k) => sum + view.deliveries[k], 0);
-  return html`<section aria-labelledby="stats-heading">
+  const reevaluation = view.reevaluation ?? null;
+  return html`${
+      reevaluation &&
+      html`<p class="flash" role="status" id="tier-reevaluation">
+        Re-evaluating tiers after the rules changed: ${number(reevaluation.handled)} of
+        ${number(reevaluation.total)} members
+      </p>`
+    }
+    <section aria-labelledby="stats-heading">
       <h2 id="stats-heading" class="visually-hidden">Key figures</h2>
       <dl class="stats">
         <div class="stat">

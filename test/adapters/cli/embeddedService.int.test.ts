@@ -28,7 +28,9 @@ const opensDatabase: Record<string, string[][]> = {
   'jobs run': [
     ['jobs', 'run', 'expiry'],
     ['jobs', 'run', 'leaderboards'],
+    ['jobs', 'run', 'tiers'],
   ],
+  'jobs status': [['jobs', 'status']],
   'audit verify': [['audit', 'verify']],
   replay: [['replay', '--verify', '--swap']],
   export: [['export'], ['export', '--output', '<file>']],

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../../domain/events.ts';
 import { defaultTopN } from '../../domain/leaderboard.ts';
 import { addLot, lotsAfter, type PointsLot } from '../../domain/pointsAccount.ts';
+import { backfillExpiryLots } from '../db/migrations/013_expiryLots.ts';
 import { isActivity, ledgerLineOf, type LedgerEvent } from '../../projections/ledgerLine.ts';
 import { correctPeriodStandings } from '../../projections/readModels.ts';
 import type { ReadModelTables } from '../../projections/readModelTables.ts';
@@ -234,6 +235,16 @@ export class BatchedReplay {
     await write('rm_orders', mapped(this.#orders.values(), writtenOrder), this.#orders);
     await write('rm_leaderboards', this.#leaderboards.values(), this.#leaderboards);
     await write('rm_standings', flattened(this.#standings.values()), this.#standings);
+    if (this.#lotsFromLedger)
+      await this.#db.transaction().execute(async (tx) => {
+        await sql`select set_config('search_path', ${this.#schema}, true)`.execute(tx);
+        await backfillExpiryLots(tx);
+      });
+  }
+
+  /** Members' lots are folded from the rebuilt ledger at the end (see `finish`). */
+  get #lotsFromLedger(): boolean {
+    return this.#tables.has('rm_members') && this.#tables.has('rm_ledger');
   }
 
   #project(recorded: ReplayEvent): void {
@@ -350,6 +361,10 @@ export class BatchedReplay {
         row.lifetime_points = d.lifetimePoints;
         if (active) row.last_activity_at = d.at;
         row.updated_at = d.at;
+        // With the ledger rebuilt too, `finish` folds the lots from it, a member at a time, instead
+        // of holding every member's in memory (a lot per unspent award: the most of a replay's
+        // memory on a history of awards).
+        if (this.#lotsFromLedger) return;
         const lots = foldLotInPlace(row.expiry_lots as PointsLot[], event);
         row.expiry_lots = lots;
         row.oldest_lot_at = lots[0]?.at ?? null;

@@ -1,5 +1,9 @@
 import { sql, type Kysely, type Migration } from 'kysely';
-import { addLot, consumeOldestFirst, type PointsLot } from '../../../domain/pointsAccount.ts';
+import {
+  lotsAfter,
+  type PointsAccountEvent,
+  type PointsLot,
+} from '../../../domain/pointsAccount.ts';
 
 /**
  * Read-model columns for points expiry by award (issue 14, item 8), as DDL on top of 002's and
@@ -28,7 +32,40 @@ type LedgerRow = {
   kind: string;
   points: string;
   transaction_id: string;
+  reference: string | null;
+  balance_after: string;
   occurred_at: Date | string;
+};
+
+/**
+ * The points event a ledger row records, as far as `lotsAfter` reads one: its kind, signed
+ * points, balance after, time, and (for a reversal) the transaction it undid.
+ */
+const eventOf = (row: LedgerRow): PointsAccountEvent => {
+  const signed = Number(row.points);
+  const data = {
+    transactionId: row.transaction_id,
+    memberId: row.member_id,
+    points: Math.abs(signed),
+    newBalance: Number(row.balance_after),
+    lifetimePoints: 0,
+    reason: '',
+    reference: row.reference,
+    at: new Date(row.occurred_at).toISOString(),
+  };
+  if (row.kind === 'reversed')
+    return {
+      type: 'PointsReversed',
+      data: {
+        ...data,
+        reversalOf: row.reference ?? '',
+        reversed: signed < 0 ? 'award' : 'deduction',
+      },
+    };
+  if (row.kind === 'expired') return { type: 'PointsExpired', data };
+  if (row.kind === 'refunded')
+    return { type: 'PointsRefunded', data: { ...data, orderId: row.reference ?? '' } };
+  return signed > 0 ? { type: 'PointsAwarded', data } : { type: 'PointsDeducted', data };
 };
 
 const rowsPerPage = 5000;
@@ -62,7 +99,8 @@ export const backfillExpiryLots = async (db: Kysely<unknown>): Promise<void> => 
   let after = { member: '', seq: '0' };
   for (;;) {
     const page = await sql<LedgerRow>`
-      select member_id, seq::text as seq, kind, points::text as points, transaction_id, occurred_at
+      select member_id, seq::text as seq, kind, points::text as points, transaction_id, reference,
+        balance_after::text as balance_after, occurred_at
       from rm_ledger where (member_id, seq) > (${after.member}, ${after.seq}::bigint)
       order by rm_ledger.member_id, rm_ledger.seq limit ${rowsPerPage}`.execute(db);
     for (const row of page.rows) {
@@ -71,17 +109,7 @@ export const backfillExpiryLots = async (db: Kysely<unknown>): Promise<void> => 
         member = row.member_id;
         lots = [];
       }
-      // Signed as they moved the balance: awards, refunds and a reversed deduction arrive as lots,
-      // the rest (a reversed award too) take points oldest first.
-      const points = Math.abs(Number(row.points));
-      lots =
-        Number(row.points) > 0
-          ? addLot(lots, {
-              transactionId: row.transaction_id,
-              at: new Date(row.occurred_at).toISOString(),
-              points,
-            })
-          : consumeOldestFirst(lots, points).lots;
+      lots = lotsAfter(lots, eventOf(row));
     }
     if (pending.length >= 1000) await flush();
     if (page.rows.length < rowsPerPage) break;

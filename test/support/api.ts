@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { replayReadModels, type RowDifference } from '../../adapters/audit/replay.ts';
 import { sql } from 'kysely';
 import { loadConfig } from '../../adapters/config.ts';
 import { startRuntime, type Runtime } from '../../adapters/runtime.ts';
@@ -390,3 +391,31 @@ export const createReward = async (
     }),
     201,
   ).body;
+
+/** Every webhook for the events so far delivered and recorded: nothing more will arrive. */
+export const deliveriesSettled = async (app: TestApp): Promise<void> => {
+  await settle(app.runtime);
+  await app.runtime.webhookProjection!.caughtUp();
+  await waitFor('every delivery to be delivered', async () => {
+    const rows = await sql<{ n: number }>`
+      select count(*)::int as n from webhook_deliveries where status <> 'delivered'`.execute(
+      app.runtime.database.db,
+    );
+    return rows.rows[0]!.n === 0;
+  });
+};
+
+/** What `replay --verify` finds between the live read models and a rebuild from the history. */
+export const replayDifferences = async (
+  app: TestApp,
+): Promise<{ differences: RowDifference[]; total: number }> => {
+  await settle(app.runtime);
+  const differences: RowDifference[] = [];
+  const report = await replayReadModels(app.runtime.database.db, {
+    verify: true,
+    onDifference: (d) => {
+      differences.push(d);
+    },
+  });
+  return { differences, total: report.totalDifferences };
+};

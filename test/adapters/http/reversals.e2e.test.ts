@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'kysely';
-import { replayReadModels, type RowDifference } from '../../../adapters/audit/replay.ts';
 import {
   award,
   createMember,
@@ -16,8 +14,10 @@ import {
   type Redemption,
   type Standing,
   type TestApp,
+  deliveriesSettled,
+  replayDifferences,
 } from '../../support/api.ts';
-import { skipWithoutPostgres, waitFor } from '../../support/postgres.ts';
+import { skipWithoutPostgres } from '../../support/postgres.ts';
 import { startReceiver, type Receiver } from '../../support/receiver.ts';
 
 type Reversal = {
@@ -62,18 +62,7 @@ describe('reversing a transaction', { skip: skipWithoutPostgres }, () => {
       200,
     ).body.standings;
   };
-  /** Every webhook for the events so far has been delivered. */
-  const delivered = async () => {
-    await settle(app.runtime);
-    await app.runtime.webhookProjection!.caughtUp();
-    await waitFor('every delivery to be delivered', async () => {
-      const rows = await sql<{ n: number }>`
-        select count(*)::int as n from webhook_deliveries where status <> 'delivered'`.execute(
-        app.runtime.database.db,
-      );
-      return rows.rows[0]!.n === 0;
-    });
-  };
+  const delivered = () => deliveriesSettled(app);
 
   before(async () => {
     receiver = await startReceiver();
@@ -284,15 +273,8 @@ describe('reversing a transaction', { skip: skipWithoutPostgres }, () => {
   });
 
   it('replays to the live read models with zero differences', async () => {
-    await settle(app.runtime);
-    const differences: RowDifference[] = [];
-    const report = await replayReadModels(app.runtime.database.db, {
-      verify: true,
-      onDifference: (d) => {
-        differences.push(d);
-      },
-    });
+    const { differences, total } = await replayDifferences(app);
     assert.deepEqual(differences, []);
-    assert.equal(report.totalDifferences, 0);
+    assert.equal(total, 0);
   });
 });

@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'kysely';
-import { replayReadModels, type RowDifference } from '../../../adapters/audit/replay.ts';
 import {
   award,
   createMember,
@@ -13,8 +11,10 @@ import {
   startTestApp,
   type MemberView,
   type TestApp,
+  deliveriesSettled,
+  replayDifferences,
 } from '../../support/api.ts';
-import { skipWithoutPostgres, waitFor } from '../../support/postgres.ts';
+import { skipWithoutPostgres } from '../../support/postgres.ts';
 import { startReceiver, type Receiver } from '../../support/receiver.ts';
 import { dashboardClient } from '../dashboard/dashboardClient.ts';
 
@@ -46,17 +46,7 @@ describe('tier rules that change', { skip: skipWithoutPostgres }, () => {
     expectStatus(await app.api.patch(p(''), body), 200);
     await settle(app.runtime);
   };
-  const delivered = async () => {
-    await settle(app.runtime);
-    await app.runtime.webhookProjection!.caughtUp();
-    await waitFor('every delivery to be delivered', async () => {
-      const rows = await sql<{ n: number }>`
-        select count(*)::int as n from webhook_deliveries where status <> 'delivered'`.execute(
-        app.runtime.database.db,
-      );
-      return rows.rows[0]!.n === 0;
-    });
-  };
+  const delivered = () => deliveriesSettled(app);
   /** member.tier_changed webhooks with the rules-changed reason, as [member, from, to]. */
   const ruleMoves = async (since: number) => {
     await delivered();
@@ -285,15 +275,8 @@ describe('tier rules that change', { skip: skipWithoutPostgres }, () => {
   });
 
   it('replays to the live read models with zero differences', async () => {
-    await settle(app.runtime);
-    const differences: RowDifference[] = [];
-    const report = await replayReadModels(app.runtime.database.db, {
-      verify: true,
-      onDifference: (d) => {
-        differences.push(d);
-      },
-    });
+    const { differences, total } = await replayDifferences(app);
     assert.deepEqual(differences, []);
-    assert.equal(report.totalDifferences, 0);
+    assert.equal(total, 0);
   });
 });

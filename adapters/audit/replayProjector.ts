@@ -1,9 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { DomainEvent } from '../../domain/events.ts';
 import { defaultTopN } from '../../domain/leaderboard.ts';
-import { addLot, lotsAfter, type PointsLot } from '../../domain/pointsAccount.ts';
-import { backfillExpiryLots } from '../db/migrations/013_expiryLots.ts';
-import { isActivity, ledgerLineOf, type LedgerEvent } from '../../projections/ledgerLine.ts';
+import type { PointsLot } from '../../domain/pointsAccount.ts';
+import { backfillExpiryLots, foldLotInPlace } from '../db/migrations/013_expiryLots.ts';
+import { isActivity, ledgerLineOf } from '../../projections/ledgerLine.ts';
 import { correctPeriodStandings } from '../../projections/readModels.ts';
 import type { ReadModelTables } from '../../projections/readModelTables.ts';
 import {
@@ -96,44 +96,6 @@ const writtenOrder = (row: OrderRow): Row => {
   for (let i = 0; i + 1 < row.history.length; i += 2)
     history.push({ status: row.history[i]!, at: row.history[i + 1]! });
   return { ...row, history };
-};
-
-/**
- * domain/pointsAccount.ts `lotsAfter` for the replay, changing the member's own array instead of
- * copying it: a history of a million events holds hundreds of thousands of lots, and a copy per
- * award made the replay's garbage (and its peak RSS) grow with the square of a member's lots.
- * The arrays and lot objects are the replay's alone. The same rows result (`replay --verify`).
- */
-const foldLotInPlace = (lots: PointsLot[], event: LedgerEvent): PointsLot[] => {
-  // Rare: a reversal, or points arriving while a reversal holds the balance below zero (they pay
-  // it off first). The domain's own fold, with its copy.
-  if (
-    event.type === 'PointsReversed' ||
-    ((event.type === 'PointsAwarded' || event.type === 'PointsRefunded') &&
-      event.data.newBalance < event.data.points)
-  )
-    return lotsAfter(lots, event);
-  const { transactionId, at, points } = event.data;
-  if (event.type === 'PointsAwarded' || event.type === 'PointsRefunded') {
-    const last = lots[lots.length - 1];
-    if (last && last.at > at) return addLot(lots, { transactionId, at, points });
-    lots.push({ transactionId, at, points });
-    return lots;
-  }
-  let left = points;
-  let emptied = 0;
-  while (left > 0 && emptied < lots.length) {
-    const lot = lots[emptied]!;
-    if (lot.points > left) {
-      lots[emptied] = { ...lot, points: lot.points - left };
-      left = 0;
-    } else {
-      left -= lot.points;
-      emptied++;
-    }
-  }
-  if (emptied > 0) lots.splice(0, emptied);
-  return lots;
 };
 
 function* mapped<T>(items: Iterable<T>, map: (item: T) => Row): Iterable<Row> {

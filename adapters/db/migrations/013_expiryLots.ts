@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 import {
+  addLot,
   lotsAfter,
   type PointsAccountEvent,
   type PointsLot,
@@ -68,7 +69,52 @@ const eventOf = (row: LedgerRow): PointsAccountEvent => {
   return signed > 0 ? { type: 'PointsAwarded', data } : { type: 'PointsDeducted', data };
 };
 
-const rowsPerPage = 5000;
+const rowsPerPage = 2000;
+
+/**
+ * domain/pointsAccount.ts `lotsAfter` for the replay and the backfill, changing the member's own array instead of
+ * copying it: a history of a million events holds hundreds of thousands of lots, and a copy per
+ * award made the replay's garbage (and its peak RSS) grow with the square of a member's lots.
+ * The arrays and lot objects are the replay's alone. The same rows result (`replay --verify`).
+ */
+export const foldLotInPlace = (lots: PointsLot[], event: PointsAccountEvent): PointsLot[] => {
+  // Rare: a reversal, or points arriving while a reversal holds the balance below zero (they pay
+  // it off first). The domain's own fold, with its copy.
+  if (
+    event.type === 'PointsReversed' ||
+    ((event.type === 'PointsAwarded' || event.type === 'PointsRefunded') &&
+      event.data.newBalance < event.data.points)
+  )
+    return lotsAfter(lots, event);
+  if (
+    event.type !== 'PointsAwarded' &&
+    event.type !== 'PointsRefunded' &&
+    event.type !== 'PointsDeducted' &&
+    event.type !== 'PointsExpired'
+  )
+    return lotsAfter(lots, event);
+  const { transactionId, at, points } = event.data;
+  if (event.type === 'PointsAwarded' || event.type === 'PointsRefunded') {
+    const last = lots[lots.length - 1];
+    if (last && last.at > at) return addLot(lots, { transactionId, at, points });
+    lots.push({ transactionId, at, points });
+    return lots;
+  }
+  let left = points;
+  let emptied = 0;
+  while (left > 0 && emptied < lots.length) {
+    const lot = lots[emptied]!;
+    if (lot.points > left) {
+      lots[emptied] = { ...lot, points: lot.points - left };
+      left = 0;
+    } else {
+      left -= lot.points;
+      emptied++;
+    }
+  }
+  if (emptied > 0) lots.splice(0, emptied);
+  return lots;
+};
 
 /**
  * Sets every member's `expiry_lots` and `oldest_lot_at` from its `rm_ledger` rows, which are its
@@ -109,9 +155,9 @@ export const backfillExpiryLots = async (db: Kysely<unknown>): Promise<void> => 
         member = row.member_id;
         lots = [];
       }
-      lots = lotsAfter(lots, eventOf(row));
+      lots = foldLotInPlace(lots, eventOf(row));
     }
-    if (pending.length >= 1000) await flush();
+    if (pending.length >= 200) await flush();
     if (page.rows.length < rowsPerPage) break;
     const last = page.rows[page.rows.length - 1]!;
     after = { member: last.member_id, seq: last.seq };

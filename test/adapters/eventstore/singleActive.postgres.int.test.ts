@@ -163,22 +163,37 @@ describe(
       const e = await consumer('consumer-e', traces);
       const writer = consumers.find((x) => x.name === 'writer')!;
       const errors: string[] = [];
+      const seen = new Set<string>();
       const options = {
         name: 'handover',
-        handle: () => Promise.resolve(),
+        handle: (events: readonly { id: string }[]) => {
+          for (const event of events) seen.add(event.id);
+          return Promise.resolve();
+        },
         onError: (error: unknown) => errors.push(String(error)),
       };
       const first = await d.store.subscribe(options);
-      await writer.store.append('handover-1', [newEvent('Happened', {})], 'no_stream');
-      await waitFor('the first batch', () => traces.length === 1);
+      // The subscription starts at the log's beginning: earlier tests' events may come in batches
+      // of their own before this one's.
+      const before = newEvent('Happened', {});
+      await writer.store.append('handover-1', [before], 'no_stream');
+      await waitFor('the first consumer to handle its event', () => seen.has(before.id));
       subscriptions.push(await e.store.subscribe(options));
       const stoppedAt = Date.now();
       await first.stop();
+      // A stopped subscription has traced every batch it committed.
+      const handedOverAt = traces.length;
+      const firstOwner = traces[0]!.owner;
       await writer.store.append('handover-2', [newEvent('Happened', {})], 'no_stream');
-      await waitFor('the standby to take over', () => traces.length === 2, 5_000);
-      assert.notEqual(traces[1]!.owner, traces[0]!.owner, JSON.stringify({ traces, errors }));
+      await waitFor('the standby to take over', () => traces.length > handedOverAt, 5_000);
+      const next = traces[handedOverAt]!;
+      assert.notEqual(next.owner, firstOwner, JSON.stringify({ traces, errors }));
+      assert.ok(
+        traces.slice(0, handedOverAt).every((t) => t.owner === firstOwner),
+        'only the first consumer ran before the stop',
+      );
       // The lease here is 1 s: a takeover that waited it out would take at least that.
-      assert.ok(traces[1]!.startedAt - stoppedAt < leaseMs, 'the standby waited out the lease');
+      assert.ok(next.startedAt - stoppedAt < leaseMs, 'the standby waited out the lease');
     });
   },
 );

@@ -1,5 +1,6 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import { idPrefixes, type IdKind } from '../domain/ids.ts';
+import type { Ids } from '../application/ports.ts';
 
 const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
 
@@ -47,4 +48,10 @@ export const derivedId = (kind: IdKind, seed: string, length = 20): string => {
   let body = '';
   for (let i = 0; body.length < length && i < digest.length; i++) body += alphabet[digest[i]! % 36];
   return `${idPrefixes[kind]}_${body}`;
+};
+
+/** The application's Ids port (application/ports.ts), from crypto. */
+export const ids: Ids = {
+  newId: (kind) => newId(kind),
+  derivedId: (kind, seed) => derivedId(kind, seed),
 };

@@ -1,21 +1,25 @@
+import type { StoreTransaction } from './db/schema.ts';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import cron from 'node-cron';
 import { pino, type Logger } from 'pino';
 import { readModelsProjection, projectReadModels } from '../projections/readModels.ts';
 import type { ReadModelTables } from '../projections/readModelTables.ts';
 import { comparePositions, type Position } from '../domain/recordedEvent.ts';
-import { CommandHandler, systemClock, type Clock } from './application/commandHandler.ts';
-import { incentives, type Incentives } from './application/incentives.ts';
-import { jobs, type Jobs } from './application/jobs.ts';
-import { policiesSubscription, policyReactor } from './application/policyReactor.ts';
-import { queries, type Queries } from './application/queries.ts';
-import { readYourWrites } from './application/readYourWrites.ts';
+import { CommandHandler } from '../application/commandHandler.ts';
+import { systemClock, type Clock } from '../application/ports.ts';
+import { incentives, type Incentives } from '../application/incentives.ts';
+import { jobs, type Jobs } from '../application/jobs.ts';
+import { policiesSubscription, policyReactor } from '../application/policyReactor.ts';
+import { queries, type Queries } from '../projections/queries.ts';
+import { readYourWrites } from '../application/readYourWrites.ts';
 import type { Config } from './config.ts';
-import { openDatabase, type DatabaseHandle } from './db/database.ts';
+import { exclusiveRunner, openDatabase, type DatabaseHandle } from './db/database.ts';
+import { onTables, tablesOf } from './db/schema.ts';
+import type { ApplicationTables } from '../application/policyTables.ts';
 import { PostgresEventStore, type BatchTrace } from './eventstore/postgresEventStore.ts';
-import type { EventStore, Subscription } from './eventstore/port.ts';
+import type { EventStore, Subscription } from '../application/ports.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
 import { reactorProgress } from './eventstore/reactorProgress.ts';
 import { ensureRootKey } from './http/apiKeys.ts';
@@ -26,6 +30,7 @@ import { closeGracefully, type GracefulServer } from './http/drain.ts';
 import { startDeadline } from './deadline.ts';
 import { purgeIdempotencyKeys } from './http/idempotency.ts';
 import { productVersion } from './version.ts';
+import { ids } from './ids.ts';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,7 +44,7 @@ import { createWebhookStore, type WebhookStore } from './webhooks/webhookStore.t
 export type Runtime = {
   url: string | null;
   database: DatabaseHandle;
-  store: EventStore;
+  store: EventStore<StoreTransaction>;
   incentives: Incentives;
   queries: Queries;
   jobs: Jobs;
@@ -70,7 +75,7 @@ export const startRuntime = async (
   const database = await openDatabase(config.database, {
     onConnectionError: connectionErrorLog(log),
   });
-  let store: EventStore;
+  let store: EventStore<StoreTransaction>;
   try {
     store =
       config.eventStore.kind === 'esdb'
@@ -88,10 +93,11 @@ export const startRuntime = async (
   }
   const handler = new CommandHandler({ store });
   const reactor = reactorProgress(store, database.db, policiesSubscription);
-  const q = queries(database.db);
+  const q = queries(tablesOf<ReadModelTables>(database.db));
   const services = incentives({
     handler,
     clock,
+    ids,
     reactor,
     reactorWaitMs: config.readWaitTimeoutMs,
     knownHolders: (programId, kind, value) => q.memberIdsWith(programId, kind, value),
@@ -106,7 +112,8 @@ export const startRuntime = async (
     },
   });
   const scheduled = jobs({
-    database,
+    db: tablesOf<ApplicationTables>(database.db),
+    exclusive: exclusiveRunner(database),
     incentives: services,
     queries: q,
     clock,
@@ -161,13 +168,13 @@ export const startRuntime = async (
     readModels = await store.subscribe({
       name: readModelsProjection,
       // The projector sees only its own tables; the transaction is the whole database's.
-      handle: (events, tx) => projectReadModels(events, tx as unknown as Kysely<ReadModelTables>),
+      handle: onTables<ReadModelTables>(projectReadModels),
       onError: (error) => log.error({ err: error }, 'read-model projection failed; retrying'),
     });
     policies = await store.subscribe({
       name: policiesSubscription,
       transactional: false,
-      handle: policyReactor({ handler, incentives: services, clock }),
+      handle: onTables<ApplicationTables>(policyReactor({ handler, incentives: services, clock })),
       onError: (error) => log.error({ err: error }, 'policy reactor failed; retrying'),
     });
     const webhookProjector = createWebhookProjector({

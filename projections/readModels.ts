@@ -421,7 +421,7 @@ const project = async (recorded: RecordedEvent<DomainEvent>, db: Db): Promise<vo
       return;
     }
     case 'PositionChanged':
-      // Positions are ranked when read (adapters/application/queries.ts): this event names only
+      // Positions are ranked when read (projections/queries.ts): this event names only
       // the members told of a change, and old histories' many ones must fold the same way.
       return;
     case 'PeriodEnded': {

@@ -1,4 +1,4 @@
-import type { TierReevaluationProgress } from '../application/jobs.ts';
+import type { TierReevaluationProgress } from '../../application/jobs.ts';
 
 const count = (n: number) => n.toLocaleString('en-US');
 

@@ -1,3 +1,5 @@
+import type { ApplicationTables } from '../../application/policyTables.ts';
+import type { ReadModelTables } from '../../projections/readModelTables.ts';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from '../config.ts';
 import { productVersion } from '../version.ts';
@@ -61,19 +63,30 @@ jobsCommand
   .option('--all', 'include finished ones')
   .option('--json', 'print one JSON object per line')
   .action(async (options: { all?: boolean; json?: boolean }) => {
-    const [{ openDatabase }, { queries }, { reevaluationLine }] = await Promise.all([
+    const [
+      { openDatabase },
+      { tablesOf },
+      { queries },
+      { tierReevaluations },
+      { reevaluationLine },
+    ] = await Promise.all([
       import('../db/database.ts'),
-      import('../application/queries.ts'),
+      import('../db/schema.ts'),
+      import('../../projections/queries.ts'),
+      import('../../application/jobs.ts'),
       import('./jobsReport.ts'),
     ]);
     const handle = await openDatabase(loadConfig().database);
     try {
-      const rows = await queries(handle.db).tierReevaluations({ running: !options.all });
+      const rows = await tierReevaluations(tablesOf<ApplicationTables>(handle.db), {
+        running: !options.all,
+      });
+      const readModels = queries(tablesOf<ReadModelTables>(handle.db));
       for (const row of rows) {
         const progress = {
           programId: row.program_id,
           handled: row.handled,
-          total: row.total ?? (await queries(handle.db).programMemberCount(row.program_id)),
+          total: row.total ?? (await readModels.programMemberCount(row.program_id)),
           moved: row.moved,
           finished: row.finished_at !== null,
         };

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { lockDataDir, type DataDirLock } from './dataDirLock.ts';
 import { migrations } from './migrations.ts';
 import { pgliteDialect } from './pglite.ts';
+import type { ExclusiveRunner } from '../../application/ports.ts';
 import type { Database } from './schema.ts';
 
 /** A dedicated session for session-level advisory locks (the scheduled jobs' mutual exclusion). */
@@ -298,3 +299,19 @@ const restrictToOwner = (dir: string): void => {
     if (entry.isDirectory()) restrictToOwner(path);
   }
 };
+
+/**
+ * The application's ExclusiveRunner on this database: a session-level advisory lock on a
+ * connection of its own, held for the work and released with the session.
+ */
+export const exclusiveRunner =
+  (database: Pick<DatabaseHandle, 'openSession'>): ExclusiveRunner =>
+  async <T>(key: string, work: () => Promise<T>) => {
+    const session = await database.openSession();
+    try {
+      if (!(await session.tryAdvisoryLock(key))) return { ran: false } as const;
+      return { ran: true, value: await work() } as const;
+    } finally {
+      await session.close();
+    }
+  };

@@ -1,6 +1,8 @@
-import type { ColumnType, Generated } from 'kysely';
+import type { ColumnType, Generated, Kysely } from 'kysely';
+import type { RecordedEvent } from '../../domain/recordedEvent.ts';
+import type { PolicyTables } from '../../application/policyTables.ts';
 import type { ReadModelTables } from '../../projections/readModelTables.ts';
-import type { WebhookTables } from '../webhooks/webhookTables.ts';
+import type { WebhookTables } from './webhookTables.ts';
 
 /** Tables of the event store (adapters/eventstore/postgresEventStore.ts). */
 export type EventStoreTables = {
@@ -50,28 +52,33 @@ export type HttpTables = {
   };
 };
 
-/** The policy reactor's own state (adapters/application/policyReactor.ts). */
-export type PolicyTables = {
-  policy_leaderboards: { program_id: string; leaderboard_id: string };
-  /** Rule-change jobs: see migrations/014_tierReevaluation.ts. */
-  policy_tier_reevaluations: {
-    program_id: string;
-    event_id: string;
-    /** numeric(20, 0): read back as a decimal string. */
-    commit_position: string;
-    prepare_position: string;
-    requested_at: Date;
-    cursor: ColumnType<string, string | undefined, string>;
-    handled: ColumnType<number, number | undefined, number>;
-    moved: ColumnType<number, number | undefined, number>;
-    total: ColumnType<number | null, number | null | undefined, number | null>;
-    finished_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
-  };
-};
-
 /** The whole schema, as the composition root sees it. */
 export type Database = EventStoreTables &
   ReadModelTables &
   WebhookTables &
   HttpTables &
   PolicyTables;
+
+/** What a subscription handler writes with: a transaction on the whole database. */
+export type StoreTransaction = Kysely<Database>;
+
+/**
+ * The same database seen through a part of its schema, for code written against that part (the
+ * read models, the application's tables). The one place the narrowing is spelled out, and it is
+ * checked: `T` must be a part of `Database` (a table `Database` lacks, or a column of another
+ * type, makes the result `never`).
+ */
+export const tablesOf = <T extends object>(
+  db: StoreTransaction,
+): Database extends T ? Kysely<T> : never => db as never;
+
+/** A subscription handler written for a part of the schema, as the stores take it. */
+export const onTables =
+  <T extends object>(
+    handler: (
+      events: readonly RecordedEvent[],
+      tx: Database extends T ? Kysely<T> : never,
+    ) => Promise<void>,
+  ) =>
+  (events: readonly RecordedEvent[], tx: StoreTransaction): Promise<void> =>
+    handler(events, tablesOf<T>(tx));

@@ -1,3 +1,4 @@
+import type { StoreTransaction } from '../db/schema.ts';
 import { sql, type Kysely } from 'kysely';
 import type { EventMetadata, Position, RecordedEvent } from '../../domain/recordedEvent.ts';
 import type { DatabaseHandle, Listener } from '../db/database.ts';
@@ -12,7 +13,7 @@ import {
   type NewEvent,
   type Subscription,
   type SubscriptionOptions,
-} from './port.ts';
+} from '../../application/ports.ts';
 
 const channel = 'incentable_events';
 
@@ -88,7 +89,7 @@ export type PostgresEventStoreOptions = {
  * The event store on Postgres or PGlite, through kysely. One SQL function call per append; readers
  * guard the global order with the snapshot's xmin so late commits are never skipped.
  */
-export class PostgresEventStore implements EventStore {
+export class PostgresEventStore implements EventStore<StoreTransaction> {
   readonly #handle: DatabaseHandle;
   readonly #db: Kysely<Database>;
   readonly #options: PostgresEventStoreOptions;
@@ -212,7 +213,7 @@ export class PostgresEventStore implements EventStore {
     return { events, blocked: held.rows[0]?.blocked === true };
   }
 
-  async subscribe(options: SubscriptionOptions): Promise<Subscription> {
+  async subscribe(options: SubscriptionOptions<StoreTransaction>): Promise<Subscription> {
     for (const existing of this.#subscriptions) {
       if (existing.name === options.name)
         throw new Error(`subscription ${options.name} is already running here`);
@@ -306,7 +307,7 @@ class PostgresSubscription implements Subscription {
   readonly name: string;
   readonly #store: PostgresEventStore;
   readonly #handle: DatabaseHandle;
-  readonly #options: SubscriptionOptions;
+  readonly #options: SubscriptionOptions<StoreTransaction>;
   readonly #pollIntervalMs: number;
   readonly #standbyPollMs: number;
   readonly #lease: SubscriptionLease;
@@ -322,7 +323,7 @@ class PostgresSubscription implements Subscription {
   constructor(args: {
     store: PostgresEventStore;
     handle: DatabaseHandle;
-    options: SubscriptionOptions;
+    options: SubscriptionOptions<StoreTransaction>;
     pollIntervalMs: number;
     standbyPollMs: number;
     lease: SubscriptionLease;

@@ -1,10 +1,10 @@
 import { sql, type Kysely } from 'kysely';
-import type { ReactorProgress } from '../application/policyReactor.ts';
+import type { ReactorProgress } from '../../application/policyReactor.ts';
 import type { Database } from '../db/schema.ts';
 import type { Position } from '../../domain/recordedEvent.ts';
 import { EsdbEventStore } from './esdb/esdbEventStore.ts';
 import { checkpointKey } from './esdb/persistentSubscription.ts';
-import type { EventStore } from './port.ts';
+import type { EventStore } from '../../application/ports.ts';
 
 /**
  * How far the subscription `name` has got against the log's head, read from the database so it
@@ -12,7 +12,7 @@ import type { EventStore } from './port.ts';
  * positions are $all's) against the last committed event (in `incentable_events`, or $all).
  */
 export const reactorProgress = (
-  store: EventStore,
+  store: EventStore<unknown>,
   db: Kysely<Database>,
   name: string,
 ): ReactorProgress => {

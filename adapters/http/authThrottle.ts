@@ -1,5 +1,5 @@
 import { isIPv6 } from 'node:net';
-import type { Clock } from '../application/commandHandler.ts';
+import type { Clock } from '../../application/ports.ts';
 
 /** When an address that keeps presenting bad credentials must wait, as data. */
 export type ThrottlePolicy = {

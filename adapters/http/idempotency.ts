@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { sql, type Kysely } from 'kysely';
-import type { IdempotencyContext } from '../application/commandHandler.ts';
+import type { IdempotencyContext } from '../../application/commandHandler.ts';
 import { decryptSecret, encryptSecret } from '../../delivery/signing.ts';
 import type { Database } from '../db/schema.ts';
 import { isDatabaseUnavailable } from '../db/unavailable.ts';

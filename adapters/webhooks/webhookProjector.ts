@@ -1,9 +1,10 @@
+import type { StoreTransaction } from '../db/schema.ts';
 import { sql, type Insertable, type Kysely } from 'kysely';
 import { envelopeIdFor, serializeEnvelope } from '../../delivery/envelope.ts';
 import { toWebhookEvent } from '../../delivery/webhookMapping.ts';
 import type { DomainEvent } from '../../domain/events.ts';
 import type { RecordedEvent } from '../../domain/recordedEvent.ts';
-import type { SubscriptionHandler } from '../eventstore/port.ts';
+import type { SubscriptionHandler } from '../../application/ports.ts';
 import { newTimeOrderedId } from '../ids.ts';
 import type { Database } from '../db/schema.ts';
 import type { Handoff, LeasedDelivery } from './deliveryWorker.ts';
@@ -25,7 +26,7 @@ export type WebhookProjectorOptions = {
 };
 
 /** The handler, and what the subscription calls after the batch's transaction committed. */
-export type WebhookProjector = SubscriptionHandler & {
+export type WebhookProjector = SubscriptionHandler<StoreTransaction> & {
   /** Hands the batch's leased rows over; true when it also left pending rows for a claim. */
   committed(): boolean;
 };
@@ -192,4 +193,4 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
 };
 
 /** The projector with the system clock, an immediate first attempt and no hand-over. */
-export const projectWebhooks: SubscriptionHandler = createWebhookProjector();
+export const projectWebhooks: SubscriptionHandler<StoreTransaction> = createWebhookProjector();

@@ -5,7 +5,7 @@ import { envelopeIdFor, serializeEnvelope } from '../../delivery/envelope.ts';
 import { decryptSecret, encryptSecret, newWebhookSecret } from '../../delivery/signing.ts';
 import type { Database } from '../db/schema.ts';
 import { newId, newTimeOrderedId } from '../ids.ts';
-import type { DeliveryStatus, WebhookTables } from './webhookTables.ts';
+import type { DeliveryStatus, WebhookTables } from '../db/webhookTables.ts';
 
 type EndpointRow = Selectable<WebhookTables['webhook_endpoints']>;
 

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { openDatabase, type DatabaseHandle } from '../../adapters/db/database.ts';
-import { ConcurrencyError, type ExpectedRevision } from '../../adapters/eventstore/port.ts';
+import { ConcurrencyError, type ExpectedRevision } from '../../application/ports.ts';
 import { PostgresEventStore } from '../../adapters/eventstore/postgresEventStore.ts';
 import { comparePositions, type Position } from '../../domain/recordedEvent.ts';
 import type { EmmettBench } from './emmett.ts';

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { EventMetadata } from '../../domain/recordedEvent.ts';
-import type { NewEvent } from '../../adapters/eventstore/port.ts';
+import type { NewEvent } from '../../application/ports.ts';
 
 export { sleep };
 

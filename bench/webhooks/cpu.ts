@@ -16,7 +16,7 @@ import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import got from 'got';
 import { sql } from 'kysely';
-import { streams } from '../../adapters/application/incentives.ts';
+import { streams } from '../../application/incentives.ts';
 import { newId } from '../../adapters/ids.ts';
 import { UndiciTransport } from '../../adapters/webhooks/undiciTransport.ts';
 import { cpuPressure, sleep } from '../eventstore/support.ts';

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../adapters/db/schema.ts';
-import { streams } from '../../adapters/application/incentives.ts';
+import { streams } from '../../application/incentives.ts';
 import { newId } from '../../adapters/ids.ts';
 import { cpuPressure, quantile, sleep } from '../eventstore/support.ts';
 import { databases, printMachine, startBenchRuntime } from './harness.ts';

@@ -28,10 +28,10 @@ import got from 'got';
 import { sql } from 'kysely';
 import PgBoss from 'pg-boss';
 import { Pool } from 'undici';
-import { streams } from '../../adapters/application/incentives.ts';
+import { streams } from '../../application/incentives.ts';
 import type { Runtime } from '../../adapters/runtime.ts';
 import { newId } from '../../adapters/ids.ts';
-import type { NewEvent } from '../../adapters/eventstore/port.ts';
+import type { NewEvent } from '../../application/ports.ts';
 import {
   cpuPressure,
   fmtInt,

@@ -3,7 +3,7 @@ import { replayReadModels, type RowDifference } from '../../adapters/audit/repla
 import { sql } from 'kysely';
 import { loadConfig } from '../../adapters/config.ts';
 import { startRuntime, type Runtime } from '../../adapters/runtime.ts';
-import { streams } from '../../adapters/application/incentives.ts';
+import { streams } from '../../application/incentives.ts';
 import { comparePositions, type Position } from '../../domain/recordedEvent.ts';
 import { createTestDatabase, waitFor, type TestDatabase } from './postgres.ts';
 

@@ -1,6 +1,6 @@
 import { canonicalEvent, chainHash } from '../canonical.ts';
 import type { RecordedEvent } from '../../../domain/recordedEvent.ts';
-import { ConcurrencyError, type EventStore, type NewEvent } from '../port.ts';
+import { ConcurrencyError, type EventStore, type NewEvent } from '../../../application/ports.ts';
 
 export type CopyReport = {
   events: number;
@@ -17,8 +17,8 @@ export type CopyReport = {
  * that conflicts stops the copy.
  */
 export const copyHistory = async (options: {
-  from: EventStore;
-  to: EventStore;
+  from: EventStore<unknown>;
+  to: EventStore<unknown>;
   pageSize?: number;
   onProgress?: (events: number) => void;
 }): Promise<CopyReport> => {

@@ -1,3 +1,4 @@
+import type { StoreTransaction } from '../../db/schema.ts';
 import {
   BACKWARDS,
   END,
@@ -24,7 +25,7 @@ import {
   type NewEvent,
   type Subscription,
   type SubscriptionOptions,
-} from '../port.ts';
+} from '../../../application/ports.ts';
 import {
   describeConnectionString,
   fromPosition,
@@ -114,7 +115,7 @@ const isConnectionFault = (error: unknown): boolean =>
  * hash chain is computed here from the stream's last event and rides in the metadata, so the
  * same history hashes the same on every store. Read models stay in Postgres.
  */
-export class EsdbEventStore implements EventStore {
+export class EsdbEventStore implements EventStore<StoreTransaction> {
   readonly client: EventStoreDBClient;
   readonly endpoint: string;
   readonly #readModels: DatabaseHandle;
@@ -349,7 +350,7 @@ export class EsdbEventStore implements EventStore {
     });
   }
 
-  async subscribe(options: SubscriptionOptions): Promise<Subscription> {
+  async subscribe(options: SubscriptionOptions<StoreTransaction>): Promise<Subscription> {
     for (const existing of this.#subscriptions)
       if (existing.name === options.name)
         throw new Error(`subscription ${options.name} is already running here`);

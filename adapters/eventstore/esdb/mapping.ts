@@ -12,7 +12,11 @@ import {
 } from '@eventstore/db-client';
 import { z } from 'zod';
 import type { EventMetadata, Position, RecordedEvent } from '../../../domain/recordedEvent.ts';
-import { ConcurrencyError, type ExpectedRevision, type NewEvent } from '../port.ts';
+import {
+  ConcurrencyError,
+  type ExpectedRevision,
+  type NewEvent,
+} from '../../../application/ports.ts';
 
 /**
  * The pure translations between our event store port and @eventstore/db-client: expected

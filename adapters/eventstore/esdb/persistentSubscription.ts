@@ -1,3 +1,4 @@
+import type { StoreTransaction } from '../../db/schema.ts';
 import {
   PINNED,
   PersistentSubscriptionExistsError,
@@ -16,7 +17,7 @@ import {
   type RecordedEvent,
 } from '../../../domain/recordedEvent.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
-import type { Subscription, SubscriptionOptions } from '../port.ts';
+import type { Subscription, SubscriptionOptions } from '../../../application/ports.ts';
 import { LeaseLostError, SubscriptionLease } from '../subscriptionLease.ts';
 import type { EsdbEventStore } from './esdbEventStore.ts';
 import { decideNack, fromResolved, subscriptionSettings, toPosition } from './mapping.ts';
@@ -106,7 +107,7 @@ export class EsdbSubscription implements Subscription {
   readonly #store: EsdbEventStore;
   readonly #client: EventStoreDBClient;
   readonly #readModels: DatabaseHandle;
-  readonly #options: SubscriptionOptions;
+  readonly #options: SubscriptionOptions<StoreTransaction>;
   readonly #reconnectDelayMs: { initial: number; max: number };
   readonly #retryDelayMs: (retryCount: number) => number;
   readonly #onStop: () => void;
@@ -129,7 +130,7 @@ export class EsdbSubscription implements Subscription {
     store: EsdbEventStore;
     client: EventStoreDBClient;
     readModels: DatabaseHandle;
-    options: SubscriptionOptions;
+    options: SubscriptionOptions<StoreTransaction>;
     reconnectDelayMs: { initial: number; max: number };
     retryDelayMs: (retryCount: number) => number;
     onStop: () => void;

@@ -11,8 +11,11 @@ import type { Kysely } from 'kysely';
 import { isWebhookEventType, webhookEventTypes } from '../../../delivery/catalogue.ts';
 import { validateEndpointUrl, type NetworkPolicy } from '../../../delivery/ssrf.ts';
 import { isId } from '../../../domain/ids.ts';
-import { dashboardQueries } from '../../application/dashboardQueries.ts';
-import type { Queries } from '../../application/queries.ts';
+import { dashboardQueries } from './dashboardQueries.ts';
+import type { Queries } from '../../../projections/queries.ts';
+import { tierReevaluations } from '../../../application/jobs.ts';
+import type { ApplicationTables } from '../../../application/policyTables.ts';
+import { tablesOf } from '../../db/schema.ts';
 import type { Database } from '../../db/schema.ts';
 import type { WebhookStore } from '../../webhooks/webhookStore.ts';
 import { adminKeyId, bearerToken, clientAddress, type ApiKeyVerifier } from '../auth.ts';
@@ -352,7 +355,7 @@ export const dashboard = (deps: DashboardDeps): Router => {
       dq.pointsSince(programId, since30),
       dq.awardedPerDay(programId, since30, program.timezone),
       dq.deliveriesSince(programId, new Date(now.getTime() - dayMs)),
-      deps.queries.tierReevaluations({ programId, running: true }),
+      tierReevaluations(tablesOf<ApplicationTables>(deps.db), { programId, running: true }),
     ]);
     // Thirty bars, one per UTC calendar day, zero where nothing was awarded.
     const byDay = new Map(perDay.map((d) => [d.day, d.points]));

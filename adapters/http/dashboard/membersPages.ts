@@ -1,4 +1,4 @@
-import type { Queries } from '../../application/queries.ts';
+import type { Queries } from '../../../projections/queries.ts';
 import { html, type SafeHtml } from './html.ts';
 import { base, number, timeOf } from './layout.ts';
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { replayReadModels, type RowDifference } from '../../../adapters/audit/replay.ts';
-import { streams } from '../../../adapters/application/incentives.ts';
+import { streams } from '../../../application/incentives.ts';
 import { loadConfig } from '../../../adapters/config.ts';
-import type { NewEvent } from '../../../adapters/eventstore/port.ts';
+import type { NewEvent } from '../../../application/ports.ts';
 import { startRuntime, type Runtime } from '../../../adapters/runtime.ts';
 import type { LeaderboardEvent } from '../../../domain/leaderboard.ts';
 import {

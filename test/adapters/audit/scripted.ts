@@ -1,5 +1,6 @@
-import type { Clock, CommandContext } from '../../../adapters/application/commandHandler.ts';
-import type { Incentives } from '../../../adapters/application/incentives.ts';
+import type { CommandContext } from '../../../application/commandHandler.ts';
+import type { Clock } from '../../../application/ports.ts';
+import type { Incentives } from '../../../application/incentives.ts';
 
 /** A clock the test moves: one minute per reading, so every fact has its own moment. */
 export const steppingClock = (start = Date.parse('2026-01-05T08:00:00Z'), stepMs = 60_000) => {

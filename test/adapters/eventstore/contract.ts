@@ -1,3 +1,4 @@
+import type { StoreTransaction } from '../../../adapters/db/schema.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -8,13 +9,13 @@ import {
   ConcurrencyError,
   type EventStore,
   type NewEvent,
-} from '../../../adapters/eventstore/port.ts';
+} from '../../../application/ports.ts';
 
 /** What a store under contract needs: a fresh empty store, and a way to make another instance. */
 export type StoreFixture = {
-  store: EventStore;
+  store: EventStore<StoreTransaction>;
   /** A second store instance over the same data (a restarted process). */
-  reopen: () => Promise<EventStore>;
+  reopen: () => Promise<EventStore<StoreTransaction>>;
   close: () => Promise<void>;
 };
 
@@ -43,7 +44,7 @@ const rejectsWithConcurrency = async (promise: Promise<unknown>, actual: bigint)
   });
 };
 
-/** The EventStore port's contract: every implementation runs this unchanged. */
+/** The EventStore<StoreTransaction> port's contract: every implementation runs this unchanged. */
 export const eventStoreContract = (
   name: string,
   open: () => Promise<StoreFixture>,
@@ -51,7 +52,7 @@ export const eventStoreContract = (
 ) => {
   describe(`event store contract: ${name}`, { skip }, () => {
     let fixture: StoreFixture;
-    let store: EventStore;
+    let store: EventStore<StoreTransaction>;
     before(async () => {
       fixture = await open();
       store = fixture.store;

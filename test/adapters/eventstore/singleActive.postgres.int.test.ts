@@ -7,7 +7,7 @@ import {
   PostgresEventStore,
   type BatchTrace,
 } from '../../../adapters/eventstore/postgresEventStore.ts';
-import type { Subscription } from '../../../adapters/eventstore/port.ts';
+import type { Subscription } from '../../../application/ports.ts';
 import {
   createTestDatabase,
   skipWithoutPostgres,

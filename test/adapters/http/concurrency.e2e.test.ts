@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { streams } from '../../../adapters/application/incentives.ts';
+import { streams } from '../../../application/incentives.ts';
 import {
   award,
   createMember,

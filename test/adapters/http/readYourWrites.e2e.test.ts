@@ -1,12 +1,11 @@
+import { onTables } from '../../../adapters/db/schema.ts';
+import type { ApplicationTables } from '../../../application/policyTables.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
-import { CommandHandler } from '../../../adapters/application/commandHandler.ts';
-import {
-  policiesSubscription,
-  policyReactor,
-} from '../../../adapters/application/policyReactor.ts';
-import type { Subscription } from '../../../adapters/eventstore/port.ts';
+import { CommandHandler } from '../../../application/commandHandler.ts';
+import { policiesSubscription, policyReactor } from '../../../application/policyReactor.ts';
+import type { Subscription } from '../../../application/ports.ts';
 import { projectReadModels, readModelsProjection } from '../../../projections/readModels.ts';
 import type { ReadModelTables } from '../../../projections/readModelTables.ts';
 import {
@@ -48,11 +47,13 @@ describe('reading your write with ?after_position', { skip: skipWithoutPostgres 
       await runtime.store.subscribe({
         name: policiesSubscription,
         transactional: false,
-        handle: policyReactor({
-          handler: new CommandHandler({ store: runtime.store }),
-          incentives: runtime.incentives,
-          clock,
-        }),
+        handle: onTables<ApplicationTables>(
+          policyReactor({
+            handler: new CommandHandler({ store: runtime.store }),
+            incentives: runtime.incentives,
+            clock,
+          }),
+        ),
       }),
     );
   };

@@ -7,7 +7,7 @@ import { Webhook } from 'standardwebhooks';
 import { SMTPServer } from 'smtp-server';
 import { createSmtpMailer, type SmtpMailer } from '../../../adapters/mail/smtpMailer.ts';
 import { openDatabase, type DatabaseHandle } from '../../../adapters/db/database.ts';
-import type { Subscription } from '../../../adapters/eventstore/port.ts';
+import type { Subscription } from '../../../application/ports.ts';
 import { PostgresEventStore } from '../../../adapters/eventstore/postgresEventStore.ts';
 import { DeliveryWorker } from '../../../adapters/webhooks/deliveryWorker.ts';
 import { UndiciTransport } from '../../../adapters/webhooks/undiciTransport.ts';

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { openDatabase, type DatabaseHandle } from '../../../../adapters/db/database.ts';
 import { copyHistory } from '../../../../adapters/eventstore/esdb/copyHistory.ts';
 import { PostgresEventStore } from '../../../../adapters/eventstore/postgresEventStore.ts';
-import type { EventStore } from '../../../../adapters/eventstore/port.ts';
+import type { EventStore } from '../../../../application/ports.ts';
 import type { RecordedEvent } from '../../../../domain/recordedEvent.ts';
 import {
   createTestDatabase,
@@ -13,7 +13,7 @@ import {
 import { newEvent } from '../contract.ts';
 import { standInFixture } from './standIn.ts';
 
-const everything = async (store: EventStore): Promise<RecordedEvent[]> => {
+const everything = async (store: EventStore<unknown>): Promise<RecordedEvent[]> => {
   const all: RecordedEvent[] = [];
   for (let after = null; ;) {
     const page = await store.readAll({ after, limit: 100 });
@@ -34,7 +34,7 @@ const comparable = (events: RecordedEvent[]) =>
     hash,
   }));
 
-const writeHistory = async (store: EventStore) => {
+const writeHistory = async (store: EventStore<unknown>) => {
   for (let i = 0; i < 30; i++) {
     const stream = `member-prg_copy-m${i % 7}`;
     const existing = await store.readStream(stream);

@@ -21,7 +21,7 @@ import {
   toEventData,
   toPosition,
 } from '../../../../adapters/eventstore/esdb/mapping.ts';
-import { ConcurrencyError, type ExpectedRevision } from '../../../../adapters/eventstore/port.ts';
+import { ConcurrencyError, type ExpectedRevision } from '../../../../application/ports.ts';
 
 const metadata = {
   programId: 'prg_1',

@@ -1,4 +1,4 @@
-import { comparePositions, type Position } from '../../domain/recordedEvent.ts';
+import { comparePositions, type Position } from '../domain/recordedEvent.ts';
 
 /**
  * How far the projections a read depends on have got, in whichever process runs them: the

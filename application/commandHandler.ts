@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Decider, Refusal } from '../../domain/decider.ts';
-import type { EventMetadata, Position } from '../../domain/recordedEvent.ts';
-import { ConcurrencyError, type EventStore } from '../eventstore/port.ts';
-
-/** The application's clock: the only source of `now` for commands. */
-export type Clock = { now: () => Date };
-
-export const systemClock: Clock = { now: () => new Date() };
+import type { Decider, Refusal } from '../domain/decider.ts';
+import type { EventMetadata, Position } from '../domain/recordedEvent.ts';
+import { ConcurrencyError, type EventStore } from './ports.ts';
 
 /**
  * A request's Idempotency-Key, as a command sees it. `key` is an opaque digest recorded in the
@@ -49,7 +44,7 @@ export type CommandResult<Event, State, Rejection extends string> =
 type Cached = { state: unknown; revision: bigint; checkedAt: number };
 
 export type CommandHandlerOptions = {
-  store: EventStore;
+  store: EventStore<unknown>;
   /** Attempts per command when another writer wins the race; default 10. */
   maxAttempts?: number;
   /** Streams whose folded state is kept in memory; default 20,000. */
@@ -66,7 +61,7 @@ export type CommandHandlerOptions = {
  * only events past the cached revision are read, so a long stream is not re-read per command.
  */
 export class CommandHandler {
-  readonly #store: EventStore;
+  readonly #store: EventStore<unknown>;
   readonly #maxAttempts: number;
   readonly #cacheSize: number;
   readonly #newEventId: () => string;

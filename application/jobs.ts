@@ -1,12 +1,11 @@
 import type { ExpressionBuilder } from 'kysely';
-import { firstLocalTimeAtOrAfter } from '../../domain/periods.ts';
-import type { DatabaseHandle } from '../db/database.ts';
-import type { Database } from '../db/schema.ts';
-import type { Clock } from './commandHandler.ts';
+import { firstLocalTimeAtOrAfter } from '../domain/periods.ts';
+import type { ApplicationDb, ApplicationTables } from './policyTables.ts';
+import type { Clock, ExclusiveRunner } from './ports.ts';
 import type { Incentives } from './incentives.ts';
-import { comparePositions } from '../../domain/recordedEvent.ts';
+import { comparePositions } from '../domain/recordedEvent.ts';
 import { reactorCaughtUp, type ReactorProgress } from './policyReactor.ts';
-import type { Queries } from './queries.ts';
+import type { Queries } from '../projections/queries.ts';
 
 export type JobName = 'expiry' | 'leaderboards' | 'tiers';
 
@@ -57,7 +56,10 @@ export const expiryCronIntervalMs = 3_600_000;
  * scheduler one does the work and the others skip.
  */
 export const jobs = (deps: {
-  database: DatabaseHandle;
+  /** The read models and the application's tables. */
+  db: ApplicationDb;
+  /** One process of the cluster runs a job at a time. */
+  exclusive: ExclusiveRunner;
   incentives: Incentives;
   queries: Queries;
   clock: Clock;
@@ -65,7 +67,7 @@ export const jobs = (deps: {
   /** How far the read-model projector has got: a rule-change job pages through its members. */
   readModels: Pick<ReactorProgress, 'handled'>;
 }) => {
-  const { database, incentives, queries, clock, reactor } = deps;
+  const { db, exclusive, incentives, queries, clock, reactor } = deps;
   const context = (programId: string) => ({
     programId,
     actor: 'system:scheduler',
@@ -77,16 +79,12 @@ export const jobs = (deps: {
     job: JobName,
     work: () => Promise<number | Pick<JobReport, 'changed' | 'deferred' | 'reevaluations'>>,
   ): Promise<JobReport> => {
-    const session = await database.openSession();
-    try {
-      if (!(await session.tryAdvisoryLock(`job:${job}`))) return { job, ran: false, changed: 0 };
-      const done = await work();
-      return typeof done === 'number'
-        ? { job, ran: true, changed: done }
-        : { job, ran: true, ...done };
-    } finally {
-      await session.close();
-    }
+    const outcome = await exclusive(`job:${job}`, work);
+    if (!outcome.ran) return { job, ran: false, changed: 0 };
+    const done = outcome.value;
+    return typeof done === 'number'
+      ? { job, ran: true, changed: done }
+      : { job, ran: true, ...done };
   };
 
   return {
@@ -209,7 +207,7 @@ export const jobs = (deps: {
     let moved = 0;
     let deferred = false;
     const progress: TierReevaluationProgress[] = [];
-    const running = await database.db
+    const running = await db
       .selectFrom('policy_tier_reevaluations')
       .selectAll()
       .where('finished_at', 'is', null)
@@ -228,8 +226,9 @@ export const jobs = (deps: {
         deferred = true;
         continue;
       }
-      const ofThisChange = (eb: ExpressionBuilder<Database, 'policy_tier_reevaluations'>) =>
-        eb.and([eb('program_id', '=', programId), eb('event_id', '=', job.event_id)]);
+      const ofThisChange = (
+        eb: ExpressionBuilder<ApplicationTables, 'policy_tier_reevaluations'>,
+      ) => eb.and([eb('program_id', '=', programId), eb('event_id', '=', job.event_id)]);
       let total = job.total ?? (await queries.programMemberCount(programId));
       let { cursor, handled, moved: jobMoved } = job;
       let finished = false;
@@ -251,7 +250,7 @@ export const jobs = (deps: {
         total = Math.max(total, handled);
         cursor = ids.at(-1) ?? cursor;
         finished = ids.length < pageSize;
-        const saved = await database.db
+        const saved = await db
           .updateTable('policy_tier_reevaluations')
           .set({
             cursor,
@@ -271,3 +270,19 @@ export const jobs = (deps: {
 };
 
 export type Jobs = ReturnType<typeof jobs>;
+
+/**
+ * Rule-change jobs (the tier re-evaluation after a change of tiers or tier basis), newest
+ * first: every program's, or one program's. `running` limits them to unfinished ones.
+ */
+export const tierReevaluations = async (
+  db: ApplicationDb,
+  filter: { programId?: string; running?: boolean } = {},
+) => {
+  let query = db
+    .selectFrom('policy_tier_reevaluations')
+    .select(['program_id', 'event_id', 'requested_at', 'handled', 'moved', 'total', 'finished_at']);
+  if (filter.programId !== undefined) query = query.where('program_id', '=', filter.programId);
+  if (filter.running) query = query.where('finished_at', 'is', null);
+  return query.orderBy('requested_at', 'desc').orderBy('program_id').execute();
+};

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CommandHandler } from '../../../adapters/application/commandHandler.ts';
-import { openDatabase, type DatabaseHandle } from '../../../adapters/db/database.ts';
-import { PostgresEventStore } from '../../../adapters/eventstore/postgresEventStore.ts';
-import { pointsAccount } from '../../../domain/pointsAccount.ts';
+import { CommandHandler } from '../../application/commandHandler.ts';
+import { openDatabase, type DatabaseHandle } from '../../adapters/db/database.ts';
+import { PostgresEventStore } from '../../adapters/eventstore/postgresEventStore.ts';
+import { pointsAccount } from '../../domain/pointsAccount.ts';
 import {
   createTestDatabase,
   skipWithoutPostgres,
   type TestDatabase,
-} from '../../support/postgres.ts';
+} from '../support/postgres.ts';
 
 const context = { programId: 'prg_t', actor: 'key_test', correlationId: 'c', causationId: null };
 const movement = (type: 'AwardPoints' | 'DeductPoints', points: number, n: number) =>

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { streamName } from '../../domain/ids.ts';
-import { member, type Member, type MemberReservations } from '../../domain/member.ts';
+import { streamName } from '../domain/ids.ts';
+import { member, type Member, type MemberReservations } from '../domain/member.ts';
 import {
   identifierField,
   identifierValue,
   memberReservation,
   type IdentifierKind,
-} from '../../domain/memberReservation.ts';
-import { newId } from '../ids.ts';
-import type { Clock, CommandContext, CommandHandler } from './commandHandler.ts';
+} from '../domain/memberReservation.ts';
+import type { CommandContext, CommandHandler } from './commandHandler.ts';
+import type { Clock, Ids } from './ports.ts';
 
 /**
  * The reservation stream of one value: `reservation-<programId>-email_<sha256 hex>` or
@@ -45,6 +45,7 @@ export type IdentifierBusy = {
 export type MemberIdentifiersOptions = {
   handler: CommandHandler;
   clock: Clock;
+  ids: Ids;
   /**
    * Members the read model shows with this value, oldest first. Members registered before
    * reservations existed have none: a value whose reservation stream does not exist yet is
@@ -87,7 +88,7 @@ export const reservationIds = (held: readonly Held[]): MemberReservations =>
  *   names the one it replaces, so two takers cannot both win.
  */
 export const memberIdentifiers = (options: MemberIdentifiersOptions) => {
-  const { handler, clock, knownHolders } = options;
+  const { handler, clock, ids, knownHolders } = options;
   const graceMs = options.graceMs ?? 10_000;
   const waitMs = options.waitMs ?? 5_000;
   const memberStream = (programId: string, memberId: string) =>
@@ -126,7 +127,7 @@ export const memberIdentifiers = (options: MemberIdentifiersOptions) => {
           data: {
             kind,
             memberId: candidate,
-            reservationId: newId('reservation'),
+            reservationId: ids.newId('reservation'),
             replacing: null,
             now: c.now,
           },
@@ -198,7 +199,7 @@ export const memberIdentifiers = (options: MemberIdentifiersOptions) => {
       )
         continue;
       const c = stepContext(context);
-      const reservationId = newId('reservation');
+      const reservationId = ids.newId('reservation');
       const reserved = await handler.handle(
         memberReservation,
         stream,

@@ -1,10 +1,10 @@
 import type { Kysely, Selectable } from 'kysely';
-import { periodIdOf } from '../../domain/periods.ts';
-import { lotExpiresAt, type PointsExpiryMode } from '../../domain/pointsAccount.ts';
-import type { Database } from '../db/schema.ts';
+import { periodIdOf } from '../domain/periods.ts';
+import { lotExpiresAt, type PointsExpiryMode } from '../domain/pointsAccount.ts';
+import type { ReadModelTables } from './readModelTables.ts';
 
 /** Reads from the read models, shaped for the API (snake_case, as the public docs write it). */
-export const queries = (db: Kysely<Database>) => ({
+export const queries = (db: Kysely<ReadModelTables>) => ({
   async program(programId: string) {
     const row = await db
       .selectFrom('rm_programs')
@@ -329,27 +329,6 @@ export const queries = (db: Kysely<Database>) => ({
     return Number(row.n);
   },
 
-  /**
-   * Rule-change jobs (the tier re-evaluation after a change of tiers or tier basis), newest
-   * first: every program's, or one program's. `running` limits them to unfinished ones.
-   */
-  async tierReevaluations(filter: { programId?: string; running?: boolean } = {}) {
-    let query = db
-      .selectFrom('policy_tier_reevaluations')
-      .select([
-        'program_id',
-        'event_id',
-        'requested_at',
-        'handled',
-        'moved',
-        'total',
-        'finished_at',
-      ]);
-    if (filter.programId !== undefined) query = query.where('program_id', '=', filter.programId);
-    if (filter.running) query = query.where('finished_at', 'is', null);
-    return query.orderBy('requested_at', 'desc').orderBy('program_id').execute();
-  },
-
   /** Members whose tier override's hold has lapsed by `now`, for the tier job. */
   async lapsedTierLocks(now: Date, limit: number) {
     return db
@@ -397,7 +376,7 @@ const pageOf = <R extends { seq: number }, V>(rows: R[], limit: number, view: (r
   };
 };
 
-type Row<T extends keyof Database> = Selectable<Database[T]>;
+type Row<T extends keyof ReadModelTables> = Selectable<ReadModelTables[T]>;
 
 /**
  * A program's points expiry in both spellings of the API: `points_expiry` ({mode, days} or
@@ -493,7 +472,7 @@ const orderView = (row: Row<'rm_orders'>) => ({
 });
 
 /** Corrections of the board's ended periods, by period start (ISO), oldest first. */
-const periodCorrections = async (db: Kysely<Database>, leaderboardId: string) => {
+const periodCorrections = async (db: Kysely<ReadModelTables>, leaderboardId: string) => {
   const rows = await db
     .selectFrom('rm_period_corrections')
     .selectAll()

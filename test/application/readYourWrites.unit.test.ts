@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readYourWrites } from '../../../adapters/application/readYourWrites.ts';
-import { comparePositions, type Position } from '../../../domain/recordedEvent.ts';
+import { readYourWrites } from '../../application/readYourWrites.ts';
+import { comparePositions, type Position } from '../../domain/recordedEvent.ts';
 
 const at = (n: number): Position => ({ commit: BigInt(n), prepare: BigInt(n) });
 

@@ -1,17 +1,18 @@
-import type { DomainEvent } from '../../domain/events.ts';
-import { leaderboard } from '../../domain/leaderboard.ts';
-import { member, tierLocked } from '../../domain/member.ts';
+import type { DomainEvent } from '../domain/events.ts';
+import { leaderboard } from '../domain/leaderboard.ts';
+import { member, tierLocked } from '../domain/member.ts';
 import {
   leaderboardPolicy,
   reversalPolicy,
   tierPolicy,
   tierRulesChanged,
-} from '../../domain/policies.ts';
-import { comparePositions, type Position, type RecordedEvent } from '../../domain/recordedEvent.ts';
-import type { Clock, CommandHandler } from './commandHandler.ts';
+} from '../domain/policies.ts';
+import { comparePositions, type Position, type RecordedEvent } from '../domain/recordedEvent.ts';
+import type { CommandHandler } from './commandHandler.ts';
+import type { Clock } from './ports.ts';
 import { streams, type Incentives } from './incentives.ts';
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/schema.ts';
+import type { ApplicationTables } from './policyTables.ts';
 
 /** The subscription name of the policy reactor. */
 export const policiesSubscription = 'policies';
@@ -56,7 +57,7 @@ export const reactorCaughtUp = async (
  * an earlier one never replaces a later one. The `tiers` job works through it (jobs.ts).
  */
 const recordTierReevaluation = async (
-  tx: Kysely<Database>,
+  tx: Kysely<ApplicationTables>,
   programId: string,
   recorded: RecordedEvent,
   now: Date,
@@ -101,7 +102,7 @@ export const policyReactor = (deps: {
   clock: Clock;
 }) => {
   const { handler, incentives, clock } = deps;
-  return async (events: readonly RecordedEvent[], tx: Kysely<Database>): Promise<void> => {
+  return async (events: readonly RecordedEvent[], tx: Kysely<ApplicationTables>): Promise<void> => {
     // Read once per batch, not once per event: a program's settings (its latest state, as before)
     // and its leaderboards (forgotten when this batch creates one, which is remembered below).
     const programs = new Map<string, ReturnType<Incentives['loadProgram']>>();

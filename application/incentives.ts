@@ -1,5 +1,5 @@
-import { streamName, type IdKind } from '../../domain/ids.ts';
-import { leaderboard, type LeaderboardRejection } from '../../domain/leaderboard.ts';
+import { streamName, type IdKind } from '../domain/ids.ts';
+import { leaderboard, type LeaderboardRejection } from '../domain/leaderboard.ts';
 import {
   member,
   tierLocked,
@@ -11,31 +11,31 @@ import {
   type MemberChanges,
   type MemberRejection,
   type MemberReservations,
-} from '../../domain/member.ts';
-import { order, type OrderRejection } from '../../domain/order.ts';
-import type { Period } from '../../domain/periods.ts';
+} from '../domain/member.ts';
+import { order, type OrderRejection } from '../domain/order.ts';
+import type { Period } from '../domain/periods.ts';
 import {
   pointsAccount,
   type PointsAccountRejection,
   type PointsExpiryMode,
-} from '../../domain/pointsAccount.ts';
+} from '../domain/pointsAccount.ts';
 import {
   program,
   tierFor,
   type ProgramChanges,
   type ProgramRejection,
   type ProgramSettings,
-} from '../../domain/program.ts';
+} from '../domain/program.ts';
 import {
   reward,
   type RewardChanges,
   type RewardKind,
   type RewardRejection,
-} from '../../domain/reward.ts';
-import { tierReasons } from '../../domain/policies.ts';
-import type { Position } from '../../domain/recordedEvent.ts';
-import { derivedId, newId } from '../ids.ts';
-import type { Clock, CommandContext, CommandHandler, CommandResult } from './commandHandler.ts';
+} from '../domain/reward.ts';
+import { tierReasons } from '../domain/policies.ts';
+import type { Position } from '../domain/recordedEvent.ts';
+import type { CommandContext, CommandHandler, CommandResult } from './commandHandler.ts';
+import type { Clock, Ids } from './ports.ts';
 import {
   memberIdentifiers,
   reservationIds,
@@ -71,8 +71,10 @@ export type Outcome<T> =
  * A new entity's id: random, or derived from the request's Idempotency-Key (and what the id is
  * for), so that a retry of a command that died half-way names the same entities again.
  */
-const idFor = (kind: IdKind, context: CommandContext, purpose: string): string =>
-  context.idempotency ? derivedId(kind, `${context.idempotency.key}:${purpose}`) : newId(kind);
+const idFor = (ids: Ids, kind: IdKind, context: CommandContext, purpose: string): string =>
+  context.idempotency
+    ? ids.derivedId(kind, `${context.idempotency.key}:${purpose}`)
+    : ids.newId(kind);
 
 export const streams = {
   program: (programId: string) => streamName('program', programId, programId),
@@ -124,6 +126,7 @@ export const incentives = (
   deps: {
     handler: CommandHandler;
     clock: Clock;
+    ids: Ids;
     /** How far the policy reactor has got: a forced period close waits for it. */
     reactor: ReactorProgress;
     /** How long a forced close waits for the reactor before refusing with `scores_pending`. */
@@ -187,7 +190,7 @@ export const incentives = (
     programExists,
 
     async createProgram(input: ProgramSettings, context: CommandContext) {
-      const programId = idFor('program', context, 'program');
+      const programId = idFor(deps.ids, 'program', context, 'program');
       const c = ctx({ ...context, programId });
       return run(
         await handler.handle(
@@ -236,7 +239,7 @@ export const incentives = (
         });
       const invalid = profileRefusal(input);
       if (invalid) return refused<never>(invalid);
-      const memberId = idFor('member', context, 'member');
+      const memberId = idFor(deps.ids, 'member', context, 'member');
       const stream = streams.member(programId, memberId);
       const register = (reservations: MemberReservations) => {
         const c = ctx(context);
@@ -381,7 +384,7 @@ export const incentives = (
               data: {
                 memberId,
                 refundTransactionId: (orderId) =>
-                  derivedId('transaction', `deferred refund:${programId}:${orderId}`),
+                  deps.ids.derivedId('transaction', `deferred refund:${programId}:${orderId}`),
                 now: c.now,
               },
             }
@@ -421,7 +424,7 @@ export const incentives = (
           {
             type: 'ReverseTransaction',
             data: {
-              transactionId: idFor('transaction', context, 'reversal'),
+              transactionId: idFor(deps.ids, 'transaction', context, 'reversal'),
               reversalOf: transactionId,
               memberId,
               reason: input.reason,
@@ -517,7 +520,7 @@ export const incentives = (
       if (!guard.ok) return guard;
       const c = ctx(context);
       const data = {
-        transactionId: idFor('transaction', context, 'points'),
+        transactionId: idFor(deps.ids, 'transaction', context, 'points'),
         memberId,
         points: input.points,
         reason: input.reason,
@@ -538,7 +541,7 @@ export const incentives = (
       input: { name: string; pointsCost: number; stock: number | null; kind: RewardKind },
       context: CommandContext,
     ) {
-      const rewardId = idFor('reward', context, 'reward');
+      const rewardId = idFor(deps.ids, 'reward', context, 'reward');
       const c = ctx(context);
       return run(
         await handler.handle(
@@ -604,7 +607,7 @@ export const incentives = (
           field: 'reward_id',
         });
       }
-      const orderId = idFor('order', context, 'redemption order');
+      const orderId = idFor(deps.ids, 'order', context, 'redemption order');
       const c = ctx(context);
       const reserved = await handler.handle(
         reward,
@@ -613,7 +616,7 @@ export const incentives = (
         c,
       );
       if (!reserved.ok) return refused<never>(reserved);
-      const transactionId = idFor('transaction', context, 'redemption');
+      const transactionId = idFor(deps.ids, 'transaction', context, 'redemption');
       const redeemed = await handler.handle(
         pointsAccount,
         streams.points(programId, memberId),
@@ -739,7 +742,7 @@ export const incentives = (
         {
           type: 'RefundOrder',
           data: {
-            transactionId: idFor('transaction', context, `refund ${orderId}`),
+            transactionId: idFor(deps.ids, 'transaction', context, `refund ${orderId}`),
             orderId,
             memberId: o.memberId,
             points: o.pointsSpent,
@@ -769,7 +772,7 @@ export const incentives = (
           rejection: 'program_not_found',
           message: `no program ${programId}`,
         });
-      const leaderboardId = idFor('leaderboard', context, 'leaderboard');
+      const leaderboardId = idFor(deps.ids, 'leaderboard', context, 'leaderboard');
       const c = ctx(context);
       return run(
         await handler.handle(
@@ -847,7 +850,7 @@ export const incentives = (
           {
             type: 'ExpirePoints',
             data: {
-              transactionId: idFor('transaction', context, `expiry ${memberId}`),
+              transactionId: idFor(deps.ids, 'transaction', context, `expiry ${memberId}`),
               memberId,
               mode: expiry.mode,
               expiryDays: expiry.days,

@@ -1,6 +1,33 @@
-import type { Kysely } from 'kysely';
-import type { EventMetadata, Position, RecordedEvent } from '../../domain/recordedEvent.ts';
-import type { Database } from '../db/schema.ts';
+import type { IdKind } from '../domain/ids.ts';
+import type { EventMetadata, Position, RecordedEvent } from '../domain/recordedEvent.ts';
+
+/**
+ * The ports the application layer needs from the outside world. The adapters implement them
+ * (adapters/eventstore/, adapters/db/database.ts, adapters/ids.ts, adapters/mail/), and
+ * adapters/runtime.ts wires them in.
+ */
+
+/** The application's clock: the only source of `now` for commands and jobs. */
+export type Clock = { now: () => Date };
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** Where new ids come from. */
+export type Ids = {
+  /** A fresh random id of `kind` (`mem_` + 20 base36 characters). */
+  newId: (kind: IdKind) => string;
+  /** An id of the same form derived from `seed`: the same seed always names the same id. */
+  derivedId: (kind: IdKind, seed: string) => string;
+};
+
+/**
+ * Runs `work` on at most one process of the cluster at a time: a caller that does not get the
+ * lock named `key` skips the work and gets `{ ran: false }`.
+ */
+export type ExclusiveRunner = <T>(
+  key: string,
+  work: () => Promise<T>,
+) => Promise<{ ran: true; value: T } | { ran: false }>;
 
 export type ExpectedRevision = 'no_stream' | 'any' | 'exists' | bigint;
 
@@ -40,15 +67,12 @@ export class ConcurrencyError extends Error {
  * it commits (EventStoreDB), so a crash replays the batch and never loses one. Handlers must be
  * idempotent by event id.
  */
-export type SubscriptionHandler = (
-  events: readonly RecordedEvent[],
-  tx: Kysely<Database>,
-) => Promise<void>;
+export type SubscriptionHandler<Tx> = (events: readonly RecordedEvent[], tx: Tx) => Promise<void>;
 
-export type SubscriptionOptions = {
+export type SubscriptionOptions<Tx> = {
   /** Durable name: the checkpoint key, and the single-active lock. */
   name: string;
-  handle: SubscriptionHandler;
+  handle: SubscriptionHandler<Tx>;
   batchSize?: number;
   /**
    * true (default): the handler's writes and the checkpoint commit in one transaction. false:
@@ -73,9 +97,10 @@ export type Subscription = {
 
 /**
  * The event store, as the application layer, projectors and auditors use it. Every
- * implementation passes test/adapters/eventstore/contract.ts.
+ * implementation passes test/adapters/eventstore/contract.ts. `Tx` is what a subscription's
+ * handler is given to write its read models with (a Kysely transaction on the database).
  */
-export type EventStore = {
+export type EventStore<Tx> = {
   append: (
     stream: string,
     events: readonly NewEvent[],
@@ -92,6 +117,6 @@ export type EventStore = {
     limit: number;
     programId?: string;
   }) => Promise<RecordedEvent[]>;
-  subscribe: (options: SubscriptionOptions) => Promise<Subscription>;
+  subscribe: (options: SubscriptionOptions<Tx>) => Promise<Subscription>;
   close: () => Promise<void>;
 };

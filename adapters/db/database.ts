@@ -7,6 +7,7 @@ import { migrations } from './migrations.ts';
 import { pgliteDialect } from './pglite.ts';
 import type { ExclusiveRunner } from '../../application/ports.ts';
 import type { Database } from './schema.ts';
+import { backoff } from '../backoff.ts';
 
 /** A dedicated session for session-level advisory locks (the scheduled jobs' mutual exclusion). */
 export type Session = {
@@ -223,7 +224,7 @@ class PgListener implements Listener {
 
   #scheduleReconnect(): void {
     if (this.#closed || this.#retry) return;
-    const delayMs = Math.min(2_000, 50 * 2 ** Math.min(this.#failures++, 6));
+    const delayMs = backoff({ attempt: this.#failures++, baseMs: 50, maxMs: 2_000 });
     this.#retry = setTimeout(() => {
       this.#retry = null;
       if (!this.#closed) this.#connecting ??= this.#connect();

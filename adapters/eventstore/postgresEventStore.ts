@@ -14,6 +14,7 @@ import {
   type Subscription,
   type SubscriptionOptions,
 } from '../../application/ports.ts';
+import { backoff } from '../backoff.ts';
 
 const channel = 'incentable_events';
 
@@ -379,7 +380,9 @@ class PostgresSubscription implements Subscription {
         if (this.#stopped) break;
         // At-least-once: nothing of a failed batch was committed; it comes back after a pause.
         this.#options.onError?.(error);
-        await this.#store.waitForAppend(Math.min(5000, 50 * 2 ** Math.min(this.#failures++, 7)));
+        await this.#store.waitForAppend(
+          backoff({ attempt: this.#failures++, baseMs: 50, maxMs: 5_000 }),
+        );
       }
     }
     for (const waiter of this.#waiters) waiter.resolve();

@@ -38,6 +38,7 @@ import {
   toEsdbExpected,
 } from './mapping.ts';
 import { EsdbSubscription } from './persistentSubscription.ts';
+import { backoff } from '../../backoff.ts';
 
 /** A start against EventStoreDB that cannot go on: a malformed connection string, no server. */
 export class EsdbConnectionError extends Error {
@@ -159,7 +160,9 @@ export class EsdbEventStore implements EventStore<StoreTransaction> {
         if (!isConnectionFault(error)) throw error;
         this.#lostReason = error instanceof Error ? error.message : String(error);
         if (attempt >= 3) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 50 * 4 ** attempt));
+        await new Promise((resolve) =>
+          setTimeout(resolve, backoff({ attempt, baseMs: 50, maxMs: 800, factor: 4 })),
+        );
       }
     }
   }

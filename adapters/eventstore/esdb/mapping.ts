@@ -17,6 +17,7 @@ import {
   type ExpectedRevision,
   type NewEvent,
 } from '../../../application/ports.ts';
+import { backoff } from '../../backoff.ts';
 
 /**
  * The pure translations between our event store port and @eventstore/db-client: expected
@@ -193,7 +194,7 @@ export const decideNack = (
 
 /** Delay before nacking a failed batch for retry, so a failing handler does not spin: 100 ms doubling to 5 s. */
 export const retryDelayMs = (retryCount: number): number =>
-  Math.min(5_000, 100 * 2 ** Math.min(retryCount, 6));
+  backoff({ attempt: retryCount, baseMs: 100, maxMs: 5_000 });
 
 /**
  * The hosts of a connection string, without user info or query: safe for logs and errors.

@@ -21,6 +21,7 @@ import type { Subscription, SubscriptionOptions } from '../../../application/por
 import { LeaseLostError, SubscriptionLease } from '../subscriptionLease.ts';
 import type { EsdbEventStore } from './esdbEventStore.ts';
 import { decideNack, fromResolved, subscriptionSettings, toPosition } from './mapping.ts';
+import { backoff } from '../../backoff.ts';
 
 /** The group's settings: Pinned, so one stream's events go to one consumer in order. */
 export const groupSettings = (): PersistentSubscriptionToAllSettings =>
@@ -246,10 +247,11 @@ export class EsdbSubscription implements Subscription {
         this.#queue = [];
         this.#awaiting.clear();
         if (Date.now() - connectedAt > 30_000) failures = 0;
-        const delay = Math.min(
-          this.#reconnectDelayMs.max,
-          this.#reconnectDelayMs.initial * 2 ** failures++,
-        );
+        const delay = backoff({
+          attempt: failures++,
+          baseMs: this.#reconnectDelayMs.initial,
+          maxMs: this.#reconnectDelayMs.max,
+        });
         await sleep(delay);
       }
     } finally {

@@ -378,10 +378,8 @@ export const routes = (deps: RouteDeps): Router => {
         ...(body.name !== undefined && { name: body.name }),
         ...(body.external_id !== undefined && { externalId: body.external_id }),
         ...(body.attributes !== undefined && { attributes: body.attributes }),
-      },
-      contextOf(req, res, programId),
-      body.tier !== undefined || body.tier_locked_until !== undefined
-        ? {
+        ...((body.tier !== undefined || body.tier_locked_until !== undefined) && {
+          override: {
             ...(body.tier !== undefined && { tier: body.tier }),
             ...(body.tier_locked_until !== undefined && {
               lockedUntil:
@@ -389,8 +387,10 @@ export const routes = (deps: RouteDeps): Router => {
                   ? null
                   : new Date(body.tier_locked_until).toISOString(),
             }),
-          }
-        : undefined,
+          },
+        }),
+      },
+      contextOf(req, res, programId),
     );
     reply(res, outcome, 200, ({ state }) => ({
       id: memberId,

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 /**
  * Where an address points, for deciding whether we may POST to it. Anything we cannot place is
@@ -14,24 +14,15 @@ export type AddressClass =
   | 'multicast'
   | 'reserved';
 
-const parseIpv4 = (text: string): number => {
-  const [a = 0, b = 0, c = 0, d = 0] = text.split('.').map(Number);
-  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-};
+type Range = readonly [base: string, bits: number, addressClass: AddressClass];
 
-const inV4 = (address: number, base: string, prefixBits: number): boolean => {
-  if (prefixBits === 0) return true;
-  const mask = (~0 << (32 - prefixBits)) >>> 0;
-  return (address & mask) >>> 0 === (parseIpv4(base) & mask) >>> 0;
-};
-
-/** [base, prefix, class], first match wins, so the narrow ranges come first. */
-const v4Ranges: readonly (readonly [string, number, AddressClass])[] = [
+/** IPv4 ranges. Where two overlap, the class that comes first in `precedence` wins. */
+const v4Ranges: readonly Range[] = [
   // Cloud instance-metadata services, refused whatever the policy: they hand out credentials.
   ['169.254.169.254', 32, 'metadata'], // AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle, IBM
   ['169.254.170.2', 32, 'metadata'], // AWS ECS task metadata and credentials
   ['169.254.0.23', 32, 'metadata'], // Tencent Cloud
-  ['100.100.100.200', 32, 'metadata'], // Alibaba Cloud (inside CGNAT space, so named first)
+  ['100.100.100.200', 32, 'metadata'], // Alibaba Cloud (inside CGNAT space)
   ['192.0.0.192', 32, 'metadata'], // Oracle Cloud (legacy)
   ['168.63.129.16', 32, 'metadata'], // Azure WireServer (a public address, platform-internal)
   ['0.0.0.0', 8, 'unspecified'],
@@ -42,8 +33,7 @@ const v4Ranges: readonly (readonly [string, number, AddressClass])[] = [
   ['100.64.0.0', 10, 'private'], // CGNAT: not reachable from the internet, so internal to someone
   ['169.254.0.0', 16, 'link_local'],
   ['224.0.0.0', 4, 'multicast'],
-  ['255.255.255.255', 32, 'reserved'], // limited broadcast, inside 240/4 but named for clarity
-  ['240.0.0.0', 4, 'reserved'],
+  ['240.0.0.0', 4, 'reserved'], // with the limited broadcast 255.255.255.255
   ['192.0.0.0', 24, 'reserved'], // IETF protocol assignments
   ['192.0.2.0', 24, 'reserved'], // TEST-NET-1
   ['198.51.100.0', 24, 'reserved'], // TEST-NET-2
@@ -52,89 +42,113 @@ const v4Ranges: readonly (readonly [string, number, AddressClass])[] = [
   ['192.88.99.0', 24, 'reserved'], // deprecated 6to4 relay anycast
 ];
 
-const classifyIpv4 = (text: string): AddressClass => {
-  const address = parseIpv4(text);
-  for (const [base, prefixBits, addressClass] of v4Ranges) {
-    if (inV4(address, base, prefixBits)) return addressClass;
-  }
-  return 'public';
+/** An IPv4 address as the two 16-bit groups an IPv6 address embeds it as (6to4). */
+const v4Groups = (dotted: string): string => {
+  const [a = 0, b = 0, c = 0, d = 0] = dotted.split('.').map(Number);
+  return `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
 };
 
-/** Eight 16-bit groups; the input has already passed isIP(..) === 6. */
-const parseIpv6 = (text: string): number[] => {
-  const withoutZone = text.split('%')[0] ?? '';
-  const toGroups = (part: string): number[] => {
-    if (part === '') return [];
-    return part.split(':').flatMap((piece) => {
-      if (piece.includes('.')) {
-        const v4 = parseIpv4(piece);
-        return [v4 >>> 16, v4 & 0xffff];
-      }
-      return [parseInt(piece, 16)];
-    });
+/**
+ * IPv6 ranges that embed an IPv4 address: the gateway talks IPv4 to the embedded address, so it
+ * is classified as that address (the range itself is public). IPv4-mapped addresses
+ * (::ffff:a.b.c.d, the socket talks IPv4) need no embedding: BlockList matches them against
+ * IPv4 rules itself.
+ */
+const v4Embeddings: readonly { base: string; bits: number; embed: (v4: string) => string }[] = [
+  { base: '64:ff9b::', bits: 96, embed: (v4) => `64:ff9b::${v4}` }, // NAT64 well-known prefix
+  { base: '2002::', bits: 16, embed: (v4) => `2002:${v4Groups(v4)}::` }, // 6to4
+];
+
+/** IPv6 ranges of its own (the embedded IPv4 ranges are derived from v4Ranges). */
+const v6Ranges: readonly Range[] = [
+  ['::', 128, 'unspecified'],
+  ['::1', 128, 'loopback'],
+  ['fd00:ec2::254', 128, 'metadata'], // AWS instance metadata over IPv6, inside fc00::/7
+  ['fc00::', 7, 'private'], // unique local
+  ['fe80::', 10, 'link_local'],
+  ['ff00::', 8, 'multicast'],
+  ['2001:db8::', 32, 'reserved'], // documentation
+  ['2001::', 32, 'reserved'], // Teredo: tunnels to an address we cannot see
+];
+
+/**
+ * The order in which overlapping ranges are tried, narrow before wide: a metadata address in
+ * link-local or CGNAT space is metadata; an embedded IPv4 address is its own class before the
+ * embedding range counts as public; the rest of ::/8 (IPv4-compatible ::a.b.c.d and unassigned)
+ * is reserved; only 2000::/3 is allocated global unicast, and whatever no range names
+ * (fec0::/10 site-local...) is reserved.
+ */
+const precedence = [
+  'metadata',
+  'unspecified',
+  'loopback',
+  'private',
+  'link_local',
+  'multicast',
+  'reserved',
+] as const;
+
+type Rule = { list: BlockList; addressClass: AddressClass };
+
+/** One BlockList per class, in precedence order, then the catch-all ranges. */
+const rules = (
+  ranges: readonly (readonly [base: string, bits: number, AddressClass, 'ipv4' | 'ipv6'])[],
+  after: readonly (readonly [base: string, bits: number, AddressClass])[],
+): Rule[] => {
+  const listOf = (entries: typeof ranges) => {
+    const list = new BlockList();
+    for (const [base, bits, , family] of entries) list.addSubnet(base, bits, family);
+    return list;
   };
-  const [head = '', tail] = withoutZone.split('::');
-  const headGroups = toGroups(head);
-  if (tail === undefined) return headGroups;
-  const tailGroups = toGroups(tail);
-  const zeros = new Array<number>(8 - headGroups.length - tailGroups.length).fill(0);
-  return [...headGroups, ...zeros, ...tailGroups];
+  return [
+    ...precedence.map((addressClass) => ({
+      addressClass,
+      list: listOf(ranges.filter(([, , c]) => c === addressClass)),
+    })),
+    ...after.map(([base, bits, addressClass]) => ({
+      addressClass,
+      list: listOf([[base, bits, addressClass, 'ipv6']]),
+    })),
+  ];
 };
 
-const v4FromGroups = (high: number, low: number): string =>
-  [high >>> 8, high & 0xff, low >>> 8, low & 0xff].join('.');
+/**
+ * The classes' rules, as node:net's BlockList parses and matches them. An IPv4 address is
+ * checked against IPv4 rules only: BlockList would also match it, as ::ffff:a.b.c.d, against
+ * IPv6 ranges such as ::/8.
+ */
+const v4Rules = rules(
+  v4Ranges.map(([base, bits, c]) => [base, bits, c, 'ipv4'] as const),
+  [],
+);
+const v6Rules = rules(
+  [
+    ...v4Ranges.flatMap(([base, bits, c]) => [
+      [base, bits, c, 'ipv4'] as const, // IPv4-mapped
+      ...v4Embeddings.map((e) => [e.embed(base), e.bits + bits, c, 'ipv6'] as const),
+    ]),
+    ...v6Ranges.map(([base, bits, c]) => [base, bits, c, 'ipv6'] as const),
+  ],
+  [
+    ['::ffff:0:0', 96, 'public'], // IPv4-mapped, of a public IPv4 address
+    ...v4Embeddings.map(({ base, bits }) => [base, bits, 'public'] as const),
+    ['::', 8, 'reserved'],
+    ['2000::', 3, 'public'],
+  ],
+);
 
-const classifyIpv6 = (text: string): AddressClass => {
-  const g = parseIpv6(text);
-  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = g;
-  const firstSixZero = g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0;
-  if (firstSixZero && g6 === 0 && g7 === 0) return 'unspecified';
-  if (firstSixZero && g6 === 0 && g7 === 1) return 'loopback';
-  // IPv4-mapped (::ffff:a.b.c.d, also written ::ffff:7f00:1): the socket talks IPv4 to a.b.c.d.
-  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0xffff) {
-    return classifyIpv4(v4FromGroups(g6, g7));
-  }
-  // NAT64 well-known prefix 64:ff9b::/96: the gateway forwards to the embedded IPv4 address.
-  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) {
-    return classifyIpv4(v4FromGroups(g6, g7));
-  }
-  // Deprecated IPv4-compatible ::a.b.c.d and the rest of ::/8.
-  if (g0 >>> 8 === 0) return 'reserved';
-  if (
-    g0 === 0xfd00 &&
-    g1 === 0x0ec2 &&
-    g2 === 0 &&
-    g3 === 0 &&
-    g4 === 0 &&
-    g5 === 0 &&
-    g6 === 0 &&
-    g7 === 0x254
-  ) {
-    return 'metadata'; // AWS instance metadata over IPv6
-  }
-  if ((g0 & 0xfe00) === 0xfc00) return 'private'; // fc00::/7 unique local
-  if ((g0 & 0xffc0) === 0xfe80) return 'link_local'; // fe80::/10
-  if ((g0 & 0xff00) === 0xff00) return 'multicast'; // ff00::/8
-  // 6to4 (2002::/16) embeds an IPv4 address; a non-public one means an internal target.
-  if (g0 === 0x2002) {
-    const embedded = classifyIpv4(v4FromGroups(g1, g2));
-    return embedded === 'public' ? 'public' : embedded;
-  }
-  if (g0 === 0x2001 && g1 === 0x0db8) return 'reserved'; // documentation
-  if (g0 === 0x2001 && g1 === 0) return 'reserved'; // Teredo: tunnels to an address we cannot see
-  // Only 2000::/3 is allocated global unicast; the rest (fec0::/10 site-local...) is not public.
-  if ((g0 & 0xe000) === 0x2000) return 'public';
-  return 'reserved';
-};
+const firstMatch = (rules: readonly Rule[], ip: string, family: 'ipv4' | 'ipv6') =>
+  rules.find((r) => r.list.check(ip, family))?.addressClass;
 
 /** Classifies an IP literal (no brackets; an IPv6 zone id is ignored). Not an IP: 'reserved'. */
 export const classifyAddress = (ip: string): AddressClass => {
-  const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
+  const unbracketed = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
+  const bare = unbracketed.split('%')[0] ?? '';
   switch (isIP(bare)) {
     case 4:
-      return classifyIpv4(bare);
+      return firstMatch(v4Rules, bare, 'ipv4') ?? 'public';
     case 6:
-      return classifyIpv6(bare);
+      return firstMatch(v6Rules, bare, 'ipv6') ?? 'reserved';
     default:
       return 'reserved';
   }

@@ -5,88 +5,81 @@ import { parseRetrySchedule } from '../delivery/retryPolicy.ts';
  * The only reader of process.env. One schema, parsed once at start into a frozen object; each
  * part of the app receives just the values it needs. Errors name the key, never the value.
  */
-const schema = z
-  .object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-    HOST: z.string().min(1).default('127.0.0.1'),
-    DATABASE_URL: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
-      .optional(),
-    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
-    DATABASE_QUEUE_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
-    DATA_DIR: z.string().min(1).default('./data'),
-    ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
-    METRICS_TOKEN: z
-      .string()
-      .min(16, 'must be at least 16 characters')
-      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
-      .optional(),
-    LOG_LEVEL: z
-      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-      .default('info'),
-    PUBLIC_URL: z.url().optional(),
-    ROLES: z
-      .string()
-      .default('api,projector,scheduler,delivery')
-      .transform((text) =>
-        text
-          .split(',')
-          .map((role) => role.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.enum(['api', 'projector', 'scheduler', 'delivery'])).min(1)),
-    MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10_000_000).default(1_000_000),
-    READ_WAIT_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
-    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
-    WEBHOOK_SECRET_KEY: z
-      .string()
-      .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64 (openssl rand -base64 32)')
-      .optional(),
-    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
-    WEBHOOK_RETRY_SCHEDULE: z
-      .string()
-      .default('0s,5m,30m,2h,24h')
-      .transform((text, ctx) => {
-        const parsed = parseRetrySchedule(text);
-        if (parsed.ok) return parsed.delaysS;
-        ctx.addIssue({ code: 'custom', message: parsed.message });
-        return z.NEVER;
-      }),
-    WEBHOOK_ALLOW_PRIVATE_NETWORKS: z.stringbool().optional(),
-    WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(256),
-    WEBHOOK_PER_ENDPOINT_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).default(32),
-    SMTP_URL: z
-      .string()
-      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
-      .optional(),
-    SMTP_FROM: z.string().min(3).default('Incentable <webhooks@localhost>'),
-    TRUST_PROXY: z
-      .string()
-      .regex(
-        /^(true|false|\d{1,2}|[\w.:/, -]{1,500})$/,
-        'must be true, false, a hop count, or a comma-separated list of addresses/subnets/names (loopback, linklocal, uniquelocal)',
-      )
-      .default('false')
-      .transform((text): boolean | number | string =>
-        text === 'true'
-          ? true
-          : text === 'false'
-            ? false
-            : /^\d+$/.test(text)
-              ? Number(text)
-              : text,
-      ),
-    SUBSCRIPTION_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(5_000),
-    IDEMPOTENCY_LEASE_MS: z.coerce.number().int().min(500).max(30_000).default(15_000),
-    INCENTABLE_TRACE_BATCHES: z.string().min(1).optional(),
-    EVENTSTORE: z.enum(['postgres', 'esdb']).default('postgres'),
-    ESDB_CONNECTION_STRING: z
-      .string()
-      .regex(/^esdb(\+discover)?:\/\//, 'must be an esdb:// or esdb+discover:// connection string')
-      .optional(),
-  })
+const settings = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  DATABASE_QUEUE_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
+  DATA_DIR: z.string().min(1).default('./data'),
+  ADMIN_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  METRICS_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PUBLIC_URL: z.url().optional(),
+  ROLES: z
+    .string()
+    .default('api,projector,scheduler,delivery')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((role) => role.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(['api', 'projector', 'scheduler', 'delivery'])).min(1)),
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10_000_000).default(1_000_000),
+  READ_WAIT_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  WEBHOOK_SECRET_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes in base64 (openssl rand -base64 32)')
+    .optional(),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .default('0s,5m,30m,2h,24h')
+    .transform((text, ctx) => {
+      const parsed = parseRetrySchedule(text);
+      if (parsed.ok) return parsed.delaysS;
+      ctx.addIssue({ code: 'custom', message: parsed.message });
+      return z.NEVER;
+    }),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: z.stringbool().optional(),
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(256),
+  WEBHOOK_PER_ENDPOINT_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).default(32),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  SMTP_FROM: z.string().min(3).default('Incentable <webhooks@localhost>'),
+  TRUST_PROXY: z
+    .string()
+    .regex(
+      /^(true|false|\d{1,2}|[\w.:/, -]{1,500})$/,
+      'must be true, false, a hop count, or a comma-separated list of addresses/subnets/names (loopback, linklocal, uniquelocal)',
+    )
+    .default('false')
+    .transform((text): boolean | number | string =>
+      text === 'true' ? true : text === 'false' ? false : /^\d+$/.test(text) ? Number(text) : text,
+    ),
+  SUBSCRIPTION_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(5_000),
+  IDEMPOTENCY_LEASE_MS: z.coerce.number().int().min(500).max(30_000).default(15_000),
+  INCENTABLE_TRACE_BATCHES: z.string().min(1).optional(),
+  EVENTSTORE: z.enum(['postgres', 'esdb']).default('postgres'),
+  ESDB_CONNECTION_STRING: z
+    .string()
+    .regex(/^esdb(\+discover)?:\/\//, 'must be an esdb:// or esdb+discover:// connection string')
+    .optional(),
+});
+
+const schema = settings
   .superRefine((env, ctx) => {
     if (env.EVENTSTORE === 'esdb' && !env.ESDB_CONNECTION_STRING) {
       ctx.addIssue({
@@ -153,10 +146,16 @@ export class ConfigError extends Error {
 export const loadConfig = (env: Record<string, string | undefined> = process.env): Config => {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`,
-    );
+    const problems = parsed.error.issues.map((issue) => {
+      const [key = '(env)', entry] = issue.path.map(String);
+      // A list's entry is named by its place (ROLES' second role: "ROLES (entry 2)").
+      const where = entry === undefined ? key : `${key} (entry ${Number(entry) + 1})`;
+      return `${where}: ${issue.message}`;
+    });
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   return Object.freeze(parsed.data);
 };
+
+/** Every setting the service reads (for the config test and the docs' table). */
+export const configKeys = Object.keys(settings.shape) as (keyof typeof settings.shape)[];

@@ -1,26 +1,108 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../adapters/config.ts';
+import { ConfigError, configKeys, loadConfig } from '../../adapters/config.ts';
+
+/** Fails with the ConfigError's text, or throws when the environment was accepted. */
+const refusal = (env: Record<string, string>): string => {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `not a ConfigError: ${String(error)}`);
+    return error.message;
+  }
+  assert.fail(`accepted ${JSON.stringify(env)}`);
+};
+
+/**
+ * A bad value for every key (each distinctive, so a message that echoes it is caught). Keys that
+ * accept any non-empty text are refused empty; those refusals cannot echo a value.
+ */
+const badValues: Record<(typeof configKeys)[number], string> = {
+  NODE_ENV: 'staging-x1',
+  PORT: '70000',
+  HOST: '',
+  DATABASE_URL: 'mysql://secret-host-x2/db',
+  DATABASE_POOL_SIZE: '0',
+  DATABASE_QUEUE_TIMEOUT_MS: 'soon-x3',
+  DATA_DIR: '',
+  ADMIN_API_KEY: 'short-x4',
+  METRICS_TOKEN: 'has spaces in it x5',
+  LOG_LEVEL: 'verbose-x6',
+  PUBLIC_URL: 'not a url x7',
+  ROLES: 'api,cook-x8',
+  MAX_BODY_BYTES: '12',
+  READ_WAIT_TIMEOUT_MS: '-5',
+  SHUTDOWN_TIMEOUT_MS: '1.5',
+  WEBHOOK_SECRET_KEY: 'not-base64-x9',
+  WEBHOOK_TIMEOUT_MS: '99',
+  WEBHOOK_RETRY_SCHEDULE: '0s,forever-x10',
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'perhaps-x11',
+  WEBHOOK_CONCURRENCY: '0',
+  WEBHOOK_PER_ENDPOINT_IN_FLIGHT: '100000',
+  SMTP_URL: 'http://mail-x12',
+  SMTP_FROM: 'x',
+  TRUST_PROXY: 'a;b-x13',
+  SUBSCRIPTION_LEASE_MS: '10',
+  IDEMPOTENCY_LEASE_MS: '60000000',
+  INCENTABLE_TRACE_BATCHES: '',
+  EVENTSTORE: 'kafka-x14',
+  ESDB_CONNECTION_STRING: 'tcp://x15',
+};
 
 describe('config', () => {
-  describe('SHUTDOWN_TIMEOUT_MS', () => {
-    it('defaults to 10 seconds', () => {
-      assert.equal(loadConfig({}).shutdownTimeoutMs, 10_000);
-    });
+  it('starts with nothing set, on the embedded database', () => {
+    const config = loadConfig({});
+    assert.deepEqual(config.database, { kind: 'pglite', dataDir: './data' });
+    assert.equal(config.shutdownTimeoutMs, 10_000);
+    assert.deepEqual(config.roles, ['api', 'projector', 'scheduler', 'delivery']);
+    assert.ok(Object.isFrozen(config));
+  });
 
-    it('reads milliseconds', () => {
-      assert.equal(loadConfig({ SHUTDOWN_TIMEOUT_MS: '2500' }).shutdownTimeoutMs, 2_500);
+  for (const key of configKeys) {
+    it(`refuses a bad ${key}, naming the key and not the value`, () => {
+      const value = badValues[key];
+      const message = refusal({ [key]: value });
+      assert.match(message, new RegExp(`\\b${key}( \\(entry \\d+\\))?: `));
+      if (value.length > 1) assert.ok(!message.includes(value), message);
+      // Nothing else is blamed.
+      for (const other of configKeys)
+        if (other !== key && !key.startsWith(other))
+          assert.doesNotMatch(message, new RegExp(`\\b${other}: `));
     });
+  }
 
-    it('refuses what is not a whole number of milliseconds, naming the key', () => {
-      for (const value of ['soon', '-1', '1.5'])
-        assert.throws(
-          () => loadConfig({ SHUTDOWN_TIMEOUT_MS: value }),
-          (error: unknown) =>
-            error instanceof ConfigError &&
-            error.message.includes('SHUTDOWN_TIMEOUT_MS') &&
-            !error.message.includes(value),
-        );
+  it('names every bad key at once', () => {
+    const message = refusal({ PORT: 'x', LOG_LEVEL: 'loud', ROLES: '' });
+    for (const key of ['PORT', 'LOG_LEVEL', 'ROLES']) assert.match(message, new RegExp(`${key}: `));
+  });
+
+  it('requires ESDB_CONNECTION_STRING with EVENTSTORE=esdb', () => {
+    assert.match(
+      refusal({ EVENTSTORE: 'esdb' }),
+      /ESDB_CONNECTION_STRING: required when EVENTSTORE=esdb/,
+    );
+  });
+
+  it('reads values of every kind', () => {
+    const config = loadConfig({
+      SHUTDOWN_TIMEOUT_MS: '2500',
+      DATABASE_URL: 'postgres://u@127.0.0.1/db',
+      DATABASE_POOL_SIZE: '4',
+      TRUST_PROXY: '2',
+      ROLES: ' api , delivery ',
+      WEBHOOK_RETRY_SCHEDULE: '0s,5s,1m',
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false',
+      NODE_ENV: 'production',
     });
+    assert.equal(config.shutdownTimeoutMs, 2_500);
+    assert.deepEqual(config.database, {
+      kind: 'postgres',
+      url: 'postgres://u@127.0.0.1/db',
+      poolSize: 4,
+    });
+    assert.equal(config.trustProxy, 2);
+    assert.deepEqual(config.roles, ['api', 'delivery']);
+    assert.deepEqual(config.webhooks.delaysS, [0, 5, 60]);
+    assert.equal(config.webhooks.allowPrivateNetworks, false);
   });
 });

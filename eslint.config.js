@@ -16,6 +16,13 @@ const bannedNondeterminism = [
     message: 'domain/ is deterministic: randomness arrives in the command.',
   },
 ];
+/** Imports of the given layers' folders, at any depth. */
+const layerBan = (layers, message) => ({
+  group: layers.flatMap((layer) => [`../${layer}/*`, `**/${layer}/**`]),
+  message,
+});
+/** Packages that do I/O: the adapters' business. */
+const ioPackages = ['pg', 'express', 'undici', 'node:http', 'node:https', 'nodemailer', 'node:fs'];
 const noProcessEnv = {
   selector: "MemberExpression[object.name='process'][property.name='env']",
   message: 'Only adapters/config.ts reads process.env.',
@@ -54,6 +61,8 @@ export default tseslint.config(
       ],
     },
   },
+  // The layers, innermost first: domain, projections, delivery, application, adapters. A folder
+  // imports only the folders before it; projections/ and delivery/ never import each other.
   {
     files: ['domain/**/*.ts'],
     rules: {
@@ -62,17 +71,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            {
-              group: [
-                '../projections/*',
-                '../delivery/*',
-                '../adapters/*',
-                '**/adapters/**',
-                '**/projections/**',
-                '**/delivery/**',
-              ],
-              message: 'domain/ imports domain/ only.',
-            },
+            layerBan(
+              ['projections', 'delivery', 'application', 'adapters'],
+              'domain/ imports domain/ only.',
+            ),
             {
               group: ['zod', 'kysely', 'pg', 'node:*', 'express', 'undici'],
               message: 'domain/ is pure: no I/O, no zod, no database.',
@@ -89,10 +91,11 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            {
-              group: ['**/delivery/**', '**/adapters/**'],
-              message: 'projections/ depend on domain/ and kysely only.',
-            },
+            layerBan(
+              ['delivery', 'application', 'adapters'],
+              'projections/ depend on domain/ and kysely only.',
+            ),
+            { group: ioPackages, message: 'projections/ reach the database through kysely only.' },
           ],
         },
       ],
@@ -105,13 +108,93 @@ export default tseslint.config(
         'error',
         {
           patterns: [
+            layerBan(
+              ['projections', 'application', 'adapters'],
+              'delivery/ depends on domain/ and its own ports only.',
+            ),
             {
-              group: ['**/projections/**', '**/adapters/**'],
-              message: 'delivery/ depends on domain/ and its own ports only.',
+              group: [...ioPackages, 'kysely'],
+              message: 'delivery/ is pure: its ports do the I/O.',
             },
           ],
         },
       ],
+    },
+  },
+  {
+    files: ['application/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            layerBan(['adapters'], 'application/ owns its ports: the adapters implement them.'),
+            { group: ioPackages, message: 'application/ does no I/O of its own: use a port.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['adapters/http/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                'kysely',
+                'pg',
+                '**/db/database.ts',
+                '**/db/migrations/**',
+                '**/db/pglite.ts',
+              ],
+              message:
+                'http/ reaches the database only through application/ or a named store in db/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['adapters/db/schema.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '../http/**',
+                '../webhooks/**',
+                '../audit/**',
+                '../eventstore/**',
+                '../cli/**',
+                '../mail/**',
+              ],
+              message: 'db/schema.ts imports no feature folder: the tables live in db/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  // Size and shape, as signals (tests and benchmarks aside).
+  {
+    files: [
+      'domain/**/*.ts',
+      'projections/**/*.ts',
+      'delivery/**/*.ts',
+      'application/**/*.ts',
+      'adapters/**/*.ts',
+    ],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'error',
+      'max-params': ['error', 4],
+      'max-lines': ['error', { max: 600, skipBlankLines: false, skipComments: false }],
+      'max-lines-per-function': ['error', { max: 150 }],
     },
   },
   {

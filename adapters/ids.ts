@@ -13,7 +13,7 @@ const randomByte = (): number => {
     randomFillSync(pool);
     poolOffset = 0;
   }
-  return pool[poolOffset++]!;
+  return pool.readUInt8(poolOffset++);
 };
 
 const randomBody = (length: number): string => {
@@ -46,7 +46,8 @@ export const newTimeOrderedId = (kind: IdKind, nowMs = Date.now()): string =>
 export const derivedId = (kind: IdKind, seed: string, length = 20): string => {
   const digest = createHash('sha256').update(seed).digest();
   let body = '';
-  for (let i = 0; body.length < length && i < digest.length; i++) body += alphabet[digest[i]! % 36];
+  for (let i = 0; body.length < length && i < digest.length; i++)
+    body += alphabet[digest.readUInt8(i) % 36];
   return `${idPrefixes[kind]}_${body}`;
 };
 

@@ -108,7 +108,8 @@ export const jobs = (deps: {
             const sinceMs = now.getTime() - dailyAt.getTime();
             if (sinceMs < 0 || sinceMs >= expiryCronIntervalMs) continue;
           }
-          const expiry = { mode: program.points_expiry_mode, days: program.points_expiry_days! };
+          if (program.points_expiry_days === null) continue;
+          const expiry = { mode: program.points_expiry_mode, days: program.points_expiry_days };
           const cutoff = new Date(now.getTime() - expiry.days * 86_400_000);
           let after = '';
           for (;;) {
@@ -126,8 +127,9 @@ export const jobs = (deps: {
               );
               if (outcome.ok && outcome.value.events.length > 0) changed++;
             }
-            if (page.length < 500) break;
-            after = page[page.length - 1]!.member_id;
+            const last = page.at(-1);
+            if (page.length < 500 || last === undefined) break;
+            after = last.member_id;
           }
         }
         return changed;

@@ -229,7 +229,7 @@ const updateMovement = (
   for (let node = movements; node !== null; node = node.rest) {
     if (node.head.transactionId === transactionId) {
       let rebuilt: Movements = { head: change(node.head), rest: node.rest };
-      for (let i = before.length - 1; i >= 0; i--) rebuilt = { head: before[i]!, rest: rebuilt };
+      for (const head of before.reverse()) rebuilt = { head, rest: rebuilt };
       return rebuilt;
     }
     before.push(node.head);
@@ -313,8 +313,8 @@ export const consumeOldestFirst = (
   const taken: PointsLot[] = [];
   let left = points;
   for (const index of order) {
-    if (left <= 0) break;
-    const lot = lots[index]!;
+    const lot = lots[index];
+    if (left <= 0 || lot === undefined) break;
     const take = Math.min(lot.points, left);
     remaining[index] = lot.points - take;
     left -= take;
@@ -322,7 +322,7 @@ export const consumeOldestFirst = (
   }
   return {
     lots: lots
-      .map((lot, index) => ({ ...lot, points: remaining[index]! }))
+      .map((lot, index) => ({ ...lot, points: remaining[index] ?? lot.points }))
       .filter((lot) => lot.points > 0),
     taken,
     short: left,
@@ -332,7 +332,7 @@ export const consumeOldestFirst = (
 /** Adds a lot in arrival order (after any lot of the same instant). */
 export const addLot = (lots: readonly PointsLot[], lot: PointsLot): PointsLot[] => {
   let index = lots.length;
-  while (index > 0 && lots[index - 1]!.at > lot.at) index--;
+  while (index > 0 && (lots[index - 1]?.at ?? '') > lot.at) index--;
   return [...lots.slice(0, index), lot, ...lots.slice(index)];
 };
 

@@ -66,8 +66,8 @@ const maxPrepare = 2n ** 63n - 1n;
 
 /** The position `text` names, or null when it is not one a store could have returned. */
 export const parsePosition = (text: string): Position | null => {
-  const match = /^(\d{1,20})\.(\d{1,20})$/.exec(text);
-  if (!match) return null;
-  const position = { commit: BigInt(match[1]!), prepare: BigInt(match[2]!) };
+  const [, commit, prepare] = /^(\d{1,20})\.(\d{1,20})$/.exec(text) ?? [];
+  if (commit === undefined || prepare === undefined) return null;
+  const position = { commit: BigInt(commit), prepare: BigInt(prepare) };
   return position.commit <= maxCommit && position.prepare <= maxPrepare ? position : null;
 };

@@ -45,8 +45,8 @@ export const queries = (db: Kysely<ReadModelTables>) => ({
     let query = db.selectFrom('rm_members').selectAll().where('program_id', '=', programId);
     if (filter.cursor) query = query.where('seq', '>', Number(filter.cursor));
     if (filter.tier !== undefined) query = query.where('tier', '=', filter.tier);
-    if (filter.email !== undefined)
-      query = query.where((eb) => eb(eb.fn('lower', ['email']), '=', filter.email!.toLowerCase()));
+    const email = filter.email?.toLowerCase();
+    if (email !== undefined) query = query.where((eb) => eb(eb.fn('lower', ['email']), '=', email));
     if (filter.externalId !== undefined) query = query.where('external_id', '=', filter.externalId);
     if (filter.q) {
       const like = `%${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -370,9 +370,10 @@ export type Queries = ReturnType<typeof queries>;
  */
 const pageOf = <R extends { seq: number }, V>(rows: R[], limit: number, view: (row: R) => V) => {
   const page = rows.slice(0, limit);
+  const last = page.at(-1);
   return {
     data: page.map(view),
-    next_cursor: rows.length > limit ? String(page[page.length - 1]!.seq) : null,
+    next_cursor: rows.length > limit && last !== undefined ? String(last.seq) : null,
   };
 };
 

@@ -255,7 +255,8 @@ const walkChains = async (
     const names = [...new Set(page.map((row) => row.stream_name))];
     const pageHeads = await readHeads(db, names);
     // The stream open across the page boundary keeps its head.
-    if (stream !== null && heads.has(stream)) pageHeads.set(stream, heads.get(stream)!);
+    const openHead = stream === null ? undefined : heads.get(stream);
+    if (stream !== null && openHead !== undefined) pageHeads.set(stream, openHead);
     heads = pageHeads;
 
     for (const row of page) {

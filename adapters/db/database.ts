@@ -146,7 +146,10 @@ const openPostgres = (
       };
     },
     openListener: () => new PgListener(options.url, report),
-    queueDelayMs: () => (asked.length === 0 ? 0 : performance.now() - asked[0]!),
+    queueDelayMs: () => {
+      const oldest = asked[0];
+      return oldest === undefined ? 0 : performance.now() - oldest;
+    },
     close: () => db.destroy(),
   };
 };

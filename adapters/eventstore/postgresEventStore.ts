@@ -430,7 +430,10 @@ class PostgresSubscription implements Subscription {
   /** One batch under the lease. False: the lease was taken over and nothing was committed. */
   async #handleBatch(events: readonly RecordedEvent[]): Promise<boolean> {
     const db = this.#handle.db;
-    const last = events[events.length - 1]!.position;
+    const [firstEvent] = events;
+    const lastEvent = events.at(-1);
+    if (firstEvent === undefined || lastEvent === undefined) return true;
+    const last = lastEvent.position;
     let startedAt = 0;
     const trace = () => {
       this.#traceBatch?.({
@@ -439,7 +442,7 @@ class PostgresSubscription implements Subscription {
         subscription: this.name,
         startedAt,
         endedAt: Date.now(),
-        first: positionText(events[0]!.position),
+        first: positionText(firstEvent.position),
         last: positionText(last),
         events: events.length,
       });

@@ -102,8 +102,7 @@ export const foldLotInPlace = (lots: PointsLot[], event: PointsAccountEvent): Po
   }
   let left = points;
   let emptied = 0;
-  while (left > 0 && emptied < lots.length) {
-    const lot = lots[emptied]!;
+  for (let lot = lots[emptied]; left > 0 && lot !== undefined; lot = lots[emptied]) {
     if (lot.points > left) {
       lots[emptied] = { ...lot, points: lot.points - left };
       left = 0;
@@ -159,7 +158,8 @@ export const backfillExpiryLots = async (db: Kysely<unknown>): Promise<void> => 
     }
     if (pending.length >= 200) await flush();
     if (page.rows.length < rowsPerPage) break;
-    const last = page.rows[page.rows.length - 1]!;
+    const last = page.rows.at(-1);
+    if (last === undefined) break;
     after = { member: last.member_id, seq: last.seq };
   }
   close();

@@ -25,7 +25,8 @@ export const copyHistory = async (options: {
   const report: CopyReport = { events: 0, appended: 0, alreadyThere: 0, streams: 0 };
   const lastHash = new Map<string, string>();
   const flush = async (batch: RecordedEvent[]) => {
-    const first = batch[0]!;
+    const [first] = batch;
+    if (first === undefined) return;
     const events: NewEvent[] = batch.map((e) => ({
       id: e.id,
       type: e.type,
@@ -45,7 +46,7 @@ export const copyHistory = async (options: {
         fromRevision: first.revision,
         limit: batch.length,
       });
-      if (there.length !== batch.length || there.some((e, i) => e.id !== batch[i]!.id))
+      if (there.length !== batch.length || there.some((e, i) => e.id !== batch[i]?.id))
         throw new Error(
           `target stream ${first.streamName} at revision ${first.revision} holds other events: refusing to copy over them`,
           { cause: error },
@@ -68,14 +69,14 @@ export const copyHistory = async (options: {
         );
       if (!lastHash.has(event.streamName)) report.streams++;
       lastHash.set(event.streamName, event.hash);
-      if (pending.length > 0 && pending[0]!.streamName !== event.streamName) {
+      if (pending[0] !== undefined && pending[0].streamName !== event.streamName) {
         await flush(pending);
         pending = [];
       }
       pending.push(event);
       report.events++;
     }
-    after = page[page.length - 1]!.position;
+    after = page.at(-1)?.position ?? after;
     options.onProgress?.(report.events);
   }
   if (pending.length > 0) await flush(pending);

@@ -260,8 +260,9 @@ export class EsdbEventStore implements EventStore<StoreTransaction> {
       });
       yield* page;
       left -= read;
-      if (read < count) return;
-      from = page[page.length - 1]!.revision + 1n;
+      const last = page.at(-1);
+      if (read < count || last === undefined) return;
+      from = last.revision + 1n;
     }
   }
 

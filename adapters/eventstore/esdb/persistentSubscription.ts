@@ -358,13 +358,14 @@ export class EsdbSubscription implements Subscription {
       }
     }
     if (skipped.length > 0) await subscription.ack(...skipped);
-    if (events.length === 0) {
+    const [firstEvent] = events;
+    if (firstEvent === undefined) {
       this.#resolveWaiters();
       return;
     }
     const last = events.reduce(
       (max, e) => (comparePositions(e.position, max) > 0 ? e.position : max),
-      events[0]!.position,
+      firstEvent.position,
     );
     const next =
       this.#checkpoint && comparePositions(this.#checkpoint, last) > 0 ? this.#checkpoint : last;

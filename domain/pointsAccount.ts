@@ -2,200 +2,20 @@ import { accept, reject, type Decider, type Decision } from './decider.ts';
 import { isId } from './ids.ts';
 import { isIntegerBetween, isName, isPoints, isReason, isText, isoOf } from './validation.ts';
 
-/** Every points event states the balance and lifetime total after it, so readers need no fold. */
-type Totals = { newBalance: number; lifetimePoints: number; at: string };
-
-export type PointsAwarded = {
-  type: 'PointsAwarded';
-  data: {
-    transactionId: string;
-    memberId: string;
-    points: number;
-    reason: string;
-    reference: string | null;
-  } & Totals;
-};
-/**
- * Why points were deducted: a manual `correction` (DeductPoints) or the cost of a `redemption`
- * (RedeemReward). Events recorded before the field existed lack it; `deductionKindOf` tells.
- */
-export type DeductionKind = 'correction' | 'redemption';
-
-export type PointsDeducted = {
-  type: 'PointsDeducted';
-  data: {
-    transactionId: string;
-    memberId: string;
-    points: number;
-    reason: string;
-    reference: string | null;
-    kind?: DeductionKind;
-  } & Totals;
-};
-export type PointsExpired = {
-  type: 'PointsExpired';
-  data: { transactionId: string; memberId: string; points: number; reason: string } & Totals;
-};
-export type RewardRedeemed = {
-  type: 'RewardRedeemed';
-  data: {
-    transactionId: string;
-    orderId: string;
-    memberId: string;
-    rewardId: string;
-    rewardName: string;
-    pointsSpent: number;
-  } & Totals;
-};
-export type PointsRefunded = {
-  type: 'PointsRefunded';
-  data: {
-    transactionId: string;
-    orderId: string;
-    memberId: string;
-    points: number;
-    reason: string;
-  } & Totals;
-};
-
-/**
- * Undoes one award or manual deduction completely: an award's points leave the balance and the
- * lifetime total, a deduction's come back to the balance. Its `transactionId` is its own.
- */
-export type PointsReversed = {
-  type: 'PointsReversed';
-  data: {
-    transactionId: string;
-    /** The transaction undone. */
-    reversalOf: string;
-    /** What the undone transaction was. */
-    reversed: 'award' | 'deduction';
-    memberId: string;
-    /** The undone transaction's points (positive). */
-    points: number;
-    reason: string;
-    reference: string | null;
-  } & Totals;
-};
-
-/** The member was deactivated: their points are frozen (no expiry, refunds wait). */
-export type PointsFrozen = { type: 'PointsFrozen'; data: { memberId: string; at: string } };
-/** The member was reactivated: refunds that waited are paid in the same append. */
-export type PointsUnfrozen = { type: 'PointsUnfrozen'; data: { memberId: string; at: string } };
-/** A cancelled order's refund, held while the account is frozen. */
-export type RefundDeferred = {
-  type: 'RefundDeferred';
-  data: { orderId: string; memberId: string; points: number; at: string };
-};
-
-export type PointsAccountEvent =
-  | PointsFrozen
-  | PointsUnfrozen
-  | RefundDeferred
-  | PointsAwarded
-  | PointsDeducted
-  | PointsExpired
-  | RewardRedeemed
-  | PointsRefunded
-  | PointsReversed;
-
-/** The events that move points (and state the totals after them). */
-export type PointsMovementEvent = Exclude<
+export * from './pointsAccountEvents.ts';
+export * from './pointsLots.ts';
+import { lotExpiresAt, lotsAfter } from './pointsLots.ts';
+import type {
+  PointsAccountCommand,
   PointsAccountEvent,
-  PointsFrozen | PointsUnfrozen | RefundDeferred
->;
-
-export const isMovementEvent = (event: PointsAccountEvent): event is PointsMovementEvent =>
-  event.type !== 'PointsFrozen' &&
-  event.type !== 'PointsUnfrozen' &&
-  event.type !== 'RefundDeferred';
-
-type PointsMovement = {
-  transactionId: string;
-  memberId: string;
-  points: number;
-  reason: string;
-  reference: string | null;
-  now: Date;
-};
-
-export type PointsAccountCommand =
-  | { type: 'AwardPoints'; data: PointsMovement }
-  | { type: 'DeductPoints'; data: PointsMovement }
-  | {
-      type: 'RedeemReward';
-      data: {
-        transactionId: string;
-        orderId: string;
-        memberId: string;
-        rewardId: string;
-        rewardName: string;
-        pointsCost: number;
-        now: Date;
-      };
-    }
-  | {
-      type: 'RefundOrder';
-      data: { transactionId: string; orderId: string; memberId: string; points: number; now: Date };
-    }
-  | {
-      type: 'ExpirePoints';
-      data: {
-        transactionId: string;
-        memberId: string;
-        /** The program's `points_expiry` at the time of the sweep. */
-        mode: PointsExpiryMode;
-        expiryDays: number;
-        now: Date;
-      };
-    }
-  | { type: 'FreezePoints'; data: { memberId: string; now: Date } }
-  | {
-      type: 'UnfreezePoints';
-      /** `transactionIds` names the refunds that waited, by order id. */
-      data: { memberId: string; refundTransactionId: (orderId: string) => string; now: Date };
-    }
-  | {
-      type: 'ReverseTransaction';
-      data: {
-        /** The reversal's own transaction id. */
-        transactionId: string;
-        /** The award or manual deduction to undo: a transaction of this account. */
-        reversalOf: string;
-        memberId: string;
-        reason: string;
-        /** Lets the reversal of an award take the balance below zero. */
-        allowNegative: boolean;
-        now: Date;
-      };
-    };
-
-/**
- * `inactivity`: the whole balance expires `days` after the last activity. `per_award`: each lot
- * (an award, or a refund) expires `days` after its own time.
- */
-export type PointsExpiryMode = 'inactivity' | 'per_award';
-
-/**
- * Points that arrived together and expire together in `per_award` mode: an award's, or a
- * refund's. `at` is when they arrived (ISO); the lot expires `days` after it, with the days the
- * program has when the sweep runs, so every lot is dated by the same rule and the oldest lot
- * always expires first.
- */
-export type PointsLot = { transactionId: string; at: string; points: number };
-
-export type PointsAccountRejection =
-  | 'invalid_points'
-  | 'invalid_points_cost'
-  | 'invalid_reason'
-  | 'invalid_reference'
-  | 'invalid_name'
-  | 'invalid_points_expiry_days'
-  | 'insufficient_points'
-  | 'balance_overflow'
-  | 'transaction_not_found'
-  | 'not_reversible'
-  | 'already_reversed';
+  PointsAccountRejection,
+  PointsDeducted,
+  PointsLot,
+  PointsMovementEvent,
+  PointsMovement,
+  DeductionKind,
+} from './pointsAccountEvents.ts';
+import { isMovementEvent } from './pointsAccountEvents.ts';
 
 /** A transaction of the account, as a reversal needs it; newest first. */
 export type Movement = {
@@ -293,53 +113,6 @@ export const initialState = (): PointsAccount => ({
   lots: [],
 });
 
-/**
- * Takes `points` from `lots`, oldest first (FIFO by arrival, which is FIFO by expiry): spending,
- * and expiry, which removes exactly the oldest lots that are due. With `firstFrom` set, the lot
- * of that transaction is emptied first and the rest comes oldest first: what undoing an award
- * needs (its own points go before anyone else's). Pure; the lots given are not changed.
- * Returns the lots left and what was taken from each; `short` is how many points the lots did
- * not hold (0 whenever `points` is at most their sum).
- */
-export const consumeOldestFirst = (
-  lots: readonly PointsLot[],
-  points: number,
-  options: { firstFrom?: string } = {},
-): { lots: PointsLot[]; taken: PointsLot[]; short: number } => {
-  const first = lots.findIndex((lot) => lot.transactionId === options.firstFrom);
-  const order = [...lots.keys()];
-  if (first > 0) order.unshift(...order.splice(first, 1));
-  const remaining = lots.map((lot) => lot.points);
-  const taken: PointsLot[] = [];
-  let left = points;
-  for (const index of order) {
-    const lot = lots[index];
-    if (left <= 0 || lot === undefined) break;
-    const take = Math.min(lot.points, left);
-    remaining[index] = lot.points - take;
-    left -= take;
-    taken.push({ ...lot, points: take });
-  }
-  return {
-    lots: lots
-      .map((lot, index) => ({ ...lot, points: remaining[index] ?? lot.points }))
-      .filter((lot) => lot.points > 0),
-    taken,
-    short: left,
-  };
-};
-
-/** Adds a lot in arrival order (after any lot of the same instant). */
-export const addLot = (lots: readonly PointsLot[], lot: PointsLot): PointsLot[] => {
-  let index = lots.length;
-  while (index > 0 && (lots[index - 1]?.at ?? '') > lot.at) index--;
-  return [...lots.slice(0, index), lot, ...lots.slice(index)];
-};
-
-/** The instant a lot expires in `per_award` mode. */
-export const lotExpiresAt = (lot: PointsLot, expiryDays: number): Date =>
-  new Date(Date.parse(lot.at) + expiryDays * dayMs);
-
 const invalidPoints = () =>
   reject<PointsAccountRejection>(
     'invalid_points',
@@ -372,6 +145,9 @@ const validateMovement = (data: PointsMovement) => {
   return null;
 };
 
+// A decider's flat switch, one case per command: split, its cases would only be harder to
+// compare with one another.
+// eslint-disable-next-line max-lines-per-function
 export const decide = (
   command: PointsAccountCommand,
   state: PointsAccount,
@@ -741,57 +517,6 @@ const evolveMovement = (state: PointsAccount, event: PointsMovementEvent): Point
         },
       };
     }
-  }
-};
-
-/**
- * The lots after one points event: awards and refunds add a lot dated by the event; deductions
- * (redemptions included, through the PointsDeducted beside each) and expiry take their points
- * oldest first. Reversing an award takes its points from its own lot first, then oldest first;
- * reversing a deduction gives its points back as a lot dated by the reversal. Points owed below
- * zero (a reversal sent with allow_negative) are paid off by the next points that arrive, so the
- * lots always sum to the balance, or to zero below it. The read models fold the same way
- * (projections/readModels.ts).
- */
-export const lotsAfter = (lots: readonly PointsLot[], event: PointsAccountEvent): PointsLot[] => {
-  const owedFirst = (added: PointsLot[]): PointsLot[] => {
-    if (!isMovementEvent(event)) return added;
-    const excess =
-      added.reduce((sum, lot) => sum + lot.points, 0) - Math.max(0, event.data.newBalance);
-    return excess > 0
-      ? consumeOldestFirst(added, excess, { firstFrom: event.data.transactionId }).lots
-      : added;
-  };
-  switch (event.type) {
-    case 'PointsAwarded':
-    case 'PointsRefunded':
-      return owedFirst(
-        addLot(lots, {
-          transactionId: event.data.transactionId,
-          at: event.data.at,
-          points: event.data.points,
-        }),
-      );
-    case 'PointsDeducted':
-    case 'PointsExpired':
-      return consumeOldestFirst(lots, event.data.points).lots;
-    case 'PointsReversed':
-      return event.data.reversed === 'award'
-        ? consumeOldestFirst(lots, event.data.points, { firstFrom: event.data.reversalOf }).lots
-        : owedFirst(
-            addLot(lots, {
-              transactionId: event.data.transactionId,
-              at: event.data.at,
-              points: event.data.points,
-            }),
-          );
-    case 'RewardRedeemed':
-      // The points left with the PointsDeducted appended beside it.
-      return [...lots];
-    case 'PointsFrozen':
-    case 'PointsUnfrozen':
-    case 'RefundDeferred':
-      return [...lots];
   }
 };
 

@@ -43,6 +43,16 @@ export type ClaimPlan = {
   saturated: string[];
 };
 
+/** Room reserved for one hand-over (Dispatcher.reservation). */
+export type Reservation<T> = {
+  /** Reserves room for one row of the endpoint; false when it has none. */
+  take(endpointId: string): boolean;
+  /** Queues the rows the room was taken for, and frees what they did not use. */
+  queue(rows: readonly T[]): void;
+  /** Frees all the room taken. */
+  cancel(): void;
+};
+
 /**
  * The delivery worker's in-memory scheduler, without timers or I/O: time arrives as `nowMs`.
  *
@@ -275,6 +285,37 @@ export class Dispatcher<T extends Dispatchable> {
     let claimAgain = false;
     for (const id of this.#starved) if (this.claimAgainIfDrained(id)) claimAgain = true;
     return claimAgain;
+  }
+
+  /**
+   * Room for one hand-over, taken endpoint by endpoint while its rows are inserted: `queue`
+   * queues the rows that were inserted (at most what was taken for each endpoint) and frees the
+   * rest; `cancel` frees it all.
+   */
+  reservation(): Reservation<T> {
+    const taken = new Map<string, number>();
+    const free = () => {
+      for (const [endpointId, n] of taken) for (let i = 0; i < n; i++) this.release(endpointId);
+      taken.clear();
+    };
+    return {
+      take: (endpointId) => {
+        if (!this.hasRoom(endpointId)) return false;
+        this.reserve(endpointId);
+        taken.set(endpointId, (taken.get(endpointId) ?? 0) + 1);
+        return true;
+      },
+      queue: (rows) => {
+        for (const row of rows) {
+          const left = taken.get(row.endpoint_id) ?? 0;
+          if (left === 0) continue;
+          taken.set(row.endpoint_id, left - 1);
+          this.enqueue(row);
+        }
+        free();
+      },
+      cancel: free,
+    };
   }
 
   /** Empties every queue (a stop) and frees their rows' room; returns the rows, to give back. */

@@ -3,17 +3,14 @@ import { setMaxListeners } from 'node:events';
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../../application/ports.ts';
 import { Dispatcher } from '../../delivery/dispatcher.ts';
-import { failureNotice } from '../../delivery/failureNotice.ts';
 import {
   attemptError,
   classifyAttempt,
   decideAfterAttempt,
   type AttemptResult,
-  type DeliveryDecision,
 } from '../../delivery/outcome.ts';
 import type {
   DeliveryQueue,
-  FailureNotification,
   FinishedAttempt,
   Handoff,
   HeldDelivery,
@@ -22,16 +19,17 @@ import type {
 } from '../../delivery/ports.ts';
 import { defaultRetrySchedule } from '../../delivery/retryPolicy.ts';
 import { secretCache, signedHeaders, type EndpointSecret } from '../../delivery/signedRequest.ts';
-import { backoff } from '../backoff.ts';
 import { settlesBefore } from '../deadline.ts';
 import type { Database } from '../db/schema.ts';
+import {
+  AttemptRecorder,
+  messageOf,
+  type AttemptRecorderOptions,
+  type WorkerLogger,
+} from './attemptRecorder.ts';
 import { createDeliveryQueue } from './deliveryQueue.ts';
 
-/** pino-compatible, at its smallest. */
-export type WorkerLogger = {
-  info(fields: Record<string, unknown>, message: string): void;
-  error(fields: Record<string, unknown>, message: string): void;
-};
+export type { WorkerLogger } from './attemptRecorder.ts';
 
 export type DeliveryWorkerOptions = {
   db: Kysely<Database>;
@@ -68,8 +66,7 @@ export type DeliveryWorkerOptions = {
   /** Fallback poll when notify() is not called (another process queued work). Default 250 ms. */
   pollIntervalMs?: number;
   logger?: WorkerLogger;
-  /** Told of every recorded attempt (metrics): the outcome and how long the POST took. */
-  onAttempt?: (attempt: { outcome: DeliveryDecision['status']; durationMs: number }) => void;
+  onAttempt?: AttemptRecorderOptions['onAttempt'];
 };
 
 const consoleLogger: WorkerLogger = {
@@ -77,36 +74,27 @@ const consoleLogger: WorkerLogger = {
   error: (fields, message) => console.error(message, fields),
 };
 
-/** Attempts recorded per statement at most. */
-const recordBatch = 500;
-
-/** Retries of a batch whose recording failed, while running, 100 ms doubling to 5 s apart. */
-const recordRetries = 20;
-
 /**
  * Sends leased deliveries and records every attempt. Deliveries reach it two ways: the projector
  * hands over the rows it just inserted already leased to this worker (the fast path: no claim, no
  * poll), and claims take due rows and rows whose lease expired (retries, other processes' work,
- * what did not fit). The scheduling (which row goes when) is delivery/dispatcher.ts; the SQL is
- * deliveryQueue.ts. Delivery never throws outward: every exchange ends as an attempt row and a
- * status, recorded in batched statements.
+ * what did not fit). Which row goes when is delivery/dispatcher.ts, the SQL deliveryQueue.ts,
+ * the batched recording and the failure emails attemptRecorder.ts; this is the loop between them.
+ * Delivery never throws outward: every exchange ends as an attempt row and a status.
  */
 export class DeliveryWorker {
   readonly #queue: DeliveryQueue;
   readonly #transport: HttpTransport;
   readonly #dispatcher: Dispatcher<HeldDelivery>;
   readonly #secretOf: (encrypted: string) => EndpointSecret;
-  readonly #publicUrl: string;
   readonly #userAgent: string;
-  readonly #mailer: Mailer | null;
-  readonly #addressOf: (programId: string) => Promise<string | null>;
   readonly #clock: Clock;
   readonly #delaysS: readonly number[];
   readonly #timeoutMs: number;
   readonly #leaseMs: number;
   readonly #pollIntervalMs: number;
   readonly #logger: WorkerLogger;
-  readonly #onAttempt: DeliveryWorkerOptions['onAttempt'];
+  readonly #recorder: AttemptRecorder;
   readonly #workerId = randomUUID();
   readonly #sends = new Set<Promise<void>>();
   /** Rows whose POST is under way. */
@@ -116,8 +104,6 @@ export class DeliveryWorker {
   /** Aborts every POST under way: a stop past its deadline. */
   readonly #cutPosts = new AbortController();
   #claimSeq = 0;
-  #finished: FinishedAttempt[] = [];
-  #flushing: Promise<void> | null = null;
   #running = false;
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
@@ -131,10 +117,7 @@ export class DeliveryWorker {
     this.#queue = createDeliveryQueue(options.db);
     this.#transport = options.transport;
     this.#secretOf = secretCache(options.secretKey);
-    this.#publicUrl = options.publicUrl.replace(/\/+$/, '');
     this.#userAgent = `Incentable-Webhooks/${options.version}`;
-    this.#mailer = options.mailer ?? null;
-    this.#addressOf = options.notificationAddressOf;
     this.#clock = options.clock ?? systemClock;
     this.#delaysS = options.delaysS ?? defaultRetrySchedule;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
@@ -152,7 +135,17 @@ export class DeliveryWorker {
     });
     this.#pollIntervalMs = options.pollIntervalMs ?? 250;
     this.#logger = options.logger ?? consoleLogger;
-    this.#onAttempt = options.onAttempt;
+    this.#recorder = new AttemptRecorder({
+      queue: this.#queue,
+      clock: this.#clock,
+      publicUrl: options.publicUrl.replace(/\/+$/, ''),
+      mailer: options.mailer ?? null,
+      notificationAddressOf: options.notificationAddressOf,
+      logger: this.#logger,
+      onAttempt: options.onAttempt,
+      running: () => this.#running,
+      onBatchDone: (batch) => this.#recorded(batch),
+    });
     // Every POST under way listens on this one signal: thousands, by design, not a leak.
     setMaxListeners(0, this.#cutPosts.signal);
   }
@@ -183,7 +176,7 @@ export class DeliveryWorker {
     if (options.cut === undefined) await sends;
     else if (!(await settlesBefore(sends, options.cut)))
       cutDeliveries = await this.#cutPostsUnderWay();
-    await this.#flush();
+    await this.#recorder.flush();
     return { cutDeliveries };
   }
 
@@ -214,47 +207,31 @@ export class DeliveryWorker {
    */
   handoff(): Handoff | null {
     if (!this.#running || this.#dispatcher.full) return null;
-    const dispatcher = this.#dispatcher;
     const leaseOwner = `${this.#workerId}:${++this.#claimSeq}`;
     const leaseExpiresAt = this.#clock.now().getTime() + this.#leaseMs;
-    const taken = new Map<string, number>();
+    const room = this.#dispatcher.reservation();
     let open = true;
-    const cancelTaken = () => {
-      for (const [endpointId, n] of taken)
-        for (let i = 0; i < n; i++) dispatcher.release(endpointId);
-      taken.clear();
-    };
     return {
       leaseOwner,
       leaseExpiresAt: new Date(leaseExpiresAt),
-      take: (endpointId) => {
-        if (!open || !this.#running || !dispatcher.hasRoom(endpointId)) return false;
-        dispatcher.reserve(endpointId);
-        taken.set(endpointId, (taken.get(endpointId) ?? 0) + 1);
-        return true;
-      },
+      take: (endpointId) => open && this.#running && room.take(endpointId),
       deliver: (rows) => {
         if (!open) return;
         open = false;
-        if (!this.#running) {
-          // Stopped between the batch's start and its commit: the rows are pending again.
-          cancelTaken();
-          void this.#giveBack(rows.map((row) => ({ ...row, leaseOwner, leaseExpiresAt })));
+        const held = rows.map((row) => ({ ...row, leaseOwner, leaseExpiresAt }));
+        if (this.#running) {
+          room.queue(held);
+          this.#pump();
           return;
         }
-        for (const row of rows) {
-          const left = taken.get(row.endpoint_id) ?? 0;
-          if (left === 0) continue;
-          taken.set(row.endpoint_id, left - 1);
-          dispatcher.enqueue({ ...row, leaseOwner, leaseExpiresAt });
-        }
-        cancelTaken();
-        this.#pump();
+        // Stopped between the batch's start and its commit: the rows are pending again.
+        room.cancel();
+        void this.#giveBack(held);
       },
       cancel: () => {
         if (!open) return;
         open = false;
-        cancelTaken();
+        room.cancel();
       },
     };
   }
@@ -276,7 +253,7 @@ export class DeliveryWorker {
         this.#nextDueAt = null;
         this.#moreDue = true;
       }
-      const room = this.#dispatcher.claimRoom(this.#finished.length);
+      const room = this.#dispatcher.claimRoom(this.#recorder.waiting);
       const worthIt = this.#dispatcher.worthClaiming(room);
       let claimed = 0;
       if (this.#moreDue && worthIt) {
@@ -379,7 +356,7 @@ export class DeliveryWorker {
     // it again meanwhile; #run stops claiming while too many attempts wait to be recorded.
     if (this.#dispatcher.sent(delivery.endpoint_id)) this.#moreDue = true;
     this.#pump();
-    this.#scheduleFlush();
+    this.#recorder.schedule();
     this.#kick();
   }
 
@@ -393,53 +370,12 @@ export class DeliveryWorker {
       now: this.#clock.now(),
     });
     const lastError = attemptError(result, errorKind);
-    this.#finished.push({ delivery, startedAt, result, errorKind, lastError, decision });
+    this.#recorder.add({ delivery, startedAt, result, errorKind, lastError, decision });
     this.#dispatcher.observe(delivery.endpoint_id, result.durationMs);
   }
 
-  #scheduleFlush(): void {
-    if (this.#flushing) return;
-    this.#flushing = (async () => {
-      // Let the sends that finish in the same tick join this batch.
-      await new Promise((resolve) => setImmediate(resolve));
-      while (this.#finished.length > 0) {
-        const batch = this.#finished.splice(0, recordBatch);
-        await this.#recordWithRetry(batch);
-      }
-    })().finally(() => {
-      this.#flushing = null;
-      if (this.#finished.length > 0) this.#scheduleFlush();
-    });
-  }
-
-  async #flush(): Promise<void> {
-    while (this.#flushing || this.#finished.length > 0) {
-      if (!this.#flushing) this.#scheduleFlush();
-      await this.#flushing;
-    }
-  }
-
-  /**
-   * Records a batch; on a database fault keeps trying while running. If the worker stops first,
-   * the rows stay leased and any worker retries them after the lease (at least once, never lost).
-   */
-  async #recordWithRetry(batch: FinishedAttempt[]): Promise<void> {
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        await this.#record(batch);
-        for (const f of batch)
-          this.#onAttempt?.({ outcome: f.decision.status, durationMs: f.result.durationMs });
-        break;
-      } catch (error) {
-        this.#logger.error(
-          { err: error, deliveries: batch.length },
-          'recording webhook attempts failed',
-        );
-        if (!this.#running || attempt >= recordRetries) break;
-        const delayMs = backoff({ attempt, baseMs: 100, maxMs: 5_000 });
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-      }
-    }
+  /** A batch is recorded: a retry due at once is claimed now, later ones when the sleep reaches them. */
+  #recorded(batch: readonly FinishedAttempt[]): void {
     let dueNow = false;
     const now = this.#clock.now().getTime();
     for (const { decision } of batch) {
@@ -449,67 +385,7 @@ export class DeliveryWorker {
         else if (this.#nextDueAt === null || due < this.#nextDueAt) this.#nextDueAt = due;
       }
     }
-    // A retry due at once is claimed now; later ones when the loop's sleep reaches them.
     if (dueNow) this.notify();
     else this.#kick();
   }
-
-  /** Records the batch in one transaction, then mails the notifications it stored. */
-  async #record(batch: FinishedAttempt[]): Promise<void> {
-    const now = this.#clock.now();
-    const notifications = new Map<string, FailureNotification>();
-    const addresses = new Map<string, string | null>();
-    for (const f of batch) {
-      if (f.decision.status !== 'failed' && f.decision.status !== 'gone') continue;
-      const programId = f.delivery.program_id;
-      if (!addresses.has(programId))
-        addresses.set(programId, await this.#addressOf(programId).catch(() => null));
-      notifications.set(f.delivery.delivery_id, {
-        notificationId: randomUUID(),
-        programId,
-        deliveryId: f.delivery.delivery_id,
-        endpointId: f.delivery.endpoint_id,
-        to: addresses.get(programId) ?? null,
-        ...failureNotice(f, this.#publicUrl),
-      });
-    }
-    const stored = await this.#queue.record(batch, notifications, now);
-    for (const notification of stored) await this.#mail(notification);
-  }
-
-  /** After the commit: mail it, or leave sent_at null and log why. Never throws. */
-  async #mail(n: FailureNotification): Promise<void> {
-    const fields = {
-      notificationId: n.notificationId,
-      deliveryId: n.deliveryId,
-      endpointId: n.endpointId,
-    };
-    if (this.#mailer === null || n.to === null) {
-      const reason =
-        this.#mailer === null ? 'no SMTP configured' : 'program has no notification address';
-      this.#logger.info(
-        { ...fields, reason },
-        `webhook notification stored, not mailed: ${n.subject}`,
-      );
-      return;
-    }
-    let error: string | null = null;
-    try {
-      await this.#mailer.send({ to: n.to, subject: n.subject, text: n.text });
-    } catch (cause) {
-      error = messageOf(cause);
-      this.#logger.error({ ...fields, err: cause }, 'sending webhook notification failed');
-    }
-    try {
-      await this.#queue.markNotified(
-        n.notificationId,
-        error === null ? { sentAt: this.#clock.now() } : { error },
-      );
-    } catch (cause) {
-      this.#logger.error({ ...fields, err: cause }, 'recording webhook notification failed');
-    }
-  }
 }
-
-const messageOf = (error: unknown): string =>
-  error instanceof Error ? error.message : String(error);

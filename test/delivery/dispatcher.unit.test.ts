@@ -291,6 +291,44 @@ describe('dispatcher', () => {
     });
   });
 
+  describe('a hand-over reservation', () => {
+    it('queues the inserted rows it took room for and frees the room of the rest', () => {
+      const clock = fakeClock();
+      const dispatcher = new Dispatcher<Row>(
+        limits({ perEndpointInFlight: 1, perEndpointBacklog: 2 }),
+      );
+      const room = dispatcher.reservation();
+      assert.equal(room.take('a'), true);
+      assert.equal(room.take('a'), true);
+      assert.equal(room.take('a'), false, 'the endpoint backlog is 2');
+      assert.equal(room.take('b'), true);
+      assert.equal(dispatcher.held, 3);
+      const lease = clock.now() + 25_000;
+      // Only one row of a was inserted (a replay), and one row of c that was never taken.
+      room.queue([
+        { id: 'a1', endpoint_id: 'a', leaseExpiresAt: lease },
+        { id: 'c1', endpoint_id: 'c', leaseExpiresAt: lease },
+      ]);
+      assert.equal(dispatcher.heldBy('a'), 1);
+      assert.equal(dispatcher.heldBy('b'), 0);
+      assert.equal(dispatcher.heldBy('c'), 0);
+      assert.deepEqual(
+        startAll(dispatcher, clock.now()).map((r) => r.id),
+        ['a1'],
+      );
+    });
+
+    it('frees everything it took when cancelled', () => {
+      const dispatcher = new Dispatcher<Row>(limits());
+      const room = dispatcher.reservation();
+      room.take('a');
+      room.take('b');
+      room.cancel();
+      assert.equal(dispatcher.held, 0);
+      assert.equal(dispatcher.next(0), undefined);
+    });
+  });
+
   describe('on a stop', () => {
     it('hands back every queued row and frees their room, leaving the POSTs under way', () => {
       const clock = fakeClock();

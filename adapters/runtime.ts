@@ -147,6 +147,8 @@ export const startRuntime = async (
       publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
       version: productVersion,
       mailer,
+      notificationAddressOf: async (programId) =>
+        (await q.program(programId))?.notification_email ?? null,
       clock,
       delaysS: config.webhooks.delaysS,
       timeoutMs: config.webhooks.timeoutMs,

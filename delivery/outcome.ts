@@ -75,3 +75,17 @@ export const decideAfterAttempt = (input: {
     }
   }
 };
+
+/**
+ * The failure as stored in `last_error` and written in the failure email: the status (with a
+ * word on redirects, which are never followed) or the transport's error. null when delivered.
+ */
+export const attemptError = (
+  result: AttemptResult,
+  errorKind: AttemptErrorKind | null,
+): string | null =>
+  errorKind === null
+    ? null
+    : result.kind === 'response'
+      ? `HTTP ${result.status}${errorKind === 'redirect' ? ' (redirects are not followed)' : ''}`
+      : `${result.error}: ${result.message}`;

@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer';
-import type { Mailer } from '../webhooks/deliveryWorker.ts';
+import type { Mailer } from '../../delivery/ports.ts';
 
 export type SmtpMailerOptions = {
   /** e.g. `smtp://user:pass@mail.example.com:587` or `smtps://…:465` (config's SMTP_URL). */

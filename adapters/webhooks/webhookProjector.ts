@@ -4,15 +4,13 @@ import { envelopeIdFor, serializeEnvelope } from '../../delivery/envelope.ts';
 import { toWebhookEvent } from '../../delivery/webhookMapping.ts';
 import type { DomainEvent } from '../../domain/events.ts';
 import type { RecordedEvent } from '../../domain/recordedEvent.ts';
-import type { SubscriptionHandler } from '../../application/ports.ts';
+import { systemClock, type Clock, type SubscriptionHandler } from '../../application/ports.ts';
 import { newTimeOrderedId } from '../ids.ts';
 import type { Database } from '../db/schema.ts';
-import type { Handoff, LeasedDelivery } from './deliveryWorker.ts';
+import type { Handoff, LeasedDelivery } from '../../delivery/ports.ts';
 
 /** The subscription name of the webhook projector: its checkpoint key and its lock. */
 export const webhooksProjection = 'webhooks';
-
-export type Clock = { now: () => Date };
 
 export type WebhookProjectorOptions = {
   clock?: Clock;
@@ -58,7 +56,7 @@ export const subscribes = (events: readonly string[], type: string): boolean =>
  * any attempt flushes the WAL past the row first.
  */
 export const createWebhookProjector = (options: WebhookProjectorOptions = {}): WebhookProjector => {
-  const clock = options.clock ?? { now: () => new Date() };
+  const clock = options.clock ?? systemClock;
   const firstDelayMs = Math.round((options.firstDelayS ?? 0) * 1000);
   /** The last batch's hand-over, until its commit (committed) or the next batch (cancelled). */
   let pending: { handoff: Handoff | null; rows: LeasedDelivery[]; claimable: boolean } | null =
@@ -124,21 +122,21 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
         if (endpoint.program_id !== envelope.program_id) continue;
         if (!subscribes(endpoint.events, envelope.type)) continue;
         const deliveryId = newTimeOrderedId('webhookDelivery', now.getTime());
-        const leased = handoff?.take(endpoint.endpoint_id) ?? false;
+        const leasedTo = handoff?.take(endpoint.endpoint_id) ? handoff : null;
         deliveries.push({
           delivery_id: deliveryId,
           program_id: envelope.program_id,
           endpoint_id: endpoint.endpoint_id,
           envelope_id: envelope.envelope_id,
           series: 0,
-          status: leased ? 'delivering' : 'pending',
+          status: leasedTo ? 'delivering' : 'pending',
           next_attempt_at: due,
-          lease_owner: leased ? handoff!.leaseOwner : null,
-          lease_expires_at: leased ? handoff!.leaseExpiresAt : null,
+          lease_owner: leasedTo?.leaseOwner ?? null,
+          lease_expires_at: leasedTo?.leaseExpiresAt ?? null,
           created_at: now,
           updated_at: now,
         });
-        if (leased) {
+        if (leasedTo) {
           handed.set(deliveryId, {
             delivery_id: deliveryId,
             program_id: envelope.program_id,

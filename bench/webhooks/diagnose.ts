@@ -1,7 +1,7 @@
 /**
  * Where the delivery worker's time goes: fills a fresh database with N events x E endpoints of
  * pending deliveries (through the product's projector), then EXPLAIN ANALYZEs the worker's claim
- * statement (copied from adapters/webhooks/deliveryWorker.ts #claim, run inside a rolled-back
+ * statement (copied from adapters/webhooks/deliveryQueue.ts claim, run inside a rolled-back
  * transaction) at a few backlog sizes, and times the record transaction's statements.
  *
  *   BENCH_EVENTS=20000 BENCH_ENDPOINTS=10 npx tsx bench/webhooks/diagnose.ts

@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { openDatabase, type DatabaseHandle } from '../../../adapters/db/database.ts';
 import type { RecordedEvent } from '../../../domain/recordedEvent.ts';
-import { DeliveryWorker, type Clock } from '../../../adapters/webhooks/deliveryWorker.ts';
+import type { Clock } from '../../../application/ports.ts';
+import { DeliveryWorker } from '../../../adapters/webhooks/deliveryWorker.ts';
 import { UndiciTransport } from '../../../adapters/webhooks/undiciTransport.ts';
 import {
   createWebhookProjector,
@@ -108,6 +109,7 @@ describe(
         secretKey,
         publicUrl: 'https://incentives.example.com',
         version: '0.1.0',
+        notificationAddressOf: () => Promise.resolve(null),
         timeoutMs: 300,
         concurrency: 16,
         perEndpointInFlight: 4,

@@ -61,6 +61,7 @@ describe('webhook delivery on the embedded database (PGlite)', () => {
       secretKey,
       publicUrl: 'https://incentives.example.com',
       version: '0.1.0',
+      notificationAddressOf: () => Promise.resolve(null),
       timeoutMs: 1_000,
       concurrency: 8,
       perEndpointInFlight: 2,

@@ -1,0 +1,262 @@
+import { sql, type Kysely } from 'kysely';
+import type {
+  ClaimRequest,
+  DeliveryQueue,
+  FailureNotification,
+  FinishedAttempt,
+  HeldDelivery,
+  LeasedDelivery,
+} from '../../delivery/ports.ts';
+import type { Database } from '../db/schema.ts';
+
+/** PostgreSQL text cannot hold NUL: a receiver's body with one is kept with U+FFFD in its place. */
+const storable = (text: string | null): string | null =>
+  text === null ? null : text.replaceAll('\u0000', '\uFFFD');
+
+/**
+ * The delivery rows in PostgreSQL. A claim is one statement (FOR UPDATE SKIP LOCKED plus a
+ * lease), so any number of workers can run; a dead worker's rows return when their lease ends.
+ * Recording and giving back touch only rows still leased to the caller's claim.
+ */
+export const createDeliveryQueue = (db: Kysely<Database>): DeliveryQueue => ({
+  claim: (request) => claim(db, request),
+
+  async giveBack(rows: readonly HeldDelivery[], now: Date): Promise<void> {
+    if (rows.length === 0) return;
+    await sql`
+      update webhook_deliveries d
+      set status = 'pending', lease_expires_at = null, lease_owner = null,
+        next_attempt_at = ${now}
+      from unnest(${rows.map((r) => r.delivery_id)}::text[], ${rows.map((r) => r.leaseOwner)}::text[])
+        as v(delivery_id, lease_owner)
+      where d.delivery_id = v.delivery_id and d.status = 'delivering'
+        and d.lease_owner = v.lease_owner`.execute(db);
+  },
+
+  record: (batch, notifications, now) => record(db, { batch, notifications, now }),
+
+  async markNotified(notificationId, result) {
+    await db
+      .updateTable('webhook_notifications')
+      .set('sentAt' in result ? { sent_at: result.sentAt } : { error: result.error.slice(0, 1000) })
+      .where('notification_id', '=', notificationId)
+      .execute();
+  },
+});
+
+/**
+ * One statement: lock due rows (and rows whose lease expired) of enabled endpoints, keep at
+ * most the endpoint's free backlog of each, lease them to this claim and return what signing
+ * needs.
+ *
+ * Due rows are found endpoint by endpoint, each walking its own slice of the partial index
+ * (endpoint_id, next_attempt_at) in order and stopping at its free room: an endpoint whose
+ * backlog is full, or a slow endpoint's million old rows, are never walked over to reach the
+ * others'. Only endpoints with pending rows are visited (a skip scan, so a claim costs the
+ * endpoints with work, not every endpoint there is), in random order, so when the worker has
+ * less room than the endpoints could fill, none is always last.
+ */
+const claim = async (db: Kysely<Database>, request: ClaimRequest): Promise<LeasedDelivery[]> => {
+  const { now, room, perEndpointBacklog: perEndpoint } = request;
+  const heldIds = request.held.map((h) => h.endpointId);
+  const heldCounts = request.held.map((h) => h.n);
+  const statement = sql<LeasedDelivery>`
+    with recursive held as (
+      select * from unnest(${heldIds}::text[], ${heldCounts}::int[]) as h(endpoint_id, n)
+    ),
+    -- The endpoints that have pending rows, each found by one step down the due index (a
+    -- skip scan): a claim costs the endpoints with work, not every endpoint there is.
+    waiting(endpoint_id) as (
+      select min(d.endpoint_id) from webhook_deliveries d where d.status = 'pending'
+      union all
+      select (select min(d.endpoint_id) from webhook_deliveries d
+        where d.status = 'pending' and d.endpoint_id > w.endpoint_id)
+      from waiting w where w.endpoint_id is not null
+    ),
+    free as (
+      select e.endpoint_id, ${perEndpoint}::int - coalesce(h.n, 0) as n
+      from waiting w
+      join webhook_endpoints e on e.endpoint_id = w.endpoint_id
+      left join held h on h.endpoint_id = e.endpoint_id
+      where e.enabled and ${perEndpoint}::int - coalesce(h.n, 0) > 0
+      order by random()
+    ),
+    due as (
+      select c.delivery_id, c.endpoint_id, c.next_attempt_at
+      from free f cross join lateral (
+        select d.delivery_id, d.endpoint_id, d.next_attempt_at
+        from webhook_deliveries d
+        where d.endpoint_id = f.endpoint_id and d.status = 'pending'
+          and d.next_attempt_at <= ${now}
+        order by d.next_attempt_at
+        limit least(f.n, ${room}::int)
+        for update of d skip locked
+      ) c
+      limit ${room}
+    ),
+    -- Leases that ended: only rows leased to a worker, so a short walk in lease order.
+    expired as (
+      select d.delivery_id, d.endpoint_id, d.next_attempt_at
+      from webhook_deliveries d
+      join webhook_endpoints e on e.endpoint_id = d.endpoint_id and e.enabled
+      where d.status = 'delivering' and d.lease_expires_at <= ${now}
+        and d.endpoint_id <> all(${request.saturated}::text[])
+      order by d.lease_expires_at
+      limit ${room}
+      for update of d skip locked
+    ),
+    candidates as (
+      select * from (select * from expired union all select * from due) both_kinds limit ${room}
+    ),
+    ranked as (
+      select c.delivery_id,
+        row_number() over (partition by c.endpoint_id order by c.next_attempt_at) as rn,
+        ${perEndpoint}::int - coalesce(h.n, 0) as free
+      from candidates c left join held h on h.endpoint_id = c.endpoint_id
+    )
+    update webhook_deliveries d
+    set status = 'delivering', lease_expires_at = ${request.leaseExpiresAt},
+      lease_owner = ${request.leaseOwner}, updated_at = ${now}
+    from ranked r, webhook_envelopes v, webhook_endpoints e
+    where d.delivery_id = r.delivery_id and r.rn <= r.free
+      and v.envelope_id = d.envelope_id and e.endpoint_id = d.endpoint_id
+    returning d.delivery_id, d.program_id, d.endpoint_id, d.envelope_id, d.attempts,
+      v.type, v.body, v.is_test, e.url, e.secret_encrypted, e.previous_secret_encrypted,
+      e.previous_secret_expires_at`;
+  // Index scans are the only way in: each walk above must use its index in order and stop at
+  // its limit. With statistics older than the backlog (a burst, an outage, autovacuum not yet
+  // round) the planner otherwise fetched every due row, sorted them all (spilling to disk) and
+  // kept the first thousand, for every claim (BENCHMARKS.md has the figures).
+  const result = await db.transaction().execute(async (tx) => {
+    await sql`select set_config('enable_seqscan', 'off', true),
+      set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)`.execute(tx);
+    return statement.execute(tx);
+  });
+  return result.rows;
+};
+
+/** One transaction: one statement for the outcomes and their attempts, then 410s and notifications. */
+const record = async (
+  db: Kysely<Database>,
+  input: {
+    batch: readonly FinishedAttempt[];
+    notifications: ReadonlyMap<string, FailureNotification>;
+    now: Date;
+  },
+): Promise<FailureNotification[]> => {
+  const { batch, now } = input;
+  // One statement: the attempts, then the outcomes of the rows still leased to this claim.
+  // One JSON document for the whole batch: serialised natively, parsed once by PostgreSQL.
+  const rows = batch.map((f) => ({
+    delivery_id: f.delivery.delivery_id,
+    lease_owner: f.delivery.leaseOwner,
+    status: f.decision.status,
+    attempts: f.delivery.attempts + 1,
+    next_attempt_at: f.decision.status === 'pending' ? f.decision.nextAttemptAt : null,
+    last_status: f.result.kind === 'response' ? f.result.status : null,
+    last_error: storable(f.lastError),
+    started_at: f.startedAt,
+    duration_ms: Math.max(0, Math.round(f.result.durationMs)),
+    response_body: f.result.kind === 'response' ? storable(f.result.body.slice(0, 4096)) : null,
+    error_kind: f.errorKind,
+    error_message: storable(
+      f.result.kind === 'error' ? f.result.message.slice(0, 1000) : f.lastError,
+    ),
+  }));
+  const recordset = (document: string) => sql`json_to_recordset(${document}::json) as v(
+    delivery_id text, lease_owner text, status text, attempts int,
+    next_attempt_at timestamptz, last_status int, last_error text,
+    started_at timestamptz, duration_ms int, response_body text, error_kind text,
+    error_message text)`;
+  return db.transaction().execute(async (tx) => {
+    // The outcome of every row still leased to its claim, and the attempts of exactly those
+    // rows: the update's row locks keep a concurrent deleteEndpoint from removing a delivery
+    // under its new attempt (it waits for this commit, or was first and nothing is written).
+    const updated = await sql<{ delivery_id: string }>`
+      with v as (select * from ${recordset(JSON.stringify(rows))}),
+      updated as (
+        update webhook_deliveries d
+        set status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
+          lease_expires_at = null, lease_owner = null, last_status = v.last_status,
+          last_error = v.last_error, updated_at = ${now}
+        from v
+        where d.delivery_id = v.delivery_id and d.status = 'delivering'
+          and d.lease_owner = v.lease_owner
+        returning d.delivery_id
+      ),
+      attempts as (
+        insert into webhook_attempts (delivery_id, attempt_number, started_at, duration_ms,
+          http_status, response_body, error_kind, error_message)
+        select v.delivery_id, v.attempts, v.started_at, v.duration_ms, v.last_status,
+          v.response_body, v.error_kind, v.error_message
+        from v join updated u on u.delivery_id = v.delivery_id
+        on conflict (delivery_id, attempt_number) do nothing
+      )
+      select delivery_id from updated`.execute(tx);
+    const ours = new Set(updated.rows.map((r) => r.delivery_id));
+    // A claim that lost its lease to another worker (rare) records its attempt but not the
+    // outcome. Its row is locked first, as a foreign key would lock it, so that a delivery
+    // deleted meanwhile gets no attempt.
+    const lost = rows.filter((r) => !ours.has(r.delivery_id));
+    if (lost.length > 0) {
+      await sql`select 1 from webhook_deliveries
+        where delivery_id = any(${lost.map((r) => r.delivery_id)}::text[])
+        for key share`.execute(tx);
+      await sql`
+        insert into webhook_attempts (delivery_id, attempt_number, started_at, duration_ms,
+          http_status, response_body, error_kind, error_message)
+        select v.delivery_id, v.attempts, v.started_at, v.duration_ms, v.last_status,
+          v.response_body, v.error_kind, v.error_message
+        from ${recordset(JSON.stringify(lost))}
+        join webhook_deliveries d on d.delivery_id = v.delivery_id
+        on conflict (delivery_id, attempt_number) do nothing`.execute(tx);
+    }
+    const concluded = batch.filter(
+      (f) =>
+        (f.decision.status === 'failed' || f.decision.status === 'gone') &&
+        ours.has(f.delivery.delivery_id),
+    );
+    if (concluded.length === 0) return [];
+
+    for (const f of concluded.filter((c) => c.decision.status === 'gone')) {
+      await tx
+        .updateTable('webhook_endpoints')
+        .set({
+          enabled: false,
+          disabled_reason: `The endpoint answered 410 Gone to delivery ${f.delivery.delivery_id} at ${now.toISOString()}.`,
+          updated_at: now,
+        })
+        .where('endpoint_id', '=', f.delivery.endpoint_id)
+        .where('enabled', '=', true)
+        .execute();
+    }
+
+    const drafts = concluded.map((f) => {
+      const notification = input.notifications.get(f.delivery.delivery_id);
+      if (notification === undefined)
+        throw new Error(`no notification drafted for delivery ${f.delivery.delivery_id}`);
+      return notification;
+    });
+    const inserted = await tx
+      .insertInto('webhook_notifications')
+      .values(
+        drafts.map((n) => ({
+          notification_id: n.notificationId,
+          program_id: n.programId,
+          delivery_id: n.deliveryId,
+          endpoint_id: n.endpointId,
+          to_address: n.to,
+          subject: n.subject,
+          body: n.text,
+          sent_at: null,
+          error: null,
+          created_at: now,
+        })),
+      )
+      .onConflict((oc) => oc.column('delivery_id').doNothing())
+      .returning('notification_id')
+      .execute();
+    const fresh = new Set(inserted.map((r) => r.notification_id));
+    return drafts.filter((n) => fresh.has(n.notificationId));
+  });
+};

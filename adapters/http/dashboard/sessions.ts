@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Principal } from '../auth.ts';
+import type { Principal } from '../api/auth.ts';
 
 /**
  * A signed-in dashboard user. It holds the key's id and what the key may reach, never the key.

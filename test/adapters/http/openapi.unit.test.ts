@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { openApiDocument, operations } from '../../../adapters/http/openapi.ts';
-import { routes, type RouteDeps } from '../../../adapters/http/routes.ts';
-import { webhookRoutes, type WebhookRouteDeps } from '../../../adapters/http/webhookRoutes.ts';
-import { auditRoutes } from '../../../adapters/http/auditRoutes.ts';
+import { openApiDocument, operations } from '../../../adapters/http/api/openapi.ts';
+import { routes, type RouteDeps } from '../../../adapters/http/api/routes.ts';
+import { webhookRoutes, type WebhookRouteDeps } from '../../../adapters/http/api/webhookRoutes.ts';
+import { auditRoutes } from '../../../adapters/http/api/auditRoutes.ts';
 
 type Layer = { route?: { path: string; methods: Record<string, boolean> } };
 

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../../db/schema.ts';
+import type { Database } from './schema.ts';
 
 /** Delivery statuses as the dashboard groups them (webhookTables' DeliveryStatus). */
 export type DeliveryCounts = {

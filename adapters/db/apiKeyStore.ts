@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/schema.ts';
+import type { Database } from './schema.ts';
 import { newId } from '../ids.ts';
 
 export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

@@ -1,12 +1,12 @@
 import { Router, type Response } from 'express';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { isId } from '../../domain/ids.ts';
-import { parsePosition } from '../../domain/recordedEvent.ts';
-import { readGlobalPage } from '../audit/events.ts';
-import { exportedEvent } from '../audit/export.ts';
-import { verifyChains } from '../audit/verify.ts';
-import type { Database } from '../db/schema.ts';
+import { isId } from '../../../domain/ids.ts';
+import { parsePosition } from '../../../domain/recordedEvent.ts';
+import { readGlobalPage } from '../../audit/events.ts';
+import { exportedEvent } from '../../audit/export.ts';
+import { verifyChains } from '../../audit/verify.ts';
+import type { Database } from '../../db/schema.ts';
 import { canAccessProgram, principalOf } from './auth.ts';
 import { sendError } from './errors.ts';
 import { wireString } from './schemas.ts';

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
-import { isReservedKey, isWellFormedText } from '../../domain/validation.ts';
+import { isReservedKey, isWellFormedText } from '../../../domain/validation.ts';
 import { sendError } from './errors.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { isId } from '../../domain/ids.ts';
-import type { OrderStatus } from '../../domain/order.ts';
-import { hasControlCharacters, isWellFormedText } from '../../domain/validation.ts';
+import { isId } from '../../../domain/ids.ts';
+import type { OrderStatus } from '../../../domain/order.ts';
+import { hasControlCharacters, isWellFormedText } from '../../../domain/validation.ts';
 
 /**
  * Request schemas: the single source for validation and for /openapi.json. Objects are strict

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.ts';
+import type { Database } from '../../db/schema.ts';
 import { authenticate, requireToken } from './auth.ts';
-import type { AuthThrottle } from './authThrottle.ts';
+import type { AuthThrottle } from '../authThrottle.ts';
 import { errorHandler, sendError, sendOverloaded } from './errors.ts';
 import { idempotency } from './idempotency.ts';
 import { refuseUnsafeKeys, verifyBody } from './jsonBody.ts';
 import { auditRoutes } from './auditRoutes.ts';
-import { dashboard } from './dashboard/dashboard.ts';
+import { dashboard } from '../dashboard/dashboard.ts';
 import { openApiDocument } from './openapi.ts';
 import type { Registry } from 'prom-client';
 import { programGuard, routes, type RouteDeps } from './routes.ts';

@@ -1,11 +1,11 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { catalogue, isWebhookEventType, webhookEventTypes } from '../../delivery/catalogue.ts';
-import { validateEndpointUrl, type NetworkPolicy } from '../../delivery/ssrf.ts';
-import type { WebhookDelivery, WebhookEndpoint, WebhookStore } from '../webhooks/webhookStore.ts';
+import { catalogue, isWebhookEventType, webhookEventTypes } from '../../../delivery/catalogue.ts';
+import { validateEndpointUrl, type NetworkPolicy } from '../../../delivery/ssrf.ts';
+import type { WebhookDelivery, WebhookEndpoint, WebhookStore } from '../../webhooks/webhookStore.ts';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.ts';
-import { hasControlCharacters } from '../../domain/validation.ts';
+import type { Database } from '../../db/schema.ts';
+import { hasControlCharacters } from '../../../domain/validation.ts';
 import { sendError } from './errors.ts';
 import { answerAtomically } from './idempotency.ts';
 import { wireString } from './schemas.ts';

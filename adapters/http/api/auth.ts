@@ -1,9 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/schema.ts';
-import { sha256 } from './apiKeys.ts';
-import type { AuthThrottle } from './authThrottle.ts';
+import type { Database } from '../../db/schema.ts';
+import { sha256 } from '../../db/apiKeyStore.ts';
+import type { AuthThrottle } from '../authThrottle.ts';
 import { sendError, sendTooManyAttempts } from './errors.ts';
 
 /** Who is calling: the root key, or a key bound to one program. */

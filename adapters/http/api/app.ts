@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { authenticate, requireToken } from './auth.ts';
@@ -11,34 +11,68 @@ import { auditRoutes } from './auditRoutes.ts';
 import { dashboard } from '../dashboard/dashboard.ts';
 import { openApiDocument } from './openapi.ts';
 import type { Registry } from 'prom-client';
-import { programGuard, routes, type RouteDeps } from './routes.ts';
 import { webhookRoutes, type WebhookRouteDeps } from './webhookRoutes.ts';
+import type { Incentives } from '../../../application/incentives.ts';
+import type { Queries } from '../../../projections/queries.ts';
+import { streamReader } from '../../audit/history.ts';
+import { apiKeyRoutes } from './apiKeyRoutes.ts';
+import type { ApiKeyVerifier } from './auth.ts';
+import { leaderboardRoutes } from './leaderboardRoutes.ts';
+import { memberRoutes } from './memberRoutes.ts';
+import { pointsRoutes } from './pointsRoutes.ts';
+import { programGuard, programRoutes } from './programRoutes.ts';
+import type { WaitForReadModels } from './request.ts';
+import { rewardRoutes } from './rewardRoutes.ts';
 
-export type AppDeps = RouteDeps &
-  WebhookRouteDeps & {
-    metrics: Registry;
-    db: Kysely<Database>;
-    /** Failed-authentication backoff, shared by the API and the dashboard's sign-in. */
-    authThrottle: AuthThrottle;
-    /** METRICS_TOKEN: /metrics wants it as a bearer token; null leaves /metrics open. */
-    metricsToken: string | null;
-    adminApiKey: string | null;
-    maxBodyBytes: number;
-    /** True while the database's pool does not keep up with its queue (load shedding). */
-    overloaded?: () => boolean;
-    /** How long a dead request's claim on its Idempotency-Key lasts (see idempotency.ts). */
-    idempotencyLeaseMs?: number;
-    /** The at-rest key: seals stored idempotent responses that carry a secret. */
-    secretKey?: Uint8Array;
-    /** express's `trust proxy`: which proxies' X-Forwarded-* headers to believe (TRUST_PROXY). */
-    trustProxy?: boolean | number | string;
-    /** Mark cookies Secure even on a plain request (PUBLIC_URL is https, or production). */
-    secureCookies?: boolean;
-    version: string;
-    /** Resolves true when this process can serve: its database answers. */
-    ready: () => Promise<boolean>;
-    log: { error: (details: object, message: string) => void };
-  };
+/** What the resource routers need between them. */
+export type ApiDeps = WebhookRouteDeps & {
+  db: Kysely<Database>;
+  incentives: Incentives;
+  queries: Queries;
+  waitForReadModels: WaitForReadModels;
+  /** This process's key check: a revoked key is forgotten here at once. */
+  keys: ApiKeyVerifier;
+};
+
+/**
+ * One router per resource, in the order they are mounted under /v1. Building them touches none
+ * of the dependencies (test/adapters/http/openapi.unit.test.ts reads their routes this way).
+ */
+export const apiRouters = (deps: ApiDeps): Router[] => [
+  programRoutes(deps),
+  apiKeyRoutes(deps),
+  memberRoutes({ ...deps, history: streamReader(deps.db) }),
+  pointsRoutes(deps),
+  rewardRoutes(deps),
+  leaderboardRoutes(deps),
+  webhookRoutes(deps),
+  auditRoutes({ db: deps.db }),
+];
+
+export type AppDeps = ApiDeps & {
+  metrics: Registry;
+  db: Kysely<Database>;
+  /** Failed-authentication backoff, shared by the API and the dashboard's sign-in. */
+  authThrottle: AuthThrottle;
+  /** METRICS_TOKEN: /metrics wants it as a bearer token; null leaves /metrics open. */
+  metricsToken: string | null;
+  adminApiKey: string | null;
+  maxBodyBytes: number;
+  /** True while the database's pool does not keep up with its queue (load shedding). */
+  overloaded?: () => boolean;
+  /** How long a dead request's claim on its Idempotency-Key lasts (see idempotency.ts). */
+  idempotencyLeaseMs?: number;
+  /** The at-rest key: seals stored idempotent responses that carry a secret. */
+  secretKey?: Uint8Array;
+  /** express's `trust proxy`: which proxies' X-Forwarded-* headers to believe (TRUST_PROXY). */
+  trustProxy?: boolean | number | string;
+  /** Mark cookies Secure even on a plain request (PUBLIC_URL is https, or production). */
+  secureCookies?: boolean;
+  version: string;
+  /** Resolves true when this process can serve: its database answers. */
+  ready: () => Promise<boolean>;
+  log: { error: (details: object, message: string) => void };
+};
 
 /** The HTTP API: JSON in and out, one error body, never a 500 for what a client sent. */
 export const createApp = (deps: AppDeps): Express => {
@@ -104,9 +138,7 @@ export const createApp = (deps: AppDeps): Express => {
       ...(deps.secretKey && { secretKey: deps.secretKey }),
     }),
     programGuard(deps.incentives),
-    routes(deps),
-    webhookRoutes(deps),
-    auditRoutes({ db: deps.db }),
+    ...apiRouters(deps),
   );
 
   app.use((_req, res) => sendError(res, 404, 'not_found', 'no such route'));

@@ -365,7 +365,7 @@ export const operations: Operation[] = [
 const errorResponse = { $ref: '#/components/responses/Error' };
 
 /**
- * The reads that wait for `?after_position` (adapters/http/routes.ts, readAfter): every GET but
+ * The reads that wait for `?after_position` (adapters/http/api/request.ts, readAfter): every GET but
  * the catalogue, the API keys, the webhook and audit routes (whose after_position is a cursor).
  */
 const waitsForPosition = (op: Operation): boolean =>

@@ -23,7 +23,7 @@ import type { EventStore, Subscription } from '../application/ports.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
 import { reactorProgress } from './eventstore/reactorProgress.ts';
 import { ensureRootKey } from './db/apiKeyStore.ts';
-import { apiKeyVerifier } from './http/api/auth.ts';
+import { apiKeyVerifier } from './db/apiKeyVerifier.ts';
 import { authThrottle } from './http/authThrottle.ts';
 import { createApp } from './http/api/app.ts';
 import { closeGracefully, type GracefulServer } from './http/drain.ts';

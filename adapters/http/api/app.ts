@@ -9,6 +9,8 @@ import { idempotency } from './idempotency.ts';
 import { refuseUnsafeKeys, verifyBody } from './jsonBody.ts';
 import { auditRoutes } from './auditRoutes.ts';
 import { dashboard } from '../dashboard/dashboard.ts';
+import { apiKeyStore } from '../../db/apiKeyStore.ts';
+import { dashboardQueries } from '../../db/dashboardQueries.ts';
 import { openApiDocument } from './openapi.ts';
 import type { Registry } from 'prom-client';
 import { webhookRoutes, type WebhookRouteDeps } from './webhookRoutes.ts';
@@ -16,7 +18,7 @@ import type { Incentives } from '../../../application/incentives.ts';
 import type { Queries } from '../../../projections/queries.ts';
 import { streamReader } from '../../audit/history.ts';
 import { apiKeyRoutes } from './apiKeyRoutes.ts';
-import type { ApiKeyVerifier } from './auth.ts';
+import type { ApiKeyVerifier } from '../../db/apiKeyVerifier.ts';
 import { leaderboardRoutes } from './leaderboardRoutes.ts';
 import { memberRoutes } from './memberRoutes.ts';
 import { pointsRoutes } from './pointsRoutes.ts';
@@ -40,7 +42,7 @@ export type ApiDeps = WebhookRouteDeps & {
  */
 export const apiRouters = (deps: ApiDeps): Router[] => [
   programRoutes(deps),
-  apiKeyRoutes(deps),
+  apiKeyRoutes({ ...deps, apiKeys: apiKeyStore(deps.db) }),
   memberRoutes({ ...deps, history: streamReader(deps.db) }),
   pointsRoutes(deps),
   rewardRoutes(deps),
@@ -111,7 +113,14 @@ export const createApp = (deps: AppDeps): Express => {
     res.json(openApi);
   });
 
-  app.use('/dashboard', dashboard(deps));
+  app.use(
+    '/dashboard',
+    dashboard({
+      ...deps,
+      dashboardQueries: dashboardQueries(deps.db),
+      apiKeys: apiKeyStore(deps.db),
+    }),
+  );
 
   app.use(
     '/v1',

@@ -7,7 +7,8 @@ import type { Database } from '../../db/schema.ts';
 import { isDatabaseUnavailable } from '../../db/unavailable.ts';
 import { jsonbText } from '../../eventstore/canonical.ts';
 import { isId } from '../../../domain/ids.ts';
-import { canAccessProgram, principalOf, type Principal } from './auth.ts';
+import type { Principal } from '../../db/apiKeyVerifier.ts';
+import { canAccessProgram, principalOf } from './auth.ts';
 import { sendError } from './errors.ts';
 
 const keyPattern = /^[\x21-\x7e]{1,255}$/;

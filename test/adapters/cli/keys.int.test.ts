@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase, type DatabaseHandle } from '../../../adapters/db/database.ts';
 import { createApiKey, ensureRootKey } from '../../../adapters/db/apiKeyStore.ts';
-import { apiKeyVerifier } from '../../../adapters/http/api/auth.ts';
+import { apiKeyVerifier } from '../../../adapters/db/apiKeyVerifier.ts';
 import {
   createTestDatabase,
   skipWithoutPostgres,

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { openDatabase, type DatabaseHandle } from '../../../adapters/db/database.ts';
 import { createApiKey } from '../../../adapters/db/apiKeyStore.ts';
-import { apiKeyVerifier, verifiedKeyCacheMs } from '../../../adapters/http/api/auth.ts';
+import { apiKeyVerifier, verifiedKeyCacheMs } from '../../../adapters/db/apiKeyVerifier.ts';
 import {
   createTestDatabase,
   skipWithoutPostgres,

@@ -25,6 +25,7 @@ import { pointsRoutes } from './pointsRoutes.ts';
 import { programGuard, programRoutes } from './programRoutes.ts';
 import type { WaitForReadModels } from './request.ts';
 import { rewardRoutes } from './rewardRoutes.ts';
+import { orderRoutes } from './orderRoutes.ts';
 
 /** What the resource routers need between them. */
 export type ApiDeps = WebhookRouteDeps & {
@@ -46,6 +47,7 @@ export const apiRouters = (deps: ApiDeps): Router[] => [
   memberRoutes({ ...deps, history: streamReader(deps.db) }),
   pointsRoutes(deps),
   rewardRoutes(deps),
+  orderRoutes(deps),
   leaderboardRoutes(deps),
   webhookRoutes(deps),
   auditRoutes({ db: deps.db }),

@@ -22,13 +22,13 @@ import { PostgresEventStore, type BatchTrace } from './eventstore/postgresEventS
 import type { EventStore, Subscription } from '../application/ports.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
 import { reactorProgress } from './eventstore/reactorProgress.ts';
-import { ensureRootKey } from './http/apiKeys.ts';
-import { apiKeyVerifier } from './http/auth.ts';
+import { ensureRootKey } from './db/apiKeyStore.ts';
+import { apiKeyVerifier } from './db/apiKeyVerifier.ts';
 import { authThrottle } from './http/authThrottle.ts';
-import { createApp } from './http/app.ts';
+import { createApp } from './http/api/app.ts';
 import { closeGracefully, type GracefulServer } from './http/drain.ts';
 import { startDeadline } from './deadline.ts';
-import { purgeIdempotencyKeys } from './http/idempotency.ts';
+import { purgeIdempotencyKeys } from './http/api/idempotency.ts';
 import { productVersion } from './version.ts';
 import { ids } from './ids.ts';
 import { randomBytes } from 'node:crypto';

@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { isId } from '../../domain/ids.ts';
 import { loadConfig } from '../config.ts';
 import type { DatabaseHandle } from '../db/database.ts';
-import type { ApiKeyView } from '../http/apiKeys.ts';
+import type { ApiKeyView } from '../db/apiKeyStore.ts';
 
 /** Opens the configured database for one command and closes it after (see audit.ts). */
 const withDatabase = async <T>(work: (handle: DatabaseHandle) => Promise<T>): Promise<T> => {
@@ -46,7 +46,7 @@ export const registerKeyCommands = (program: Command): void => {
     .description('List the root keys, revoked ones included (never their secrets)')
     .option('--json', 'print as JSON lines')
     .action(async (options: { json?: boolean }) => {
-      const { listApiKeys } = await import('../http/apiKeys.ts');
+      const { listApiKeys } = await import('../db/apiKeyStore.ts');
       await withDatabase(async ({ db }) => {
         const rows = await listApiKeys(db, null);
         for (const key of rows)
@@ -75,7 +75,7 @@ export const registerKeyCommands = (program: Command): void => {
       return label;
     })
     .action(async (options: { label: string }) => {
-      const { createApiKey } = await import('../http/apiKeys.ts');
+      const { createApiKey } = await import('../db/apiKeyStore.ts');
       await withDatabase(async ({ db }) => {
         const key = await createApiKey(db, { programId: null, label: options.label });
         console.log(
@@ -91,7 +91,7 @@ export const registerKeyCommands = (program: Command): void => {
     )
     .argument('<key_id>', 'the key to revoke', keyIdArgument)
     .action(async (keyId: string) => {
-      const { revokeRootKey } = await import('../http/apiKeys.ts');
+      const { revokeRootKey } = await import('../db/apiKeyStore.ts');
       await withDatabase(async ({ db }) => {
         const result = await revokeRootKey(db, keyId);
         switch (result.outcome) {

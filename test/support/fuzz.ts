@@ -3,7 +3,7 @@ import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { Pool } from 'undici';
-import { openApiDocument } from '../../adapters/http/openapi.ts';
+import { openApiDocument } from '../../adapters/http/api/openapi.ts';
 import type { Runtime } from '../../adapters/runtime.ts';
 import { webhookEventTypes } from '../../delivery/catalogue.ts';
 import { idPrefixes, type IdKind } from '../../domain/ids.ts';

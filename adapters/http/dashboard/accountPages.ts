@@ -1,4 +1,4 @@
-import type { ApiKeyView } from '../apiKeys.ts';
+import type { ApiKeyView } from '../../db/apiKeyStore.ts';
 import { html, type SafeHtml } from './html.ts';
 import { base, csrfField, timeOf } from './layout.ts';
 

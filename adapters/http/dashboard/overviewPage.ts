@@ -1,4 +1,4 @@
-import type { DeliveryCounts } from './dashboardQueries.ts';
+import type { DeliveryCounts } from '../../db/dashboardQueries.ts';
 import { dailyBarChart, stackedBar, type DailyPoint } from './charts.ts';
 import { html, type SafeHtml } from './html.ts';
 import { base, number } from './layout.ts';

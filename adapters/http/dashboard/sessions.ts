@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Principal } from '../auth.ts';
+import type { Principal } from '../../db/apiKeyVerifier.ts';
 
 /**
  * A signed-in dashboard user. It holds the key's id and what the key may reach, never the key.
@@ -125,7 +125,7 @@ export const cookiesOf = (req: Request): Map<string, string> => {
  * httpOnly (no script reads it), SameSite=Strict (no other site's page sends it), scoped to
  * /dashboard, and Secure whenever the request came over TLS (directly, or through a proxy
  * TRUST_PROXY trusts) or the app says so (`res.locals.secureCookies`: PUBLIC_URL is https, or
- * production).
+ * production). `maxAgeS` null makes a session cookie (gone when the browser closes).
  */
 export const setCookie = (
   req: Request,
@@ -134,16 +134,19 @@ export const setCookie = (
   value: string,
   maxAgeS: number | null,
 ): void => {
-  const parts = [
-    `${name}=${encodeURIComponent(value)}`,
-    'Path=/dashboard',
-    'HttpOnly',
-    'SameSite=Strict',
-    ...(req.secure || res.locals.secureCookies === true ? ['Secure'] : []),
-    ...(maxAgeS === null ? [] : [`Max-Age=${maxAgeS}`]),
-  ];
-  res.append('Set-Cookie', parts.join('; '));
+  res.cookie(name, value, {
+    path: '/dashboard',
+    httpOnly: true,
+    sameSite: 'strict',
+    secure: req.secure || res.locals.secureCookies === true,
+    // express takes milliseconds and sends Max-Age in seconds (with the matching Expires).
+    ...(maxAgeS !== null && { maxAge: maxAgeS * 1000 }),
+  });
 };
 
+/**
+ * Ends a cookie with `Max-Age=0` (and the same attributes it was set with). Not
+ * `res.clearCookie`: express 5's drops Max-Age and sends only an Expires date in 1970.
+ */
 export const clearCookie = (req: Request, res: Response, name: string): void =>
   setCookie(req, res, name, '', 0);

@@ -1,5 +1,5 @@
 import { catalogue, webhookEventTypes } from '../../../delivery/catalogue.ts';
-import type { DashboardQueries } from './dashboardQueries.ts';
+import type { DashboardQueries } from '../../db/dashboardQueries.ts';
 import type {
   WebhookAttempt,
   WebhookDelivery,

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase, type DatabaseHandle } from '../../../adapters/db/database.ts';
-import { createApiKey, ensureRootKey } from '../../../adapters/http/apiKeys.ts';
-import { apiKeyVerifier } from '../../../adapters/http/auth.ts';
+import { createApiKey, ensureRootKey } from '../../../adapters/db/apiKeyStore.ts';
+import { apiKeyVerifier } from '../../../adapters/db/apiKeyVerifier.ts';
 import {
   createTestDatabase,
   skipWithoutPostgres,

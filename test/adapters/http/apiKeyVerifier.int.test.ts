@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { openDatabase, type DatabaseHandle } from '../../../adapters/db/database.ts';
-import { createApiKey } from '../../../adapters/http/apiKeys.ts';
-import { apiKeyVerifier, verifiedKeyCacheMs } from '../../../adapters/http/auth.ts';
+import { createApiKey } from '../../../adapters/db/apiKeyStore.ts';
+import { apiKeyVerifier, verifiedKeyCacheMs } from '../../../adapters/db/apiKeyVerifier.ts';
 import {
   createTestDatabase,
   skipWithoutPostgres,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import { keyProblem, maxJsonDepth, verifyBody } from '../../../adapters/http/jsonBody.ts';
+import { keyProblem, maxJsonDepth, verifyBody } from '../../../adapters/http/api/jsonBody.ts';
 
 /** `levels` objects and arrays inside one another, the outermost an object: `{"a": [1]}` is 2. */
 const nestedBody = (levels: number): Buffer =>

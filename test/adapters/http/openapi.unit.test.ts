@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { openApiDocument, operations } from '../../../adapters/http/openapi.ts';
-import { routes, type RouteDeps } from '../../../adapters/http/routes.ts';
-import { webhookRoutes, type WebhookRouteDeps } from '../../../adapters/http/webhookRoutes.ts';
-import { auditRoutes } from '../../../adapters/http/auditRoutes.ts';
+import { openApiDocument, operations } from '../../../adapters/http/api/openapi.ts';
+import { apiRouters, type ApiDeps } from '../../../adapters/http/api/app.ts';
 
 type Layer = { route?: { path: string; methods: Record<string, boolean> } };
 
 describe('the OpenAPI document', () => {
   it('documents exactly the routes the router serves', () => {
     // Building the router touches none of its dependencies; handlers never run here.
-    const routers = [
-      routes({} as RouteDeps),
-      webhookRoutes({} as WebhookRouteDeps),
-      auditRoutes({} as Parameters<typeof auditRoutes>[0]),
-    ] as unknown as {
+    const routers = apiRouters({} as ApiDeps) as unknown as {
       stack: Layer[];
     }[];
     const served = routers

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ensureRootKey } from '../../../adapters/http/apiKeys.ts';
+import { ensureRootKey } from '../../../adapters/db/apiKeyStore.ts';
 import { openDatabase, type DatabaseHandle } from '../../../adapters/db/database.ts';
 import {
   createTestDatabase,

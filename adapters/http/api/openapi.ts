@@ -365,7 +365,7 @@ export const operations: Operation[] = [
 const errorResponse = { $ref: '#/components/responses/Error' };
 
 /**
- * The reads that wait for `?after_position` (adapters/http/routes.ts, readAfter): every GET but
+ * The reads that wait for `?after_position` (adapters/http/api/request.ts, readAfter): every GET but
  * the catalogue, the API keys, the webhook and audit routes (whose after_position is a cursor).
  */
 const waitsForPosition = (op: Operation): boolean =>
@@ -414,7 +414,7 @@ export const openApiDocument = (version: string): object => {
   for (const op of operations) {
     const parameters: { name: string; in: string; required: boolean; schema: object }[] = [
       ...op.path.matchAll(/\{(\w+)\}/g),
-    ].map((m) => ({ name: m[1]!, in: 'path', required: true, schema: { type: 'string' } }));
+    ].map((m) => ({ name: m[1] ?? '', in: 'path', required: true, schema: { type: 'string' } }));
     const query: Record<string, z.ZodType> = op.query?.shape ?? {};
     for (const [name, schema] of Object.entries(query)) {
       // A parameter's schema sits inside the document: no `$schema` of its own.
@@ -432,8 +432,7 @@ export const openApiDocument = (version: string): object => {
         schema: { type: 'string' },
       });
     const bodyId = op.body ? z.globalRegistry.get(op.body)?.id : undefined;
-    paths[op.path] ??= {};
-    paths[op.path]![op.method] = {
+    (paths[op.path] ??= {})[op.method] = {
       summary: op.summary,
       ...(op.root && { description: 'Root key only.' }),
       parameters,

@@ -1,15 +1,19 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { catalogue, isWebhookEventType, webhookEventTypes } from '../../delivery/catalogue.ts';
-import { validateEndpointUrl, type NetworkPolicy } from '../../delivery/ssrf.ts';
-import type { WebhookDelivery, WebhookEndpoint, WebhookStore } from '../webhooks/webhookStore.ts';
+import { catalogue, isWebhookEventType, webhookEventTypes } from '../../../delivery/catalogue.ts';
+import { validateEndpointUrl, type NetworkPolicy } from '../../../delivery/ssrf.ts';
+import type {
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookStore,
+} from '../../webhooks/webhookStore.ts';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.ts';
-import { hasControlCharacters } from '../../domain/validation.ts';
+import type { Database } from '../../db/schema.ts';
+import { hasControlCharacters } from '../../../domain/validation.ts';
 import { sendError } from './errors.ts';
 import { answerAtomically } from './idempotency.ts';
 import { wireString } from './schemas.ts';
-import { idParam, parseOr400, programOf } from './routes.ts';
+import { idParam, parse, programOf } from './request.ts';
 
 const eventsField = z
   .array(wireString().min(1).max(100))
@@ -143,7 +147,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   });
 
   router.post(base, async (req, res) => {
-    const body = parseOr400(createEndpointSchema, req.body, res);
+    const body = parse(createEndpointSchema, req.body, res);
     if (!body || !checkUrl(body.url, res)) return;
     await answerAtomically(deps.db, res, async (tx) => {
       const { endpoint, secret } = await webhooks.createEndpoint(
@@ -171,7 +175,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   router.patch(`${base}/:endpointId`, async (req, res) => {
     const endpoint = await endpointOr404(req, res);
     if (!endpoint) return;
-    const body = parseOr400(updateEndpointSchema, req.body, res);
+    const body = parse(updateEndpointSchema, req.body, res);
     if (!body || (body.url !== undefined && !checkUrl(body.url, res))) return;
     const updated = await webhooks.updateEndpoint(programOf(res), endpoint.endpointId, body);
     if (!updated)
@@ -195,7 +199,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
 
   router.post(`${base}/:endpointId/rotate-secret`, async (req, res) => {
     const endpoint = await endpointOr404(req, res);
-    if (!endpoint || !parseOr400(emptyBody, req.body, res)) return;
+    if (!endpoint || !parse(emptyBody, req.body, res)) return;
     await answerAtomically(deps.db, res, async (tx) => {
       const rotated = await webhooks.rotateSecret(programOf(res), endpoint.endpointId, tx);
       if (!rotated) {
@@ -216,7 +220,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   router.post(`${base}/:endpointId/test`, async (req, res) => {
     const endpoint = await endpointOr404(req, res);
     if (!endpoint) return;
-    const body = parseOr400(testEventSchema, req.body, res);
+    const body = parse(testEventSchema, req.body, res);
     if (!body) return;
     const queued = await webhooks.enqueueTest(programOf(res), endpoint.endpointId, body.type);
     if (!queued) return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
@@ -227,7 +231,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   router.post(`${base}/:endpointId/replay`, async (req, res) => {
     const endpoint = await endpointOr404(req, res);
     if (!endpoint) return;
-    const body = parseOr400(replaySchema, req.body, res);
+    const body = parse(replaySchema, req.body, res);
     if (!body) return;
     const since = new Date(body.since);
     const until = body.until ? new Date(body.until) : undefined;
@@ -244,7 +248,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   });
 
   router.get('/programs/:programId/webhook-deliveries', async (req, res) => {
-    const query = parseOr400(deliveryQuerySchema, req.query, res);
+    const query = parse(deliveryQuerySchema, req.query, res);
     if (!query) return;
     const page = await webhooks.listDeliveries({
       programId: programOf(res),
@@ -279,7 +283,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
 
   router.post('/programs/:programId/webhook-deliveries/:deliveryId/redeliver', async (req, res) => {
     const deliveryId = idParam(req, res, 'deliveryId', 'webhookDelivery');
-    if (!deliveryId || !parseOr400(emptyBody, req.body, res)) return;
+    if (!deliveryId || !parse(emptyBody, req.body, res)) return;
     const queued = await webhooks.redeliver(programOf(res), deliveryId);
     if (!queued)
       return sendError(res, 404, 'not_found', `no delivery ${deliveryId}`, 'delivery_id');
@@ -288,7 +292,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   });
 
   router.get('/programs/:programId/webhook-events', async (req, res) => {
-    const query = parseOr400(envelopeQuerySchema, req.query, res);
+    const query = parse(envelopeQuerySchema, req.query, res);
     if (!query) return;
     const page = await webhooks.listEnvelopes({
       programId: programOf(res),

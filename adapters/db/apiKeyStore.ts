@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/schema.ts';
+import type { Database } from './schema.ts';
 import { newId } from '../ids.ts';
 
 export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -148,3 +148,16 @@ export const revokeRootKey = async (
       .execute();
     return { outcome: 'revoked' };
   });
+
+/**
+ * The API keys as the HTTP routes and the dashboard use them: create (inside the transaction that
+ * settles the request's Idempotency-Key, when given one), list, revoke.
+ */
+export const apiKeyStore = (db: Kysely<Database>) => ({
+  create: (input: { programId: string | null; label: string | null }, tx?: Kysely<Database>) =>
+    createApiKey(tx ?? db, input),
+  list: (programId: string | null) => listApiKeys(db, programId),
+  revokeProgramKey: (programId: string, keyId: string) => revokeProgramKey(db, programId, keyId),
+});
+
+export type ApiKeyStore = ReturnType<typeof apiKeyStore>;

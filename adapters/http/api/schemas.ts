@@ -1,12 +1,28 @@
 import { z } from 'zod';
-import { isId } from '../../domain/ids.ts';
-import type { OrderStatus } from '../../domain/order.ts';
-import { hasControlCharacters, isWellFormedText } from '../../domain/validation.ts';
+import { isId } from '../../../domain/ids.ts';
+import type { OrderStatus } from '../../../domain/order.ts';
+import type { Incentives } from '../../../application/incentives.ts';
+import type { MemberChanges } from '../../../domain/member.ts';
+import type { ProgramChanges, ProgramSettings, Tier } from '../../../domain/program.ts';
+import { maxStock, type RewardChanges } from '../../../domain/reward.ts';
+import {
+  hasControlCharacters,
+  isWellFormedText,
+  maxPointsPerCommand,
+} from '../../../domain/validation.ts';
 
 /**
  * Request schemas: the single source for validation and for /openapi.json. Objects are strict
  * (an unknown field is a 400 naming it); strings refuse control characters; numbers are integers
  * within the domain's bounds, so bad input never reaches a decider as the wrong type.
+ *
+ * Each `…Schema` is the wire shape /openapi.json documents; each `…Body` / `…Query` is the same
+ * schema transformed into the input the application takes, typed by it, so a route passes the
+ * parsed value on as it is and a change on either side fails to compile here.
+ *
+ * The limits are the domain's (`maxPointsPerCommand`, `maxStock`, `hasControlCharacters`). The
+ * lengths here count UTF-16 code units where the domain counts code points: the edge is the
+ * stricter of the two for text outside the BMP, and stays so, as the API has always answered.
  */
 
 /**
@@ -23,7 +39,7 @@ const text = (max: number) =>
     .max(max)
     .refine((value) => !hasControlCharacters(value), 'must not contain control characters')
     .refine((value) => value.trim().length > 0, 'must not be blank');
-const points = z.number().int().min(1).max(1_000_000_000);
+const points = z.number().int().min(1).max(maxPointsPerCommand);
 const email = wireString().max(254).pipe(z.email());
 
 export const tierSchema = z.strictObject({
@@ -163,7 +179,7 @@ export const createRewardSchema = z
   .strictObject({
     name: text(200),
     points_cost: points,
-    stock: z.number().int().min(0).max(1_000_000_000).nullable().default(null),
+    stock: z.number().int().min(0).max(maxStock).nullable().default(null),
     kind: z.enum(['physical', 'digital']),
   })
   .meta({ id: 'CreateReward' });
@@ -172,7 +188,7 @@ export const updateRewardSchema = z
   .strictObject({
     name: text(200),
     points_cost: points,
-    stock: z.number().int().min(0).max(1_000_000_000).nullable(),
+    stock: z.number().int().min(0).max(maxStock).nullable(),
     active: z.boolean(),
   })
   .partial()
@@ -246,3 +262,149 @@ export const ordersQuerySchema = memberOrdersQuerySchema.extend({
     .refine((value) => isId('member', value), 'must be a member id (mem_…)')
     .optional(),
 });
+
+type Input<K extends keyof Incentives, N extends number> = Parameters<Incentives[K]>[N];
+
+/**
+ * The fields a partial update sent: an absent field is no key at all (not a key holding
+ * undefined), so the recorded change names only what changed.
+ */
+const sent = <T extends object>(changes: T): T =>
+  Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined)) as T;
+
+const tiersOf = (tiers: readonly z.infer<typeof tierSchema>[]): Tier[] =>
+  tiers.map((t) => ({ name: t.name, minPoints: t.min_points }));
+
+export const createProgramBody = createProgramSchema.transform((body): ProgramSettings => ({
+  name: body.name,
+  tiers: tiersOf(body.tiers),
+  tierBasis: body.tier_basis,
+  pointsExpiryDays: null,
+  pointsExpiryMode: 'inactivity',
+  ...pointsExpiryChanges(body),
+  timezone: body.timezone,
+  notificationEmail: body.notification_email,
+}));
+
+export const updateProgramBody = updateProgramSchema.transform((body): ProgramChanges =>
+  sent({
+    name: body.name,
+    tiers: body.tiers && tiersOf(body.tiers),
+    tierBasis: body.tier_basis,
+    ...pointsExpiryChanges(body),
+    timezone: body.timezone,
+    notificationEmail: body.notification_email,
+  }),
+);
+
+export const createApiKeyBody = createApiKeySchema.transform((body) => ({
+  label: body.label ?? null,
+}));
+
+export const createMemberBody = createMemberSchema.transform(
+  (body): Input<'registerMember', 1> => ({
+    email: body.email,
+    name: body.name,
+    externalId: body.external_id ?? null,
+    attributes: body.attributes ?? {},
+  }),
+);
+
+/** The profile changes, and the tier override when the body asks for one (absent otherwise). */
+export const updateMemberBody = updateMemberSchema.transform(
+  (body): Input<'updateMember', 2> => ({
+    ...sent({
+      email: body.email,
+      name: body.name,
+      externalId: body.external_id,
+      attributes: body.attributes,
+    }),
+    ...((body.tier !== undefined || body.tier_locked_until !== undefined) && {
+      override: sent({
+        tier: body.tier,
+        lockedUntil:
+          body.tier_locked_until === undefined || body.tier_locked_until === null
+            ? body.tier_locked_until
+            : new Date(body.tier_locked_until).toISOString(),
+      }),
+    }),
+  }),
+);
+
+export const reverseTransactionBody = reverseTransactionSchema.transform(
+  (body): Input<'reverseTransaction', 2> => ({
+    reason: body.reason,
+    allowNegative: body.allow_negative,
+  }),
+);
+
+/** A movement's amount and reason; the route adds the direction its path names. */
+export const pointsBody = pointsSchema.transform(
+  (body): Omit<Input<'movePoints', 2>, 'direction'> => ({
+    points: body.points,
+    reason: body.reason,
+    reference: body.reference ?? null,
+  }),
+);
+
+export const createRewardBody = createRewardSchema.transform((body): Input<'createReward', 1> => ({
+  name: body.name,
+  pointsCost: body.points_cost,
+  stock: body.stock,
+  kind: body.kind,
+}));
+
+export const updateRewardBody = updateRewardSchema.transform((body): RewardChanges =>
+  sent({
+    name: body.name,
+    pointsCost: body.points_cost,
+    stock: body.stock,
+    active: body.active,
+  }),
+);
+
+export const shipBody = shipSchema.transform((body): Input<'shipOrder', 2> => ({
+  carrier: body.carrier,
+  trackingNumber: body.tracking_number,
+}));
+
+/** The cancellation's reason: the program's default when the body gives none. */
+export const cancelBody = cancelSchema.transform(
+  (body): Input<'cancelOrder', 2> => body.reason ?? 'Cancelled by the program',
+);
+
+export const createLeaderboardBody = createLeaderboardSchema.transform(
+  (body): Input<'createLeaderboard', 1> => ({
+    name: body.name,
+    period: body.period,
+    topN: body.top_n,
+  }),
+);
+
+/** A page: `limit`, and `cursor` when the caller sent one. */
+const pageOf = (query: { limit: number; cursor?: string | undefined }) =>
+  sent({ limit: query.limit, cursor: query.cursor });
+
+/** The members list's page and filters. */
+export const membersQuery = listQuerySchema.transform((query) =>
+  sent({
+    ...pageOf(query),
+    tier: query.tier,
+    email: query.email,
+    externalId: query.external_id,
+    q: query.q,
+  }),
+);
+
+/** A page of a list that takes no filters, read through the list query (its filters ignored). */
+export const listPageQuery = listQuerySchema.transform(pageOf);
+
+export const pageQuery = pageQuerySchema.transform(pageOf);
+
+export const memberOrdersQuery = memberOrdersQuerySchema.transform((query) =>
+  sent({ ...pageOf(query), status: query.status }),
+);
+
+export const ordersQuery = ordersQuerySchema.transform((query) =>
+  sent({ ...pageOf(query), status: query.status, memberId: query.member_id }),
+);

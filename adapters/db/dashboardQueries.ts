@@ -1,5 +1,7 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../../db/schema.ts';
+import { tierReevaluations } from '../../application/jobs.ts';
+import type { ApplicationTables } from '../../application/policyTables.ts';
+import { tablesOf, type Database } from './schema.ts';
 
 /** Delivery statuses as the dashboard groups them (webhookTables' DeliveryStatus). */
 export type DeliveryCounts = {
@@ -148,6 +150,10 @@ export const dashboardQueries = (db: Kysely<Database>) => ({
       createdAt: r.created_at,
     }));
   },
+
+  /** The program's tier re-evaluation still running, if one is (a list of at most one). */
+  runningTierReevaluations: (programId: string) =>
+    tierReevaluations(tablesOf<ApplicationTables>(db), { programId, running: true }),
 
   /**
    * Whether a stored API key still works. A dashboard session keeps only the key id, so this is

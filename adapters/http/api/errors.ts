@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import type { Rejection } from '../../application/incentives.ts';
-import { isDatabaseUnavailable } from '../db/unavailable.ts';
+import type { Rejection } from '../../../application/incentives.ts';
+import { isDatabaseUnavailable } from '../../db/unavailable.ts';
 
 /** Codes the HTTP layer itself answers with, beside the domain's refusals. */
 export type HttpErrorCode =

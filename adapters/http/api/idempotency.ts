@@ -1,13 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { sql, type Kysely } from 'kysely';
-import type { IdempotencyContext } from '../../application/commandHandler.ts';
-import { decryptSecret, encryptSecret } from '../../delivery/signing.ts';
-import type { Database } from '../db/schema.ts';
-import { isDatabaseUnavailable } from '../db/unavailable.ts';
-import { jsonbText } from '../eventstore/canonical.ts';
-import { isId } from '../../domain/ids.ts';
-import { canAccessProgram, principalOf, type Principal } from './auth.ts';
+import type { IdempotencyContext } from '../../../application/commandHandler.ts';
+import { decryptSecret, encryptSecret } from '../../../delivery/signing.ts';
+import type { Database } from '../../db/schema.ts';
+import { isDatabaseUnavailable } from '../../db/unavailable.ts';
+import { jsonbText } from '../../eventstore/canonical.ts';
+import { isId } from '../../../domain/ids.ts';
+import type { Principal } from '../../db/apiKeyVerifier.ts';
+import { canAccessProgram, principalOf } from './auth.ts';
 import { sendError } from './errors.ts';
 
 const keyPattern = /^[\x21-\x7e]{1,255}$/;

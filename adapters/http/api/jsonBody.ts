@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
-import { isReservedKey, isWellFormedText } from '../../domain/validation.ts';
+import { isReservedKey, isWellFormedText } from '../../../domain/validation.ts';
 import { sendError } from './errors.ts';
 
 /**
@@ -58,8 +58,7 @@ export const keyProblem = (body: unknown): KeyProblem | null => {
       }
     } else {
       const entries: [string, unknown][] = Object.entries(value);
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const [name, item] = entries[i]!;
+      for (const [name, item] of entries.reverse()) {
         pending.push({ value: item, path: [...path, name], key: name });
       }
     }
@@ -120,7 +119,8 @@ const tooDeep = (bytes: Buffer): { field: string | undefined } | null => {
   const open: number[] = [];
   let inString = false;
   for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i]!;
+    // Always in range (i < bytes.length); `?? 0` only satisfies noUncheckedIndexedAccess.
+    const byte = bytes[i] ?? 0;
     if (inString) {
       if (byte === backslash) i++;
       else if (byte === quote) inString = false;

@@ -1,6 +1,7 @@
 import type { DomainEvent } from '../domain/events.ts';
 import { defaultTopN } from '../domain/leaderboard.ts';
 import type { PointsAccountEvent, PointsMovementEvent } from '../domain/pointsAccount.ts';
+import type { RecordedEvent } from '../domain/recordedEvent.ts';
 import type { ReadModelTables } from './readModelTables.ts';
 
 /**
@@ -90,6 +91,16 @@ export type ProjectedEvent = DomainEvent & {
   revision: bigint;
   programId: string | null;
 };
+
+/** The fold's view of a recorded event: its data and type, id, revision and program. */
+export const projected = (recorded: RecordedEvent): ProjectedEvent =>
+  ({
+    type: recorded.type,
+    data: recorded.data,
+    id: recorded.id,
+    revision: recorded.revision,
+    programId: recorded.metadata.programId ?? null,
+  }) as ProjectedEvent;
 
 /** The points events that write a ledger line (RewardRedeemed repeats its deduction's). */
 export type LedgerEvent = Exclude<PointsMovementEvent, { type: 'RewardRedeemed' }>;

@@ -2,11 +2,11 @@ import { sql, type Kysely } from 'kysely';
 import { lotsAfter, type PointsLot } from '../domain/pointsAccount.ts';
 import type { RecordedEvent } from '../domain/recordedEvent.ts';
 import {
+  projected,
   readModelRows,
   readModelTableNames,
   tableColumns,
   tableKeys,
-  type ProjectedEvent,
   type ReadModelTable,
   type RowMutation,
   type RowOf,
@@ -44,16 +44,6 @@ export const projectReadModels = async (
   }
   if (run.length > 0) await applyPointsRun(run, db);
 };
-
-/** The fold's view of a recorded event: its data and type, id, revision and program. */
-export const projected = (recorded: RecordedEvent): ProjectedEvent =>
-  ({
-    type: recorded.type,
-    data: recorded.data,
-    id: recorded.id,
-    revision: recorded.revision,
-    programId: recorded.metadata.programId ?? null,
-  }) as ProjectedEvent;
 
 type LedgerInsert = Extract<RowMutation, { kind: 'insert'; table: 'rm_ledger' }> & {
   then?: readonly FoldLots[];

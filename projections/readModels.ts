@@ -1,16 +1,14 @@
 import { sql, type Kysely } from 'kysely';
 import { lotsAfter, type PointsLot } from '../domain/pointsAccount.ts';
 import type { RecordedEvent } from '../domain/recordedEvent.ts';
+import { projected, readModelRows, type RowMutation } from './readModelRows.ts';
 import {
-  projected,
-  readModelRows,
   readModelTableNames,
   tableColumns,
   tableKeys,
   type ReadModelTable,
-  type RowMutation,
   type RowOf,
-} from './readModelRows.ts';
+} from './readModelColumns.ts';
 import type { ReadModelTables } from './readModelTables.ts';
 
 /** The subscription name of this projector: its checkpoint key and its lock. */

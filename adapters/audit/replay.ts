@@ -15,7 +15,7 @@ import {
   tableColumns,
   tableKeys,
   type ReadModelTable,
-} from '../../projections/readModelRows.ts';
+} from '../../projections/readModelColumns.ts';
 
 /**
  * One row that differs between the live read models (`public`) and the rebuilt ones.

@@ -4,11 +4,13 @@ import { backfillExpiryLots, foldLotInPlace } from '../db/migrations/013_expiryL
 import { tablesOf, type Database } from '../db/schema.ts';
 import { correctPeriodStandings } from '../../projections/readModels.ts';
 import {
-  readModelRows,
   tableColumns,
   tableKeys,
-  type ProjectedEvent,
   type ReadModelTable,
+} from '../../projections/readModelColumns.ts';
+import {
+  readModelRows,
+  type ProjectedEvent,
   type RowMutation,
 } from '../../projections/readModelRows.ts';
 import type { ReadModelTables } from '../../projections/readModelTables.ts';

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DomainEvent, DomainEventType } from '../../domain/events.ts';
 import { defaultTopN } from '../../domain/leaderboard.ts';
+import { tableColumns } from '../../projections/readModelColumns.ts';
 import {
   readModelRows,
-  tableColumns,
   type ProjectedEvent,
   type RowMutation,
 } from '../../projections/readModelRows.ts';

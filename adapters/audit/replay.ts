@@ -22,6 +22,13 @@ import {
  * `missing`: the history yields the row, live lacks it; `extra`: live has a row the history does
  * not yield; `different`: both have it, `columns` differ (every column but the generated `seq`).
  */
+
+/** The position of a page's last event, or null for an empty page. */
+const lastOf = (page: readonly Parameters<typeof positionOf>[0][]): Position | null => {
+  const last = page.at(-1);
+  return last === undefined ? null : positionOf(last);
+};
+
 export type RowDifference = {
   table: ReadModelTable;
   key: Record<string, unknown>;
@@ -136,7 +143,7 @@ export const replayReadModels = async (
         })),
       );
       events += page.length;
-      lastPosition = positionOf(page[page.length - 1]!);
+      lastPosition = lastOf(page) ?? lastPosition;
       options.onProgress?.(events);
     }
   } else {
@@ -148,7 +155,7 @@ export const replayReadModels = async (
           projectReadModels(recorded, tablesOf<ReadModelTables>(tx).withSchema(schema)),
         );
       events += page.length;
-      lastPosition = positionOf(page[page.length - 1]!);
+      lastPosition = lastOf(page) ?? lastPosition;
       options.onProgress?.(events);
     }
   }
@@ -180,7 +187,7 @@ export const replayReadModels = async (
           if (page.length === 0) break;
           await projectReadModels(page.map(toRecorded), inTx);
           caughtUp += page.length;
-          lastPosition = positionOf(page[page.length - 1]!);
+          lastPosition = lastOf(page) ?? lastPosition;
         }
       }
       if (options.verify) {
@@ -276,12 +283,14 @@ const diffTable = async (
   },
 ): Promise<number> => {
   const keys = tableKeys[args.table];
+  const [firstKey] = keys;
+  if (firstKey === undefined) throw new Error(`table ${args.table} has no key`);
   const columns = tableColumns[args.table].map(([name]) => name);
   const q = (name: string) => `"${name}"`;
   const join = keys.map((k) => `l.${q(k)} = r.${q(k)}`).join(' and ');
   const liveRow = columns.map((c) => `l.${q(c)}`).join(', ');
   const rebuiltRow = columns.map((c) => `r.${q(c)}`).join(', ');
-  const where = `l.${q(keys[0]!)} is null or r.${q(keys[0]!)} is null or (${liveRow}) is distinct from (${rebuiltRow})`;
+  const where = `l.${q(firstKey)} is null or r.${q(firstKey)} is null or (${liveRow}) is distinct from (${rebuiltRow})`;
   const from = `from public.${q(args.table)} l full join ${q(args.schema)}.${q(args.table)} r on ${join} where ${where}`;
   const counted = await sql.raw<{ n: string }>(`select count(*)::text as n ${from}`).execute(tx);
   const count = Number(counted.rows[0]?.n ?? 0);
@@ -291,18 +300,20 @@ const diffTable = async (
       live: Record<string, unknown> | null;
       rebuilt: Record<string, unknown> | null;
     }>(
-      `select case when l.${q(keys[0]!)} is null then null else to_jsonb(l) - 'seq' end as live,
-        case when r.${q(keys[0]!)} is null then null else to_jsonb(r) - 'seq' end as rebuilt
+      `select case when l.${q(firstKey)} is null then null else to_jsonb(l) - 'seq' end as live,
+        case when r.${q(firstKey)} is null then null else to_jsonb(r) - 'seq' end as rebuilt
        ${from} order by ${keys.map((k) => `coalesce(l.${q(k)}, r.${q(k)})`).join(', ')} limit ${args.limit}`,
     )
     .execute(tx);
   for (const row of rows.rows) {
-    const either = (row.live ?? row.rebuilt)!;
+    const either = row.live ?? row.rebuilt;
+    if (either === null) continue; // a full join yields no row that both sides lack
     const key = Object.fromEntries(keys.map((k) => [k, either[k]]));
     const kind = row.live === null ? 'missing' : row.rebuilt === null ? 'extra' : 'different';
+    const { live, rebuilt } = row;
     const differing =
-      kind === 'different'
-        ? columns.filter((c) => JSON.stringify(row.live![c]) !== JSON.stringify(row.rebuilt![c]))
+      live !== null && rebuilt !== null
+        ? columns.filter((c) => JSON.stringify(live[c]) !== JSON.stringify(rebuilt[c]))
         : columns;
     await args.onDifference({
       table: args.table,

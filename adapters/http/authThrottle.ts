@@ -50,7 +50,7 @@ type Entry = { failuresMs: number[]; blocks: number; blockedUntilMs: number };
  */
 export const addressKey = (address: string): string => {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
+  if (mapped?.[1] !== undefined) return mapped[1];
   if (!isIPv6(address)) return address;
   const [head = '', tail = ''] = address.toLowerCase().split('::');
   const left = head ? head.split(':') : [];

@@ -4,11 +4,7 @@ import { CommandHandler } from '../../application/commandHandler.ts';
 import { openDatabase, type DatabaseHandle } from '../../adapters/db/database.ts';
 import { PostgresEventStore } from '../../adapters/eventstore/postgresEventStore.ts';
 import { pointsAccount } from '../../domain/pointsAccount.ts';
-import {
-  createTestDatabase,
-  skipWithoutPostgres,
-  type TestDatabase,
-} from '../support/postgres.ts';
+import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../support/postgres.ts';
 
 const context = { programId: 'prg_t', actor: 'key_test', correlationId: 'c', causationId: null };
 const movement = (type: 'AwardPoints' | 'DeductPoints', points: number, n: number) =>

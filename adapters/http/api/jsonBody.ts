@@ -145,7 +145,7 @@ const invalidField = (bytes: Buffer): string | undefined => {
   const text = bytes.toString('utf8');
   let offset = 0;
   for (let i = 0; i < text.length;) {
-    const code = text.codePointAt(i)!;
+    const code = text.codePointAt(i) ?? 0;
     const asSent =
       bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd;
     if (code === 0xfffd && !asSent) return markedField(text.slice(0, i), text.slice(i + 1));

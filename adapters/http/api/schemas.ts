@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { isId } from '../../../domain/ids.ts';
 import type { OrderStatus } from '../../../domain/order.ts';
 import type { Incentives } from '../../../application/incentives.ts';
-import type { MemberChanges } from '../../../domain/member.ts';
 import type { ProgramChanges, ProgramSettings, Tier } from '../../../domain/program.ts';
 import { maxStock, type RewardChanges } from '../../../domain/reward.ts';
 import {
@@ -311,25 +310,23 @@ export const createMemberBody = createMemberSchema.transform(
 );
 
 /** The profile changes, and the tier override when the body asks for one (absent otherwise). */
-export const updateMemberBody = updateMemberSchema.transform(
-  (body): Input<'updateMember', 2> => ({
-    ...sent({
-      email: body.email,
-      name: body.name,
-      externalId: body.external_id,
-      attributes: body.attributes,
-    }),
-    ...((body.tier !== undefined || body.tier_locked_until !== undefined) && {
-      override: sent({
-        tier: body.tier,
-        lockedUntil:
-          body.tier_locked_until === undefined || body.tier_locked_until === null
-            ? body.tier_locked_until
-            : new Date(body.tier_locked_until).toISOString(),
-      }),
+export const updateMemberBody = updateMemberSchema.transform((body): Input<'updateMember', 2> => ({
+  ...sent({
+    email: body.email,
+    name: body.name,
+    externalId: body.external_id,
+    attributes: body.attributes,
+  }),
+  ...((body.tier !== undefined || body.tier_locked_until !== undefined) && {
+    override: sent({
+      tier: body.tier,
+      lockedUntil:
+        body.tier_locked_until === undefined || body.tier_locked_until === null
+          ? body.tier_locked_until
+          : new Date(body.tier_locked_until).toISOString(),
     }),
   }),
-);
+}));
 
 export const reverseTransactionBody = reverseTransactionSchema.transform(
   (body): Input<'reverseTransaction', 2> => ({

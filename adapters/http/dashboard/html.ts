@@ -23,7 +23,8 @@ const entities: Record<string, string> = {
 };
 
 /** Escapes text for element content and for quoted attribute values alike. */
-export const escapeHtml = (text: string): string => text.replace(/[&<>"'`]/g, (c) => entities[c]!);
+export const escapeHtml = (text: string): string =>
+  text.replace(/[&<>"'`]/g, (c) => entities[c] ?? c);
 
 const isSafe = (value: unknown): value is SafeHtml =>
   typeof value === 'object' && value !== null && marker in value;

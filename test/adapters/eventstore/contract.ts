@@ -5,11 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { EventMetadata, RecordedEvent } from '../../../domain/recordedEvent.ts';
 import { comparePositions } from '../../../domain/recordedEvent.ts';
 import { canonicalEvent, chainHash } from '../../../adapters/eventstore/canonical.ts';
-import {
-  ConcurrencyError,
-  type EventStore,
-  type NewEvent,
-} from '../../../application/ports.ts';
+import { ConcurrencyError, type EventStore, type NewEvent } from '../../../application/ports.ts';
 
 /** What a store under contract needs: a fresh empty store, and a way to make another instance. */
 export type StoreFixture = {

@@ -43,12 +43,14 @@ describe('the nesting limit on the raw body', () => {
     verify(Buffer.from(`{"a": "${'['.repeat(100)} \\" ${'{'.repeat(100)}", "b": ["\\\\"]}`));
   });
 
-  it('refuses a megabyte of brackets quickly, without parsing it', () => {
-    const started = process.hrtime.bigint();
+  it('refuses a megabyte of brackets without parsing it', () => {
     const error = thrown(() => verify(Buffer.from(`${'['.repeat(500_000)}${']'.repeat(500_000)}`)));
     assert.equal(error.type, 'entity.too_deep');
     assert.equal(error.field, Array.from({ length: maxJsonDepth }, () => '0').join('.'));
-    assert.ok(process.hrtime.bigint() - started < 200_000_000n, 'took over 200 ms');
+    // The scan stops at the level too many: what follows it is never read, so not even bytes
+    // that no JSON parser would take get a parse error.
+    const cutShort = thrown(() => verify(Buffer.from(`${'['.repeat(maxJsonDepth + 1)}\u0000}}{{`)));
+    assert.equal(cutShort.type, 'entity.too_deep');
   });
 });
 

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
-import type { LedgerKind } from './readModelRows.ts';
+import type { LedgerKind } from './ledgerLine.ts';
 import type { PointsLot } from '../domain/pointsAccount.ts';
 
 /** timestamptz: read back as Date (pg and PGlite alike), written as an ISO string. */
@@ -7,7 +7,7 @@ type Timestamp = ColumnType<Date, string, string>;
 /** bigint columns: both drivers hand back numbers (adapters/db/database.ts sets pg's parser). */
 type BigCount = ColumnType<number, number, number>;
 
-/** The read models' tables: what projections/readModelRows.ts says each event writes. */
+/** The read models' tables: written only by projections/readModels.ts. */
 export type ReadModelTables = {
   rm_programs: {
     program_id: string;

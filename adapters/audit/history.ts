@@ -1,16 +1,28 @@
 import type { Kysely } from 'kysely';
+import type { DomainEvent } from '../../domain/events.ts';
 import { streamName } from '../../domain/ids.ts';
 import { member, type MemberEvent } from '../../domain/member.ts';
-import { pointsAccount, type PointsAccountEvent } from '../../domain/pointsAccount.ts';
+import {
+  isMovementEvent,
+  pointsAccount,
+  type PointsAccountEvent,
+} from '../../domain/pointsAccount.ts';
 import type { RecordedEvent } from '../../domain/recordedEvent.ts';
-import type { RowOf } from '../../projections/readModelColumns.ts';
-import { projected, readModelRows } from '../../projections/readModelRows.ts';
+import { isActivity, ledgerLineOf, type LedgerKind } from '../../projections/ledgerLine.ts';
 import type { Database } from '../db/schema.ts';
 import { PostgresEventStore } from '../eventstore/postgresEventStore.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 
 /** One ledger line as of a moment: the same fields as the member's transactions endpoint. */
-export type LedgerLine = Omit<RowOf<'rm_ledger'>, 'program_id' | 'member_id'> & {
+export type LedgerLine = {
+  event_id: string;
+  transaction_id: string;
+  kind: LedgerKind;
+  points: number;
+  reason: string;
+  reference: string | null;
+  balance_after: number;
+  occurred_at: string;
   revision: string;
 };
 
@@ -61,9 +73,8 @@ const timeOf = (event: RecordedEvent): number => {
 /**
  * The member's state and ledger at `asOf` (inclusive), by folding its member and points streams
  * up to that moment with the domain's own `evolve`; the read-model fields that are not decider
- * state (`created_at`, `updated_at`, `last_activity_at`) and the ledger lines are what
- * projections/readModelRows.ts writes for the same events. Null when the member had not been
- * registered by then (or does not exist in this program).
+ * state (`updated_at`, `last_activity_at`) follow projections/readModels.ts. Null when the member
+ * had not been registered by then (or does not exist in this program).
  */
 export const memberHistory = async (
   reader: StreamReader,
@@ -82,15 +93,11 @@ export const memberHistory = async (
   let createdAt: string | null = null;
   let updatedAt: string | null = null;
   for (const recorded of memberFacts) {
-    state = member.evolve(state, { type: recorded.type, data: recorded.data } as MemberEvent);
-    for (const mutation of readModelRows(projected(recorded))) {
-      if (mutation.kind === 'insert' && mutation.table === 'rm_members') {
-        createdAt ??= mutation.row.created_at;
-        updatedAt = mutation.row.updated_at;
-      }
-      if (mutation.kind === 'update' && mutation.table === 'rm_members')
-        updatedAt = mutation.set.updated_at ?? updatedAt;
-    }
+    const event = { type: recorded.type, data: recorded.data } as MemberEvent;
+    state = member.evolve(state, event);
+    if (event.type === 'MemberRegistered') createdAt ??= event.data.at;
+    // A revoked reservation changes nothing the member view shows (the read model skips it).
+    if (event.type !== 'MemberReservationRevoked') updatedAt = event.data.at;
   }
   if (!state.exists || createdAt === null || state.programId !== args.programId) return null;
 
@@ -99,21 +106,26 @@ export const memberHistory = async (
   const ledger: LedgerLine[] = [];
   // Interleave by time, as the projector saw them, for updated_at.
   for (const recorded of pointsFacts) {
-    account = pointsAccount.evolve(account, {
-      type: recorded.type,
-      data: recorded.data,
-    } as PointsAccountEvent);
-    for (const mutation of readModelRows(projected(recorded))) {
-      if (mutation.kind === 'insert' && mutation.table === 'rm_ledger') {
-        const { program_id: _program, member_id: _member, ...line } = mutation.row;
-        ledger.push({ ...line, revision: recorded.revision.toString() });
-      }
-      if (mutation.kind !== 'update' || mutation.table !== 'rm_members') continue;
-      const { last_activity_at: activeAt, updated_at: at } = mutation.set;
-      if (activeAt !== undefined) lastActivityAt = activeAt;
-      if (at !== undefined && (updatedAt === null || Date.parse(at) >= Date.parse(updatedAt)))
-        updatedAt = at;
+    const event = { type: recorded.type, data: recorded.data } as PointsAccountEvent & DomainEvent;
+    account = pointsAccount.evolve(account, event);
+    // Freezing and deferred refunds move no points: the read models show nothing of them.
+    if (!isMovementEvent(event)) continue;
+    if (event.type === 'RewardRedeemed') {
+      lastActivityAt = event.data.at;
+      continue;
     }
+    const d = event.data;
+    if (isActivity(event)) lastActivityAt = d.at;
+    if (updatedAt === null || Date.parse(d.at) >= Date.parse(updatedAt)) updatedAt = d.at;
+    ledger.push({
+      event_id: recorded.id,
+      transaction_id: d.transactionId,
+      ...ledgerLineOf(event),
+      reason: d.reason,
+      balance_after: d.newBalance,
+      occurred_at: d.at,
+      revision: recorded.revision.toString(),
+    });
   }
   const iso = (text: string) => new Date(text).toISOString();
   return {

@@ -7,15 +7,15 @@ import { leaderboardReadModelStatements } from '../db/migrations/010_leaderboard
 import { ordersListingStatements } from '../db/migrations/011_ordersListing.ts';
 import { reversalReadModelStatements } from '../db/migrations/012_reversalsAndOverrides.ts';
 import { expiryLotsStatements } from '../db/migrations/013_expiryLots.ts';
-import { tablesOf, type Database } from '../db/schema.ts';
+import type { Database } from '../db/schema.ts';
 import { globalPages, positionOf, readGlobalPage, replayPages, toRecorded } from './events.ts';
-import { BatchedReplay } from './replayProjector.ts';
 import {
+  BatchedReplay,
   readModelTableNames,
   tableColumns,
   tableKeys,
   type ReadModelTable,
-} from '../../projections/readModelColumns.ts';
+} from './replayProjector.ts';
 
 /**
  * One row that differs between the live read models (`public`) and the rebuilt ones.
@@ -128,7 +128,7 @@ export const replayReadModels = async (
   const replayStarted = now();
   let events = 0;
   let lastPosition: Position | null = options.from ?? null;
-  const batched = new BatchedReplay({ db, schema, tables });
+  const batched = new BatchedReplay({ db: db as Kysely<unknown>, schema, tables });
   // Without a live checkpoint (no projector ever ran) `until` is null: the whole history.
   const range = { after: options.from ?? null, until: target, limit: batchSize };
   if (engine === 'batched') {
@@ -152,7 +152,10 @@ export const replayReadModels = async (
       await db
         .transaction()
         .execute((tx) =>
-          projectReadModels(recorded, tablesOf<ReadModelTables>(tx).withSchema(schema)),
+          projectReadModels(
+            recorded,
+            (tx as unknown as Kysely<ReadModelTables>).withSchema(schema),
+          ),
         );
       events += page.length;
       lastPosition = lastOf(page) ?? lastPosition;
@@ -177,7 +180,7 @@ export const replayReadModels = async (
         .execute(tx);
       const checkpoint = await liveCheckpoint(tx);
       if (checkpoint && (!lastPosition || comparePositions(checkpoint, lastPosition) > 0)) {
-        const inTx = tablesOf<ReadModelTables>(tx).withSchema(schema);
+        const inTx = (tx as unknown as Kysely<ReadModelTables>).withSchema(schema);
         for (;;) {
           const page = await readGlobalPage(tx, {
             after: lastPosition,

@@ -1,19 +1,19 @@
 import { sql, type Kysely } from 'kysely';
+import type { DomainEvent } from '../../domain/events.ts';
+import { defaultTopN } from '../../domain/leaderboard.ts';
 import type { PointsLot } from '../../domain/pointsAccount.ts';
 import { backfillExpiryLots, foldLotInPlace } from '../db/migrations/013_expiryLots.ts';
-import { tablesOf, type Database } from '../db/schema.ts';
+import { isActivity, ledgerLineOf } from '../../projections/ledgerLine.ts';
 import { correctPeriodStandings } from '../../projections/readModels.ts';
+import type { ReadModelTables } from '../../projections/readModelTables.ts';
 import {
+  readModelTableNames,
   tableColumns,
   tableKeys,
   type ReadModelTable,
-} from '../../projections/readModelColumns.ts';
-import {
-  readModelRows,
-  type ProjectedEvent,
-  type RowMutation,
-} from '../../projections/readModelRows.ts';
-import type { ReadModelTables } from '../../projections/readModelTables.ts';
+} from './readModelColumns.ts';
+
+export { readModelTableNames, tableColumns, tableKeys, type ReadModelTable };
 
 type Row = Record<string, unknown>;
 
@@ -57,8 +57,8 @@ const boundOnce = (rows: readonly Row[]) => {
 };
 
 /** Multi-row inserts through one json parameter each: one round trip per 1,000 rows. */
-export const insertRows = async <DB>(
-  db: Kysely<DB>,
+export const insertRows = async (
+  db: Kysely<unknown>,
   schema: string,
   table: ReadModelTable,
   rows: Iterable<Row>,
@@ -83,24 +83,20 @@ export const insertRows = async <DB>(
   if (chunk.length > 0) await insert(chunk);
 };
 
-/** A history entry of an order, as the fold says it. */
-type OrderStatus = { status: string; at: string };
-
 /**
- * An order as the replay keeps it: its history flat, `[status, at, status, at, …]`, one exactly
+ * An order as the fold keeps it: its history flat, `[status, at, status, at, …]`, one exactly
  * sized array instead of an array grown by push and an object per entry (~160 bytes less per
  * order in bench/audit's history); `writtenOrder` spells it out as the live projector's
  * `[{ status, at }, …]`.
  */
-type OrderRow = Row & { history: readonly string[] };
-
-const flatHistory = (history: readonly OrderStatus[]): string[] =>
-  history.flatMap(({ status, at }) => [status, at]);
+type OrderRow = Row & { status: string; history: readonly string[] };
 
 const writtenOrder = (row: OrderRow): Row => {
-  const history: OrderStatus[] = [];
-  for (let i = 0; i + 1 < row.history.length; i += 2)
-    history.push({ status: row.history[i] ?? '', at: row.history[i + 1] ?? '' });
+  const history: { status: string; at: string }[] = [];
+  for (let i = 0; i + 1 < row.history.length; i += 2) {
+    const [status, at] = row.history.slice(i, i + 2);
+    if (status !== undefined && at !== undefined) history.push({ status, at });
+  }
   return { ...row, history };
 };
 
@@ -112,79 +108,34 @@ function* flattened(groups: Iterable<Map<string, Row>>): Iterable<Row> {
   for (const group of groups) yield* group.values();
 }
 
-/** Tables whose rows the replay keeps in memory by their one key column, until `finish`. */
-type KeptTable = 'rm_programs' | 'rm_members' | 'rm_rewards' | 'rm_orders' | 'rm_leaderboards';
-/** Tables whose rows are only ever inserted: written each batch. */
-type WrittenTable = 'rm_ledger' | 'rm_leaderboard_periods' | 'rm_period_corrections';
-
-const isKept = (table: ReadModelTable): table is KeptTable =>
-  table === 'rm_programs' ||
-  table === 'rm_members' ||
-  table === 'rm_rewards' ||
-  table === 'rm_orders' ||
-  table === 'rm_leaderboards';
-
 /**
- * Columns of a kept row that repeat a string another kept row holds (an order's member, a
- * standing's board): `[column, owner table, the column naming the owner, the owner's column]`.
- * The row shares the owner's string instead of each keeping the copy parsed from its own event.
- */
-const sharedColumns: Partial<
-  Record<ReadModelTable, readonly (readonly [string, KeptTable, string, string])[]>
-> = {
-  rm_members: [['program_id', 'rm_programs', 'program_id', 'program_id']],
-  rm_rewards: [['program_id', 'rm_programs', 'program_id', 'program_id']],
-  rm_orders: [
-    ['program_id', 'rm_programs', 'program_id', 'program_id'],
-    ['member_id', 'rm_members', 'member_id', 'member_id'],
-    ['reward_id', 'rm_rewards', 'reward_id', 'reward_id'],
-    ['reward_name', 'rm_rewards', 'reward_id', 'name'],
-  ],
-  rm_leaderboards: [['program_id', 'rm_programs', 'program_id', 'program_id']],
-  rm_standings: [
-    ['leaderboard_id', 'rm_leaderboards', 'leaderboard_id', 'leaderboard_id'],
-    ['member_id', 'rm_members', 'member_id', 'member_id'],
-  ],
-};
-
-/** The one key column of a kept table (each has one: tableKeys). */
-const keyColumnOf = (table: KeptTable): string => tableKeys[table][0] ?? table;
-
-const holds = (row: Row, values: object): boolean =>
-  Object.entries(values).every(([column, value]) => row[column] === value);
-
-/**
- * The read-model fold (projections/readModelRows.ts) applied in memory: rows that events update
- * (members, programs, rewards, orders, leaderboards, standings) stay in maps until `finish`, rows
- * that are only ever inserted (ledger, ended periods, corrections) are written each batch. Each
- * mutation does to the kept rows what the live projector's statement does to the table, including
- * its no-ops (an update of a row that does not exist, an insert of one that does); `replay
- * --verify` against the live tables is the proof. Memory grows with the number of entities, not
- * of events.
+ * The read-model projector's fold (projections/readModels.ts), row for row, but in memory: rows
+ * that events update (members, programs, rewards, orders, leaderboards, standings) stay in maps
+ * until `finish`, rows that are only ever inserted (ledger, ended periods) are written each batch.
+ * Every case mirrors the statement the live projector runs, including its no-ops (an update of a
+ * row that does not exist, an insert of one that does); `replay --verify` against the live tables
+ * is the proof. Memory grows with the number of entities, not of events.
  */
 export class BatchedReplay {
-  readonly #db: Kysely<Database>;
+  readonly #db: Kysely<unknown>;
   readonly #schema: string;
   readonly #tables: ReadonlySet<ReadModelTable>;
-  readonly #kept: Record<KeptTable, Map<string, Row>> = {
-    rm_programs: new Map(),
-    rm_members: new Map(),
-    rm_rewards: new Map(),
-    rm_orders: new Map(),
-    rm_leaderboards: new Map(),
-  };
+  readonly #programs = new Map<string, Row>();
+  readonly #members = new Map<string, Row>();
+  readonly #rewards = new Map<string, Row>();
+  readonly #orders = new Map<string, OrderRow>();
+  readonly #leaderboards = new Map<string, Row>();
   readonly #standings = new Map<string, Map<string, Row>>();
-  /** Keys of the inserted-only rows, but the ledger's (see `#insertWritten`). */
-  readonly #writtenKeys = {
-    rm_leaderboard_periods: new Set<string>(),
-    rm_period_corrections: new Set<string>(),
-  };
-  #written: Record<WrittenTable | 'rm_period_standings', Row[]> = emptyWritten();
-  /** Corrections of ended periods: applied to the standings after the batch's rows are written. */
-  #corrections: Extract<RowMutation, { kind: 'correctPeriod' }>[] = [];
+  readonly #periodKeys = new Set<string>();
+  readonly #correctionKeys = new Set<string>();
+  #ledger: Row[] = [];
+  /** Corrections of ended periods: written, then applied to the standings, after the batch's. */
+  #corrections: Row[] = [];
+  #periods: Row[] = [];
+  #periodStandings: Row[] = [];
   #writing: Promise<void> = Promise.resolve();
 
-  constructor(args: { db: Kysely<Database>; schema: string; tables: readonly ReadModelTable[] }) {
+  constructor(args: { db: Kysely<unknown>; schema: string; tables: readonly ReadModelTable[] }) {
     this.#db = args.db;
     this.#schema = args.schema;
     this.#tables = new Set(args.tables);
@@ -196,23 +147,36 @@ export class BatchedReplay {
    * core); the next `apply` or `finish` waits for it first, so rows still go in batch order.
    */
   async apply(events: readonly ReplayEvent[]): Promise<void> {
-    for (const recorded of events)
-      for (const mutation of readModelRows(recorded as ProjectedEvent)) this.#apply(mutation);
-    const written = this.#written;
+    for (const recorded of events) this.#project(recorded);
+    const ledger = this.#ledger;
+    const periods = this.#periods;
+    const periodStandings = this.#periodStandings;
     const corrections = this.#corrections;
-    this.#written = emptyWritten();
+    this.#ledger = [];
+    this.#periods = [];
+    this.#periodStandings = [];
     this.#corrections = [];
     await this.#writing;
     this.#writing = (async () => {
-      for (const table of writeOrder)
-        if (this.#tables.has(table) && written[table].length > 0)
-          await insertRows(this.#db, this.#schema, table, written[table]);
+      if (this.#tables.has('rm_ledger') && ledger.length > 0)
+        await insertRows(this.#db, this.#schema, 'rm_ledger', ledger);
+      if (this.#tables.has('rm_leaderboard_periods') && periods.length > 0)
+        await insertRows(this.#db, this.#schema, 'rm_leaderboard_periods', periods);
+      if (this.#tables.has('rm_period_standings') && periodStandings.length > 0)
+        await insertRows(this.#db, this.#schema, 'rm_period_standings', periodStandings);
+      if (this.#tables.has('rm_period_corrections') && corrections.length > 0)
+        await insertRows(this.#db, this.#schema, 'rm_period_corrections', corrections);
       // Rare, so one statement each, as live: on rows this or an earlier batch has written.
       if (this.#tables.has('rm_period_standings'))
-        for (const correction of corrections)
+        for (const c of corrections)
           await correctPeriodStandings(
-            tablesOf<ReadModelTables>(this.#db).withSchema(this.#schema),
-            correction,
+            this.#db.withSchema(this.#schema) as unknown as Kysely<ReadModelTables>,
+            {
+              leaderboardId: c.leaderboard_id as string,
+              periodStart: c.period_start as string,
+              memberId: c.member_id as string,
+              points: c.points as number,
+            },
           );
     })();
     // Awaited by the next apply or finish; an early failure must not surface as unhandled.
@@ -229,18 +193,16 @@ export class BatchedReplay {
       if (this.#tables.has(table)) await insertRows(this.#db, this.#schema, table, rows);
       kept.clear();
     };
-    const kept = this.#kept;
-    await write('rm_programs', kept.rm_programs.values(), kept.rm_programs);
-    await write('rm_members', kept.rm_members.values(), kept.rm_members);
-    await write('rm_rewards', kept.rm_rewards.values(), kept.rm_rewards);
-    const orders = kept.rm_orders as Map<string, OrderRow>;
-    await write('rm_orders', mapped(orders.values(), writtenOrder), orders);
-    await write('rm_leaderboards', kept.rm_leaderboards.values(), kept.rm_leaderboards);
+    await write('rm_programs', this.#programs.values(), this.#programs);
+    await write('rm_members', this.#members.values(), this.#members);
+    await write('rm_rewards', this.#rewards.values(), this.#rewards);
+    await write('rm_orders', mapped(this.#orders.values(), writtenOrder), this.#orders);
+    await write('rm_leaderboards', this.#leaderboards.values(), this.#leaderboards);
     await write('rm_standings', flattened(this.#standings.values()), this.#standings);
     if (this.#lotsFromLedger)
       await this.#db.transaction().execute(async (tx) => {
         await sql`select set_config('search_path', ${this.#schema}, true)`.execute(tx);
-        await backfillExpiryLots<Database>(tx);
+        await backfillExpiryLots(tx);
       });
   }
 
@@ -249,118 +211,317 @@ export class BatchedReplay {
     return this.#tables.has('rm_members') && this.#tables.has('rm_ledger');
   }
 
-  #apply(mutation: RowMutation): void {
-    switch (mutation.kind) {
-      case 'insert':
-        if (this.#insert(mutation.table, mutation.row) && mutation.then)
-          for (const next of mutation.then) this.#apply(next);
-        return;
-      case 'update': {
-        const row = this.#find(mutation.table, mutation.key);
-        if (!row || (mutation.unless && holds(row, mutation.unless))) return;
-        Object.assign(row, mutation.set);
-        for (const [column, items] of Object.entries(mutation.append ?? {}))
-          row[column] =
-            mutation.table === 'rm_orders' && column === 'history'
-              ? (row[column] as string[]).concat(flatHistory(items as OrderStatus[]))
-              : [...(row[column] as unknown[]), ...(items as unknown[])];
-        return;
-      }
-      case 'upsert': {
-        const row = this.#find(mutation.table, mutation.row);
-        if (row) Object.assign(row, mutation.set);
-        else this.#insert(mutation.table, mutation.row);
+  #project(recorded: ReplayEvent): void {
+    const event = { type: recorded.type, data: recorded.data } as DomainEvent;
+    const programId = recorded.programId ?? '';
+    switch (event.type) {
+      case 'ProgramCreated': {
+        const d = event.data;
+        if (this.#programs.has(d.programId)) return;
+        this.#programs.set(d.programId, {
+          program_id: d.programId,
+          name: d.name,
+          tiers: d.tiers,
+          tier_basis: d.tierBasis,
+          points_expiry_days: d.pointsExpiryDays,
+          points_expiry_mode: d.pointsExpiryMode ?? 'inactivity',
+          timezone: d.timezone,
+          notification_email: d.notificationEmail,
+          created_at: d.at,
+          updated_at: d.at,
+        });
         return;
       }
-      case 'delete':
-        this.#delete(mutation.table, mutation.where);
+      case 'ProgramUpdated': {
+        const row = this.#programs.get(event.data.programId);
+        if (!row) return;
+        const c = event.data.changes;
+        if (c.name !== undefined) row.name = c.name;
+        if (c.tiers !== undefined) row.tiers = c.tiers;
+        if (c.tierBasis !== undefined) row.tier_basis = c.tierBasis;
+        if (c.pointsExpiryDays !== undefined) row.points_expiry_days = c.pointsExpiryDays;
+        if (c.pointsExpiryMode !== undefined) row.points_expiry_mode = c.pointsExpiryMode;
+        if (c.timezone !== undefined) row.timezone = c.timezone;
+        if (c.notificationEmail !== undefined) row.notification_email = c.notificationEmail;
+        row.updated_at = event.data.at;
         return;
-      case 'foldLots': {
+      }
+      case 'MemberRegistered': {
+        const d = event.data;
+        if (this.#members.has(d.memberId)) return;
+        this.#members.set(d.memberId, {
+          program_id: this.#shared(this.#programs, d.programId, 'program_id'),
+          member_id: d.memberId,
+          email: d.email,
+          name: d.name,
+          external_id: d.externalId,
+          attributes: d.attributes,
+          tier: d.tier,
+          balance: 0,
+          lifetime_points: 0,
+          last_activity_at: null,
+          expiry_lots: [],
+          oldest_lot_at: null,
+          status: 'active',
+          created_at: d.at,
+          updated_at: d.at,
+          tier_locked_until: null,
+        });
+        return;
+      }
+      case 'MemberUpdated': {
+        const row = this.#members.get(event.data.memberId);
+        if (!row) return;
+        const c = event.data.changes;
+        if (c.email !== undefined) row.email = c.email;
+        if (c.name !== undefined) row.name = c.name;
+        if (c.externalId !== undefined) row.external_id = c.externalId;
+        if (c.attributes !== undefined) row.attributes = c.attributes;
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'MemberTierChanged': {
+        const row = this.#members.get(event.data.memberId);
+        if (!row) return;
+        row.tier = event.data.newTier;
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'MemberTierLocked': {
+        const row = this.#members.get(event.data.memberId);
+        if (!row) return;
+        row.tier_locked_until = event.data.lockedUntil;
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'MemberDeactivated':
+      case 'MemberReactivated': {
+        const row = this.#members.get(event.data.memberId);
+        if (!row) return;
+        row.status = event.type === 'MemberDeactivated' ? 'deactivated' : 'active';
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'PointsAwarded':
+      case 'PointsDeducted':
+      case 'PointsExpired':
+      case 'PointsRefunded':
+      case 'PointsReversed': {
+        const d = event.data;
+        const active = isActivity(event);
+        this.#ledger.push({
+          event_id: recorded.id,
+          program_id: programId,
+          member_id: d.memberId,
+          transaction_id: d.transactionId,
+          ...ledgerLineOf(event),
+          reason: d.reason,
+          balance_after: d.newBalance,
+          occurred_at: d.at,
+        });
+        const row = this.#members.get(d.memberId);
+        if (!row) return;
+        row.balance = d.newBalance;
+        row.lifetime_points = d.lifetimePoints;
+        if (active) row.last_activity_at = d.at;
+        row.updated_at = d.at;
         // With the ledger rebuilt too, `finish` folds the lots from it, a member at a time, instead
         // of holding every member's in memory (a lot per unspent award: the most of a replay's
         // memory on a history of awards).
         if (this.#lotsFromLedger) return;
-        const row = this.#kept.rm_members.get(mutation.memberId);
-        if (!row) return;
-        const lots = foldLotInPlace(row.expiry_lots as PointsLot[], mutation.event);
+        const lots = foldLotInPlace(row.expiry_lots as PointsLot[], event);
         row.expiry_lots = lots;
         row.oldest_lot_at = lots[0]?.at ?? null;
         return;
       }
-      case 'rankPeriod':
-        this.#rankPeriod(mutation.leaderboardId, mutation.periodStart);
+      case 'RewardRedeemed': {
+        const row = this.#members.get(event.data.memberId);
+        if (row) row.last_activity_at = event.data.at;
         return;
-      case 'correctPeriod':
-        this.#corrections.push(mutation);
+      }
+      case 'RewardCreated': {
+        const d = event.data;
+        if (this.#rewards.has(d.rewardId)) return;
+        this.#rewards.set(d.rewardId, {
+          program_id: this.#shared(this.#programs, programId, 'program_id'),
+          reward_id: d.rewardId,
+          name: d.name,
+          points_cost: d.pointsCost,
+          stock: d.stock,
+          kind: d.kind,
+          active: true,
+          created_at: d.at,
+          updated_at: d.at,
+        });
+        return;
+      }
+      case 'RewardChanged': {
+        const row = this.#rewards.get(event.data.rewardId);
+        if (!row) return;
+        const c = event.data.changes;
+        if (c.name !== undefined) row.name = c.name;
+        if (c.pointsCost !== undefined) row.points_cost = c.pointsCost;
+        if (c.stock !== undefined) row.stock = c.stock;
+        if (c.active !== undefined) row.active = c.active;
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'StockReserved':
+      case 'StockReleased': {
+        const row = this.#rewards.get(event.data.rewardId);
+        if (!row) return;
+        row.stock = event.data.remaining;
+        row.updated_at = event.data.at;
+        return;
+      }
+      case 'OrderPlaced': {
+        const d = event.data;
+        if (this.#orders.has(d.orderId)) return;
+        const reward = this.#rewards.get(d.rewardId);
+        this.#orders.set(d.orderId, {
+          program_id: this.#shared(this.#programs, programId, 'program_id'),
+          order_id: d.orderId,
+          member_id: this.#shared(this.#members, d.memberId, 'member_id'),
+          reward_id: this.#shared(this.#rewards, d.rewardId, 'reward_id'),
+          reward_name: reward?.name === d.rewardName ? reward.name : d.rewardName,
+          kind: d.kind,
+          points_spent: d.pointsSpent,
+          status: 'redeemed',
+          carrier: null,
+          tracking_number: null,
+          history: ['redeemed', d.at],
+          created_at: d.at,
+          updated_at: d.at,
+        });
+        return;
+      }
+      case 'OrderShipped': {
+        const row = this.#orders.get(event.data.orderId);
+        if (!row || row.status === 'shipped') return;
+        row.carrier = event.data.carrier;
+        row.tracking_number = event.data.trackingNumber;
+        this.#setOrderStatus(row, 'shipped', event.data.at);
+        return;
+      }
+      case 'OrderDelivered': {
+        const row = this.#orders.get(event.data.orderId);
+        if (row && row.status !== 'delivered')
+          this.#setOrderStatus(row, 'delivered', event.data.at);
+        return;
+      }
+      case 'OrderCancelled': {
+        const row = this.#orders.get(event.data.orderId);
+        if (row && row.status !== 'cancelled')
+          this.#setOrderStatus(row, 'cancelled', event.data.at);
+        return;
+      }
+      case 'LeaderboardCreated': {
+        const d = event.data;
+        if (this.#leaderboards.has(d.leaderboardId)) return;
+        this.#leaderboards.set(d.leaderboardId, {
+          program_id: this.#shared(this.#programs, programId, 'program_id'),
+          leaderboard_id: d.leaderboardId,
+          name: d.name,
+          period: d.period,
+          timezone: d.timezone,
+          top_n: d.topN ?? defaultTopN,
+          period_start: d.periodStart,
+          period_end: d.periodEnd,
+          created_at: d.at,
+        });
+        return;
+      }
+      case 'ScoreRecorded': {
+        const d = event.data;
+        let board = this.#standings.get(d.leaderboardId);
+        if (!board) this.#standings.set(d.leaderboardId, (board = new Map<string, Row>()));
+        const row = board.get(d.memberId);
+        if (row) {
+          row.points = d.score;
+          row.reached_seq = Number(recorded.revision);
+        } else {
+          board.set(d.memberId, {
+            leaderboard_id: this.#shared(this.#leaderboards, d.leaderboardId, 'leaderboard_id'),
+            member_id: this.#shared(this.#members, d.memberId, 'member_id'),
+            points: d.score,
+            reached_seq: Number(recorded.revision),
+            withdrawn: false,
+          });
+        }
+        return;
+      }
+      case 'ScoreReversed': {
+        const row = this.#standings.get(event.data.leaderboardId)?.get(event.data.memberId);
+        if (row) row.points = event.data.score;
+        return;
+      }
+      case 'MemberWithdrawn':
+      case 'MemberReinstated': {
+        const row = this.#standings.get(event.data.leaderboardId)?.get(event.data.memberId);
+        if (!row) return;
+        row.withdrawn = event.type === 'MemberWithdrawn';
+        row.points = event.data.score;
+        return;
+      }
+      case 'PeriodCorrected': {
+        const d = event.data;
+        if (this.#correctionKeys.has(d.transactionId)) return;
+        this.#correctionKeys.add(d.transactionId);
+        this.#corrections.push({
+          transaction_id: d.transactionId,
+          leaderboard_id: d.leaderboardId,
+          period_start: d.periodStart,
+          member_id: d.memberId,
+          points: d.points,
+          reversal_of: d.reversalOf,
+          corrected_at: d.at,
+        });
+        return;
+      }
+      case 'PositionChanged':
+        return;
+      case 'PeriodEnded': {
+        const d = event.data;
+        // The key is a timestamptz: compare instants, not spellings.
+        const key = `${d.leaderboardId}\u0000${Date.parse(d.periodStart)}`;
+        if (!this.#periodKeys.has(key)) {
+          this.#periodKeys.add(key);
+          this.#periods.push({
+            leaderboard_id: d.leaderboardId,
+            period_start: d.periodStart,
+            period_end: d.periodEnd,
+            standings: d.standings,
+            ended_at: d.at,
+          });
+          this.#rankPeriod(d.leaderboardId, d.periodStart);
+        }
+        this.#standings.delete(d.leaderboardId);
+        return;
+      }
+      case 'PeriodOpened': {
+        const row = this.#leaderboards.get(event.data.leaderboardId);
+        if (!row) return;
+        row.period_start = event.data.periodStart;
+        row.period_end = event.data.periodEnd;
+        return;
+      }
+      case 'LeaderboardTimezoneChanged': {
+        const row = this.#leaderboards.get(event.data.leaderboardId);
+        if (!row) return;
+        row.timezone = event.data.timezone;
+        return;
+      }
+      // Freezing moves no points; a deferred refund shows once it is paid (PointsRefunded).
+      case 'PointsFrozen':
+      case 'PointsUnfrozen':
+      case 'RefundDeferred':
+        return;
+      // As live (projections/readModels.ts): no read model shows reservations.
+      case 'MemberReservationRevoked':
+      case 'IdentifierReserved':
+      case 'IdentifierReleased':
         return;
     }
-  }
-
-  /** Keeps or queues the row unless its key is taken; whether it was new. */
-  #insert(table: ReadModelTable, row: Row): boolean {
-    if (this.#find(table, row)) return false;
-    for (const [column, owners, via, ownerColumn] of sharedColumns[table] ?? []) {
-      const held = this.#kept[owners].get(row[via] as string)?.[ownerColumn];
-      if (typeof held === 'string' && held === row[column]) row[column] = held;
-    }
-    if (isKept(table)) {
-      if (table === 'rm_orders') row.history = flatHistory(row.history as OrderStatus[]);
-      this.#kept[table].set(row[keyColumnOf(table)] as string, row);
-      return true;
-    }
-    if (table === 'rm_standings') {
-      const leaderboardId = row.leaderboard_id as string;
-      let board = this.#standings.get(leaderboardId);
-      if (!board) this.#standings.set(leaderboardId, (board = new Map<string, Row>()));
-      board.set(row.member_id as string, row);
-      return true;
-    }
-    return this.#insertWritten(table, row);
-  }
-
-  /**
-   * Queues an inserted-only row, unless its key was queued before. Ledger rows are not checked:
-   * a replay reads each event once and an event writes at most one (its id is the key), and a
-   * set of a million event ids would be the most of the replay's memory.
-   */
-  #insertWritten(table: WrittenTable | 'rm_period_standings', row: Row): boolean {
-    if (table !== 'rm_ledger' && table !== 'rm_period_standings') {
-      // The keys hold timestamptz columns: compare instants, not spellings.
-      const key = tableColumns[table]
-        .filter(([name]) => (tableKeys[table] as readonly string[]).includes(name))
-        .map(([name, type]) =>
-          type === 'timestamptz' ? Date.parse(row[name] as string) : row[name],
-        )
-        .join('\u0000');
-      if (this.#writtenKeys[table].has(key)) return false;
-      this.#writtenKeys[table].add(key);
-    }
-    this.#written[table].push(row);
-    return true;
-  }
-
-  /** The kept row with `key`'s values; none for rows the replay does not keep. */
-  #find(table: ReadModelTable, key: Row): Row | undefined {
-    if (isKept(table)) return this.#kept[table].get(key[keyColumnOf(table)] as string);
-    if (table === 'rm_standings')
-      return this.#standings.get(key.leaderboard_id as string)?.get(key.member_id as string);
-    return undefined;
-  }
-
-  #delete(table: ReadModelTable, where: Row): void {
-    if (table === 'rm_standings' && Object.keys(where).join() === 'leaderboard_id') {
-      this.#standings.delete(where.leaderboard_id as string);
-      return;
-    }
-    const groups = isKept(table)
-      ? [this.#kept[table]]
-      : table === 'rm_standings'
-        ? [...this.#standings.values()]
-        : [];
-    if (groups.length === 0)
-      throw new Error(`the replay writes ${table} as it goes and cannot delete from it`);
-    for (const group of groups)
-      for (const [key, row] of group) if (holds(row, where)) group.delete(key);
   }
 
   /**
@@ -383,7 +544,7 @@ export class BatchedReplay {
       const position =
         previous !== null && previous.points === row.points ? previous.position : i + 1;
       previous = { points: row.points, position };
-      this.#written.rm_period_standings.push({
+      this.#periodStandings.push({
         leaderboard_id: row.leaderboard_id,
         period_start: periodStart,
         ordinal: i + 1,
@@ -393,19 +554,20 @@ export class BatchedReplay {
       });
     });
   }
+
+  #setOrderStatus(row: OrderRow, status: 'shipped' | 'delivered' | 'cancelled', at: string): void {
+    row.status = status;
+    row.history = row.history.concat(status, at);
+    row.updated_at = at;
+  }
+
+  /**
+   * `value` as the string the owning row already holds in `column`, when there is one: kept rows
+   * that repeat an id (an order's member, a standing's board) share it instead of each keeping
+   * the copy parsed from its own event.
+   */
+  #shared(owners: ReadonlyMap<string, Row>, value: string, column: string): string {
+    const held = owners.get(value)?.[column];
+    return typeof held === 'string' ? held : value;
+  }
 }
-
-/** The order the batch's inserted-only rows are written in: periods before their standings. */
-const writeOrder = [
-  'rm_ledger',
-  'rm_leaderboard_periods',
-  'rm_period_standings',
-  'rm_period_corrections',
-] as const;
-
-const emptyWritten = (): Record<WrittenTable | 'rm_period_standings', Row[]> => ({
-  rm_ledger: [],
-  rm_leaderboard_periods: [],
-  rm_period_standings: [],
-  rm_period_corrections: [],
-});

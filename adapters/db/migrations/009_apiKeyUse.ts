@@ -2,7 +2,7 @@ import { sql, type Kysely, type Migration } from 'kysely';
 
 /**
  * When a key was last used, for the key list (`GET …/api-keys`, the dashboard, `keys list`).
- * Written at most once a minute per key (adapters/http/auth.ts), never once per request. The
+ * Written at most once a minute per key (adapters/db/apiKeyVerifier.ts), never once per request. The
  * index serves the per-program list, and the root keys' (program_id null) for the CLI.
  */
 export const apiKeyUseMigration: Migration = {

@@ -122,7 +122,7 @@ export const foldLotInPlace = (lots: PointsLot[], event: PointsAccountEvent): Po
  * A page of ledger rows at a time, in (member, seq) order; a member's lots are written once its
  * last row has been read.
  */
-export const backfillExpiryLots = async <DB>(db: Kysely<DB>): Promise<void> => {
+export const backfillExpiryLots = async (db: Kysely<unknown>): Promise<void> => {
   let lots: PointsLot[] = [];
   let member: string | null = null;
   let pending: { member_id: string; expiry_lots: PointsLot[]; oldest_lot_at: string | null }[] = [];

@@ -1,32 +1,15 @@
-import type { ReadModelTables } from './readModelTables.ts';
+import type { ReadModelTables } from '../../projections/readModelTables.ts';
 
 /**
- * The read-model tables as the fold writes them: each row's type, and each table's columns and
- * keys as data (what a replay inserts, a verify compares, and the live projector sends as json).
- * Plain data apart from the fold (projections/readModelRows.ts), so the CLI can check
- * `--projection` without loading kysely.
+ * The read-model tables a replay rebuilds, their columns and keys: plain data, apart from the
+ * replay's code, so the CLI can check `--projection` without loading kysely.
  */
-
 export type ReadModelTable = keyof ReadModelTables;
-
-type Written<S> = S extends Date ? string : S;
-/** A column's value as the fold writes it: timestamps as ISO text, jsonb as its value. */
-type Value<C> = C extends { readonly __select__: infer S } ? Written<S> : C;
-
-/** A whole row of a table as written (every column but the generated `seq`). */
-export type RowOf<T extends ReadModelTable> = {
-  [C in Exclude<keyof ReadModelTables[T], 'seq'>]: Value<ReadModelTables[T][C]>;
-};
 
 type ColumnType = 'text' | 'uuid' | 'jsonb' | 'integer' | 'bigint' | 'boolean' | 'timestamptz';
 
-/**
- * Every column a fold writes (all but the generated `seq`), with its SQL type: what a replay
- * inserts and a verify compares, and which values the live projector sends as json.
- */
-export const tableColumns: {
-  [T in ReadModelTable]: readonly (readonly [keyof RowOf<T> & string, ColumnType])[];
-} = {
+/** Columns a replay writes (every column but the generated `seq`), with their SQL types. */
+export const tableColumns: Record<ReadModelTable, readonly (readonly [string, ColumnType])[]> = {
   rm_programs: [
     ['program_id', 'text'],
     ['name', 'text'],
@@ -139,8 +122,8 @@ export const tableColumns: {
   ],
 };
 
-/** Primary keys: what an insert is skipped on, and what a verify pairs rows by. */
-export const tableKeys: { [T in ReadModelTable]: readonly (keyof RowOf<T> & string)[] } = {
+/** Primary keys: what a verify pairs rows by. */
+export const tableKeys: Record<ReadModelTable, readonly string[]> = {
   rm_programs: ['program_id'],
   rm_members: ['member_id'],
   rm_ledger: ['event_id'],

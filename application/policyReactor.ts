@@ -8,7 +8,7 @@ import {
   tierRulesChanged,
 } from '../domain/policies.ts';
 import { comparePositions, type Position, type RecordedEvent } from '../domain/recordedEvent.ts';
-import type { CommandHandler } from './commandHandler.ts';
+import type { CommandContext, CommandHandler } from './commandHandler.ts';
 import type { Clock } from './ports.ts';
 import { streams, type Incentives } from './incentives.ts';
 import { sql, type Kysely } from 'kysely';
@@ -90,6 +90,105 @@ const recordTierReevaluation = async (
     .execute();
 };
 
+/** What the reactions to one batch share: the dependencies and the batch's cached reads. */
+type Batch = {
+  handler: CommandHandler;
+  incentives: Incentives;
+  clock: Clock;
+  programOf: (programId: string) => ReturnType<Incentives['loadProgram']>;
+  leaderboardsOf: (programId: string) => Promise<string[]>;
+};
+
+type Reaction<E> = { programId: string; event: E; context: CommandContext };
+
+type PointsEvent = Extract<
+  DomainEvent,
+  {
+    type:
+      'PointsAwarded' | 'PointsDeducted' | 'PointsExpired' | 'PointsRefunded' | 'PointsReversed';
+  }
+>;
+
+/** A points event moves the member's tier by the rules, and scores it on the open boards. */
+const scorePoints = async (batch: Batch, { programId, event, context }: Reaction<PointsEvent>) => {
+  const { handler, clock, programOf, leaderboardsOf } = batch;
+  const { state: p } = await programOf(programId);
+  const memberStream = streams.member(programId, event.data.memberId);
+  const { state: m } = await handler.load(member, memberStream);
+  // An operator's override holds the tier until its hold lapses (the tier job then
+  // applies the rules again).
+  if (p.exists && m.exists && !tierLocked(m, clock.now())) {
+    const change = tierPolicy({ event, program: p, currentTier: m.tier, now: clock.now() });
+    if (change)
+      await handler.handle(member, memberStream, change, { ...context, now: clock.now() });
+  }
+  const leaderboardIds = await leaderboardsOf(programId);
+  const commands = [
+    ...leaderboardPolicy({ event, leaderboardIds, now: clock.now() }),
+    ...reversalPolicy({ event, leaderboardIds, now: clock.now() }),
+  ];
+  for (const command of commands) {
+    await handler.handle(
+      leaderboard,
+      streams.leaderboard(programId, command.data.leaderboardId),
+      command,
+      { ...context, now: clock.now() },
+    );
+  }
+};
+
+/**
+ * A deactivated member leaves every open period, and a reactivated one gets back the score they
+ * left with where that period is still open. Freezing the points (and paying the refunds that
+ * waited) is done by the command; repeated here, as the member is now, it heals a crash between
+ * the two appends.
+ */
+const followActivation = async (
+  batch: Batch,
+  {
+    programId,
+    event,
+    context,
+  }: Reaction<Extract<DomainEvent, { type: 'MemberDeactivated' | 'MemberReactivated' }>>,
+) => {
+  const { handler, incentives, clock, leaderboardsOf } = batch;
+  const { memberId } = event.data;
+  const type = event.type === 'MemberDeactivated' ? 'WithdrawMember' : 'ReinstateMember';
+  for (const leaderboardId of await leaderboardsOf(programId)) {
+    await handler.handle(
+      leaderboard,
+      streams.leaderboard(programId, leaderboardId),
+      { type, data: { leaderboardId, memberId, now: clock.now() } },
+      { ...context, now: clock.now() },
+    );
+  }
+  await incentives.settleActivation(programId, memberId, context);
+};
+
+/**
+ * The program's latest zone, not the event's: a change handled again after a later one must not
+ * bring an old zone back.
+ */
+const followTimezone = async (
+  batch: Batch,
+  { programId, context }: Omit<Reaction<unknown>, 'event'>,
+) => {
+  const { handler, clock, programOf, leaderboardsOf } = batch;
+  const { state: p } = await programOf(programId);
+  if (!p.exists) return;
+  for (const leaderboardId of await leaderboardsOf(programId)) {
+    await handler.handle(
+      leaderboard,
+      streams.leaderboard(programId, leaderboardId),
+      {
+        type: 'ChangeTimezone',
+        data: { leaderboardId, timezone: p.timezone, now: clock.now() },
+      },
+      { ...context, now: clock.now() },
+    );
+  }
+};
+
 /**
  * Turns facts into the commands policies call for: tier changes after points move, leaderboard
  * scores after awards, refunds and stock release after a cancellation. Runs as a durable
@@ -128,6 +227,7 @@ export const policyReactor = (deps: {
       }
       return ids;
     };
+    const batch: Batch = { handler, incentives, clock, programOf, leaderboardsOf };
     for (const recorded of events) {
       const event = { type: recorded.type, data: recorded.data } as DomainEvent;
       const programId = recorded.metadata.programId;
@@ -144,48 +244,12 @@ export const policyReactor = (deps: {
         case 'PointsExpired':
         case 'PointsRefunded':
         case 'PointsReversed': {
-          const { state: p } = await programOf(programId);
-          const memberStream = streams.member(programId, event.data.memberId);
-          const { state: m } = await handler.load(member, memberStream);
-          // An operator's override holds the tier until its hold lapses (the tier job then
-          // applies the rules again).
-          if (p.exists && m.exists && !tierLocked(m, clock.now())) {
-            const change = tierPolicy({ event, program: p, currentTier: m.tier, now: clock.now() });
-            if (change)
-              await handler.handle(member, memberStream, change, { ...context, now: clock.now() });
-          }
-          const leaderboardIds = await leaderboardsOf(programId);
-          const commands = [
-            ...leaderboardPolicy({ event, leaderboardIds, now: clock.now() }),
-            ...reversalPolicy({ event, leaderboardIds, now: clock.now() }),
-          ];
-          for (const command of commands) {
-            await handler.handle(
-              leaderboard,
-              streams.leaderboard(programId, command.data.leaderboardId),
-              command,
-              { ...context, now: clock.now() },
-            );
-          }
+          await scorePoints(batch, { programId, event, context });
           break;
         }
         case 'MemberDeactivated':
         case 'MemberReactivated': {
-          // A deactivated member leaves every open period, and a reactivated one gets back the
-          // score they left with where that period is still open. Freezing the points (and
-          // paying the refunds that waited) is done by the command; repeated here, as the
-          // member is now, it heals a crash between the two appends.
-          const { memberId } = event.data;
-          const type = event.type === 'MemberDeactivated' ? 'WithdrawMember' : 'ReinstateMember';
-          for (const leaderboardId of await leaderboardsOf(programId)) {
-            await handler.handle(
-              leaderboard,
-              streams.leaderboard(programId, leaderboardId),
-              { type, data: { leaderboardId, memberId, now: clock.now() } },
-              { ...context, now: clock.now() },
-            );
-          }
-          await incentives.settleActivation(programId, memberId, context);
+          await followActivation(batch, { programId, event, context });
           break;
         }
         case 'LeaderboardCreated':
@@ -203,23 +267,8 @@ export const policyReactor = (deps: {
         case 'ProgramUpdated': {
           if (tierRulesChanged(event.data.changes))
             await recordTierReevaluation(tx, programId, recorded, clock.now());
-          // The program's latest zone, not the event's: a change handled again after a later one
-          // must not bring an old zone back.
-          if (event.data.changes.timezone !== undefined) {
-            const { state: p } = await programOf(programId);
-            if (!p.exists) break;
-            for (const leaderboardId of await leaderboardsOf(programId)) {
-              await handler.handle(
-                leaderboard,
-                streams.leaderboard(programId, leaderboardId),
-                {
-                  type: 'ChangeTimezone',
-                  data: { leaderboardId, timezone: p.timezone, now: clock.now() },
-                },
-                { ...context, now: clock.now() },
-              );
-            }
-          }
+          if (event.data.changes.timezone !== undefined)
+            await followTimezone(batch, { programId, context });
           break;
         }
         case 'ProgramCreated':

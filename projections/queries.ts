@@ -3,8 +3,8 @@ import { periodIdOf } from '../domain/periods.ts';
 import { lotExpiresAt, type PointsExpiryMode } from '../domain/pointsAccount.ts';
 import type { ReadModelTables } from './readModelTables.ts';
 
-/** Reads from the read models, shaped for the API (snake_case, as the public docs write it). */
-export const queries = (db: Kysely<ReadModelTables>) => ({
+/** Programs, members and their ledgers. */
+const memberQueries = (db: Kysely<ReadModelTables>) => ({
   async program(programId: string) {
     const row = await db
       .selectFrom('rm_programs')
@@ -98,6 +98,20 @@ export const queries = (db: Kysely<ReadModelTables>) => ({
     }));
   },
 
+  /** The member a transaction of the program belongs to, or null. */
+  async transactionOwner(programId: string, transactionId: string) {
+    const row = await db
+      .selectFrom('rm_ledger')
+      .select('member_id')
+      .where('transaction_id', '=', transactionId)
+      .where('program_id', '=', programId)
+      .executeTakeFirst();
+    return row?.member_id ?? null;
+  },
+});
+
+/** Rewards and orders. */
+const catalogueQueries = (db: Kysely<ReadModelTables>) => ({
   async reward(programId: string, rewardId: string) {
     const row = await db
       .selectFrom('rm_rewards')
@@ -159,7 +173,10 @@ export const queries = (db: Kysely<ReadModelTables>) => ({
       .execute();
     return rows.map(orderView);
   },
+});
 
+/** Leaderboards, their standings and past periods. */
+const leaderboardQueries = (db: Kysely<ReadModelTables>) => ({
   async leaderboard(programId: string, leaderboardId: string) {
     const row = await db
       .selectFrom('rm_leaderboards')
@@ -261,6 +278,18 @@ export const queries = (db: Kysely<ReadModelTables>) => ({
     }));
   },
 
+  /** Leaderboards whose current period has ended by `now`. */
+  async dueLeaderboards(now: Date) {
+    return db
+      .selectFrom('rm_leaderboards')
+      .select(['program_id', 'leaderboard_id'])
+      .where('period_end', '<=', now)
+      .execute();
+  },
+});
+
+/** What the scheduled jobs and the policy reactor page through. */
+const jobQueries = (db: Kysely<ReadModelTables>) => ({
   /** Programs with points expiry, for the expiry sweep. */
   async programsWithExpiry() {
     return db
@@ -293,17 +322,6 @@ export const queries = (db: Kysely<ReadModelTables>) => ({
         ? query.where('oldest_lot_at', '<=', due.before)
         : query.where('balance', '>', 0).where('last_activity_at', '<=', due.before);
     return query.orderBy('member_id').limit(page.limit).execute();
-  },
-
-  /** The member a transaction of the program belongs to, or null. */
-  async transactionOwner(programId: string, transactionId: string) {
-    const row = await db
-      .selectFrom('rm_ledger')
-      .select('member_id')
-      .where('transaction_id', '=', transactionId)
-      .where('program_id', '=', programId)
-      .executeTakeFirst();
-    return row?.member_id ?? null;
   },
 
   /** A page of the program's member ids, in id order after `afterMemberId`: a rule-change job. */
@@ -351,15 +369,14 @@ export const queries = (db: Kysely<ReadModelTables>) => ({
       .execute();
     return rows.map((row) => row.order_id);
   },
+});
 
-  /** Leaderboards whose current period has ended by `now`. */
-  async dueLeaderboards(now: Date) {
-    return db
-      .selectFrom('rm_leaderboards')
-      .select(['program_id', 'leaderboard_id'])
-      .where('period_end', '<=', now)
-      .execute();
-  },
+/** Reads from the read models, shaped for the API (snake_case, as the public docs write it). */
+export const queries = (db: Kysely<ReadModelTables>) => ({
+  ...memberQueries(db),
+  ...catalogueQueries(db),
+  ...leaderboardQueries(db),
+  ...jobQueries(db),
 });
 
 export type Queries = ReturnType<typeof queries>;

@@ -1,7 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import type { Incentives } from '../../../application/incentives.ts';
 import { periodStartOf } from '../../../domain/periods.ts';
-import type { Queries } from '../../../projections/queries.ts';
 import { sendError } from './errors.ts';
 import {
   contextOf,
@@ -10,16 +8,12 @@ import {
   programOf,
   readAfter,
   reply,
-  type WaitForReadModels,
+  type ResourceRouteDeps,
 } from './request.ts';
 import * as s from './schemas.ts';
 import { endedPeriodView, leaderboardCreatedView } from './views.ts';
 
-export type LeaderboardRouteDeps = {
-  incentives: Incentives;
-  queries: Queries;
-  waitForReadModels: WaitForReadModels;
-};
+export type LeaderboardRouteDeps = ResourceRouteDeps;
 
 /** Leaderboards, their standings, and their ended periods. */
 export const leaderboardRoutes = (deps: LeaderboardRouteDeps): Router => {

@@ -1,6 +1,4 @@
 import { Router } from 'express';
-import type { Incentives } from '../../../application/incentives.ts';
-import type { Queries } from '../../../projections/queries.ts';
 import { memberAsOf, type streamReader } from '../../audit/history.ts';
 import { sendError } from './errors.ts';
 import {
@@ -10,15 +8,12 @@ import {
   programOf,
   readAfter,
   reply,
-  type WaitForReadModels,
+  type ResourceRouteDeps,
 } from './request.ts';
 import * as s from './schemas.ts';
 import { memberRegisteredView } from './views.ts';
 
-export type MemberRouteDeps = {
-  incentives: Incentives;
-  queries: Queries;
-  waitForReadModels: WaitForReadModels;
+export type MemberRouteDeps = ResourceRouteDeps & {
   /** The event streams, for a member as of a past time. */
   history: ReturnType<typeof streamReader>;
 };

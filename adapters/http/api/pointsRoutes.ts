@@ -1,6 +1,4 @@
 import { Router } from 'express';
-import type { Incentives } from '../../../application/incentives.ts';
-import type { Queries } from '../../../projections/queries.ts';
 import { sendError } from './errors.ts';
 import {
   contextOf,
@@ -9,16 +7,12 @@ import {
   programOf,
   readAfter,
   reply,
-  type WaitForReadModels,
+  type ResourceRouteDeps,
 } from './request.ts';
 import * as s from './schemas.ts';
 import { movementView, reversalView } from './views.ts';
 
-export type PointsRouteDeps = {
-  incentives: Incentives;
-  queries: Queries;
-  waitForReadModels: WaitForReadModels;
-};
+export type PointsRouteDeps = ResourceRouteDeps;
 
 /** Points: award, deduct, reverse, and a member's transactions. */
 export const pointsRoutes = (deps: PointsRouteDeps): Router => {

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import type { z } from 'zod';
-import type { Outcome } from '../../../application/incentives.ts';
+import type { Incentives, Outcome } from '../../../application/incentives.ts';
+import type { Queries } from '../../../projections/queries.ts';
 import type { CommandContext } from '../../../application/commandHandler.ts';
 import { isId, type IdKind } from '../../../domain/ids.ts';
 import { formatPosition, parsePosition, type Position } from '../../../domain/recordedEvent.ts';
@@ -110,3 +111,10 @@ export const readAfter =
     res.set('Incentable-Position-Reached', reached ? 'true' : 'false');
     return true;
   };
+
+/** What the routers of a program's resources read and command with. */
+export type ResourceRouteDeps = {
+  incentives: Incentives;
+  queries: Queries;
+  waitForReadModels: WaitForReadModels;
+};

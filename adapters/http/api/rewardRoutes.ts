@@ -1,7 +1,5 @@
 import { Router } from 'express';
-import type { Incentives } from '../../../application/incentives.ts';
 import { isId } from '../../../domain/ids.ts';
-import type { Queries } from '../../../projections/queries.ts';
 import { sendError } from './errors.ts';
 import {
   contextOf,
@@ -10,16 +8,12 @@ import {
   programOf,
   readAfter,
   reply,
-  type WaitForReadModels,
+  type ResourceRouteDeps,
 } from './request.ts';
 import * as s from './schemas.ts';
 import { rewardCreatedView } from './views.ts';
 
-export type RewardRouteDeps = {
-  incentives: Incentives;
-  queries: Queries;
-  waitForReadModels: WaitForReadModels;
-};
+export type RewardRouteDeps = ResourceRouteDeps;
 
 /** Rewards, and redeeming one (which places an order: orderRoutes.ts). */
 export const rewardRoutes = (deps: RewardRouteDeps): Router => {

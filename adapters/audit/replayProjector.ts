@@ -1,33 +1,29 @@
 import { sql, type Kysely } from 'kysely';
-import type { DomainEvent } from '../../domain/events.ts';
-import { defaultTopN } from '../../domain/leaderboard.ts';
 import type { PointsLot } from '../../domain/pointsAccount.ts';
 import { backfillExpiryLots, foldLotInPlace } from '../db/migrations/013_expiryLots.ts';
-import { isActivity, ledgerLineOf } from '../../projections/ledgerLine.ts';
 import { correctPeriodStandings } from '../../projections/readModels.ts';
+import {
+  rowChangeOf,
+  type EntityTable,
+  type FoldedEvent,
+  type Row,
+  type RowChange,
+} from '../../projections/readModelRows.ts';
 import type { ReadModelTables } from '../../projections/readModelTables.ts';
 import {
   readModelTableNames,
   tableColumns,
   tableKeys,
   type ReadModelTable,
-} from './readModelColumns.ts';
+} from '../../projections/readModelColumns.ts';
 
 export { readModelTableNames, tableColumns, tableKeys, type ReadModelTable };
-
-type Row = Record<string, unknown>;
 
 /**
  * What the fold reads of an event: of the metadata only the program id, so a replay need not
  * read (and parse) the rest.
  */
-export type ReplayEvent = {
-  id: string;
-  type: string;
-  data: unknown;
-  revision: bigint;
-  programId: string | null;
-};
+export type ReplayEvent = FoldedEvent;
 
 /**
  * Rows per insert statement, each statement's rows one json text while it is bound and sent. At
@@ -91,10 +87,14 @@ export const insertRows = async (
  */
 type OrderRow = Row & { status: string; history: readonly string[] };
 
-const writtenOrder = (row: OrderRow): Row => {
+const flatHistory = (history: unknown): string[] =>
+  (history as { status: string; at: string }[]).flatMap(({ status, at }) => [status, at]);
+
+const writtenOrder = (row: Row): Row => {
+  const flat = (row as OrderRow).history;
   const history: { status: string; at: string }[] = [];
-  for (let i = 0; i + 1 < row.history.length; i += 2) {
-    const [status, at] = row.history.slice(i, i + 2);
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const [status, at] = flat.slice(i, i + 2);
     if (status !== undefined && at !== undefined) history.push({ status, at });
   }
   return { ...row, history };
@@ -109,22 +109,43 @@ function* flattened(groups: Iterable<Map<string, Row>>): Iterable<Row> {
 }
 
 /**
- * The read-model projector's fold (projections/readModels.ts), row for row, but in memory: rows
- * that events update (members, programs, rewards, orders, leaderboards, standings) stay in maps
- * until `finish`, rows that are only ever inserted (ledger, ended periods) are written each batch.
- * Every case mirrors the statement the live projector runs, including its no-ops (an update of a
- * row that does not exist, an insert of one that does); `replay --verify` against the live tables
- * is the proof. Memory grows with the number of entities, not of events.
+ * Columns of a new row that repeat another row's key, and that row's table: a kept row shares
+ * the string its owner holds instead of keeping the copy parsed from its own event.
+ */
+const references: Partial<Record<ReadModelTable, readonly (readonly [string, EntityTable])[]>> = {
+  rm_members: [['program_id', 'rm_programs']],
+  rm_rewards: [['program_id', 'rm_programs']],
+  rm_orders: [
+    ['program_id', 'rm_programs'],
+    ['member_id', 'rm_members'],
+    ['reward_id', 'rm_rewards'],
+  ],
+  rm_leaderboards: [['program_id', 'rm_programs']],
+  rm_standings: [
+    ['leaderboard_id', 'rm_leaderboards'],
+    ['member_id', 'rm_members'],
+  ],
+};
+
+/**
+ * The read-model fold (projections/readModelRows.ts) applied in memory: rows that events update
+ * (members, programs, rewards, orders, leaderboards, standings) stay in maps until `finish`, rows
+ * that are only ever inserted (ledger, ended periods) are written each batch. Each change is
+ * applied as the live projector's SQL applies it (projections/readModels.ts), including its
+ * no-ops (an update of a row that does not exist, an insert of one that does); `replay --verify`
+ * against the live tables is the proof. Memory grows with the number of entities, not of events.
  */
 export class BatchedReplay {
   readonly #db: Kysely<unknown>;
   readonly #schema: string;
   readonly #tables: ReadonlySet<ReadModelTable>;
-  readonly #programs = new Map<string, Row>();
-  readonly #members = new Map<string, Row>();
-  readonly #rewards = new Map<string, Row>();
-  readonly #orders = new Map<string, OrderRow>();
-  readonly #leaderboards = new Map<string, Row>();
+  readonly #entities: Record<EntityTable, Map<string, Row>> = {
+    rm_programs: new Map(),
+    rm_members: new Map(),
+    rm_rewards: new Map(),
+    rm_orders: new Map(),
+    rm_leaderboards: new Map(),
+  };
   readonly #standings = new Map<string, Map<string, Row>>();
   readonly #periodKeys = new Set<string>();
   readonly #correctionKeys = new Set<string>();
@@ -147,7 +168,10 @@ export class BatchedReplay {
    * core); the next `apply` or `finish` waits for it first, so rows still go in batch order.
    */
   async apply(events: readonly ReplayEvent[]): Promise<void> {
-    for (const recorded of events) this.#project(recorded);
+    for (const recorded of events) {
+      const change = rowChangeOf(recorded);
+      if (change !== null) this.#applyChange(change);
+    }
     const ledger = this.#ledger;
     const periods = this.#periods;
     const periodStandings = this.#periodStandings;
@@ -157,30 +181,37 @@ export class BatchedReplay {
     this.#periodStandings = [];
     this.#corrections = [];
     await this.#writing;
-    this.#writing = (async () => {
-      if (this.#tables.has('rm_ledger') && ledger.length > 0)
-        await insertRows(this.#db, this.#schema, 'rm_ledger', ledger);
-      if (this.#tables.has('rm_leaderboard_periods') && periods.length > 0)
-        await insertRows(this.#db, this.#schema, 'rm_leaderboard_periods', periods);
-      if (this.#tables.has('rm_period_standings') && periodStandings.length > 0)
-        await insertRows(this.#db, this.#schema, 'rm_period_standings', periodStandings);
-      if (this.#tables.has('rm_period_corrections') && corrections.length > 0)
-        await insertRows(this.#db, this.#schema, 'rm_period_corrections', corrections);
-      // Rare, so one statement each, as live: on rows this or an earlier batch has written.
-      if (this.#tables.has('rm_period_standings'))
-        for (const c of corrections)
-          await correctPeriodStandings(
-            this.#db.withSchema(this.#schema) as unknown as Kysely<ReadModelTables>,
-            {
-              leaderboardId: c.leaderboard_id as string,
-              periodStart: c.period_start as string,
-              memberId: c.member_id as string,
-              points: c.points as number,
-            },
-          );
-    })();
+    this.#writing = this.#write({ ledger, periods, periodStandings, corrections });
     // Awaited by the next apply or finish; an early failure must not surface as unhandled.
     this.#writing.catch(() => {});
+  }
+
+  async #write(batch: {
+    ledger: Row[];
+    periods: Row[];
+    periodStandings: Row[];
+    corrections: Row[];
+  }): Promise<void> {
+    const insert = async (table: ReadModelTable, rows: Row[]) => {
+      if (this.#tables.has(table) && rows.length > 0)
+        await insertRows(this.#db, this.#schema, table, rows);
+    };
+    await insert('rm_ledger', batch.ledger);
+    await insert('rm_leaderboard_periods', batch.periods);
+    await insert('rm_period_standings', batch.periodStandings);
+    await insert('rm_period_corrections', batch.corrections);
+    // Rare, so one statement each, as live: on rows this or an earlier batch has written.
+    if (this.#tables.has('rm_period_standings'))
+      for (const c of batch.corrections)
+        await correctPeriodStandings(
+          this.#db.withSchema(this.#schema) as unknown as Kysely<ReadModelTables>,
+          {
+            leaderboardId: c.leaderboard_id as string,
+            periodStart: c.period_start as string,
+            memberId: c.member_id as string,
+            points: c.points as number,
+          },
+        );
   }
 
   /**
@@ -193,11 +224,12 @@ export class BatchedReplay {
       if (this.#tables.has(table)) await insertRows(this.#db, this.#schema, table, rows);
       kept.clear();
     };
-    await write('rm_programs', this.#programs.values(), this.#programs);
-    await write('rm_members', this.#members.values(), this.#members);
-    await write('rm_rewards', this.#rewards.values(), this.#rewards);
-    await write('rm_orders', mapped(this.#orders.values(), writtenOrder), this.#orders);
-    await write('rm_leaderboards', this.#leaderboards.values(), this.#leaderboards);
+    const entities = this.#entities;
+    await write('rm_programs', entities.rm_programs.values(), entities.rm_programs);
+    await write('rm_members', entities.rm_members.values(), entities.rm_members);
+    await write('rm_rewards', entities.rm_rewards.values(), entities.rm_rewards);
+    await write('rm_orders', mapped(entities.rm_orders.values(), writtenOrder), entities.rm_orders);
+    await write('rm_leaderboards', entities.rm_leaderboards.values(), entities.rm_leaderboards);
     await write('rm_standings', flattened(this.#standings.values()), this.#standings);
     if (this.#lotsFromLedger)
       await this.#db.transaction().execute(async (tx) => {
@@ -211,317 +243,99 @@ export class BatchedReplay {
     return this.#tables.has('rm_members') && this.#tables.has('rm_ledger');
   }
 
-  #project(recorded: ReplayEvent): void {
-    const event = { type: recorded.type, data: recorded.data } as DomainEvent;
-    const programId = recorded.programId ?? '';
-    switch (event.type) {
-      case 'ProgramCreated': {
-        const d = event.data;
-        if (this.#programs.has(d.programId)) return;
-        this.#programs.set(d.programId, {
-          program_id: d.programId,
-          name: d.name,
-          tiers: d.tiers,
-          tier_basis: d.tierBasis,
-          points_expiry_days: d.pointsExpiryDays,
-          points_expiry_mode: d.pointsExpiryMode ?? 'inactivity',
-          timezone: d.timezone,
-          notification_email: d.notificationEmail,
-          created_at: d.at,
-          updated_at: d.at,
-        });
+  #applyChange(change: RowChange): void {
+    switch (change.op) {
+      case 'create':
+        this.#create(change.table, change.key, change.row);
+        return;
+      case 'update': {
+        const row = this.#entities[change.table].get(change.key);
+        if (row) Object.assign(row, change.set);
         return;
       }
-      case 'ProgramUpdated': {
-        const row = this.#programs.get(event.data.programId);
-        if (!row) return;
-        const c = event.data.changes;
-        if (c.name !== undefined) row.name = c.name;
-        if (c.tiers !== undefined) row.tiers = c.tiers;
-        if (c.tierBasis !== undefined) row.tier_basis = c.tierBasis;
-        if (c.pointsExpiryDays !== undefined) row.points_expiry_days = c.pointsExpiryDays;
-        if (c.pointsExpiryMode !== undefined) row.points_expiry_mode = c.pointsExpiryMode;
-        if (c.timezone !== undefined) row.timezone = c.timezone;
-        if (c.notificationEmail !== undefined) row.notification_email = c.notificationEmail;
-        row.updated_at = event.data.at;
+      case 'points':
+        this.#points(change);
+        return;
+      case 'orderStatus': {
+        const row = this.#entities.rm_orders.get(change.key) as OrderRow | undefined;
+        if (!row || row.status === change.status) return;
+        Object.assign(row, change.set);
+        row.status = change.status;
+        row.history = row.history.concat(change.status, change.at);
+        row.updated_at = change.at;
         return;
       }
-      case 'MemberRegistered': {
-        const d = event.data;
-        if (this.#members.has(d.memberId)) return;
-        this.#members.set(d.memberId, {
-          program_id: this.#shared(this.#programs, d.programId, 'program_id'),
-          member_id: d.memberId,
-          email: d.email,
-          name: d.name,
-          external_id: d.externalId,
-          attributes: d.attributes,
-          tier: d.tier,
-          balance: 0,
-          lifetime_points: 0,
-          last_activity_at: null,
-          expiry_lots: [],
-          oldest_lot_at: null,
-          status: 'active',
-          created_at: d.at,
-          updated_at: d.at,
-          tier_locked_until: null,
-        });
+      case 'score':
+        this.#score(change.row);
+        return;
+      case 'standing': {
+        const { leaderboardId, memberId } = change.key;
+        const row = this.#standings.get(leaderboardId)?.get(memberId);
+        if (row) Object.assign(row, change.set);
         return;
       }
-      case 'MemberUpdated': {
-        const row = this.#members.get(event.data.memberId);
-        if (!row) return;
-        const c = event.data.changes;
-        if (c.email !== undefined) row.email = c.email;
-        if (c.name !== undefined) row.name = c.name;
-        if (c.externalId !== undefined) row.external_id = c.externalId;
-        if (c.attributes !== undefined) row.attributes = c.attributes;
-        row.updated_at = event.data.at;
+      case 'periodEnded':
+        this.#endPeriod(change);
+        return;
+      case 'periodCorrected': {
+        const transactionId = change.row.transaction_id as string;
+        if (this.#correctionKeys.has(transactionId)) return;
+        this.#correctionKeys.add(transactionId);
+        this.#corrections.push(change.row);
         return;
       }
-      case 'MemberTierChanged': {
-        const row = this.#members.get(event.data.memberId);
-        if (!row) return;
-        row.tier = event.data.newTier;
-        row.updated_at = event.data.at;
-        return;
-      }
-      case 'MemberTierLocked': {
-        const row = this.#members.get(event.data.memberId);
-        if (!row) return;
-        row.tier_locked_until = event.data.lockedUntil;
-        row.updated_at = event.data.at;
-        return;
-      }
-      case 'MemberDeactivated':
-      case 'MemberReactivated': {
-        const row = this.#members.get(event.data.memberId);
-        if (!row) return;
-        row.status = event.type === 'MemberDeactivated' ? 'deactivated' : 'active';
-        row.updated_at = event.data.at;
-        return;
-      }
-      case 'PointsAwarded':
-      case 'PointsDeducted':
-      case 'PointsExpired':
-      case 'PointsRefunded':
-      case 'PointsReversed': {
-        const d = event.data;
-        const active = isActivity(event);
-        this.#ledger.push({
-          event_id: recorded.id,
-          program_id: programId,
-          member_id: d.memberId,
-          transaction_id: d.transactionId,
-          ...ledgerLineOf(event),
-          reason: d.reason,
-          balance_after: d.newBalance,
-          occurred_at: d.at,
-        });
-        const row = this.#members.get(d.memberId);
-        if (!row) return;
-        row.balance = d.newBalance;
-        row.lifetime_points = d.lifetimePoints;
-        if (active) row.last_activity_at = d.at;
-        row.updated_at = d.at;
-        // With the ledger rebuilt too, `finish` folds the lots from it, a member at a time, instead
-        // of holding every member's in memory (a lot per unspent award: the most of a replay's
-        // memory on a history of awards).
-        if (this.#lotsFromLedger) return;
-        const lots = foldLotInPlace(row.expiry_lots as PointsLot[], event);
-        row.expiry_lots = lots;
-        row.oldest_lot_at = lots[0]?.at ?? null;
-        return;
-      }
-      case 'RewardRedeemed': {
-        const row = this.#members.get(event.data.memberId);
-        if (row) row.last_activity_at = event.data.at;
-        return;
-      }
-      case 'RewardCreated': {
-        const d = event.data;
-        if (this.#rewards.has(d.rewardId)) return;
-        this.#rewards.set(d.rewardId, {
-          program_id: this.#shared(this.#programs, programId, 'program_id'),
-          reward_id: d.rewardId,
-          name: d.name,
-          points_cost: d.pointsCost,
-          stock: d.stock,
-          kind: d.kind,
-          active: true,
-          created_at: d.at,
-          updated_at: d.at,
-        });
-        return;
-      }
-      case 'RewardChanged': {
-        const row = this.#rewards.get(event.data.rewardId);
-        if (!row) return;
-        const c = event.data.changes;
-        if (c.name !== undefined) row.name = c.name;
-        if (c.pointsCost !== undefined) row.points_cost = c.pointsCost;
-        if (c.stock !== undefined) row.stock = c.stock;
-        if (c.active !== undefined) row.active = c.active;
-        row.updated_at = event.data.at;
-        return;
-      }
-      case 'StockReserved':
-      case 'StockReleased': {
-        const row = this.#rewards.get(event.data.rewardId);
-        if (!row) return;
-        row.stock = event.data.remaining;
-        row.updated_at = event.data.at;
-        return;
-      }
-      case 'OrderPlaced': {
-        const d = event.data;
-        if (this.#orders.has(d.orderId)) return;
-        const reward = this.#rewards.get(d.rewardId);
-        this.#orders.set(d.orderId, {
-          program_id: this.#shared(this.#programs, programId, 'program_id'),
-          order_id: d.orderId,
-          member_id: this.#shared(this.#members, d.memberId, 'member_id'),
-          reward_id: this.#shared(this.#rewards, d.rewardId, 'reward_id'),
-          reward_name: reward?.name === d.rewardName ? reward.name : d.rewardName,
-          kind: d.kind,
-          points_spent: d.pointsSpent,
-          status: 'redeemed',
-          carrier: null,
-          tracking_number: null,
-          history: ['redeemed', d.at],
-          created_at: d.at,
-          updated_at: d.at,
-        });
-        return;
-      }
-      case 'OrderShipped': {
-        const row = this.#orders.get(event.data.orderId);
-        if (!row || row.status === 'shipped') return;
-        row.carrier = event.data.carrier;
-        row.tracking_number = event.data.trackingNumber;
-        this.#setOrderStatus(row, 'shipped', event.data.at);
-        return;
-      }
-      case 'OrderDelivered': {
-        const row = this.#orders.get(event.data.orderId);
-        if (row && row.status !== 'delivered')
-          this.#setOrderStatus(row, 'delivered', event.data.at);
-        return;
-      }
-      case 'OrderCancelled': {
-        const row = this.#orders.get(event.data.orderId);
-        if (row && row.status !== 'cancelled')
-          this.#setOrderStatus(row, 'cancelled', event.data.at);
-        return;
-      }
-      case 'LeaderboardCreated': {
-        const d = event.data;
-        if (this.#leaderboards.has(d.leaderboardId)) return;
-        this.#leaderboards.set(d.leaderboardId, {
-          program_id: this.#shared(this.#programs, programId, 'program_id'),
-          leaderboard_id: d.leaderboardId,
-          name: d.name,
-          period: d.period,
-          timezone: d.timezone,
-          top_n: d.topN ?? defaultTopN,
-          period_start: d.periodStart,
-          period_end: d.periodEnd,
-          created_at: d.at,
-        });
-        return;
-      }
-      case 'ScoreRecorded': {
-        const d = event.data;
-        let board = this.#standings.get(d.leaderboardId);
-        if (!board) this.#standings.set(d.leaderboardId, (board = new Map<string, Row>()));
-        const row = board.get(d.memberId);
-        if (row) {
-          row.points = d.score;
-          row.reached_seq = Number(recorded.revision);
-        } else {
-          board.set(d.memberId, {
-            leaderboard_id: this.#shared(this.#leaderboards, d.leaderboardId, 'leaderboard_id'),
-            member_id: this.#shared(this.#members, d.memberId, 'member_id'),
-            points: d.score,
-            reached_seq: Number(recorded.revision),
-            withdrawn: false,
-          });
-        }
-        return;
-      }
-      case 'ScoreReversed': {
-        const row = this.#standings.get(event.data.leaderboardId)?.get(event.data.memberId);
-        if (row) row.points = event.data.score;
-        return;
-      }
-      case 'MemberWithdrawn':
-      case 'MemberReinstated': {
-        const row = this.#standings.get(event.data.leaderboardId)?.get(event.data.memberId);
-        if (!row) return;
-        row.withdrawn = event.type === 'MemberWithdrawn';
-        row.points = event.data.score;
-        return;
-      }
-      case 'PeriodCorrected': {
-        const d = event.data;
-        if (this.#correctionKeys.has(d.transactionId)) return;
-        this.#correctionKeys.add(d.transactionId);
-        this.#corrections.push({
-          transaction_id: d.transactionId,
-          leaderboard_id: d.leaderboardId,
-          period_start: d.periodStart,
-          member_id: d.memberId,
-          points: d.points,
-          reversal_of: d.reversalOf,
-          corrected_at: d.at,
-        });
-        return;
-      }
-      case 'PositionChanged':
-        return;
-      case 'PeriodEnded': {
-        const d = event.data;
-        // The key is a timestamptz: compare instants, not spellings.
-        const key = `${d.leaderboardId}\u0000${Date.parse(d.periodStart)}`;
-        if (!this.#periodKeys.has(key)) {
-          this.#periodKeys.add(key);
-          this.#periods.push({
-            leaderboard_id: d.leaderboardId,
-            period_start: d.periodStart,
-            period_end: d.periodEnd,
-            standings: d.standings,
-            ended_at: d.at,
-          });
-          this.#rankPeriod(d.leaderboardId, d.periodStart);
-        }
-        this.#standings.delete(d.leaderboardId);
-        return;
-      }
-      case 'PeriodOpened': {
-        const row = this.#leaderboards.get(event.data.leaderboardId);
-        if (!row) return;
-        row.period_start = event.data.periodStart;
-        row.period_end = event.data.periodEnd;
-        return;
-      }
-      case 'LeaderboardTimezoneChanged': {
-        const row = this.#leaderboards.get(event.data.leaderboardId);
-        if (!row) return;
-        row.timezone = event.data.timezone;
-        return;
-      }
-      // Freezing moves no points; a deferred refund shows once it is paid (PointsRefunded).
-      case 'PointsFrozen':
-      case 'PointsUnfrozen':
-      case 'RefundDeferred':
-        return;
-      // As live (projections/readModels.ts): no read model shows reservations.
-      case 'MemberReservationRevoked':
-      case 'IdentifierReserved':
-      case 'IdentifierReleased':
-        return;
     }
+  }
+
+  #create(table: EntityTable, key: string, row: Row): void {
+    const rows = this.#entities[table];
+    if (rows.has(key)) return;
+    this.#share(table, row);
+    if (table === 'rm_orders') {
+      const reward = this.#entities.rm_rewards.get(row.reward_id as string);
+      if (reward !== undefined && reward.name === row.reward_name) row.reward_name = reward.name;
+      row.history = flatHistory(row.history);
+    }
+    rows.set(key, row);
+  }
+
+  #points(change: Extract<RowChange, { op: 'points' }>): void {
+    this.#ledger.push(change.ledger);
+    const row = this.#entities.rm_members.get(change.memberId);
+    if (!row) return;
+    Object.assign(row, change.set);
+    // With the ledger rebuilt too, `finish` folds the lots from it, a member at a time, instead
+    // of holding every member's in memory (a lot per unspent award: the most of a replay's
+    // memory on a history of awards).
+    if (this.#lotsFromLedger) return;
+    const lots = foldLotInPlace(row.expiry_lots as PointsLot[], change.event);
+    row.expiry_lots = lots;
+    row.oldest_lot_at = lots[0]?.at ?? null;
+  }
+
+  #score(row: Row): void {
+    const leaderboardId = row.leaderboard_id as string;
+    let board = this.#standings.get(leaderboardId);
+    if (!board) this.#standings.set(leaderboardId, (board = new Map<string, Row>()));
+    const held = board.get(row.member_id as string);
+    if (held) {
+      held.points = row.points;
+      held.reached_seq = row.reached_seq;
+      return;
+    }
+    this.#share('rm_standings', row);
+    board.set(row.member_id as string, row);
+  }
+
+  #endPeriod(change: Extract<RowChange, { op: 'periodEnded' }>): void {
+    // The key is a timestamptz: compare instants, not spellings.
+    const key = `${change.leaderboardId}\u0000${Date.parse(change.periodStart)}`;
+    if (!this.#periodKeys.has(key)) {
+      this.#periodKeys.add(key);
+      this.#periods.push(change.row);
+      this.#rankPeriod(change.leaderboardId, change.periodStart);
+    }
+    this.#standings.delete(change.leaderboardId);
   }
 
   /**
@@ -555,19 +369,11 @@ export class BatchedReplay {
     });
   }
 
-  #setOrderStatus(row: OrderRow, status: 'shipped' | 'delivered' | 'cancelled', at: string): void {
-    row.status = status;
-    row.history = row.history.concat(status, at);
-    row.updated_at = at;
-  }
-
-  /**
-   * `value` as the string the owning row already holds in `column`, when there is one: kept rows
-   * that repeat an id (an order's member, a standing's board) share it instead of each keeping
-   * the copy parsed from its own event.
-   */
-  #shared(owners: ReadonlyMap<string, Row>, value: string, column: string): string {
-    const held = owners.get(value)?.[column];
-    return typeof held === 'string' ? held : value;
+  /** The new row's references to kept rows, as the strings those rows hold (see `references`). */
+  #share(table: ReadModelTable, row: Row): void {
+    for (const [column, owner] of references[table] ?? []) {
+      const held = this.#entities[owner].get(row[column] as string)?.[column];
+      if (typeof held === 'string') row[column] = held;
+    }
   }
 }

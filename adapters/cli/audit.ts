@@ -6,7 +6,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { parsePosition, formatPosition, type Position } from '../../domain/recordedEvent.ts';
 import type { ExportFormat } from '../audit/export.ts';
 import type { RowDifference } from '../audit/replay.ts';
-import { readModelTableNames, type ReadModelTable } from '../audit/readModelColumns.ts';
+import { readModelTableNames, type ReadModelTable } from '../../projections/readModelColumns.ts';
 import type { ChainBreak } from '../audit/verify.ts';
 import { loadConfig } from '../config.ts';
 import type { DatabaseHandle } from '../db/database.ts';

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { streamReader, memberHistory } from '../../../adapters/audit/history.ts';
-import { readModelTableNames } from '../../../adapters/audit/readModelColumns.ts';
+import { readModelTableNames } from '../../../projections/readModelColumns.ts';
 import { replayReadModels, type RowDifference } from '../../../adapters/audit/replay.ts';
 import { verifyChains, type ChainBreak } from '../../../adapters/audit/verify.ts';
 import { loadConfig } from '../../../adapters/config.ts';

@@ -1,4 +1,4 @@
-import type { ReadModelTables } from '../../projections/readModelTables.ts';
+import type { ReadModelTables } from './readModelTables.ts';
 
 /**
  * The read-model tables a replay rebuilds, their columns and keys: plain data, apart from the

@@ -204,7 +204,6 @@ export default tseslint.config(
       'adapters/audit/replayProjector.ts',
       'adapters/audit/verify.ts',
       'adapters/cli/audit.ts',
-      'adapters/db/dashboardQueries.ts',
       'adapters/http/api/idempotency.ts',
       'adapters/http/api/webhookRoutes.ts',
       'adapters/runtime.ts',

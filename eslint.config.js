@@ -209,7 +209,6 @@ export default tseslint.config(
       'adapters/runtime.ts',
       'adapters/webhooks/webhookStore.ts',
       'application/memberIdentifiers.ts',
-      'delivery/webhookMapping.ts',
       'projections/readModels.ts',
     ],
     rules: { 'max-lines-per-function': 'off' },

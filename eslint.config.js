@@ -208,7 +208,6 @@ export default tseslint.config(
       'adapters/http/api/webhookRoutes.ts',
       'adapters/runtime.ts',
       'adapters/webhooks/webhookStore.ts',
-      'application/memberIdentifiers.ts',
       'projections/readModels.ts',
     ],
     rules: { 'max-lines-per-function': 'off' },

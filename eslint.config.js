@@ -202,7 +202,6 @@ export default tseslint.config(
   {
     files: [
       'adapters/audit/replayProjector.ts',
-      'adapters/cli/audit.ts',
       'adapters/http/api/idempotency.ts',
       'adapters/http/api/webhookRoutes.ts',
       'adapters/runtime.ts',

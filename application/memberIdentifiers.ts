@@ -88,131 +88,13 @@ export const reservationIds = (held: readonly Held[]): MemberReservations =>
  *   names the one it replaces, so two takers cannot both win.
  */
 export const memberIdentifiers = (options: MemberIdentifiersOptions) => {
-  const { handler, clock, ids, knownHolders } = options;
-  const graceMs = options.graceMs ?? 10_000;
-  const waitMs = options.waitMs ?? 5_000;
-  const memberStream = (programId: string, memberId: string) =>
-    streamName('member', programId, memberId);
-  /** Reservation steps never run in recovery mode: reserving again is safe, and needs no key. */
-  const stepContext = (context: CommandContext) => {
-    const { idempotency, ...rest } = context;
-    return {
-      ...rest,
-      ...(idempotency && { idempotency: { key: idempotency.key, recover: false } }),
-      now: clock.now(),
-    };
-  };
-
-  /**
-   * Members registered before reservations existed: the first request for such a value reserves
-   * it for the member that carries it. True when it reserved (the caller reads the stream again).
-   */
-  const adoptKnownHolder = async (
-    programId: string,
-    memberId: string,
-    identifier: Identifier,
-    context: CommandContext,
-  ): Promise<boolean> => {
-    const { kind, value } = identifier;
-    for (const candidate of await knownHolders(programId, kind, value)) {
-      if (candidate === memberId) continue;
-      const { state } = await handler.load(member, memberStream(programId, candidate));
-      if (!holds(state, kind, value)) continue;
-      const c = stepContext(context);
-      await handler.handle(
-        memberReservation,
-        reservationStream(programId, kind, value),
-        {
-          type: 'ReserveIdentifier',
-          data: {
-            kind,
-            memberId: candidate,
-            reservationId: ids.newId('reservation'),
-            replacing: null,
-            now: c.now,
-          },
-        },
-        c,
-      );
-      return true;
-    }
-    return false;
-  };
-
-  const reserveOne = async (
-    programId: string,
-    memberId: string,
-    identifier: Identifier,
-    context: CommandContext,
-  ): Promise<{ ok: true; held: Held } | IdentifierTaken | IdentifierBusy> => {
-    const { kind, value } = identifier;
-    const field = identifierField(kind);
-    const stream = reservationStream(programId, kind, value);
-    const taken = (holder: string): IdentifierTaken => ({
-      ok: false,
-      rejection: 'member_exists',
-      message: `member ${holder} has this ${field} in this program`,
-      field,
-      memberId: holder,
-    });
-    const busy: IdentifierBusy = {
-      ok: false,
-      rejection: 'concurrency_conflict',
-      message: `another request is registering or changing a member with this ${field}; retry in a moment`,
-      field,
-    };
-    const waitUntil = performance.now() + waitMs;
-    for (let pauseMs = 5; ; pauseMs = Math.min(pauseMs * 2, 100)) {
-      const { state, revision } = await handler.load(memberReservation, stream);
-      let replacing: string | null = null;
-      if (state.held && state.memberId !== memberId) {
-        const holder = memberStream(programId, state.memberId);
-        if (holds((await handler.load(member, holder)).state, kind, value))
-          return taken(state.memberId);
-        if (clock.now().getTime() - Date.parse(state.reservedAt) < graceMs) {
-          if (performance.now() >= waitUntil) return busy;
-          await new Promise((resolve) => setTimeout(resolve, pauseMs));
-          continue;
-        }
-        const c = stepContext(context);
-        const revoked = await handler.handle(
-          member,
-          holder,
-          {
-            type: 'RevokeReservation',
-            data: {
-              memberId: state.memberId,
-              kind,
-              value: identifierValue(kind, value),
-              reservationId: state.reservationId,
-              now: c.now,
-            },
-          },
-          c,
-        );
-        if (!revoked.ok)
-          return revoked.rejection === 'member_exists' ? taken(state.memberId) : busy;
-        replacing = state.reservationId;
-      } else if (
-        revision === -1n &&
-        (await adoptKnownHolder(programId, memberId, identifier, context))
-      )
-        continue;
-      const c = stepContext(context);
-      const reservationId = ids.newId('reservation');
-      const reserved = await handler.handle(
-        memberReservation,
-        stream,
-        {
-          type: 'ReserveIdentifier',
-          data: { kind, memberId, reservationId, replacing, now: c.now },
-        },
-        c,
-      );
-      if (reserved.ok) return { ok: true, held: { kind, value, reservationId } };
-      if (reserved.rejection === 'concurrency_conflict') return busy;
-      // Another request reserved it between the read and the append: read who.
-    }
+  const steps: ReservationSteps = {
+    handler: options.handler,
+    clock: options.clock,
+    ids: options.ids,
+    knownHolders: options.knownHolders,
+    graceMs: options.graceMs ?? 10_000,
+    waitMs: options.waitMs ?? 5_000,
   };
 
   /** Gives back the reservations named (those renewed or taken over since stay). */
@@ -223,8 +105,8 @@ export const memberIdentifiers = (options: MemberIdentifiersOptions) => {
     context: CommandContext,
   ): Promise<void> => {
     for (const { kind, value, reservationId } of held) {
-      const c = stepContext(context);
-      await handler.handle(
+      const c = stepContext(steps.clock, context);
+      await steps.handler.handle(
         memberReservation,
         reservationStream(programId, kind, value),
         { type: 'ReleaseIdentifier', data: { kind, memberId, reservationId, now: c.now } },
@@ -247,7 +129,7 @@ export const memberIdentifiers = (options: MemberIdentifiersOptions) => {
     ): Promise<{ ok: true; held: Held[] } | IdentifierTaken | IdentifierBusy> {
       const held: Held[] = [];
       for (const identifier of identifiers) {
-        const one = await reserveOne(programId, memberId, identifier, context);
+        const one = await reserveOne(steps, { programId, memberId, identifier, context });
         if (!one.ok) {
           await release(programId, memberId, held, context);
           return one;
@@ -268,7 +150,7 @@ export const memberIdentifiers = (options: MemberIdentifiersOptions) => {
       const held: Held[] = [];
       for (const identifier of identifiers) {
         const stream = reservationStream(programId, identifier.kind, identifier.value);
-        const { state } = await handler.load(memberReservation, stream);
+        const { state } = await steps.handler.load(memberReservation, stream);
         if (state.held && state.memberId === memberId)
           held.push({ ...identifier, reservationId: state.reservationId });
       }
@@ -278,3 +160,137 @@ export const memberIdentifiers = (options: MemberIdentifiersOptions) => {
 };
 
 export type MemberIdentifiers = ReturnType<typeof memberIdentifiers>;
+
+/** What every reservation step uses: the options, with their defaults. */
+type ReservationSteps = Omit<MemberIdentifiersOptions, 'graceMs' | 'waitMs'> & {
+  graceMs: number;
+  waitMs: number;
+};
+
+/** One value to reserve for one member, in the request of `context`. */
+type ReservationRequest = {
+  programId: string;
+  memberId: string;
+  identifier: Identifier;
+  context: CommandContext;
+};
+
+const memberStream = (programId: string, memberId: string) =>
+  streamName('member', programId, memberId);
+
+/** Reservation steps never run in recovery mode: reserving again is safe, and needs no key. */
+const stepContext = (clock: Clock, context: CommandContext) => {
+  const { idempotency, ...rest } = context;
+  return {
+    ...rest,
+    ...(idempotency && { idempotency: { key: idempotency.key, recover: false } }),
+    now: clock.now(),
+  };
+};
+
+const reserveOne = async (
+  steps: ReservationSteps,
+  request: ReservationRequest,
+): Promise<{ ok: true; held: Held } | IdentifierTaken | IdentifierBusy> => {
+  const { handler, clock, ids, graceMs, waitMs } = steps;
+  const { programId, memberId, identifier, context } = request;
+  const { kind, value } = identifier;
+  const field = identifierField(kind);
+  const stream = reservationStream(programId, kind, value);
+  const taken = (holder: string): IdentifierTaken => ({
+    ok: false,
+    rejection: 'member_exists',
+    message: `member ${holder} has this ${field} in this program`,
+    field,
+    memberId: holder,
+  });
+  const busy: IdentifierBusy = {
+    ok: false,
+    rejection: 'concurrency_conflict',
+    message: `another request is registering or changing a member with this ${field}; retry in a moment`,
+    field,
+  };
+  const waitUntil = performance.now() + waitMs;
+  for (let pauseMs = 5; ; pauseMs = Math.min(pauseMs * 2, 100)) {
+    const { state, revision } = await handler.load(memberReservation, stream);
+    let replacing: string | null = null;
+    if (state.held && state.memberId !== memberId) {
+      const holder = memberStream(programId, state.memberId);
+      if (holds((await handler.load(member, holder)).state, kind, value))
+        return taken(state.memberId);
+      if (clock.now().getTime() - Date.parse(state.reservedAt) < graceMs) {
+        if (performance.now() >= waitUntil) return busy;
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        continue;
+      }
+      const c = stepContext(clock, context);
+      const revoked = await handler.handle(
+        member,
+        holder,
+        {
+          type: 'RevokeReservation',
+          data: {
+            memberId: state.memberId,
+            kind,
+            value: identifierValue(kind, value),
+            reservationId: state.reservationId,
+            now: c.now,
+          },
+        },
+        c,
+      );
+      if (!revoked.ok) return revoked.rejection === 'member_exists' ? taken(state.memberId) : busy;
+      replacing = state.reservationId;
+    } else if (revision === -1n && (await adoptKnownHolder(steps, request))) continue;
+    const c = stepContext(clock, context);
+    const reservationId = ids.newId('reservation');
+    const reserved = await handler.handle(
+      memberReservation,
+      stream,
+      {
+        type: 'ReserveIdentifier',
+        data: { kind, memberId, reservationId, replacing, now: c.now },
+      },
+      c,
+    );
+    if (reserved.ok) return { ok: true, held: { kind, value, reservationId } };
+    if (reserved.rejection === 'concurrency_conflict') return busy;
+    // Another request reserved it between the read and the append: read who.
+  }
+};
+
+/**
+ * Members registered before reservations existed: the first request for such a value reserves
+ * it for the member that carries it. True when it reserved (the caller reads the stream again).
+ */
+const adoptKnownHolder = async (
+  steps: ReservationSteps,
+  request: ReservationRequest,
+): Promise<boolean> => {
+  const { handler, clock, ids, knownHolders } = steps;
+  const { programId, memberId, identifier, context } = request;
+  const { kind, value } = identifier;
+  for (const candidate of await knownHolders(programId, kind, value)) {
+    if (candidate === memberId) continue;
+    const { state } = await handler.load(member, memberStream(programId, candidate));
+    if (!holds(state, kind, value)) continue;
+    const c = stepContext(clock, context);
+    await handler.handle(
+      memberReservation,
+      reservationStream(programId, kind, value),
+      {
+        type: 'ReserveIdentifier',
+        data: {
+          kind,
+          memberId: candidate,
+          reservationId: ids.newId('reservation'),
+          replacing: null,
+          now: c.now,
+        },
+      },
+      c,
+    );
+    return true;
+  }
+  return false;
+};

@@ -75,6 +75,63 @@ const pointsWebhook = <T extends PointsEventType>(
 export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
   switch (event.type) {
     case 'PointsAwarded':
+    case 'PointsDeducted':
+    case 'PointsExpired':
+    case 'PointsRefunded':
+    case 'PointsReversed':
+      return pointsMovedWebhook(event);
+    case 'MemberRegistered':
+    case 'MemberUpdated':
+    case 'MemberTierChanged':
+    case 'MemberDeactivated':
+    case 'MemberReactivated':
+      return memberWebhook(event);
+    case 'RewardRedeemed':
+    case 'OrderShipped':
+    case 'OrderCancelled':
+    case 'OrderDelivered':
+      return orderWebhook(event);
+    case 'PositionChanged':
+    case 'PeriodEnded':
+      return leaderboardWebhook(event);
+    case 'ProgramCreated':
+    case 'ProgramUpdated':
+    case 'PointsFrozen':
+    case 'PointsUnfrozen':
+    case 'RefundDeferred':
+    case 'MemberTierLocked':
+    case 'MemberReservationRevoked':
+    case 'IdentifierReserved':
+    case 'IdentifierReleased':
+    case 'RewardCreated':
+    case 'RewardChanged':
+    case 'StockReserved':
+    case 'StockReleased':
+    case 'OrderPlaced':
+    case 'LeaderboardCreated':
+    case 'ScoreRecorded':
+    case 'ScoreReversed':
+    case 'PeriodCorrected':
+    case 'MemberWithdrawn':
+    case 'MemberReinstated':
+    case 'PeriodOpened':
+    case 'LeaderboardTimezoneChanged':
+      // Reservations (keeping emails and external ids unique) are no fact a receiver acts on.
+      // A leaderboard's change of zone shows in its next period's bounds (period_ended, the API).
+      return null;
+  }
+};
+
+/** The domain events of the given types: what each subject's mapping below switches over. */
+type EventOf<T extends DomainEvent['type']> = Extract<DomainEvent, { type: T }>;
+
+const pointsMovedWebhook = (
+  event: EventOf<
+    'PointsAwarded' | 'PointsDeducted' | 'PointsExpired' | 'PointsRefunded' | 'PointsReversed'
+  >,
+): WebhookEvent => {
+  switch (event.type) {
+    case 'PointsAwarded':
       return pointsWebhook('points.awarded', 'award', event.data, event.data.reference);
     case 'PointsDeducted':
       return pointsWebhook(
@@ -99,6 +156,19 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
         : pointsWebhook('points.awarded', 'reversal', event.data, event.data.reference, {
             reversal_of: event.data.reversalOf,
           });
+  }
+};
+
+const memberWebhook = (
+  event: EventOf<
+    | 'MemberRegistered'
+    | 'MemberUpdated'
+    | 'MemberTierChanged'
+    | 'MemberDeactivated'
+    | 'MemberReactivated'
+  >,
+): WebhookEvent => {
+  switch (event.type) {
     case 'MemberRegistered': {
       const d = event.data;
       return webhook('member.created', d.at, {
@@ -124,6 +194,21 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
         reason: d.reason,
       });
     }
+    case 'MemberDeactivated':
+      // The event carries no reason yet; null is the schema's "none given".
+      return webhook('member.deactivated', event.data.at, {
+        member_id: event.data.memberId,
+        reason: null,
+      });
+    case 'MemberReactivated':
+      return webhook('member.reactivated', event.data.at, { member_id: event.data.memberId });
+  }
+};
+
+const orderWebhook = (
+  event: EventOf<'RewardRedeemed' | 'OrderShipped' | 'OrderCancelled' | 'OrderDelivered'>,
+): WebhookEvent => {
+  switch (event.type) {
     case 'RewardRedeemed': {
       const d = event.data;
       return webhook('reward.redeemed', d.at, {
@@ -154,14 +239,6 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
         points_refunded: d.pointsSpent,
       });
     }
-    case 'MemberDeactivated':
-      // The event carries no reason yet; null is the schema's "none given".
-      return webhook('member.deactivated', event.data.at, {
-        member_id: event.data.memberId,
-        reason: null,
-      });
-    case 'MemberReactivated':
-      return webhook('member.reactivated', event.data.at, { member_id: event.data.memberId });
     case 'OrderDelivered': {
       const d = event.data;
       return webhook('order.delivered', d.at, {
@@ -171,6 +248,11 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
         delivered_at: wireTime(d.at),
       });
     }
+  }
+};
+
+const leaderboardWebhook = (event: EventOf<'PositionChanged' | 'PeriodEnded'>): WebhookEvent => {
+  switch (event.type) {
     case 'PositionChanged': {
       const d = event.data;
       return webhook('leaderboard.position_changed', d.at, {
@@ -197,30 +279,5 @@ export const toWebhookEvent = (event: DomainEvent): WebhookEvent | null => {
         period_id: periodIdOf(d.periodStart),
       });
     }
-    case 'ProgramCreated':
-    case 'ProgramUpdated':
-    case 'PointsFrozen':
-    case 'PointsUnfrozen':
-    case 'RefundDeferred':
-    case 'MemberTierLocked':
-    case 'MemberReservationRevoked':
-    case 'IdentifierReserved':
-    case 'IdentifierReleased':
-    case 'RewardCreated':
-    case 'RewardChanged':
-    case 'StockReserved':
-    case 'StockReleased':
-    case 'OrderPlaced':
-    case 'LeaderboardCreated':
-    case 'ScoreRecorded':
-    case 'ScoreReversed':
-    case 'PeriodCorrected':
-    case 'MemberWithdrawn':
-    case 'MemberReinstated':
-    case 'PeriodOpened':
-    case 'LeaderboardTimezoneChanged':
-      // Reservations (keeping emails and external ids unique) are no fact a receiver acts on.
-      // A leaderboard's change of zone shows in its next period's bounds (period_ended, the API).
-      return null;
   }
 };

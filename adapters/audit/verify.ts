@@ -164,81 +164,65 @@ const walkChains = async (
 ): Promise<Omit<VerifyReport, 'elapsedMs' | 'eventsPerSecond'>> => {
   const limit = options.pageSize ?? 2000;
   const checked = await findSuspects(db, options.programId);
-  let streams = checked.streams;
-  const events = checked.events;
-  let breaks = 0;
-  options.onProgress?.(events);
+  options.onProgress?.(checked.events);
+  const reporter = breakReporter(options);
+  await walkSuspects(db, reporter, { limit, streams: checked.suspects });
+  const empty = await readEmptyHeads(db, options.programId);
+  for (const head of empty) await reporter.emit(emptyStreamBreak(head));
+  return {
+    ok: reporter.breaks() === 0,
+    streams: checked.streams + empty.length,
+    events: checked.events,
+    breaks: reporter.breaks(),
+  };
+};
 
+/**
+ * Hands each break to `onBreak` and counts it. Consecutive broken links of a stream are one run
+ * (see ChainBreak): the run stays open until a sound link, the end of its stream or another
+ * stream's break closes it.
+ */
+const breakReporter = (options: Pick<VerifyOptions, 'onBreak'>) => {
   let open: ChainBreak | null = null;
+  let breaks = 0;
   const emit = async (chainBreak: ChainBreak): Promise<void> => {
     breaks++;
     await options.onBreak?.(chainBreak);
   };
-  /** A broken link: extends the open run, or opens one. */
-  const broken = async (chainBreak: Omit<ChainBreak, 'links'>): Promise<void> => {
-    if (open && open.stream === chainBreak.stream) {
-      open.links++;
-      return;
-    }
-    if (open) await emit(open);
-    open = { ...chainBreak, links: 1 };
+  return {
+    emit,
+    /** A broken link: extends the open run, or opens one. */
+    broken: async (chainBreak: Omit<ChainBreak, 'links'>): Promise<void> => {
+      if (open && open.stream === chainBreak.stream) {
+        open.links++;
+        return;
+      }
+      if (open) await emit(open);
+      open = { ...chainBreak, links: 1 };
+    },
+    closeRun: async (): Promise<void> => {
+      if (open) await emit(open);
+      open = null;
+    },
+    breaks: (): number => breaks,
   };
-  const closeRun = async (): Promise<void> => {
-    if (open) await emit(open);
-    open = null;
-  };
+};
 
-  let stream: string | null = null;
-  let previousHash: string | null = null;
-  let previousRevision = -1n;
-  let heads = new Map<string, Head>();
+type BreakReporter = ReturnType<typeof breakReporter>;
 
-  const endStream = async (): Promise<void> => {
-    if (stream === null) return;
-    await closeRun();
-    const head = heads.get(stream);
-    if (!head) {
-      await emit({
-        stream,
-        revision: (previousRevision + 1n).toString(),
-        kind: 'missing_head',
-        expectedHash: null,
-        foundHash: previousHash,
-        expectedRevision: previousRevision.toString(),
-        foundRevision: null,
-        links: 1,
-      });
-      return;
-    }
-    const headRevision = BigInt(head.revision);
-    if (headRevision > previousRevision) {
-      await emit({
-        stream,
-        revision: (previousRevision + 1n).toString(),
-        kind: 'missing_tail',
-        expectedHash: head.last_hash,
-        foundHash: null,
-        expectedRevision: head.revision,
-        foundRevision: previousRevision.toString(),
-        links: Number(headRevision - previousRevision),
-      });
-    } else if (head.last_hash !== previousHash) {
-      await emit({
-        stream,
-        revision: previousRevision.toString(),
-        kind: 'head_mismatch',
-        expectedHash: head.last_hash,
-        foundHash: previousHash,
-        expectedRevision: head.revision,
-        foundRevision: previousRevision.toString(),
-        links: 1,
-      });
-    }
-  };
-
-  const pageOptions = { limit, streams: checked.suspects };
+/**
+ * Walks the suspect streams link by link, in keyset pages. The next page is read while this one is
+ * checked.
+ */
+const walkSuspects = async (
+  db: Kysely<Database>,
+  reporter: BreakReporter,
+  pageOptions: { limit: number; streams: string[] },
+): Promise<void> => {
+  const { limit } = pageOptions;
+  const walker = chainWalker(reporter);
   let next: Promise<ChainRow[]> | null =
-    checked.suspects.length > 0 ? readChainPage(db, null, pageOptions) : null;
+    pageOptions.streams.length > 0 ? readChainPage(db, null, pageOptions) : null;
   while (next) {
     const page: ChainRow[] = await next;
     const last = page[page.length - 1];
@@ -253,76 +237,163 @@ const walkChains = async (
     next?.catch(() => {});
     if (page.length === 0) break;
     const names = [...new Set(page.map((row) => row.stream_name))];
-    const pageHeads = await readHeads(db, names);
-    // The stream open across the page boundary keeps its head.
-    const openHead = stream === null ? undefined : heads.get(stream);
-    if (stream !== null && openHead !== undefined) pageHeads.set(stream, openHead);
-    heads = pageHeads;
+    walker.useHeads(await readHeads(db, names));
+    for (const row of page) await walker.check(row);
+  }
+  await walker.endStream();
+};
 
-    for (const row of page) {
+/**
+ * Checks rows in (stream, revision) order: each against the event before it in its stream, and
+ * each stream, once its last row is checked, against its head.
+ */
+const chainWalker = (reporter: BreakReporter) => {
+  let stream: string | null = null;
+  let previousHash: string | null = null;
+  let previousRevision = -1n;
+  let heads = new Map<string, Head>();
+
+  const endStream = async (): Promise<void> => {
+    if (stream === null) return;
+    await reporter.closeRun();
+    const chainBreak = headBreak({ stream, previousHash, previousRevision }, heads.get(stream));
+    if (chainBreak) await reporter.emit(chainBreak);
+  };
+
+  return {
+    endStream,
+    /** The heads of a page's streams. */
+    useHeads: (pageHeads: Map<string, Head>): void => {
+      // The stream open across the page boundary keeps its head.
+      const openHead = stream === null ? undefined : heads.get(stream);
+      if (stream !== null && openHead !== undefined) pageHeads.set(stream, openHead);
+      heads = pageHeads;
+    },
+    check: async (row: ChainRow): Promise<void> => {
       if (row.stream_name !== stream) {
         await endStream();
         stream = row.stream_name;
         previousHash = null;
         previousRevision = -1n;
       }
-      const revision = BigInt(row.stream_revision);
-      const expectedRevision = previousRevision + 1n;
-      const expectedHash = chainHash(previousHash, row.canonical);
-      const gap = revision !== expectedRevision;
-      if (gap) {
-        await broken({
-          stream: row.stream_name,
-          revision: expectedRevision.toString(),
-          kind: 'revision_gap',
-          expectedHash: null,
-          foundHash: null,
-          expectedRevision: expectedRevision.toString(),
-          foundRevision: row.stream_revision,
-        });
-      }
-      if (expectedHash !== row.hash) {
-        await broken({
-          stream: row.stream_name,
-          revision: row.stream_revision,
-          kind: 'hash_mismatch',
-          expectedHash,
-          foundHash: row.hash,
-          expectedRevision: row.stream_revision,
-          foundRevision: row.stream_revision,
-        });
-      } else if (!gap) {
-        await closeRun();
-      }
+      const links = linkBreaks(row, previousHash, previousRevision);
+      if (links.length === 0) await reporter.closeRun();
+      for (const link of links) await reporter.broken(link);
       previousHash = row.hash;
-      previousRevision = revision;
-    }
-  }
-  await endStream();
+      previousRevision = BigInt(row.stream_revision);
+    },
+  };
+};
 
-  // Heads whose every event is gone.
+/**
+ * What is wrong with the link from the event before `row` to `row`: a revision skipped, a hash
+ * that does not match, both, or nothing.
+ */
+const linkBreaks = (
+  row: ChainRow,
+  previousHash: string | null,
+  previousRevision: bigint,
+): Omit<ChainBreak, 'links'>[] => {
+  const revision = BigInt(row.stream_revision);
+  const expectedRevision = previousRevision + 1n;
+  const expectedHash = chainHash(previousHash, row.canonical);
+  const links: Omit<ChainBreak, 'links'>[] = [];
+  if (revision !== expectedRevision) {
+    links.push({
+      stream: row.stream_name,
+      revision: expectedRevision.toString(),
+      kind: 'revision_gap',
+      expectedHash: null,
+      foundHash: null,
+      expectedRevision: expectedRevision.toString(),
+      foundRevision: row.stream_revision,
+    });
+  }
+  if (expectedHash !== row.hash) {
+    links.push({
+      stream: row.stream_name,
+      revision: row.stream_revision,
+      kind: 'hash_mismatch',
+      expectedHash,
+      foundHash: row.hash,
+      expectedRevision: row.stream_revision,
+      foundRevision: row.stream_revision,
+    });
+  }
+  return links;
+};
+
+/**
+ * A walked stream's end against its head (`undefined` when it has none): the head missing, events
+ * missing at the end, the head's hash not the last event's, or null when they agree.
+ */
+const headBreak = (
+  walked: { stream: string; previousHash: string | null; previousRevision: bigint },
+  head: Head | undefined,
+): ChainBreak | null => {
+  const { stream, previousHash, previousRevision } = walked;
+  if (!head) {
+    return {
+      stream,
+      revision: (previousRevision + 1n).toString(),
+      kind: 'missing_head',
+      expectedHash: null,
+      foundHash: previousHash,
+      expectedRevision: previousRevision.toString(),
+      foundRevision: null,
+      links: 1,
+    };
+  }
+  const headRevision = BigInt(head.revision);
+  if (headRevision > previousRevision) {
+    return {
+      stream,
+      revision: (previousRevision + 1n).toString(),
+      kind: 'missing_tail',
+      expectedHash: head.last_hash,
+      foundHash: null,
+      expectedRevision: head.revision,
+      foundRevision: previousRevision.toString(),
+      links: Number(headRevision - previousRevision),
+    };
+  }
+  if (head.last_hash !== previousHash) {
+    return {
+      stream,
+      revision: previousRevision.toString(),
+      kind: 'head_mismatch',
+      expectedHash: head.last_hash,
+      foundHash: previousHash,
+      expectedRevision: head.revision,
+      foundRevision: previousRevision.toString(),
+      links: 1,
+    };
+  }
+  return null;
+};
+
+/** Heads whose every event is gone. */
+const readEmptyHeads = async (
+  db: Kysely<Database>,
+  programId: string | undefined,
+): Promise<({ stream_name: string } & Head)[]> => {
   const program =
-    options.programId === undefined
-      ? sql``
-      : sql`and split_part(s.stream_name, '-', 2) = ${options.programId}`;
+    programId === undefined ? sql`` : sql`and split_part(s.stream_name, '-', 2) = ${programId}`;
   const empty = await sql<{ stream_name: string } & Head>`
     select s.stream_name, s.revision::text as revision, s.last_hash from incentable_streams s
     where s.revision >= 0 ${program}
       and not exists (select 1 from incentable_events e where e.stream_name = s.stream_name)
     order by s.stream_name`.execute(db);
-  for (const head of empty.rows) {
-    streams++;
-    await emit({
-      stream: head.stream_name,
-      revision: '0',
-      kind: 'missing_tail',
-      expectedHash: head.last_hash,
-      foundHash: null,
-      expectedRevision: head.revision,
-      foundRevision: null,
-      links: Number(head.revision) + 1,
-    });
-  }
-
-  return { ok: breaks === 0, streams, events, breaks };
+  return empty.rows;
 };
+
+const emptyStreamBreak = (head: { stream_name: string } & Head): ChainBreak => ({
+  stream: head.stream_name,
+  revision: '0',
+  kind: 'missing_tail',
+  expectedHash: head.last_hash,
+  foundHash: null,
+  expectedRevision: head.revision,
+  foundRevision: null,
+  links: Number(head.revision) + 1,
+});

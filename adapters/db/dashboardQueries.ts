@@ -17,6 +17,15 @@ export type DeliveryCounts = {
  * window, per-endpoint health. Read-only; every function is scoped to one program.
  */
 export const dashboardQueries = (db: Kysely<Database>) => ({
+  ...programActivityQueries(db),
+  ...webhookHealthQueries(db),
+  ...sessionQueries(db),
+});
+
+export type DashboardQueries = ReturnType<typeof dashboardQueries>;
+
+/** The programs, their members and the points that moved. */
+const programActivityQueries = (db: Kysely<Database>) => ({
   /** Every program, for the root key's program switcher. */
   async programs(): Promise<{ id: string; name: string }[]> {
     const rows = await db
@@ -85,6 +94,13 @@ export const dashboardQueries = (db: Kysely<Database>) => ({
     return result.rows.map((r) => ({ day: r.day, points: Number(r.points) }));
   },
 
+  /** The program's tier re-evaluation still running, if one is (a list of at most one). */
+  runningTierReevaluations: (programId: string) =>
+    tierReevaluations(tablesOf<ApplicationTables>(db), { programId, running: true }),
+});
+
+/** How the program's webhook deliveries fare. */
+const webhookHealthQueries = (db: Kysely<Database>) => ({
   /** Deliveries created since `since`, counted by their current status. */
   async deliveriesSince(programId: string, since: Date): Promise<DeliveryCounts> {
     const rows = await db
@@ -150,11 +166,10 @@ export const dashboardQueries = (db: Kysely<Database>) => ({
       createdAt: r.created_at,
     }));
   },
+});
 
-  /** The program's tier re-evaluation still running, if one is (a list of at most one). */
-  runningTierReevaluations: (programId: string) =>
-    tierReevaluations(tablesOf<ApplicationTables>(db), { programId, running: true }),
-
+/** What a dashboard session checks of its key. */
+const sessionQueries = (db: Kysely<Database>) => ({
   /**
    * Whether a stored API key still works. A dashboard session keeps only the key id, so this is
    * how a revoked key ends the sessions it opened.
@@ -169,5 +184,3 @@ export const dashboardQueries = (db: Kysely<Database>) => ({
     return row !== undefined;
   },
 });
-
-export type DashboardQueries = ReturnType<typeof dashboardQueries>;

@@ -42,7 +42,7 @@ export type VerifyOptions = {
   /** Rows per keyset page when the suspect streams are walked link by link. */
   pageSize?: number;
   onBreak?: (chainBreak: ChainBreak) => void | Promise<void>;
-  /** Called with the events checked so far: after the SQL pass, then after each suspect page. */
+  /** Called once, after the SQL pass, with the events it checked (all of them in scope). */
   onProgress?: (events: number) => void;
   now?: () => number;
 };

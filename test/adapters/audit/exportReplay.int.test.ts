@@ -28,6 +28,13 @@ const cli = (url: string, args: string[]) => {
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 };
 
+/** The output of a CLI run that must succeed: a failed one fails here, with its stderr. */
+const succeeded = (url: string, args: string[]): string => {
+  const run = cli(url, args);
+  assert.equal(run.status, 0, `incentable ${args.join(' ')}: ${run.stderr}`);
+  return run.stdout;
+};
+
 /** RFC 4180, independently of the exporter: quoted fields may hold commas, "" and line breaks. */
 const parseCsv = (text: string): string[][] => {
   const records: string[][] = [];
@@ -129,7 +136,7 @@ describe('export and replay from the CLI', { skip: skipWithoutPostgres }, () => 
     it('writes CSV that parses back to the same events, quoting commas, quotes and line breaks', () => {
       const csv = cli(database.url, ['export', '--format', 'csv']);
       assert.equal(csv.status, 0, csv.stderr);
-      const jsonl = jsonLines(cli(database.url, ['export']).stdout);
+      const jsonl = jsonLines(succeeded(database.url, ['export']));
       const [header = [], ...records] = parseCsv(csv.stdout);
       assert.deepEqual(header, [
         'position',
@@ -226,7 +233,7 @@ describe('export and replay from the CLI', { skip: skipWithoutPostgres }, () => 
       assert.ok(events.some((e) => e.time === since));
       assert.ok(events.some((e) => e.time === until));
 
-      const onlySince = jsonLines(cli(database.url, ['export', '--since', since]).stdout);
+      const onlySince = jsonLines(succeeded(database.url, ['export', '--since', since]));
       assert.equal(
         onlySince.length,
         rows.filter((r) => Date.parse(r.recorded_at) >= Date.parse(since)).length,
@@ -238,7 +245,7 @@ describe('export and replay from the CLI', { skip: skipWithoutPostgres }, () => 
 
     it("keeps to one program's events with --program", async () => {
       for (const program of [programId, otherProgramId]) {
-        const events = jsonLines(cli(database.url, ['export', '--program', program]).stdout);
+        const events = jsonLines(succeeded(database.url, ['export', '--program', program]));
         const expected = await stored(sql`metadata->>'programId' = ${program}`);
         assert.ok(expected.length > 50);
         assert.deepEqual(
@@ -247,7 +254,7 @@ describe('export and replay from the CLI', { skip: skipWithoutPostgres }, () => 
         );
       }
       const csv = parseCsv(
-        cli(database.url, ['export', '--program', otherProgramId, '--format', 'csv']).stdout,
+        succeeded(database.url, ['export', '--program', otherProgramId, '--format', 'csv']),
       );
       const metadataColumn = csv[0]!.indexOf('metadata');
       for (const record of csv.slice(1))

@@ -61,9 +61,8 @@ const globalFilter = (options: GlobalPageOptions) => {
  * A page's rows in an array of their own, pg's emptied. pg's result of a finished query stays
  * reachable until V8's next full collection, and while it holds the rows every page outlives the
  * young-generation collections and is copied into the old generation, which then grows to ~3.5
- * times its live size before each full collection. A million-event replay promoted ~530 MB
- * (node --trace-gc-nvp), ~430 MB of it rows; with the pages emptied, 95 MB, and its peak RSS
- * fell by ~50 MB. A page now dies young once handled.
+ * times its live size before each full collection (BENCHMARKS.md, "Replay memory"). A page now
+ * dies young once handled.
  */
 const detached = <Row>(rows: Row[]): Row[] => rows.splice(0);
 

@@ -117,9 +117,8 @@ export const replayReadModels = async (
   if (options.swap && (tables.length !== readModelTableNames.length || options.from))
     throw new RangeError('--swap needs every read model replayed from the start');
   const engine = options.engine ?? 'batched';
-  // 1,000: a million-event replay peaked at 158-187 MB, against 216-258 MB at 5,000 (what a
-  // batch holds while the next is read and its ledger written) and about the same at 500 and
-  // 2,000, for about the same events/s (bench/audit/seed.ts, /usr/bin/time).
+  // 1,000: what a batch holds while the next is read and its ledger written; more costs memory
+  // for no more events/s (BENCHMARKS.md, "Replay memory: where the constants come from").
   const batchSize = options.batchSize ?? 1000;
 
   await createReadModelSchema(db, schema, { indexes: false });

@@ -27,9 +27,8 @@ export type ReplayEvent = FoldedEvent;
 
 /**
  * Rows per insert statement, each statement's rows one json text while it is bound and sent. At
- * 1,000 a batch's ledger is one statement (an event writes at most one ledger row). A
- * million-event replay peaked at 180-183 MB, against 190-198 MB at 5,000 rows and 169-172 MB at
- * 250, which cost ~10 % of the events/s in round trips (bench/audit/seed.ts, /usr/bin/time).
+ * 1,000 a batch's ledger is one statement (an event writes at most one ledger row); fewer cost
+ * round trips, more cost memory (BENCHMARKS.md, "Replay memory: where the constants come from").
  */
 const rowsPerStatement = 1000;
 
@@ -37,8 +36,7 @@ const rowsPerStatement = 1000;
  * A json parameter that spells out its rows when the driver binds it, once, and lets them go.
  * pg's promise API, which kysely calls, keeps a finished statement's parameters reachable until
  * V8's next full collection: passed as a string, every batch's json text outlived the young
- * generation and was copied into the old one: a million-event replay promoted 92 MB instead of
- * 40 MB (node --trace-gc-nvp) and peaked at 215-235 MB instead of 183-187 MB. pg binds it
+ * generation and was copied into the old one (BENCHMARKS.md, "Replay memory"). pg binds it
  * through `toPostgres`, PGlite through JSON.stringify and so `toJSON`.
  */
 const boundOnce = (rows: readonly Row[]) => {

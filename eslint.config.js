@@ -205,7 +205,6 @@ export default tseslint.config(
       'adapters/audit/verify.ts',
       'adapters/cli/audit.ts',
       'adapters/db/dashboardQueries.ts',
-      'adapters/http/api/idempotency.ts',
       'adapters/http/api/webhookRoutes.ts',
       'adapters/runtime.ts',
       'adapters/webhooks/webhookStore.ts',
@@ -221,11 +220,8 @@ export default tseslint.config(
   },
   {
     files: [
-      'adapters/http/api/apiKeyRoutes.ts',
       'adapters/http/api/app.ts',
       'adapters/http/api/auditRoutes.ts',
-      'adapters/http/api/idempotency.ts',
-      'adapters/http/api/webhookRoutes.ts',
       'adapters/http/metrics.ts',
     ],
     rules: { 'no-restricted-imports': 'off' },

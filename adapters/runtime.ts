@@ -24,11 +24,11 @@ import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventS
 import { reactorProgress } from './eventstore/reactorProgress.ts';
 import { ensureRootKey } from './db/apiKeyStore.ts';
 import { apiKeyVerifier } from './db/apiKeyVerifier.ts';
+import { idempotencyStore } from './db/idempotencyStore.ts';
 import { authThrottle } from './http/authThrottle.ts';
 import { createApp } from './http/api/app.ts';
 import { closeGracefully, type GracefulServer } from './http/drain.ts';
 import { startDeadline } from './deadline.ts';
-import { purgeIdempotencyKeys } from './http/api/idempotency.ts';
 import { productVersion } from './version.ts';
 import { ids } from './ids.ts';
 import { randomBytes } from 'node:crypto';
@@ -123,6 +123,7 @@ export const startRuntime = async (
   const roles = new Set(config.roles);
   const secretKey = config.webhooks.secretKey ?? loadOrCreateSecretKey(config, log);
   const webhooks = createWebhookStore({ db: database.db, secretKey, clock });
+  const idempotencyKeys = idempotencyStore(database.db);
   const metrics = createMetrics(database.db, [
     readModelsProjection,
     policiesSubscription,
@@ -253,7 +254,7 @@ export const startRuntime = async (
     tasks.push(
       cron.schedule(
         '30 * * * *',
-        run('idempotency-purge', () => purgeIdempotencyKeys(database.db)),
+        run('idempotency-purge', () => idempotencyKeys.purge()),
       ),
     );
   }
@@ -265,6 +266,7 @@ export const startRuntime = async (
   if (roles.has('api') && options.listen !== false) {
     const app = createApp({
       db: database.db,
+      idempotencyKeys,
       overloaded: () =>
         config.databaseQueueTimeoutMs > 0 &&
         database.queueDelayMs() > config.databaseQueueTimeoutMs,

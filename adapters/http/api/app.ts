@@ -6,6 +6,7 @@ import { authenticate, requireToken } from './auth.ts';
 import type { AuthThrottle } from '../authThrottle.ts';
 import { errorHandler, sendError, sendOverloaded } from './errors.ts';
 import { idempotency } from './idempotency.ts';
+import type { IdempotencyStore } from '../../db/idempotencyStore.ts';
 import { refuseUnsafeKeys, verifyBody } from './jsonBody.ts';
 import { auditRoutes } from './auditRoutes.ts';
 import { dashboard } from '../dashboard/dashboard.ts';
@@ -30,6 +31,8 @@ import { orderRoutes } from './orderRoutes.ts';
 /** What the resource routers need between them. */
 export type ApiDeps = WebhookRouteDeps & {
   db: Kysely<Database>;
+  /** The Idempotency-Key records: the middleware's, and the routes' transactions that settle them. */
+  idempotencyKeys: IdempotencyStore;
   incentives: Incentives;
   queries: Queries;
   waitForReadModels: WaitForReadModels;
@@ -144,7 +147,7 @@ export const createApp = (deps: AppDeps): Express => {
     express.json({ limit: deps.maxBodyBytes, strict: true, verify: verifyBody }),
     refuseUnsafeKeys(),
     authenticate(deps.keys, deps.authThrottle),
-    idempotency(deps.db, {
+    idempotency(deps.idempotencyKeys, {
       ...(deps.idempotencyLeaseMs !== undefined && { leaseMs: deps.idempotencyLeaseMs }),
       ...(deps.secretKey && { secretKey: deps.secretKey }),
     }),

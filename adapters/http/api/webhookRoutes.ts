@@ -7,8 +7,7 @@ import type {
   WebhookEndpoint,
   WebhookStore,
 } from '../../webhooks/webhookStore.ts';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../db/schema.ts';
+import type { IdempotencyStore } from '../../db/idempotencyStore.ts';
 import { hasControlCharacters } from '../../../domain/validation.ts';
 import { sendError } from './errors.ts';
 import { answerAtomically } from './idempotency.ts';
@@ -104,7 +103,7 @@ export const deliveryView = (d: WebhookDelivery) => ({
 
 export type WebhookRouteDeps = {
   /** For the transactions that settle an Idempotency-Key with the write it answers for. */
-  db: Kysely<Database>;
+  idempotencyKeys: Pick<IdempotencyStore, 'withinTransaction'>;
   webhooks: WebhookStore;
   network: NetworkPolicy;
   /** Wakes the delivery worker in this process after work was queued. */
@@ -149,7 +148,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   router.post(base, async (req, res) => {
     const body = parse(createEndpointSchema, req.body, res);
     if (!body || !checkUrl(body.url, res)) return;
-    await answerAtomically(deps.db, res, async (tx) => {
+    await answerAtomically(deps.idempotencyKeys, res, async (tx) => {
       const { endpoint, secret } = await webhooks.createEndpoint(
         {
           programId: programOf(res),
@@ -200,7 +199,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   router.post(`${base}/:endpointId/rotate-secret`, async (req, res) => {
     const endpoint = await endpointOr404(req, res);
     if (!endpoint || !parse(emptyBody, req.body, res)) return;
-    await answerAtomically(deps.db, res, async (tx) => {
+    await answerAtomically(deps.idempotencyKeys, res, async (tx) => {
       const rotated = await webhooks.rotateSecret(programOf(res), endpoint.endpointId, tx);
       if (!rotated) {
         sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');

@@ -9,6 +9,7 @@ import { idempotency } from './idempotency.ts';
 import type { IdempotencyStore } from '../../db/idempotencyStore.ts';
 import { refuseUnsafeKeys, verifyBody } from './jsonBody.ts';
 import { auditRoutes } from './auditRoutes.ts';
+import { auditQueries } from '../../db/auditQueries.ts';
 import { dashboard } from '../dashboard/dashboard.ts';
 import { apiKeyStore } from '../../db/apiKeyStore.ts';
 import { dashboardQueries } from '../../db/dashboardQueries.ts';
@@ -53,7 +54,7 @@ export const apiRouters = (deps: ApiDeps): Router[] => [
   orderRoutes(deps),
   leaderboardRoutes(deps),
   webhookRoutes(deps),
-  auditRoutes({ db: deps.db }),
+  auditRoutes({ audit: auditQueries(deps.db) }),
 ];
 
 export type AppDeps = ApiDeps & {

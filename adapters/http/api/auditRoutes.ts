@@ -1,17 +1,14 @@
 import { Router, type Response } from 'express';
-import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { isId } from '../../../domain/ids.ts';
 import { parsePosition } from '../../../domain/recordedEvent.ts';
-import { readGlobalPage } from '../../audit/events.ts';
 import { exportedEvent } from '../../audit/export.ts';
-import { verifyChains } from '../../audit/verify.ts';
-import type { Database } from '../../db/schema.ts';
+import type { AuditQueries } from '../../db/auditQueries.ts';
 import { canAccessProgram, principalOf } from './auth.ts';
 import { sendError } from './errors.ts';
 import { wireString } from './schemas.ts';
 
-export type AuditRouteDeps = { db: Kysely<Database> };
+export type AuditRouteDeps = { audit: AuditQueries };
 
 export const eventsQuerySchema = z
   .object({
@@ -66,7 +63,7 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
       );
     }
     const q = parsed.data;
-    const rows = await readGlobalPage(deps.db, {
+    const rows = await deps.audit.eventsPage({
       after: q.after_position === undefined ? null : parsePosition(q.after_position),
       limit: q.limit,
       programId,
@@ -95,7 +92,7 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
         await new Promise((resolve) => res.once('drain', resolve));
     };
     try {
-      const report = await verifyChains(deps.db, {
+      const report = await deps.audit.verifyChains({
         programId,
         onBreak: (chainBreak) => write({ break: chainBreak }),
       });

@@ -221,7 +221,6 @@ export default tseslint.config(
   {
     files: [
       'adapters/http/api/app.ts',
-      'adapters/http/metrics.ts',
     ],
     rules: { 'no-restricted-imports': 'off' },
   },

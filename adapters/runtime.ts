@@ -35,6 +35,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createMetrics } from './http/metrics.ts';
+import { metricsQueries } from './db/metricsQueries.ts';
 import { createSmtpMailer } from './mail/smtpMailer.ts';
 import { DeliveryWorker } from './webhooks/deliveryWorker.ts';
 import { UndiciTransport } from './webhooks/undiciTransport.ts';
@@ -124,7 +125,7 @@ export const startRuntime = async (
   const secretKey = config.webhooks.secretKey ?? loadOrCreateSecretKey(config, log);
   const webhooks = createWebhookStore({ db: database.db, secretKey, clock });
   const idempotencyKeys = idempotencyStore(database.db);
-  const metrics = createMetrics(database.db, [
+  const metrics = createMetrics(metricsQueries(database.db), [
     readModelsProjection,
     policiesSubscription,
     webhooksProjection,

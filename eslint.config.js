@@ -219,12 +219,6 @@ export default tseslint.config(
     rules: { 'max-params': 'off' },
   },
   {
-    files: [
-      'adapters/http/api/app.ts',
-    ],
-    rules: { 'no-restricted-imports': 'off' },
-  },
-  {
     files: ['adapters/config.ts'],
     rules: { 'no-restricted-syntax': 'off' },
   },

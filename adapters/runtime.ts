@@ -22,9 +22,12 @@ import { PostgresEventStore, type BatchTrace } from './eventstore/postgresEventS
 import type { EventStore, Subscription } from '../application/ports.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
 import { reactorProgress } from './eventstore/reactorProgress.ts';
-import { ensureRootKey } from './db/apiKeyStore.ts';
+import { apiKeyStore, ensureRootKey } from './db/apiKeyStore.ts';
 import { apiKeyVerifier } from './db/apiKeyVerifier.ts';
 import { idempotencyStore } from './db/idempotencyStore.ts';
+import { auditQueries } from './db/auditQueries.ts';
+import { dashboardQueries } from './db/dashboardQueries.ts';
+import { streamReader } from './audit/history.ts';
 import { authThrottle } from './http/authThrottle.ts';
 import { createApp } from './http/api/app.ts';
 import { closeGracefully, type GracefulServer } from './http/drain.ts';
@@ -266,8 +269,11 @@ export const startRuntime = async (
   let url: string | null = null;
   if (roles.has('api') && options.listen !== false) {
     const app = createApp({
-      db: database.db,
       idempotencyKeys,
+      apiKeys: apiKeyStore(database.db),
+      history: streamReader(database.db),
+      audit: auditQueries(database.db),
+      dashboardQueries: dashboardQueries(database.db),
       overloaded: () =>
         config.databaseQueueTimeoutMs > 0 &&
         database.queueDelayMs() > config.databaseQueueTimeoutMs,

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type Router } from 'express';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../db/schema.ts';
 import { authenticate, requireToken } from './auth.ts';
 import type { AuthThrottle } from '../authThrottle.ts';
 import { errorHandler, sendError, sendOverloaded } from './errors.ts';
@@ -9,16 +7,16 @@ import { idempotency } from './idempotency.ts';
 import type { IdempotencyStore } from '../../db/idempotencyStore.ts';
 import { refuseUnsafeKeys, verifyBody } from './jsonBody.ts';
 import { auditRoutes } from './auditRoutes.ts';
-import { auditQueries } from '../../db/auditQueries.ts';
+import type { AuditQueries } from '../../db/auditQueries.ts';
 import { dashboard } from '../dashboard/dashboard.ts';
-import { apiKeyStore } from '../../db/apiKeyStore.ts';
-import { dashboardQueries } from '../../db/dashboardQueries.ts';
+import type { ApiKeyStore } from '../../db/apiKeyStore.ts';
+import type { DashboardQueries } from '../../db/dashboardQueries.ts';
 import { openApiDocument } from './openapi.ts';
 import type { Registry } from 'prom-client';
 import { webhookRoutes, type WebhookRouteDeps } from './webhookRoutes.ts';
 import type { Incentives } from '../../../application/incentives.ts';
 import type { Queries } from '../../../projections/queries.ts';
-import { streamReader } from '../../audit/history.ts';
+import type { StreamReader } from '../../audit/history.ts';
 import { apiKeyRoutes } from './apiKeyRoutes.ts';
 import type { ApiKeyVerifier } from '../../db/apiKeyVerifier.ts';
 import { leaderboardRoutes } from './leaderboardRoutes.ts';
@@ -31,7 +29,11 @@ import { orderRoutes } from './orderRoutes.ts';
 
 /** What the resource routers need between them. */
 export type ApiDeps = WebhookRouteDeps & {
-  db: Kysely<Database>;
+  apiKeys: ApiKeyStore;
+  /** The event streams, for a member as of a past time. */
+  history: StreamReader;
+  /** The auditors' reads of the log. */
+  audit: AuditQueries;
   /** The Idempotency-Key records: the middleware's, and the routes' transactions that settle them. */
   idempotencyKeys: IdempotencyStore;
   incentives: Incentives;
@@ -47,19 +49,20 @@ export type ApiDeps = WebhookRouteDeps & {
  */
 export const apiRouters = (deps: ApiDeps): Router[] => [
   programRoutes(deps),
-  apiKeyRoutes({ ...deps, apiKeys: apiKeyStore(deps.db) }),
-  memberRoutes({ ...deps, history: streamReader(deps.db) }),
+  apiKeyRoutes(deps),
+  memberRoutes(deps),
   pointsRoutes(deps),
   rewardRoutes(deps),
   orderRoutes(deps),
   leaderboardRoutes(deps),
   webhookRoutes(deps),
-  auditRoutes({ audit: auditQueries(deps.db) }),
+  auditRoutes(deps),
 ];
 
 export type AppDeps = ApiDeps & {
   metrics: Registry;
-  db: Kysely<Database>;
+  /** The dashboard's own aggregates. */
+  dashboardQueries: DashboardQueries;
   /** Failed-authentication backoff, shared by the API and the dashboard's sign-in. */
   authThrottle: AuthThrottle;
   /** METRICS_TOKEN: /metrics wants it as a bearer token; null leaves /metrics open. */
@@ -119,14 +122,7 @@ export const createApp = (deps: AppDeps): Express => {
     res.json(openApi);
   });
 
-  app.use(
-    '/dashboard',
-    dashboard({
-      ...deps,
-      dashboardQueries: dashboardQueries(deps.db),
-      apiKeys: apiKeyStore(deps.db),
-    }),
-  );
+  app.use('/dashboard', dashboard(deps));
 
   app.use(
     '/v1',

@@ -110,44 +110,32 @@ export type WebhookRouteDeps = {
   wakeDelivery: () => void;
 };
 
-/** Settings -> Webhooks, as an API: endpoints, secrets, test events, the delivery log, replay. */
-export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
-  const { webhooks, network } = deps;
-  const router = Router();
-  const base = '/programs/:programId/webhook-endpoints';
+const base = '/programs/:programId/webhook-endpoints';
 
-  const checkUrl = (url: string, res: Response): boolean => {
-    const check = validateEndpointUrl(url, network);
-    if (check.ok) return true;
-    sendError(res, 400, 'validation_error', check.message, 'url');
-    return false;
-  };
-  const endpointOr404 = async (req: Request, res: Response) => {
-    const endpointId = idParam(req, res, 'endpointId', 'webhookEndpoint');
-    if (!endpointId) return undefined;
-    const endpoint = await webhooks.getEndpoint(programOf(res), endpointId);
-    if (!endpoint)
-      sendError(res, 404, 'not_found', `no webhook endpoint ${endpointId}`, 'endpoint_id');
-    return endpoint ?? undefined;
-  };
+const checkUrl = (url: string, res: Response, network: NetworkPolicy): boolean => {
+  const check = validateEndpointUrl(url, network);
+  if (check.ok) return true;
+  sendError(res, 400, 'validation_error', check.message, 'url');
+  return false;
+};
 
-  router.get('/webhook-event-types', (_req, res) => {
-    res.json({
-      groups: catalogue.map((group) => ({
-        name: group.name,
-        types: group.entries.map((t) => ({
-          type: t.type,
-          description: t.description,
-          schema: t.schema,
-          sample: t.sample,
-        })),
-      })),
-    });
-  });
+/** The endpoint the path names, in the route's program; undefined once it answered 400 or 404. */
+const endpointOr404 = async (req: Request, res: Response, webhooks: WebhookStore) => {
+  const endpointId = idParam(req, res, 'endpointId', 'webhookEndpoint');
+  if (!endpointId) return undefined;
+  const endpoint = await webhooks.getEndpoint(programOf(res), endpointId);
+  if (!endpoint)
+    sendError(res, 404, 'not_found', `no webhook endpoint ${endpointId}`, 'endpoint_id');
+  return endpoint ?? undefined;
+};
+
+/** The endpoints themselves: create, list, read, change, delete, and reveal the secret. */
+const addEndpointRoutes = (router: Router, deps: WebhookRouteDeps): void => {
+  const { webhooks } = deps;
 
   router.post(base, async (req, res) => {
     const body = parse(createEndpointSchema, req.body, res);
-    if (!body || !checkUrl(body.url, res)) return;
+    if (!body || !checkUrl(body.url, res, deps.network)) return;
     await answerAtomically(deps.idempotencyKeys, res, async (tx) => {
       const { endpoint, secret } = await webhooks.createEndpoint(
         {
@@ -167,15 +155,15 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   });
 
   router.get(`${base}/:endpointId`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (endpoint) res.json(endpointView(endpoint));
   });
 
   router.patch(`${base}/:endpointId`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint) return;
     const body = parse(updateEndpointSchema, req.body, res);
-    if (!body || (body.url !== undefined && !checkUrl(body.url, res))) return;
+    if (!body || (body.url !== undefined && !checkUrl(body.url, res, deps.network))) return;
     const updated = await webhooks.updateEndpoint(programOf(res), endpoint.endpointId, body);
     if (!updated)
       return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
@@ -183,21 +171,26 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   });
 
   router.delete(`${base}/:endpointId`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint) return;
     await webhooks.deleteEndpoint(programOf(res), endpoint.endpointId);
     res.status(204).end();
   });
 
   router.get(`${base}/:endpointId/secret`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint) return;
     res.set('Cache-Control', 'no-store');
     res.json({ secret: await webhooks.revealSecret(programOf(res), endpoint.endpointId) });
   });
+};
+
+/** What is done with an endpoint: rotate its secret, send it a test event, replay past events. */
+const addEndpointActions = (router: Router, deps: WebhookRouteDeps): void => {
+  const { webhooks } = deps;
 
   router.post(`${base}/:endpointId/rotate-secret`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint || !parse(emptyBody, req.body, res)) return;
     await answerAtomically(deps.idempotencyKeys, res, async (tx) => {
       const rotated = await webhooks.rotateSecret(programOf(res), endpoint.endpointId, tx);
@@ -217,7 +210,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   });
 
   router.post(`${base}/:endpointId/test`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint) return;
     const body = parse(testEventSchema, req.body, res);
     if (!body) return;
@@ -228,7 +221,7 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   });
 
   router.post(`${base}/:endpointId/replay`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint) return;
     const body = parse(replaySchema, req.body, res);
     if (!body) return;
@@ -245,6 +238,11 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
     deps.wakeDelivery();
     res.status(202).json({ queued: result.queued });
   });
+};
+
+/** The delivery log, a redelivery, and the envelopes sent. */
+const addDeliveryRoutes = (router: Router, deps: WebhookRouteDeps): void => {
+  const { webhooks } = deps;
 
   router.get('/programs/:programId/webhook-deliveries', async (req, res) => {
     const query = parse(deliveryQuerySchema, req.query, res);
@@ -310,6 +308,28 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
       next_cursor: page.nextCursor,
     });
   });
+};
 
+/** Settings -> Webhooks, as an API: endpoints, secrets, test events, the delivery log, replay. */
+export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
+  const router = Router();
+
+  router.get('/webhook-event-types', (_req, res) => {
+    res.json({
+      groups: catalogue.map((group) => ({
+        name: group.name,
+        types: group.entries.map((t) => ({
+          type: t.type,
+          description: t.description,
+          schema: t.schema,
+          sample: t.sample,
+        })),
+      })),
+    });
+  });
+
+  addEndpointRoutes(router, deps);
+  addEndpointActions(router, deps);
+  addDeliveryRoutes(router, deps);
   return router;
 };

@@ -214,10 +214,6 @@ export default tseslint.config(
     rules: { 'max-lines-per-function': 'off' },
   },
   {
-    files: ['adapters/http/api/errors.ts'],
-    rules: { 'max-params': 'off' },
-  },
-  {
     files: ['adapters/config.ts'],
     rules: { 'no-restricted-syntax': 'off' },
   },

@@ -23,7 +23,10 @@ export const apiKeyRoutes = (deps: ApiKeyRouteDeps): Router => {
 
   router.post('/programs/:programId/api-keys', async (req, res) => {
     if (principalOf(res).kind !== 'root')
-      return sendError(res, 403, 'forbidden', 'only the root key creates program keys');
+      return sendError(res, 403, {
+        code: 'forbidden',
+        message: 'only the root key creates program keys',
+      });
     const body = parse(s.createApiKeyBody, req.body, res);
     if (!body) return;
     await answerAtomically(idempotencyKeys, res, async (tx) => {
@@ -55,7 +58,11 @@ export const apiKeyRoutes = (deps: ApiKeyRouteDeps): Router => {
     const keyId = idParam(req, res, 'keyId', 'apiKey');
     if (!keyId) return;
     if ((await apiKeys.revokeProgramKey(programOf(res), keyId)) === 'not_found')
-      return sendError(res, 404, 'api_key_not_found', `no key ${keyId} in this program`, 'key_id');
+      return sendError(res, 404, {
+        code: 'api_key_not_found',
+        message: `no key ${keyId} in this program`,
+        field: 'key_id',
+      });
     deps.keys.forget(keyId);
     res.status(204).end();
   });

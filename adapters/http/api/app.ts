@@ -137,7 +137,10 @@ export const createApp = (deps: AppDeps): Express => {
       const sent =
         Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
       if (hasBody && sent && !req.is('application/json')) {
-        return sendError(res, 415, 'unsupported_media_type', 'send the body as application/json');
+        return sendError(res, 415, {
+          code: 'unsupported_media_type',
+          message: 'send the body as application/json',
+        });
       }
       next();
     },
@@ -152,7 +155,7 @@ export const createApp = (deps: AppDeps): Express => {
     ...apiRouters(deps),
   );
 
-  app.use((_req, res) => sendError(res, 404, 'not_found', 'no such route'));
+  app.use((_req, res) => sendError(res, 404, { code: 'not_found', message: 'no such route' }));
   app.use(errorHandler((error) => deps.log.error({ err: error }, 'request failed')));
   return app;
 };

@@ -32,11 +32,15 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
 
   const programOf = (programId: string | undefined, res: Response): string | undefined => {
     if (typeof programId !== 'string' || !isId('program', programId)) {
-      sendError(res, 400, 'validation_error', 'program_id is not a valid program id', 'program_id');
+      sendError(res, 400, {
+        code: 'validation_error',
+        message: 'program_id is not a valid program id',
+        field: 'program_id',
+      });
       return undefined;
     }
     if (!canAccessProgram(principalOf(res), programId)) {
-      sendError(res, 403, 'forbidden', 'this key belongs to another program');
+      sendError(res, 403, { code: 'forbidden', message: 'this key belongs to another program' });
       return undefined;
     }
     return programId;
@@ -54,13 +58,11 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
       const field =
         issue.path.map(String).join('.') ||
         (issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined);
-      return sendError(
-        res,
-        400,
-        'validation_error',
-        `${field ?? 'query'}: ${issue.message}`,
+      return sendError(res, 400, {
+        code: 'validation_error',
+        message: `${field ?? 'query'}: ${issue.message}`,
         field,
-      );
+      });
     }
     const q = parsed.data;
     const rows = await deps.audit.eventsPage({

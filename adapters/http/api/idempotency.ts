@@ -208,13 +208,11 @@ const claim = async (request: KeyedRequest, waitMs: number): Promise<void> => {
     const existing = await keys.lookup(hold.scope, hold.key);
     if (!existing) continue;
     if (existing.requestSha256 !== request.requestHash) {
-      return sendError(
-        res,
-        409,
-        'idempotency_conflict',
-        'this Idempotency-Key was used with another request',
-        'Idempotency-Key',
-      );
+      return sendError(res, 409, {
+        code: 'idempotency_conflict',
+        message: 'this Idempotency-Key was used with another request',
+        field: 'Idempotency-Key',
+      });
     }
     if (existing.status === 'done') return replay(res, existing, request.secretKey);
     if (existing.expired) {
@@ -223,13 +221,11 @@ const claim = async (request: KeyedRequest, waitMs: number): Promise<void> => {
       continue;
     }
     if (Date.now() > deadline) {
-      return sendError(
-        res,
-        409,
-        'idempotency_in_progress',
-        'a request with this Idempotency-Key is still running',
-        'Idempotency-Key',
-      );
+      return sendError(res, 409, {
+        code: 'idempotency_in_progress',
+        message: 'a request with this Idempotency-Key is still running',
+        field: 'Idempotency-Key',
+      });
     }
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
@@ -261,13 +257,11 @@ export const idempotency = (
     const key = req.get('idempotency-key');
     if (req.method !== 'POST' || key === undefined) return next();
     if (!keyPattern.test(key)) {
-      return sendError(
-        res,
-        400,
-        'validation_error',
-        'Idempotency-Key must be 1-255 visible ASCII characters',
-        'Idempotency-Key',
-      );
+      return sendError(res, 400, {
+        code: 'validation_error',
+        message: 'Idempotency-Key must be 1-255 visible ASCII characters',
+        field: 'Idempotency-Key',
+      });
     }
     const scope = idempotencyScope(req.path, principalOf(res));
     // Another program's key gets 403 from the routes; it must not take a key in this program.

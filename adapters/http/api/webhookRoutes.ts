@@ -115,7 +115,7 @@ const base = '/programs/:programId/webhook-endpoints';
 const checkUrl = (url: string, res: Response, network: NetworkPolicy): boolean => {
   const check = validateEndpointUrl(url, network);
   if (check.ok) return true;
-  sendError(res, 400, 'validation_error', check.message, 'url');
+  sendError(res, 400, { code: 'validation_error', message: check.message, field: 'url' });
   return false;
 };
 
@@ -125,7 +125,11 @@ const endpointOr404 = async (req: Request, res: Response, webhooks: WebhookStore
   if (!endpointId) return undefined;
   const endpoint = await webhooks.getEndpoint(programOf(res), endpointId);
   if (!endpoint)
-    sendError(res, 404, 'not_found', `no webhook endpoint ${endpointId}`, 'endpoint_id');
+    sendError(res, 404, {
+      code: 'not_found',
+      message: `no webhook endpoint ${endpointId}`,
+      field: 'endpoint_id',
+    });
   return endpoint ?? undefined;
 };
 
@@ -166,7 +170,11 @@ const addEndpointRoutes = (router: Router, deps: WebhookRouteDeps): void => {
     if (!body || (body.url !== undefined && !checkUrl(body.url, res, deps.network))) return;
     const updated = await webhooks.updateEndpoint(programOf(res), endpoint.endpointId, body);
     if (!updated)
-      return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+      return sendError(res, 404, {
+        code: 'not_found',
+        message: 'no such webhook endpoint',
+        field: 'endpoint_id',
+      });
     res.json(endpointView(updated));
   });
 
@@ -195,7 +203,11 @@ const addEndpointActions = (router: Router, deps: WebhookRouteDeps): void => {
     await answerAtomically(deps.idempotencyKeys, res, async (tx) => {
       const rotated = await webhooks.rotateSecret(programOf(res), endpoint.endpointId, tx);
       if (!rotated) {
-        sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+        sendError(res, 404, {
+          code: 'not_found',
+          message: 'no such webhook endpoint',
+          field: 'endpoint_id',
+        });
         return null;
       }
       return {
@@ -215,7 +227,12 @@ const addEndpointActions = (router: Router, deps: WebhookRouteDeps): void => {
     const body = parse(testEventSchema, req.body, res);
     if (!body) return;
     const queued = await webhooks.enqueueTest(programOf(res), endpoint.endpointId, body.type);
-    if (!queued) return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+    if (!queued)
+      return sendError(res, 404, {
+        code: 'not_found',
+        message: 'no such webhook endpoint',
+        field: 'endpoint_id',
+      });
     deps.wakeDelivery();
     res.status(202).json({ delivery_id: queued.deliveryId, event_id: queued.envelopeId });
   });
@@ -228,13 +245,22 @@ const addEndpointActions = (router: Router, deps: WebhookRouteDeps): void => {
     const since = new Date(body.since);
     const until = body.until ? new Date(body.until) : undefined;
     if (until && until <= since)
-      return sendError(res, 400, 'validation_error', 'until must be after since', 'until');
+      return sendError(res, 400, {
+        code: 'validation_error',
+        message: 'until must be after since',
+        field: 'until',
+      });
     const result = await webhooks.replay(programOf(res), endpoint.endpointId, {
       since,
       ...(until && { until }),
       ...(body.types && { types: body.types }),
     });
-    if (!result) return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+    if (!result)
+      return sendError(res, 404, {
+        code: 'not_found',
+        message: 'no such webhook endpoint',
+        field: 'endpoint_id',
+      });
     deps.wakeDelivery();
     res.status(202).json({ queued: result.queued });
   });
@@ -262,7 +288,12 @@ const addDeliveryRoutes = (router: Router, deps: WebhookRouteDeps): void => {
     const deliveryId = idParam(req, res, 'deliveryId', 'webhookDelivery');
     if (!deliveryId) return;
     const found = await webhooks.getDelivery(programOf(res), deliveryId);
-    if (!found) return sendError(res, 404, 'not_found', `no delivery ${deliveryId}`, 'delivery_id');
+    if (!found)
+      return sendError(res, 404, {
+        code: 'not_found',
+        message: `no delivery ${deliveryId}`,
+        field: 'delivery_id',
+      });
     res.json({
       ...deliveryView(found.delivery),
       payload: found.envelope.body,
@@ -283,7 +314,11 @@ const addDeliveryRoutes = (router: Router, deps: WebhookRouteDeps): void => {
     if (!deliveryId || !parse(emptyBody, req.body, res)) return;
     const queued = await webhooks.redeliver(programOf(res), deliveryId);
     if (!queued)
-      return sendError(res, 404, 'not_found', `no delivery ${deliveryId}`, 'delivery_id');
+      return sendError(res, 404, {
+        code: 'not_found',
+        message: `no delivery ${deliveryId}`,
+        field: 'delivery_id',
+      });
     deps.wakeDelivery();
     res.status(202).json({ delivery_id: queued.deliveryId });
   });

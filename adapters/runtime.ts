@@ -22,19 +22,23 @@ import { PostgresEventStore, type BatchTrace } from './eventstore/postgresEventS
 import type { EventStore, Subscription } from '../application/ports.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
 import { reactorProgress } from './eventstore/reactorProgress.ts';
-import { ensureRootKey } from './db/apiKeyStore.ts';
+import { apiKeyStore, ensureRootKey } from './db/apiKeyStore.ts';
 import { apiKeyVerifier } from './db/apiKeyVerifier.ts';
+import { idempotencyStore } from './db/idempotencyStore.ts';
+import { auditQueries } from './db/auditQueries.ts';
+import { dashboardQueries } from './db/dashboardQueries.ts';
+import { streamReader } from './audit/history.ts';
 import { authThrottle } from './http/authThrottle.ts';
 import { createApp } from './http/api/app.ts';
 import { closeGracefully, type GracefulServer } from './http/drain.ts';
 import { startDeadline } from './deadline.ts';
-import { purgeIdempotencyKeys } from './http/api/idempotency.ts';
 import { productVersion } from './version.ts';
 import { ids } from './ids.ts';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createMetrics } from './http/metrics.ts';
+import { metricsQueries } from './db/metricsQueries.ts';
 import { createSmtpMailer } from './mail/smtpMailer.ts';
 import { DeliveryWorker } from './webhooks/deliveryWorker.ts';
 import { UndiciTransport } from './webhooks/undiciTransport.ts';
@@ -123,7 +127,8 @@ export const startRuntime = async (
   const roles = new Set(config.roles);
   const secretKey = config.webhooks.secretKey ?? loadOrCreateSecretKey(config, log);
   const webhooks = createWebhookStore({ db: database.db, secretKey, clock });
-  const metrics = createMetrics(database.db, [
+  const idempotencyKeys = idempotencyStore(database.db);
+  const metrics = createMetrics(metricsQueries(database.db), [
     readModelsProjection,
     policiesSubscription,
     webhooksProjection,
@@ -253,7 +258,7 @@ export const startRuntime = async (
     tasks.push(
       cron.schedule(
         '30 * * * *',
-        run('idempotency-purge', () => purgeIdempotencyKeys(database.db)),
+        run('idempotency-purge', () => idempotencyKeys.purge()),
       ),
     );
   }
@@ -264,7 +269,11 @@ export const startRuntime = async (
   let url: string | null = null;
   if (roles.has('api') && options.listen !== false) {
     const app = createApp({
-      db: database.db,
+      idempotencyKeys,
+      apiKeys: apiKeyStore(database.db),
+      history: streamReader(database.db),
+      audit: auditQueries(database.db),
+      dashboardQueries: dashboardQueries(database.db),
       overloaded: () =>
         config.databaseQueueTimeoutMs > 0 &&
         database.queueDelayMs() > config.databaseQueueTimeoutMs,

@@ -1,13 +1,12 @@
-import { sql, type Kysely } from 'kysely';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Database } from '../db/schema.ts';
+import type { MetricsQueries } from '../db/metricsQueries.ts';
 
 /**
  * Prometheus metrics. Counters and the histogram are fed by the delivery worker in this process;
  * the gauges are read from the database at scrape time, so any process reports the cluster's
  * queue and lag.
  */
-export const createMetrics = (db: Kysely<Database>, subscriptions: readonly string[]) => {
+export const createMetrics = (queries: MetricsQueries, subscriptions: readonly string[]) => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'incentable_process_' });
   const deliveries = new Counter({
@@ -27,12 +26,7 @@ export const createMetrics = (db: Kysely<Database>, subscriptions: readonly stri
     help: 'Deliveries due now and not yet sent',
     registers: [registry],
     async collect() {
-      const row = await sql<{
-        n: number;
-      }>`select count(*)::int as n from webhook_deliveries where status = 'pending' and next_attempt_at <= now()`.execute(
-        db,
-      );
-      this.set(row.rows[0]?.n ?? 0);
+      this.set(await queries.dueDeliveries());
     },
   });
   new Gauge({
@@ -40,10 +34,7 @@ export const createMetrics = (db: Kysely<Database>, subscriptions: readonly stri
     help: 'Age of the oldest due delivery (0 when none is due)',
     registers: [registry],
     async collect() {
-      const row = await sql<{ s: number | null }>`
-        select extract(epoch from now() - min(next_attempt_at))::float8 as s
-        from webhook_deliveries where status = 'pending' and next_attempt_at <= now()`.execute(db);
-      this.set(Math.max(0, row.rows[0]?.s ?? 0));
+      this.set(Math.max(0, (await queries.oldestDueSeconds()) ?? 0));
     },
   });
   new Gauge({
@@ -52,15 +43,8 @@ export const createMetrics = (db: Kysely<Database>, subscriptions: readonly stri
     labelNames: ['subscription'],
     registers: [registry],
     async collect() {
-      for (const name of subscriptions) {
-        const row = await sql<{ n: number }>`
-          select count(*)::int as n from (
-            select 1 from incentable_events e
-            left join incentable_subscriptions s on s.name = ${name}
-            where s.name is null or (e.transaction_id, e.global_position) > (s.commit_position, s.prepare_position)
-            limit 100000) lagging`.execute(db);
-        this.set({ subscription: name }, row.rows[0]?.n ?? 0);
-      }
+      for (const name of subscriptions)
+        this.set({ subscription: name }, await queries.projectionLag(name));
     },
   });
   return {

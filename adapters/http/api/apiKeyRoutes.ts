@@ -1,7 +1,6 @@
 import { Router } from 'express';
-import type { Kysely } from 'kysely';
 import type { ApiKeyStore } from '../../db/apiKeyStore.ts';
-import type { Database } from '../../db/schema.ts';
+import type { IdempotencyStore } from '../../db/idempotencyStore.ts';
 import type { ApiKeyVerifier } from '../../db/apiKeyVerifier.ts';
 import { principalOf } from './auth.ts';
 import { sendError } from './errors.ts';
@@ -11,7 +10,7 @@ import * as s from './schemas.ts';
 
 export type ApiKeyRouteDeps = {
   /** For the transaction that settles an Idempotency-Key with the key it creates. */
-  db: Kysely<Database>;
+  idempotencyKeys: Pick<IdempotencyStore, 'withinTransaction'>;
   apiKeys: ApiKeyStore;
   /** This process's key check: a revoked key is forgotten here at once. */
   keys: ApiKeyVerifier;
@@ -19,15 +18,18 @@ export type ApiKeyRouteDeps = {
 
 /** A program's API keys. */
 export const apiKeyRoutes = (deps: ApiKeyRouteDeps): Router => {
-  const { db, apiKeys } = deps;
+  const { idempotencyKeys, apiKeys } = deps;
   const router = Router();
 
   router.post('/programs/:programId/api-keys', async (req, res) => {
     if (principalOf(res).kind !== 'root')
-      return sendError(res, 403, 'forbidden', 'only the root key creates program keys');
+      return sendError(res, 403, {
+        code: 'forbidden',
+        message: 'only the root key creates program keys',
+      });
     const body = parse(s.createApiKeyBody, req.body, res);
     if (!body) return;
-    await answerAtomically(db, res, async (tx) => {
+    await answerAtomically(idempotencyKeys, res, async (tx) => {
       const key = await apiKeys.create({ programId: programOf(res), label: body.label }, tx);
       return {
         status: 201,
@@ -56,7 +58,11 @@ export const apiKeyRoutes = (deps: ApiKeyRouteDeps): Router => {
     const keyId = idParam(req, res, 'keyId', 'apiKey');
     if (!keyId) return;
     if ((await apiKeys.revokeProgramKey(programOf(res), keyId)) === 'not_found')
-      return sendError(res, 404, 'api_key_not_found', `no key ${keyId} in this program`, 'key_id');
+      return sendError(res, 404, {
+        code: 'api_key_not_found',
+        message: `no key ${keyId} in this program`,
+        field: 'key_id',
+      });
     deps.keys.forget(keyId);
     res.status(204).end();
   });

@@ -1,22 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type Router } from 'express';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../db/schema.ts';
 import { authenticate, requireToken } from './auth.ts';
 import type { AuthThrottle } from '../authThrottle.ts';
 import { errorHandler, sendError, sendOverloaded } from './errors.ts';
 import { idempotency } from './idempotency.ts';
+import type { IdempotencyStore } from '../../db/idempotencyStore.ts';
 import { refuseUnsafeKeys, verifyBody } from './jsonBody.ts';
 import { auditRoutes } from './auditRoutes.ts';
+import type { AuditQueries } from '../../db/auditQueries.ts';
 import { dashboard } from '../dashboard/dashboard.ts';
-import { apiKeyStore } from '../../db/apiKeyStore.ts';
-import { dashboardQueries } from '../../db/dashboardQueries.ts';
+import type { ApiKeyStore } from '../../db/apiKeyStore.ts';
+import type { DashboardQueries } from '../../db/dashboardQueries.ts';
 import { openApiDocument } from './openapi.ts';
 import type { Registry } from 'prom-client';
 import { webhookRoutes, type WebhookRouteDeps } from './webhookRoutes.ts';
 import type { Incentives } from '../../../application/incentives.ts';
 import type { Queries } from '../../../projections/queries.ts';
-import { streamReader } from '../../audit/history.ts';
+import type { StreamReader } from '../../audit/history.ts';
 import { apiKeyRoutes } from './apiKeyRoutes.ts';
 import type { ApiKeyVerifier } from '../../db/apiKeyVerifier.ts';
 import { leaderboardRoutes } from './leaderboardRoutes.ts';
@@ -29,7 +29,13 @@ import { orderRoutes } from './orderRoutes.ts';
 
 /** What the resource routers need between them. */
 export type ApiDeps = WebhookRouteDeps & {
-  db: Kysely<Database>;
+  apiKeys: ApiKeyStore;
+  /** The event streams, for a member as of a past time. */
+  history: StreamReader;
+  /** The auditors' reads of the log. */
+  audit: AuditQueries;
+  /** The Idempotency-Key records: the middleware's, and the routes' transactions that settle them. */
+  idempotencyKeys: IdempotencyStore;
   incentives: Incentives;
   queries: Queries;
   waitForReadModels: WaitForReadModels;
@@ -43,19 +49,20 @@ export type ApiDeps = WebhookRouteDeps & {
  */
 export const apiRouters = (deps: ApiDeps): Router[] => [
   programRoutes(deps),
-  apiKeyRoutes({ ...deps, apiKeys: apiKeyStore(deps.db) }),
-  memberRoutes({ ...deps, history: streamReader(deps.db) }),
+  apiKeyRoutes(deps),
+  memberRoutes(deps),
   pointsRoutes(deps),
   rewardRoutes(deps),
   orderRoutes(deps),
   leaderboardRoutes(deps),
   webhookRoutes(deps),
-  auditRoutes({ db: deps.db }),
+  auditRoutes(deps),
 ];
 
 export type AppDeps = ApiDeps & {
   metrics: Registry;
-  db: Kysely<Database>;
+  /** The dashboard's own aggregates. */
+  dashboardQueries: DashboardQueries;
   /** Failed-authentication backoff, shared by the API and the dashboard's sign-in. */
   authThrottle: AuthThrottle;
   /** METRICS_TOKEN: /metrics wants it as a bearer token; null leaves /metrics open. */
@@ -115,14 +122,7 @@ export const createApp = (deps: AppDeps): Express => {
     res.json(openApi);
   });
 
-  app.use(
-    '/dashboard',
-    dashboard({
-      ...deps,
-      dashboardQueries: dashboardQueries(deps.db),
-      apiKeys: apiKeyStore(deps.db),
-    }),
-  );
+  app.use('/dashboard', dashboard(deps));
 
   app.use(
     '/v1',
@@ -137,14 +137,17 @@ export const createApp = (deps: AppDeps): Express => {
       const sent =
         Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
       if (hasBody && sent && !req.is('application/json')) {
-        return sendError(res, 415, 'unsupported_media_type', 'send the body as application/json');
+        return sendError(res, 415, {
+          code: 'unsupported_media_type',
+          message: 'send the body as application/json',
+        });
       }
       next();
     },
     express.json({ limit: deps.maxBodyBytes, strict: true, verify: verifyBody }),
     refuseUnsafeKeys(),
     authenticate(deps.keys, deps.authThrottle),
-    idempotency(deps.db, {
+    idempotency(deps.idempotencyKeys, {
       ...(deps.idempotencyLeaseMs !== undefined && { leaseMs: deps.idempotencyLeaseMs }),
       ...(deps.secretKey && { secretKey: deps.secretKey }),
     }),
@@ -152,7 +155,7 @@ export const createApp = (deps: AppDeps): Express => {
     ...apiRouters(deps),
   );
 
-  app.use((_req, res) => sendError(res, 404, 'not_found', 'no such route'));
+  app.use((_req, res) => sendError(res, 404, { code: 'not_found', message: 'no such route' }));
   app.use(errorHandler((error) => deps.log.error({ err: error }, 'request failed')));
   return app;
 };

@@ -1,17 +1,14 @@
 import { Router, type Response } from 'express';
-import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { isId } from '../../../domain/ids.ts';
 import { parsePosition } from '../../../domain/recordedEvent.ts';
-import { readGlobalPage } from '../../audit/events.ts';
 import { exportedEvent } from '../../audit/export.ts';
-import { verifyChains } from '../../audit/verify.ts';
-import type { Database } from '../../db/schema.ts';
+import type { AuditQueries } from '../../db/auditQueries.ts';
 import { canAccessProgram, principalOf } from './auth.ts';
 import { sendError } from './errors.ts';
 import { wireString } from './schemas.ts';
 
-export type AuditRouteDeps = { db: Kysely<Database> };
+export type AuditRouteDeps = { audit: AuditQueries };
 
 export const eventsQuerySchema = z
   .object({
@@ -35,11 +32,15 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
 
   const programOf = (programId: string | undefined, res: Response): string | undefined => {
     if (typeof programId !== 'string' || !isId('program', programId)) {
-      sendError(res, 400, 'validation_error', 'program_id is not a valid program id', 'program_id');
+      sendError(res, 400, {
+        code: 'validation_error',
+        message: 'program_id is not a valid program id',
+        field: 'program_id',
+      });
       return undefined;
     }
     if (!canAccessProgram(principalOf(res), programId)) {
-      sendError(res, 403, 'forbidden', 'this key belongs to another program');
+      sendError(res, 403, { code: 'forbidden', message: 'this key belongs to another program' });
       return undefined;
     }
     return programId;
@@ -57,16 +58,14 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
       const field =
         issue.path.map(String).join('.') ||
         (issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined);
-      return sendError(
-        res,
-        400,
-        'validation_error',
-        `${field ?? 'query'}: ${issue.message}`,
+      return sendError(res, 400, {
+        code: 'validation_error',
+        message: `${field ?? 'query'}: ${issue.message}`,
         field,
-      );
+      });
     }
     const q = parsed.data;
-    const rows = await readGlobalPage(deps.db, {
+    const rows = await deps.audit.eventsPage({
       after: q.after_position === undefined ? null : parsePosition(q.after_position),
       limit: q.limit,
       programId,
@@ -95,7 +94,7 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
         await new Promise((resolve) => res.once('drain', resolve));
     };
     try {
-      const report = await verifyChains(deps.db, {
+      const report = await deps.audit.verifyChains({
         programId,
         onBreak: (chainBreak) => write({ break: chainBreak }),
       });

@@ -21,12 +21,10 @@ export const authenticate = (keys: ApiKeyVerifier, throttle: AuthThrottle): Requ
   return (req, res, next) => {
     const token = bearerToken(req.get('authorization'));
     if (token === null)
-      return sendError(
-        res,
-        401,
-        'unauthorized',
-        'send an API key as "Authorization: Bearer <key>"',
-      );
+      return sendError(res, 401, {
+        code: 'unauthorized',
+        message: 'send an API key as "Authorization: Bearer <key>"',
+      });
     const address = clientAddress(req);
     const waitS = throttle.retryAfterS(address);
     if (waitS > 0) return sendTooManyAttempts(res, waitS);
@@ -35,7 +33,10 @@ export const authenticate = (keys: ApiKeyVerifier, throttle: AuthThrottle): Requ
       .then((principal) => {
         if (!principal) {
           throttle.failed(address);
-          return sendError(res, 401, 'invalid_api_key', 'the API key is not valid or was revoked');
+          return sendError(res, 401, {
+            code: 'invalid_api_key',
+            message: 'the API key is not valid or was revoked',
+          });
         }
         throttle.succeeded(address);
         res.locals.principal = principal;
@@ -63,12 +64,10 @@ export const requireToken = (token: string | null, throttle: AuthThrottle): Requ
     }
     if (presented !== null) throttle.failed(address);
     res.set('WWW-Authenticate', 'Bearer realm="metrics"');
-    sendError(
-      res,
-      401,
-      'unauthorized',
-      'send the metrics token as "Authorization: Bearer <token>"',
-    );
+    sendError(res, 401, {
+      code: 'unauthorized',
+      message: 'send the metrics token as "Authorization: Bearer <token>"',
+    });
   };
 };
 

@@ -83,20 +83,24 @@ export type ErrorBody = {
   };
 };
 
-export const sendError = (
-  res: Response,
-  status: number,
-  code: HttpErrorCode | Rejection,
-  message: string,
-  field?: string,
-  details: { memberId?: string } = {},
-): void => {
+/** What an error answer says; it becomes the one ErrorBody. */
+export type ErrorReply = {
+  code: HttpErrorCode | Rejection;
+  message: string;
+  /** The input at fault (snake_case, as on the wire), when one is. */
+  field?: string | undefined;
+  /** With `member_exists`: the member that has the email or external id. */
+  memberId?: string | undefined;
+};
+
+/** Answers `status` with the API's one error body. */
+export const sendError = (res: Response, status: number, reply: ErrorReply): void => {
   const body: ErrorBody = {
     error: {
-      code,
-      message,
-      ...(field !== undefined && { field }),
-      ...(details.memberId !== undefined && { member_id: details.memberId }),
+      code: reply.code,
+      message: reply.message,
+      ...(reply.field !== undefined && { field: reply.field }),
+      ...(reply.memberId !== undefined && { member_id: reply.memberId }),
     },
   };
   res.status(status).json(body);
@@ -105,12 +109,10 @@ export const sendError = (
 /** Too many bad credentials from the caller's address: nothing is checked for `retryAfterS`. */
 export const sendTooManyAttempts = (res: Response, retryAfterS: number): void => {
   res.set('Retry-After', String(retryAfterS));
-  sendError(
-    res,
-    429,
-    'too_many_attempts',
-    `too many failed authentication attempts from this address; retry after ${retryAfterS} s`,
-  );
+  sendError(res, 429, {
+    code: 'too_many_attempts',
+    message: `too many failed authentication attempts from this address; retry after ${retryAfterS} s`,
+  });
 };
 
 /**
@@ -119,18 +121,19 @@ export const sendTooManyAttempts = (res: Response, retryAfterS: number): void =>
  */
 export const sendDatabaseUnavailable = (res: Response): void => {
   res.set('Retry-After', '1');
-  sendError(
-    res,
-    503,
-    'database_unavailable',
-    'the database is unreachable right now; retry in a moment',
-  );
+  sendError(res, 503, {
+    code: 'database_unavailable',
+    message: 'the database is unreachable right now; retry in a moment',
+  });
 };
 
 /** More requests wait for the database than it can serve soon: refused at once, not queued. */
 export const sendOverloaded = (res: Response): void => {
   res.set('Retry-After', '1');
-  sendError(res, 503, 'overloaded', 'the service is busy right now; retry in a moment');
+  sendError(res, 503, {
+    code: 'overloaded',
+    message: 'the service is busy right now; retry in a moment',
+  });
 };
 
 /**
@@ -143,22 +146,38 @@ export const errorHandler =
     const e = error as { type?: string; status?: number; message?: string };
     if (res.headersSent) return;
     if (e.type === 'entity.too.large')
-      return sendError(res, 413, 'payload_too_large', 'the request body is over the limit');
+      return sendError(res, 413, {
+        code: 'payload_too_large',
+        message: 'the request body is over the limit',
+      });
     if (e.type === 'entity.parse.failed')
-      return sendError(res, 400, 'malformed_json', 'the request body is not valid JSON');
+      return sendError(res, 400, {
+        code: 'malformed_json',
+        message: 'the request body is not valid JSON',
+      });
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
-      return sendError(res, 415, 'unsupported_media_type', 'send the body as UTF-8 JSON');
+      return sendError(res, 415, {
+        code: 'unsupported_media_type',
+        message: 'send the body as UTF-8 JSON',
+      });
     }
     // Refused by jsonBody.ts's verifyBody before the body was parsed.
     if (e.type === 'encoding.invalid_utf8' || e.type === 'entity.too_deep') {
       const { field } = error as { field?: string };
-      return sendError(res, 400, 'validation_error', e.message ?? 'the body is refused', field);
+      return sendError(res, 400, {
+        code: 'validation_error',
+        message: e.message ?? 'the body is refused',
+        field,
+      });
     }
     if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      return sendError(res, e.status, 'validation_error', 'the request could not be read');
+      return sendError(res, e.status, {
+        code: 'validation_error',
+        message: 'the request could not be read',
+      });
     }
     // Already reported where the connection failed (the pool's error hook); not a bug of ours.
     if (isDatabaseUnavailable(error)) return sendDatabaseUnavailable(res);
     log(error);
-    sendError(res, 500, 'internal_error', 'something went wrong on our side');
+    sendError(res, 500, { code: 'internal_error', message: 'something went wrong on our side' });
   };

@@ -1,9 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { RequestHandler, Response } from 'express';
-import { sql, type Kysely } from 'kysely';
+import type { NextFunction, RequestHandler, Response } from 'express';
 import type { IdempotencyContext } from '../../../application/commandHandler.ts';
 import { decryptSecret, encryptSecret } from '../../../delivery/signing.ts';
-import type { Database } from '../../db/schema.ts';
+import type {
+  IdempotencyStore,
+  KeyHold,
+  SharedTransaction,
+  StoredKey,
+} from '../../db/idempotencyStore.ts';
 import { isDatabaseUnavailable } from '../../db/unavailable.ts';
 import { jsonbText } from '../../eventstore/canonical.ts';
 import { isId } from '../../../domain/ids.ts';
@@ -28,28 +32,29 @@ export type IdempotencyOptions = {
   secretKey?: Uint8Array;
 };
 
+/** What a route answers for its write: the key's record stores it (sealed when `sensitive`). */
+type Answer = { status: number; body: unknown; sensitive: boolean };
+
 /**
  * The key's record, for a route whose effect is a database write of its own (an API key, an
  * endpoint, a rotated secret): `settleIn` writes the response into the effect's transaction, so
  * the two commit together and a retry never repeats an effect it cannot see.
  */
 export type IdempotencyRecord = {
-  settleIn: (
-    executor: Kysely<Database>,
-    response: { status: number; body: unknown; sensitive: boolean },
-  ) => Promise<void>;
+  settleIn: (tx: SharedTransaction, response: Answer) => Promise<void>;
 };
 
-/** Runs `effect` in a transaction that also settles the request's Idempotency-Key, then answers. */
+/**
+ * Runs `effect` in a transaction that also settles the request's Idempotency-Key, then answers.
+ * An effect that answered the request itself (a 404) returns null: nothing is settled with it.
+ */
 export const answerAtomically = async (
-  db: Kysely<Database>,
+  keys: Pick<IdempotencyStore, 'withinTransaction'>,
   res: Response,
-  effect: (
-    tx: Kysely<Database>,
-  ) => Promise<{ status: number; body: unknown; sensitive: boolean } | null>,
+  effect: (tx: SharedTransaction) => Promise<Answer | null>,
 ): Promise<void> => {
   const record = res.locals.idempotencyRecord as IdempotencyRecord | undefined;
-  const response = await db.transaction().execute(async (tx) => {
+  const response = await keys.withinTransaction(async (tx) => {
     const answer = await effect(tx);
     if (answer) await record?.settleIn(tx, answer);
     return answer;
@@ -78,22 +83,6 @@ export const idempotencyOf = (res: Response): IdempotencyContext | undefined =>
   res.locals.idempotency as IdempotencyContext | undefined;
 
 /**
- * `Idempotency-Key` on POST. The first request with a key claims it (a `pending` row with a lease)
- * and runs; its response is stored and a repeat with the same body gets it back; the same key with
- * another body is a 409. A repeat while the first still runs waits for it.
- *
- * Exactly once across crashes: every event a keyed command appends carries the key's digest in
- * its metadata, in the same append. When the request that holds a key dies (kill -9, a lost
- * database, a 5xx) its row stays `pending` and its lease runs out; the next retry takes the key
- * over and runs the command in recovery mode, where each step first looks for events recorded
- * under the key and, when the first attempt got that far, answers with them instead of deciding
- * again. So the retry either returns what the first attempt did or performs the command once.
- * Ids of new entities derive from the key, so a retry names the same order or member.
- *
- * Keys are scoped to the program the path names, whichever of its keys (or the root key) sends
- * them, and kept at least 24 hours (`purgeIdempotencyKeys`).
- */
-/**
  * Where a key is unique: the program of a /programs/{id}/… path (`program:<id>`), else the root
  * keys together (`root`: creating programs). Null for a program the caller may not touch, or an
  * id that names none.
@@ -113,24 +102,166 @@ export const idempotencyScope = (path: string, principal: Principal): string | n
   return canAccessProgram(principal, programId) ? `program:${programId}` : null;
 };
 
+/** One request that sent an Idempotency-Key, as the steps below share it. */
+type KeyedRequest = {
+  keys: IdempotencyStore;
+  hold: KeyHold;
+  /** What a repeat must match: the method, the path and the canonical body, hashed. */
+  requestHash: string;
+  /** The key's digest, recorded in the command's events (IdempotencyContext.key). */
+  digest: string;
+  secretKey: Uint8Array | undefined;
+  res: Response;
+  next: NextFunction;
+};
+
+/**
+ * Writes the request's answer into its record, in `tx` when given one. A server fault or an
+ * outage is not an answer worth replaying: the command may or may not have been applied, so the
+ * key is left to the next retry at once, which recovers.
+ */
+const settle = async (
+  request: KeyedRequest,
+  answer: { status: number; body: unknown; sensitive?: boolean },
+  tx?: SharedTransaction,
+): Promise<void> => {
+  if (answer.status >= 500) return request.keys.release(request.hold, tx);
+  const bodyJson = stored(answer.body, answer.sensitive ?? false, request.secretKey);
+  return request.keys.complete(request.hold, { status: answer.status, bodyJson }, tx);
+};
+
+/**
+ * Sends `body` once the record is settled, so a retry that follows sees it. A connection that
+ * broke under the settle (a restart, a failover) is retried for a moment; when the record still
+ * cannot be written the answer is a 503, never an answer whose record stays pending: the client
+ * retries, and the retry recovers the command's result from the log.
+ */
+const answerOnceSettled = (request: KeyedRequest, json: Response['json'], body: unknown): void => {
+  const { res } = request;
+  const status = res.statusCode;
+  settleWithRetry(() => settle(request, { status, body })).then(
+    () => json(body),
+    (error: unknown) => {
+      if (status >= 500 || !isDatabaseUnavailable(error)) {
+        json(body);
+        return;
+      }
+      res.set('Retry-After', '1');
+      res.status(503);
+      json({
+        error: {
+          code: 'database_unavailable',
+          message: 'the database is unreachable right now; retry in a moment',
+        },
+      });
+    },
+  );
+};
+
+/**
+ * Runs the request under its hold (`recover`: it took over a hold that ran out): the lease is
+ * renewed while it runs, and its answer settles the record before it is sent.
+ */
+const run = (request: KeyedRequest, recover: boolean): void => {
+  const { keys, hold, res } = request;
+  res.locals.idempotency = { key: request.digest, recover } satisfies IdempotencyContext;
+  res.locals.idempotencyRecord = {
+    settleIn: (tx, response) => settle(request, response, tx),
+  } satisfies IdempotencyRecord;
+  const heartbeat = setInterval(() => {
+    keys.renew(hold).catch(() => {});
+  }, hold.leaseMs / 3);
+  heartbeat.unref();
+  let settled = false;
+  res.once('close', () => clearInterval(heartbeat));
+  // A response without a JSON body (a 204) is settled once it is sent.
+  res.once('finish', () => {
+    if (!settled) settle(request, { status: res.statusCode, body: null }).catch(() => {});
+  });
+  const json = res.json.bind(res);
+  res.json = (body: unknown) => {
+    settled = true;
+    clearInterval(heartbeat);
+    answerOnceSettled(request, json, body);
+    return res;
+  };
+  request.next();
+};
+
+/** A repeat of a settled request gets the stored response, marked as replayed. */
+const replay = (res: Response, existing: StoredKey, secretKey: Uint8Array | undefined): void => {
+  res.set('Idempotent-Replayed', 'true');
+  const body = unsealed(existing.responseBody, secretKey);
+  if (body !== existing.responseBody) res.set('Cache-Control', 'no-store');
+  res.status(existing.responseStatus ?? 200).json(body);
+};
+
+/**
+ * Claims the key and runs the request, or answers for it: the stored response to a repeat, a 409
+ * to another request with the key, or to a repeat that waited `waitMs` for the first in vain.
+ */
+const claim = async (request: KeyedRequest, waitMs: number): Promise<void> => {
+  const { keys, hold, res } = request;
+  const deadline = Date.now() + waitMs;
+  for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
+    if (await keys.claim(hold, request.requestHash)) return run(request, false);
+    const existing = await keys.lookup(hold.scope, hold.key);
+    if (!existing) continue;
+    if (existing.requestSha256 !== request.requestHash) {
+      return sendError(res, 409, {
+        code: 'idempotency_conflict',
+        message: 'this Idempotency-Key was used with another request',
+        field: 'Idempotency-Key',
+      });
+    }
+    if (existing.status === 'done') return replay(res, existing, request.secretKey);
+    if (existing.expired) {
+      // The request that held the key died or failed: take it over, and recover.
+      if (await keys.takeOver(hold, existing.owner)) return run(request, true);
+      continue;
+    }
+    if (Date.now() > deadline) {
+      return sendError(res, 409, {
+        code: 'idempotency_in_progress',
+        message: 'a request with this Idempotency-Key is still running',
+        field: 'Idempotency-Key',
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+};
+
+/**
+ * `Idempotency-Key` on POST. The first request with a key claims it (a `pending` row with a lease)
+ * and runs; its response is stored and a repeat with the same body gets it back; the same key with
+ * another body is a 409. A repeat while the first still runs waits for it.
+ *
+ * Exactly once across crashes: every event a keyed command appends carries the key's digest in
+ * its metadata, in the same append. When the request that holds a key dies (kill -9, a lost
+ * database, a 5xx) its row stays `pending` and its lease runs out; the next retry takes the key
+ * over and runs the command in recovery mode, where each step first looks for events recorded
+ * under the key and, when the first attempt got that far, answers with them instead of deciding
+ * again. So the retry either returns what the first attempt did or performs the command once.
+ * Ids of new entities derive from the key, so a retry names the same order or member.
+ *
+ * Keys are scoped to the program the path names, whichever of its keys (or the root key) sends
+ * them, and kept at least 24 hours (the store's `purge`).
+ */
 export const idempotency = (
-  db: Kysely<Database>,
+  keys: IdempotencyStore,
   options: IdempotencyOptions = {},
 ): RequestHandler => {
   const waitMs = options.waitMs ?? 10_000;
   const leaseMs = options.leaseMs ?? 15_000;
-  const leaseUntil = sql<Date>`clock_timestamp() + make_interval(secs => ${leaseMs / 1000})`;
   return (req, res, next) => {
     const key = req.get('idempotency-key');
     if (req.method !== 'POST' || key === undefined) return next();
     if (!keyPattern.test(key)) {
-      return sendError(
-        res,
-        400,
-        'validation_error',
-        'Idempotency-Key must be 1-255 visible ASCII characters',
-        'Idempotency-Key',
-      );
+      return sendError(res, 400, {
+        code: 'validation_error',
+        message: 'Idempotency-Key must be 1-255 visible ASCII characters',
+        field: 'Idempotency-Key',
+      });
     }
     const scope = idempotencyScope(req.path, principalOf(res));
     // Another program's key gets 403 from the routes; it must not take a key in this program.
@@ -142,166 +273,16 @@ export const idempotency = (
       .digest('hex');
     const owner = randomBytes(12).toString('base64url');
     const digest = createHash('sha256').update(`${scope}\n${key}`).digest('base64url').slice(0, 27);
-    const row = () =>
-      db
-        .selectFrom('idempotency_keys')
-        .select([
-          'request_sha256',
-          'status',
-          'response_status',
-          'response_body',
-          'owner',
-          sql<boolean>`coalesce(lease_until < clock_timestamp(), true)`.as('expired'),
-        ])
-        .where('scope', '=', scope)
-        .where('key', '=', key)
-        .executeTakeFirst();
-
-    const settle = async (
-      status: number,
-      body: unknown,
-      how: { executor?: Kysely<Database>; sensitive?: boolean } = {},
-    ) => {
-      const mine = (how.executor ?? db)
-        .updateTable('idempotency_keys')
-        .where('scope', '=', scope)
-        .where('key', '=', key)
-        .where('owner', '=', owner)
-        .where('status', '=', 'pending');
-      // A server fault or an outage is not an answer worth replaying. The command may or may not
-      // have been applied: leave the key to the next retry at once, which recovers.
-      if (status >= 500) await mine.set({ lease_until: sql`clock_timestamp()` }).execute();
-      else
-        await mine
-          .set({
-            status: 'done',
-            response_status: status,
-            response_body: sql`${stored(body, how.sensitive ?? false, options.secretKey)}::jsonb`,
-            owner: null,
-            lease_until: null,
-          })
-          .execute();
+    const request: KeyedRequest = {
+      keys,
+      hold: { scope, key, owner, leaseMs },
+      requestHash,
+      digest,
+      secretKey: options.secretKey,
+      res,
+      next,
     };
-
-    const run = (recover: boolean) => {
-      res.locals.idempotency = { key: digest, recover } satisfies IdempotencyContext;
-      res.locals.idempotencyRecord = {
-        settleIn: (executor, response) =>
-          settle(response.status, response.body, { executor, sensitive: response.sensitive }),
-      } satisfies IdempotencyRecord;
-      const heartbeat = setInterval(() => {
-        db.updateTable('idempotency_keys')
-          .set({ lease_until: leaseUntil })
-          .where('scope', '=', scope)
-          .where('key', '=', key)
-          .where('owner', '=', owner)
-          .execute()
-          .catch(() => {});
-      }, leaseMs / 3);
-      heartbeat.unref();
-      let settled = false;
-      res.once('close', () => clearInterval(heartbeat));
-      // A response without a JSON body (a 204) is settled once it is sent.
-      res.once('finish', () => {
-        if (!settled) settle(res.statusCode, null).catch(() => {});
-      });
-      const json = res.json.bind(res);
-      res.json = (body: unknown) => {
-        settled = true;
-        clearInterval(heartbeat);
-        // Answered once the record is settled, so a retry that follows sees it. A connection
-        // that broke under the settle (a restart, a failover) is retried for a moment; when the
-        // record still cannot be written the answer is a 503, never an answer whose record stays
-        // pending: the client retries, and the retry recovers the command's result from the log.
-        const status = res.statusCode;
-        settleWithRetry(() => settle(status, body)).then(
-          () => json(body),
-          (error: unknown) => {
-            if (status >= 500 || !isDatabaseUnavailable(error)) {
-              json(body);
-              return;
-            }
-            res.set('Retry-After', '1');
-            res.status(503);
-            json({
-              error: {
-                code: 'database_unavailable',
-                message: 'the database is unreachable right now; retry in a moment',
-              },
-            });
-          },
-        );
-        return res;
-      };
-      next();
-    };
-
-    const claim = async (): Promise<void> => {
-      const deadline = Date.now() + waitMs;
-      for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
-        const inserted = await db
-          .insertInto('idempotency_keys')
-          .values({
-            scope,
-            key,
-            request_sha256: requestHash,
-            status: 'pending',
-            response_status: null,
-            response_body: null,
-            owner,
-            lease_until: leaseUntil,
-          })
-          .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
-          .returning('key')
-          .executeTakeFirst();
-        if (inserted) return run(false);
-        const existing = await row();
-        if (!existing) continue;
-        if (existing.request_sha256 !== requestHash) {
-          return sendError(
-            res,
-            409,
-            'idempotency_conflict',
-            'this Idempotency-Key was used with another request',
-            'Idempotency-Key',
-          );
-        }
-        if (existing.status === 'done') {
-          res.set('Idempotent-Replayed', 'true');
-          const body = unsealed(existing.response_body, options.secretKey);
-          if (body !== existing.response_body) res.set('Cache-Control', 'no-store');
-          res.status(existing.response_status ?? 200).json(body);
-          return;
-        }
-        if (existing.expired) {
-          // The request that held the key died or failed: take it over, and recover.
-          const taken = await db
-            .updateTable('idempotency_keys')
-            .set({ owner, lease_until: leaseUntil })
-            .where('scope', '=', scope)
-            .where('key', '=', key)
-            .where('status', '=', 'pending')
-            .where((eb) =>
-              existing.owner === null ? eb('owner', 'is', null) : eb('owner', '=', existing.owner),
-            )
-            .executeTakeFirst();
-          if (Number(taken.numUpdatedRows) === 1) return run(true);
-          continue;
-        }
-        if (Date.now() > deadline) {
-          return sendError(
-            res,
-            409,
-            'idempotency_in_progress',
-            'a request with this Idempotency-Key is still running',
-            'Idempotency-Key',
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, pause));
-      }
-    };
-
-    claim().catch(next);
+    claim(request, waitMs).catch(next);
   };
 };
 
@@ -315,16 +296,4 @@ const settleWithRetry = async (attempt: () => Promise<void>): Promise<void> => {
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
-};
-
-/** Deletes records older than `olderThanHours` (the scheduler runs this; default keeps 48 h). */
-export const purgeIdempotencyKeys = async (
-  db: Kysely<Database>,
-  olderThanHours = 48,
-): Promise<number> => {
-  const result = await db
-    .deleteFrom('idempotency_keys')
-    .where('created_at', '<', sql<Date>`now() - make_interval(hours => ${olderThanHours})`)
-    .executeTakeFirst();
-  return Number(result.numDeletedRows);
 };

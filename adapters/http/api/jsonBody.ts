@@ -70,7 +70,7 @@ export const keyProblem = (body: unknown): KeyProblem | null => {
 export const refuseUnsafeKeys = (): RequestHandler => (req, res, next) => {
   const problem = keyProblem(req.body);
   if (!problem) return next();
-  sendError(res, 400, 'validation_error', problem.message, problem.field);
+  sendError(res, 400, { code: 'validation_error', message: problem.message, field: problem.field });
 };
 
 /** Thrown from express.json's `verify` hook; errors.ts turns it into the answer. */

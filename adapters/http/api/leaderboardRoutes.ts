@@ -39,13 +39,11 @@ export const leaderboardRoutes = (deps: LeaderboardRouteDeps): Router => {
     if (!leaderboardId || !(await waited(req, res))) return undefined;
     const view = await queries.leaderboard(programOf(res), leaderboardId);
     if (!view)
-      sendError(
-        res,
-        404,
-        'leaderboard_not_found',
-        `no leaderboard ${leaderboardId}`,
-        'leaderboard_id',
-      );
+      sendError(res, 404, {
+        code: 'leaderboard_not_found',
+        message: `no leaderboard ${leaderboardId}`,
+        field: 'leaderboard_id',
+      });
     return view ?? undefined;
   };
 
@@ -80,22 +78,18 @@ export const leaderboardRoutes = (deps: LeaderboardRouteDeps): Router => {
       const periodId = req.params.periodId ?? '';
       const periodStart = periodStartOf(periodId);
       if (!periodStart)
-        return sendError(
-          res,
-          400,
-          'validation_error',
-          'period_id is the period_id of an ended period, e.g. 20250303T000000.000Z',
-          'period_id',
-        );
+        return sendError(res, 400, {
+          code: 'validation_error',
+          message: 'period_id is the period_id of an ended period, e.g. 20250303T000000.000Z',
+          field: 'period_id',
+        });
       const period = await queries.period(view.id, periodStart);
       if (!period)
-        return sendError(
-          res,
-          404,
-          'period_not_found',
-          `no ended period ${periodId} on leaderboard ${view.id}`,
-          'period_id',
-        );
+        return sendError(res, 404, {
+          code: 'period_not_found',
+          message: `no ended period ${periodId} on leaderboard ${view.id}`,
+          field: 'period_id',
+        });
       const { standings: _topTen, ...ended } = period;
       res.json({
         leaderboard_id: view.id,

@@ -53,26 +53,27 @@ export const memberRoutes = (deps: MemberRouteDeps): Router => {
     if (query.as_of !== undefined) {
       const at = isoTimestamp.test(query.as_of) ? Date.parse(query.as_of) : Number.NaN;
       if (Number.isNaN(at))
-        return sendError(
-          res,
-          400,
-          'validation_error',
-          'as_of must be an ISO-8601 timestamp',
-          'as_of',
-        );
+        return sendError(res, 400, {
+          code: 'validation_error',
+          message: 'as_of must be an ISO-8601 timestamp',
+          field: 'as_of',
+        });
       const past = await memberAsOf(deps.history, programOf(res), memberId, new Date(at));
       if (!past)
-        return sendError(
-          res,
-          404,
-          'member_not_found',
-          `no member ${memberId} at ${query.as_of}`,
-          'member_id',
-        );
+        return sendError(res, 404, {
+          code: 'member_not_found',
+          message: `no member ${memberId} at ${query.as_of}`,
+          field: 'member_id',
+        });
       return res.json(past);
     }
     const view = await queries.member(programOf(res), memberId);
-    if (!view) return sendError(res, 404, 'member_not_found', `no member ${memberId}`, 'member_id');
+    if (!view)
+      return sendError(res, 404, {
+        code: 'member_not_found',
+        message: `no member ${memberId}`,
+        field: 'member_id',
+      });
     res.json(view);
   });
 

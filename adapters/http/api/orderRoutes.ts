@@ -33,7 +33,11 @@ export const orderRoutes = (deps: OrderRouteDeps): Router => {
     const filter = parse(s.memberOrdersQuery, req.query, res);
     if (!filter || !(await waited(req, res))) return;
     if (!(await queries.member(programOf(res), memberId)))
-      return sendError(res, 404, 'member_not_found', `no member ${memberId}`, 'member_id');
+      return sendError(res, 404, {
+        code: 'member_not_found',
+        message: `no member ${memberId}`,
+        field: 'member_id',
+      });
     res.json(await queries.orders(programOf(res), { ...filter, memberId }));
   });
 
@@ -41,7 +45,12 @@ export const orderRoutes = (deps: OrderRouteDeps): Router => {
     const orderId = idParam(req, res, 'orderId', 'order');
     if (!orderId || !(await waited(req, res))) return;
     const view = await queries.order(programOf(res), orderId);
-    if (!view) return sendError(res, 404, 'order_not_found', `no order ${orderId}`, 'order_id');
+    if (!view)
+      return sendError(res, 404, {
+        code: 'order_not_found',
+        message: `no order ${orderId}`,
+        field: 'order_id',
+      });
     res.json(view);
   });
 

@@ -58,7 +58,11 @@ export const pointsRoutes = (deps: PointsRouteDeps): Router => {
     const page = parse(s.listPageQuery, req.query, res);
     if (!page || !(await waited(req, res))) return;
     if (!(await queries.member(programOf(res), memberId)))
-      return sendError(res, 404, 'member_not_found', `no member ${memberId}`, 'member_id');
+      return sendError(res, 404, {
+        code: 'member_not_found',
+        message: `no member ${memberId}`,
+        field: 'member_id',
+      });
     res.json(await queries.ledger(programOf(res), memberId, page));
   });
 

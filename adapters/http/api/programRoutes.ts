@@ -26,9 +26,16 @@ export const programGuard = (incentives: Incentives): Router => {
     const programId = idParam(req, res, 'programId', 'program');
     if (!programId) return;
     if (!canAccessProgram(principalOf(res), programId))
-      return sendError(res, 403, 'forbidden', 'this key belongs to another program');
+      return sendError(res, 403, {
+        code: 'forbidden',
+        message: 'this key belongs to another program',
+      });
     if (!(await incentives.programExists(programId)))
-      return sendError(res, 404, 'program_not_found', `no program ${programId}`, 'program_id');
+      return sendError(res, 404, {
+        code: 'program_not_found',
+        message: `no program ${programId}`,
+        field: 'program_id',
+      });
     res.locals.programId = programId;
     next();
   });
@@ -42,7 +49,10 @@ export const programRoutes = (deps: ProgramRouteDeps): Router => {
 
   router.post('/programs', async (req, res) => {
     if (principalOf(res).kind !== 'root')
-      return sendError(res, 403, 'forbidden', 'only the root key creates programs');
+      return sendError(res, 403, {
+        code: 'forbidden',
+        message: 'only the root key creates programs',
+      });
     const settings = parse(s.createProgramBody, req.body, res);
     if (!settings) return;
     const outcome = await incentives.createProgram(settings, contextOf(res, null));
@@ -52,7 +62,8 @@ export const programRoutes = (deps: ProgramRouteDeps): Router => {
   router.get('/programs/:programId', async (req, res) => {
     if (!(await waited(req, res))) return;
     const { state } = await incentives.loadProgram(programOf(res));
-    if (!state.exists) return sendError(res, 404, 'program_not_found', 'no such program');
+    if (!state.exists)
+      return sendError(res, 404, { code: 'program_not_found', message: 'no such program' });
     res.json(programView(state));
   });
 

@@ -21,7 +21,7 @@ export const parse = <T>(schema: z.ZodType<T>, value: unknown, res: Response): T
     issue.code === 'unrecognized_keys'
       ? `unknown field ${keys.join(', ')}`
       : `${field ?? 'body'}: ${issue.message}`;
-  sendError(res, 400, 'validation_error', message, field);
+  sendError(res, 400, { code: 'validation_error', message, field });
   return undefined;
 };
 
@@ -36,7 +36,11 @@ export const idParam = (
   if (typeof value === 'string' && isId(kind, value)) return value;
   // The route names its parameter in camelCase; the wire (and so the error) in snake_case.
   const field = name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
-  sendError(res, 400, 'validation_error', `${field} is not a valid ${kind} id`, field);
+  sendError(res, 400, {
+    code: 'validation_error',
+    message: `${field} is not a valid ${kind} id`,
+    field,
+  });
   return undefined;
 };
 
@@ -65,14 +69,12 @@ export const reply = <T>(
   if (!outcome.ok) {
     // A 503 refusal is a wait, not a verdict: the same request succeeds in a moment.
     if (rejectionStatus[outcome.rejection] === 503) res.set('Retry-After', '1');
-    return sendError(
-      res,
-      rejectionStatus[outcome.rejection],
-      outcome.rejection,
-      outcome.message,
-      outcome.field,
-      outcome.memberId === undefined ? {} : { memberId: outcome.memberId },
-    );
+    return sendError(res, rejectionStatus[outcome.rejection], {
+      code: outcome.rejection,
+      message: outcome.message,
+      field: outcome.field,
+      memberId: outcome.memberId,
+    });
   }
   const body = view(outcome.value);
   res
@@ -98,13 +100,11 @@ export const readAfter =
     if (raw === undefined) return true;
     const position = typeof raw === 'string' ? parsePosition(raw) : null;
     if (!position) {
-      sendError(
-        res,
-        400,
-        'validation_error',
-        'after_position must be a position returned by a command',
-        'after_position',
-      );
+      sendError(res, 400, {
+        code: 'validation_error',
+        message: 'after_position must be a position returned by a command',
+        field: 'after_position',
+      });
       return false;
     }
     const reached = await waitForReadModels(position);

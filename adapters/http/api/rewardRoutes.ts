@@ -39,7 +39,12 @@ export const rewardRoutes = (deps: RewardRouteDeps): Router => {
     const rewardId = idParam(req, res, 'rewardId', 'reward');
     if (!rewardId || !(await waited(req, res))) return;
     const view = await queries.reward(programOf(res), rewardId);
-    if (!view) return sendError(res, 404, 'reward_not_found', `no reward ${rewardId}`, 'reward_id');
+    if (!view)
+      return sendError(res, 404, {
+        code: 'reward_not_found',
+        message: `no reward ${rewardId}`,
+        field: 'reward_id',
+      });
     res.json(view);
   });
 
@@ -75,13 +80,11 @@ export const rewardRoutes = (deps: RewardRouteDeps): Router => {
     const body = parse(s.redemptionSchema, req.body, res);
     if (!body) return;
     if (!isId('reward', body.reward_id))
-      return sendError(
-        res,
-        400,
-        'validation_error',
-        'reward_id is not a valid reward id',
-        'reward_id',
-      );
+      return sendError(res, 400, {
+        code: 'validation_error',
+        message: 'reward_id is not a valid reward id',
+        field: 'reward_id',
+      });
     const programId = programOf(res);
     const outcome = await incentives.redeem(
       programId,

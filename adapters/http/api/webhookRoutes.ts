@@ -7,8 +7,7 @@ import type {
   WebhookEndpoint,
   WebhookStore,
 } from '../../webhooks/webhookStore.ts';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../db/schema.ts';
+import type { IdempotencyStore } from '../../db/idempotencyStore.ts';
 import { hasControlCharacters } from '../../../domain/validation.ts';
 import { sendError } from './errors.ts';
 import { answerAtomically } from './idempotency.ts';
@@ -104,52 +103,44 @@ export const deliveryView = (d: WebhookDelivery) => ({
 
 export type WebhookRouteDeps = {
   /** For the transactions that settle an Idempotency-Key with the write it answers for. */
-  db: Kysely<Database>;
+  idempotencyKeys: Pick<IdempotencyStore, 'withinTransaction'>;
   webhooks: WebhookStore;
   network: NetworkPolicy;
   /** Wakes the delivery worker in this process after work was queued. */
   wakeDelivery: () => void;
 };
 
-/** Settings -> Webhooks, as an API: endpoints, secrets, test events, the delivery log, replay. */
-export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
-  const { webhooks, network } = deps;
-  const router = Router();
-  const base = '/programs/:programId/webhook-endpoints';
+const base = '/programs/:programId/webhook-endpoints';
 
-  const checkUrl = (url: string, res: Response): boolean => {
-    const check = validateEndpointUrl(url, network);
-    if (check.ok) return true;
-    sendError(res, 400, 'validation_error', check.message, 'url');
-    return false;
-  };
-  const endpointOr404 = async (req: Request, res: Response) => {
-    const endpointId = idParam(req, res, 'endpointId', 'webhookEndpoint');
-    if (!endpointId) return undefined;
-    const endpoint = await webhooks.getEndpoint(programOf(res), endpointId);
-    if (!endpoint)
-      sendError(res, 404, 'not_found', `no webhook endpoint ${endpointId}`, 'endpoint_id');
-    return endpoint ?? undefined;
-  };
+const checkUrl = (url: string, res: Response, network: NetworkPolicy): boolean => {
+  const check = validateEndpointUrl(url, network);
+  if (check.ok) return true;
+  sendError(res, 400, { code: 'validation_error', message: check.message, field: 'url' });
+  return false;
+};
 
-  router.get('/webhook-event-types', (_req, res) => {
-    res.json({
-      groups: catalogue.map((group) => ({
-        name: group.name,
-        types: group.entries.map((t) => ({
-          type: t.type,
-          description: t.description,
-          schema: t.schema,
-          sample: t.sample,
-        })),
-      })),
+/** The endpoint the path names, in the route's program; undefined once it answered 400 or 404. */
+const endpointOr404 = async (req: Request, res: Response, webhooks: WebhookStore) => {
+  const endpointId = idParam(req, res, 'endpointId', 'webhookEndpoint');
+  if (!endpointId) return undefined;
+  const endpoint = await webhooks.getEndpoint(programOf(res), endpointId);
+  if (!endpoint)
+    sendError(res, 404, {
+      code: 'not_found',
+      message: `no webhook endpoint ${endpointId}`,
+      field: 'endpoint_id',
     });
-  });
+  return endpoint ?? undefined;
+};
+
+/** The endpoints themselves: create, list, read, change, delete, and reveal the secret. */
+const addEndpointRoutes = (router: Router, deps: WebhookRouteDeps): void => {
+  const { webhooks } = deps;
 
   router.post(base, async (req, res) => {
     const body = parse(createEndpointSchema, req.body, res);
-    if (!body || !checkUrl(body.url, res)) return;
-    await answerAtomically(deps.db, res, async (tx) => {
+    if (!body || !checkUrl(body.url, res, deps.network)) return;
+    await answerAtomically(deps.idempotencyKeys, res, async (tx) => {
       const { endpoint, secret } = await webhooks.createEndpoint(
         {
           programId: programOf(res),
@@ -168,42 +159,55 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   });
 
   router.get(`${base}/:endpointId`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (endpoint) res.json(endpointView(endpoint));
   });
 
   router.patch(`${base}/:endpointId`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint) return;
     const body = parse(updateEndpointSchema, req.body, res);
-    if (!body || (body.url !== undefined && !checkUrl(body.url, res))) return;
+    if (!body || (body.url !== undefined && !checkUrl(body.url, res, deps.network))) return;
     const updated = await webhooks.updateEndpoint(programOf(res), endpoint.endpointId, body);
     if (!updated)
-      return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+      return sendError(res, 404, {
+        code: 'not_found',
+        message: 'no such webhook endpoint',
+        field: 'endpoint_id',
+      });
     res.json(endpointView(updated));
   });
 
   router.delete(`${base}/:endpointId`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint) return;
     await webhooks.deleteEndpoint(programOf(res), endpoint.endpointId);
     res.status(204).end();
   });
 
   router.get(`${base}/:endpointId/secret`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint) return;
     res.set('Cache-Control', 'no-store');
     res.json({ secret: await webhooks.revealSecret(programOf(res), endpoint.endpointId) });
   });
+};
+
+/** What is done with an endpoint: rotate its secret, send it a test event, replay past events. */
+const addEndpointActions = (router: Router, deps: WebhookRouteDeps): void => {
+  const { webhooks } = deps;
 
   router.post(`${base}/:endpointId/rotate-secret`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint || !parse(emptyBody, req.body, res)) return;
-    await answerAtomically(deps.db, res, async (tx) => {
+    await answerAtomically(deps.idempotencyKeys, res, async (tx) => {
       const rotated = await webhooks.rotateSecret(programOf(res), endpoint.endpointId, tx);
       if (!rotated) {
-        sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+        sendError(res, 404, {
+          code: 'not_found',
+          message: 'no such webhook endpoint',
+          field: 'endpoint_id',
+        });
         return null;
       }
       return {
@@ -218,34 +222,53 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   });
 
   router.post(`${base}/:endpointId/test`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint) return;
     const body = parse(testEventSchema, req.body, res);
     if (!body) return;
     const queued = await webhooks.enqueueTest(programOf(res), endpoint.endpointId, body.type);
-    if (!queued) return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+    if (!queued)
+      return sendError(res, 404, {
+        code: 'not_found',
+        message: 'no such webhook endpoint',
+        field: 'endpoint_id',
+      });
     deps.wakeDelivery();
     res.status(202).json({ delivery_id: queued.deliveryId, event_id: queued.envelopeId });
   });
 
   router.post(`${base}/:endpointId/replay`, async (req, res) => {
-    const endpoint = await endpointOr404(req, res);
+    const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint) return;
     const body = parse(replaySchema, req.body, res);
     if (!body) return;
     const since = new Date(body.since);
     const until = body.until ? new Date(body.until) : undefined;
     if (until && until <= since)
-      return sendError(res, 400, 'validation_error', 'until must be after since', 'until');
+      return sendError(res, 400, {
+        code: 'validation_error',
+        message: 'until must be after since',
+        field: 'until',
+      });
     const result = await webhooks.replay(programOf(res), endpoint.endpointId, {
       since,
       ...(until && { until }),
       ...(body.types && { types: body.types }),
     });
-    if (!result) return sendError(res, 404, 'not_found', 'no such webhook endpoint', 'endpoint_id');
+    if (!result)
+      return sendError(res, 404, {
+        code: 'not_found',
+        message: 'no such webhook endpoint',
+        field: 'endpoint_id',
+      });
     deps.wakeDelivery();
     res.status(202).json({ queued: result.queued });
   });
+};
+
+/** The delivery log, a redelivery, and the envelopes sent. */
+const addDeliveryRoutes = (router: Router, deps: WebhookRouteDeps): void => {
+  const { webhooks } = deps;
 
   router.get('/programs/:programId/webhook-deliveries', async (req, res) => {
     const query = parse(deliveryQuerySchema, req.query, res);
@@ -265,7 +288,12 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
     const deliveryId = idParam(req, res, 'deliveryId', 'webhookDelivery');
     if (!deliveryId) return;
     const found = await webhooks.getDelivery(programOf(res), deliveryId);
-    if (!found) return sendError(res, 404, 'not_found', `no delivery ${deliveryId}`, 'delivery_id');
+    if (!found)
+      return sendError(res, 404, {
+        code: 'not_found',
+        message: `no delivery ${deliveryId}`,
+        field: 'delivery_id',
+      });
     res.json({
       ...deliveryView(found.delivery),
       payload: found.envelope.body,
@@ -286,7 +314,11 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
     if (!deliveryId || !parse(emptyBody, req.body, res)) return;
     const queued = await webhooks.redeliver(programOf(res), deliveryId);
     if (!queued)
-      return sendError(res, 404, 'not_found', `no delivery ${deliveryId}`, 'delivery_id');
+      return sendError(res, 404, {
+        code: 'not_found',
+        message: `no delivery ${deliveryId}`,
+        field: 'delivery_id',
+      });
     deps.wakeDelivery();
     res.status(202).json({ delivery_id: queued.deliveryId });
   });
@@ -311,6 +343,28 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
       next_cursor: page.nextCursor,
     });
   });
+};
 
+/** Settings -> Webhooks, as an API: endpoints, secrets, test events, the delivery log, replay. */
+export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
+  const router = Router();
+
+  router.get('/webhook-event-types', (_req, res) => {
+    res.json({
+      groups: catalogue.map((group) => ({
+        name: group.name,
+        types: group.entries.map((t) => ({
+          type: t.type,
+          description: t.description,
+          schema: t.schema,
+          sample: t.sample,
+        })),
+      })),
+    });
+  });
+
+  addEndpointRoutes(router, deps);
+  addEndpointActions(router, deps);
+  addDeliveryRoutes(router, deps);
   return router;
 };

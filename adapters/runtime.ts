@@ -20,6 +20,7 @@ import { onTables, tablesOf } from './db/schema.ts';
 import type { ApplicationTables } from '../application/policyTables.ts';
 import { PostgresEventStore, type BatchTrace } from './eventstore/postgresEventStore.ts';
 import type { EventStore, Subscription } from '../application/ports.ts';
+import type { Mailer } from '../delivery/ports.ts';
 import { EsdbEventStore, openEsdbEventStore } from './eventstore/esdb/esdbEventStore.ts';
 import { reactorProgress } from './eventstore/reactorProgress.ts';
 import { apiKeyStore, ensureRootKey } from './db/apiKeyStore.ts';
@@ -29,7 +30,7 @@ import { auditQueries } from './db/auditQueries.ts';
 import { dashboardQueries } from './db/dashboardQueries.ts';
 import { streamReader } from './audit/history.ts';
 import { authThrottle } from './http/authThrottle.ts';
-import { createApp } from './http/api/app.ts';
+import { createApp, type AppDeps } from './http/api/app.ts';
 import { closeGracefully, type GracefulServer } from './http/drain.ts';
 import { startDeadline } from './deadline.ts';
 import { productVersion } from './version.ts';
@@ -81,23 +82,156 @@ export const startRuntime = async (
   });
   let store: EventStore<StoreTransaction>;
   try {
-    store =
-      config.eventStore.kind === 'esdb'
-        ? await openEsdbEventStore({
-            connectionString: config.eventStore.connectionString,
-            readModels: database,
-          })
-        : new PostgresEventStore(database, {
-            leaseMs: config.subscriptionLeaseMs,
-            ...(config.traceBatchesFile && { traceBatch: batchTracer(config.traceBatchesFile) }),
-          });
+    store = await openEventStore(config, database);
   } catch (error) {
     await database.close();
     throw error;
   }
+  const core = application({ config, database, store, clock });
+  const roles = new Set(config.roles);
+  const secretKey = config.webhooks.secretKey ?? loadOrCreateSecretKey(config, log);
+  const webhooks = createWebhookStore({ db: database.db, secretKey, clock });
+  const idempotencyKeys = idempotencyStore(database.db);
+  const metrics = createMetrics(metricsQueries(database.db), [
+    readModelsProjection,
+    policiesSubscription,
+    webhooksProjection,
+  ]);
+  const mailer = config.smtp ? createSmtpMailer(config.smtp) : null;
+  const transport = webhookTransport(config, log);
+  const worker = roles.has('delivery')
+    ? startDeliveryWorker({ config, database, core, transport, secretKey, mailer, metrics, log })
+    : null;
+  const subscriptions = roles.has('projector')
+    ? await startProjectors({ store, core, worker, log })
+    : { readModels: null, policies: null, webhookProjection: null };
+  core.running.readModels = subscriptions.readModels;
+  core.running.policies = subscriptions.policies;
+  const tasks =
+    roles.has('scheduler') && options.scheduler !== false
+      ? scheduleJobs({ jobs: core.jobs, idempotencyKeys, log })
+      : [];
+
+  const generatedRootKey = await ensureRootKey(database.db, config.adminApiKey);
+  const api =
+    roles.has('api') && options.listen !== false
+      ? await listenApi(config, {
+          idempotencyKeys,
+          apiKeys: apiKeyStore(database.db),
+          history: streamReader(database.db),
+          audit: auditQueries(database.db),
+          dashboardQueries: dashboardQueries(database.db),
+          overloaded: () =>
+            config.databaseQueueTimeoutMs > 0 &&
+            database.queueDelayMs() > config.databaseQueueTimeoutMs,
+          incentives: core.incentives,
+          queries: core.queries,
+          waitForReadModels: core.waitForReadModels,
+          adminApiKey: config.adminApiKey,
+          keys: apiKeyVerifier(database.db, { adminApiKey: config.adminApiKey }),
+          authThrottle: authThrottle({ clock }),
+          metricsToken: config.metricsToken,
+          maxBodyBytes: config.maxBodyBytes,
+          idempotencyLeaseMs: config.idempotencyLeaseMs,
+          secretKey,
+          trustProxy: config.trustProxy,
+          secureCookies:
+            config.nodeEnv === 'production' || (config.publicUrl?.startsWith('https:') ?? false),
+          version: productVersion,
+          webhooks,
+          network: { allowPrivateNetworks: config.webhooks.allowPrivateNetworks },
+          wakeDelivery: () => worker?.notify(),
+          metrics: metrics.registry,
+          ready: () => ready(database, store),
+          log: { error: (details, message) => log.error(details, message) },
+        })
+      : { server: null, url: null };
+
+  return {
+    url: api.url,
+    database,
+    store,
+    incentives: core.incentives,
+    queries: core.queries,
+    jobs: core.jobs,
+    ...subscriptions,
+    webhooks,
+    worker,
+    generatedRootKey,
+    stop: async () => {
+      const deadline = startDeadline(config.shutdownTimeoutMs);
+      for (const task of tasks) await task.stop();
+      // New connections are refused from here on; the requests and webhook POSTs under way
+      // finish, or are cut at the deadline (a cut POST's delivery is pending again).
+      const [http, delivery] = await Promise.all([
+        api.server?.close(deadline.signal) ?? { cutRequests: [] },
+        worker?.stop({ cut: deadline.signal }) ?? { cutDeliveries: [] },
+      ]);
+      deadline.clear();
+      logCutAtShutdown(log, config, { ...http, ...delivery });
+      // The subscriptions ran on meanwhile: a request waiting on ?after_position needs them.
+      await store.close();
+      await transport.close();
+      mailer?.close();
+      await database.close();
+    },
+  };
+};
+
+const openEventStore = async (
+  config: Config,
+  database: DatabaseHandle,
+): Promise<EventStore<StoreTransaction>> =>
+  config.eventStore.kind === 'esdb'
+    ? openEsdbEventStore({
+        connectionString: config.eventStore.connectionString,
+        readModels: database,
+      })
+    : new PostgresEventStore(database, {
+        leaseMs: config.subscriptionLeaseMs,
+        ...(config.traceBatchesFile && { traceBatch: batchTracer(config.traceBatchesFile) }),
+      });
+
+/** The application layer as this process runs it, with what read-your-writes needs. */
+type Application = {
+  clock: Clock;
+  handler: CommandHandler;
+  incentives: Incentives;
+  queries: Queries;
+  jobs: Jobs;
+  waitForReadModels: (position: Position) => Promise<boolean>;
+  /** This process's own subscriptions, set once they start (null: another process runs them). */
+  running: { readModels: Subscription | null; policies: Subscription | null };
+};
+
+const application = (deps: {
+  config: Config;
+  database: DatabaseHandle;
+  store: EventStore<StoreTransaction>;
+  clock: Clock;
+}): Application => {
+  const { config, database, store, clock } = deps;
   const handler = new CommandHandler({ store });
   const reactor = reactorProgress(store, database.db, policiesSubscription);
+  // reactorProgress reads any subscription's checkpoint row (EventStoreDB's key included).
+  const readModelsProgress = reactorProgress(store, database.db, readModelsProjection);
   const q = queries(tablesOf<ReadModelTables>(database.db));
+  const running: Application['running'] = { readModels: null, policies: null };
+  /**
+   * Read-your-writes: the read models and the policy reactor, with what it appended in answer.
+   * This process's own subscriptions answer without a query; otherwise (another process runs
+   * them, or this one's was stopped) their checkpoints in the database do.
+   */
+  const waitForReadModels = readYourWrites(
+    {
+      readModelsReached: async (position) =>
+        localReached(running.readModels, position) || handledAtLeast(readModelsProgress, position),
+      reactorReached: async (position) =>
+        localReached(running.policies, position) || handledAtLeast(reactor, position),
+      head: reactor.head,
+    },
+    config.readWaitTimeoutMs,
+  );
   const services = incentives({
     handler,
     clock,
@@ -122,21 +256,34 @@ export const startRuntime = async (
     queries: q,
     clock,
     reactor,
-    readModels: reactorProgress(store, database.db, readModelsProjection),
+    readModels: readModelsProgress,
   });
-  const roles = new Set(config.roles);
-  const secretKey = config.webhooks.secretKey ?? loadOrCreateSecretKey(config, log);
-  const webhooks = createWebhookStore({ db: database.db, secretKey, clock });
-  const idempotencyKeys = idempotencyStore(database.db);
-  const metrics = createMetrics(metricsQueries(database.db), [
-    readModelsProjection,
-    policiesSubscription,
-    webhooksProjection,
-  ]);
+  return {
+    clock,
+    handler,
+    incentives: services,
+    queries: q,
+    jobs: scheduled,
+    waitForReadModels,
+    running,
+  };
+};
 
-  let worker: DeliveryWorker | null = null;
-  const mailer = config.smtp ? createSmtpMailer(config.smtp) : null;
-  const transport = new UndiciTransport({
+const handledAtLeast = async (
+  progress: { handled: () => Promise<Position | null> },
+  position: Position,
+): Promise<boolean> => {
+  const handled = await progress.handled();
+  return handled !== null && comparePositions(handled, position) >= 0;
+};
+
+const localReached = (subscription: Subscription | null, position: Position): boolean => {
+  const local = subscription?.checkpoint();
+  return local !== null && local !== undefined && comparePositions(local, position) >= 0;
+};
+
+const webhookTransport = (config: Config, log: Logger): UndiciTransport =>
+  new UndiciTransport({
     allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
     // Several endpoints may share a host: the worker caps each endpoint, so the pool must not cap
     // the host below the worker's concurrency (queued requests would burn their timeout waiting).
@@ -144,219 +291,155 @@ export const startRuntime = async (
     userAgent: `Incentable-Webhooks/${productVersion}`,
     onRefusedAddress: (detail) => log.warn(detail, 'webhook delivery refused: non-public address'),
   });
-  if (roles.has('delivery')) {
-    worker = new DeliveryWorker({
-      db: database.db,
-      transport,
-      secretKey,
-      publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
-      version: productVersion,
-      mailer,
-      notificationAddressOf: async (programId) =>
-        (await q.program(programId))?.notification_email ?? null,
-      clock,
-      delaysS: config.webhooks.delaysS,
-      timeoutMs: config.webhooks.timeoutMs,
-      concurrency: config.webhooks.concurrency,
-      perEndpointInFlight: config.webhooks.perEndpointInFlight,
-      logger: {
-        info: (fields, message) => log.info(fields, message),
-        error: (fields, message) => log.error(fields, message),
-      },
-      onAttempt: metrics.onAttempt,
-    });
-    worker.start();
-  }
 
-  let readModels: Subscription | null = null;
-  let policies: Subscription | null = null;
-  let webhookProjection: Subscription | null = null;
-  if (roles.has('projector')) {
-    readModels = await store.subscribe({
-      name: readModelsProjection,
-      // The projector sees only its own tables; the transaction is the whole database's.
-      handle: onTables<ReadModelTables>(projectReadModels),
-      onError: (error) => log.error({ err: error }, 'read-model projection failed; retrying'),
-    });
-    policies = await store.subscribe({
-      name: policiesSubscription,
-      transactional: false,
-      handle: onTables<ApplicationTables>(policyReactor({ handler, incentives: services, clock })),
-      onError: (error) => log.error({ err: error }, 'policy reactor failed; retrying'),
-    });
-    const webhookProjector = createWebhookProjector({
-      clock,
-      handoff: () => worker?.handoff() ?? null,
-    });
-    webhookProjection = await store.subscribe({
-      name: webhooksProjection,
-      handle: webhookProjector,
-      // Leased rows go straight to this process's worker; pending ones wait for a claim.
-      onBatchCommitted: () => {
-        if (webhookProjector.committed()) worker?.notify();
-      },
-      onError: (error) => log.error({ err: error }, 'webhook projection failed; retrying'),
-    });
-  }
-
-  // reactorProgress reads any subscription's checkpoint row (EventStoreDB's key included).
-  const readModelsProgress = reactorProgress(store, database.db, readModelsProjection);
-  const handledAtLeast = async (
-    progress: { handled: () => Promise<Position | null> },
-    position: Position,
-  ): Promise<boolean> => {
-    const handled = await progress.handled();
-    return handled !== null && comparePositions(handled, position) >= 0;
-  };
-  const localReached = (subscription: Subscription | null, position: Position): boolean => {
-    const local = subscription?.checkpoint();
-    return local !== null && local !== undefined && comparePositions(local, position) >= 0;
-  };
-  /**
-   * Read-your-writes: the read models and the policy reactor, with what it appended in answer.
-   * This process's own subscriptions answer without a query; otherwise (another process runs
-   * them, or this one's was stopped) their checkpoints in the database do.
-   */
-  const waitForReadModels = readYourWrites(
-    {
-      readModelsReached: async (position) =>
-        localReached(readModels, position) || handledAtLeast(readModelsProgress, position),
-      reactorReached: async (position) =>
-        localReached(policies, position) || handledAtLeast(reactor, position),
-      head: reactor.head,
+const startDeliveryWorker = (deps: {
+  config: Config;
+  database: DatabaseHandle;
+  core: Application;
+  transport: UndiciTransport;
+  secretKey: Uint8Array;
+  mailer: Mailer | null;
+  metrics: ReturnType<typeof createMetrics>;
+  log: Logger;
+}): DeliveryWorker => {
+  const { config, core, log } = deps;
+  const worker = new DeliveryWorker({
+    db: deps.database.db,
+    transport: deps.transport,
+    secretKey: deps.secretKey,
+    publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
+    version: productVersion,
+    mailer: deps.mailer,
+    notificationAddressOf: async (programId) =>
+      (await core.queries.program(programId))?.notification_email ?? null,
+    clock: core.clock,
+    delaysS: config.webhooks.delaysS,
+    timeoutMs: config.webhooks.timeoutMs,
+    concurrency: config.webhooks.concurrency,
+    perEndpointInFlight: config.webhooks.perEndpointInFlight,
+    logger: {
+      info: (fields, message) => log.info(fields, message),
+      error: (fields, message) => log.error(fields, message),
     },
-    config.readWaitTimeoutMs,
+    onAttempt: deps.metrics.onAttempt,
+  });
+  worker.start();
+  return worker;
+};
+
+/** The read models, the policy reactor and the webhook projection, each a subscription. */
+const startProjectors = async (deps: {
+  store: EventStore<StoreTransaction>;
+  core: Application;
+  worker: DeliveryWorker | null;
+  log: Logger;
+}) => {
+  const { store, core, worker, log } = deps;
+  const readModels = await store.subscribe({
+    name: readModelsProjection,
+    // The projector sees only its own tables; the transaction is the whole database's.
+    handle: onTables<ReadModelTables>(projectReadModels),
+    onError: (error) => log.error({ err: error }, 'read-model projection failed; retrying'),
+  });
+  const policies = await store.subscribe({
+    name: policiesSubscription,
+    transactional: false,
+    handle: onTables<ApplicationTables>(
+      policyReactor({ handler: core.handler, incentives: core.incentives, clock: core.clock }),
+    ),
+    onError: (error) => log.error({ err: error }, 'policy reactor failed; retrying'),
+  });
+  const webhookProjector = createWebhookProjector({
+    clock: core.clock,
+    handoff: () => worker?.handoff() ?? null,
+  });
+  const webhookProjection = await store.subscribe({
+    name: webhooksProjection,
+    handle: webhookProjector,
+    // Leased rows go straight to this process's worker; pending ones wait for a claim.
+    onBatchCommitted: () => {
+      if (webhookProjector.committed()) worker?.notify();
+    },
+    onError: (error) => log.error({ err: error }, 'webhook projection failed; retrying'),
+  });
+  return { readModels, policies, webhookProjection };
+};
+
+const scheduleJobs = (deps: {
+  jobs: Jobs;
+  idempotencyKeys: ReturnType<typeof idempotencyStore>;
+  log: Logger;
+}): { stop: () => void | Promise<void> }[] => {
+  const { jobs: scheduled, idempotencyKeys, log } = deps;
+  const run = (name: string, work: () => Promise<unknown>) => () => {
+    work().then(
+      (report) => log.info({ report }, `job ${name} finished`),
+      (error: unknown) => log.error({ err: error }, `job ${name} failed`),
+    );
+  };
+  return [
+    cron.schedule(
+      '0 * * * *',
+      run('expiry', () => scheduled.expiry({ atLocalHour: 2 })),
+    ),
+    // At second 10: a period ending on the minute is closed 10 s later, past the jobs' grace.
+    cron.schedule(
+      '10 * * * * *',
+      run('leaderboards', () => scheduled.leaderboards()),
+    ),
+    cron.schedule(
+      '20 * * * * *',
+      run('tiers', () => scheduled.tiers()),
+    ),
+    cron.schedule(
+      '30 * * * *',
+      run('idempotency-purge', () => idempotencyKeys.purge()),
+    ),
+  ];
+};
+
+/** Ready: the database answers within 2 s and, on EventStoreDB, its connection is up. */
+const ready = async (
+  database: DatabaseHandle,
+  store: EventStore<StoreTransaction>,
+): Promise<boolean> => {
+  const timeout = new Promise<boolean>((resolve) =>
+    setTimeout(() => resolve(false), 2_000).unref(),
   );
+  const probe = sql`select 1`.execute(database.db).then(
+    () => true,
+    () => false,
+  );
+  const databaseReady = await Promise.race([probe, timeout]);
+  // On EventStoreDB, a lost connection (being retried with back-off) is not ready either.
+  return databaseReady && (!(store instanceof EsdbEventStore) || store.readiness().ready);
+};
 
-  const tasks: { stop: () => void | Promise<void> }[] = [];
-  if (roles.has('scheduler') && options.scheduler !== false) {
-    const run = (name: string, work: () => Promise<unknown>) => () => {
-      work().then(
-        (report) => log.info({ report }, `job ${name} finished`),
-        (error: unknown) => log.error({ err: error }, `job ${name} failed`),
-      );
-    };
-    tasks.push(
-      cron.schedule(
-        '0 * * * *',
-        run('expiry', () => scheduled.expiry({ atLocalHour: 2 })),
-      ),
-    );
-    tasks.push(
-      // At second 10: a period ending on the minute is closed 10 s later, past the jobs' grace.
-      cron.schedule(
-        '10 * * * * *',
-        run('leaderboards', () => scheduled.leaderboards()),
-      ),
-    );
-    tasks.push(
-      cron.schedule(
-        '20 * * * * *',
-        run('tiers', () => scheduled.tiers()),
-      ),
-    );
-    tasks.push(
-      cron.schedule(
-        '30 * * * *',
-        run('idempotency-purge', () => idempotencyKeys.purge()),
-      ),
-    );
-  }
+const listenApi = async (
+  config: Config,
+  deps: AppDeps,
+): Promise<{ server: GracefulServer; url: string }> => {
+  const listening = createServer(createApp(deps));
+  const server = closeGracefully(listening);
+  await new Promise<void>((resolve, reject) => {
+    listening.once('error', reject);
+    listening.listen(config.port, config.host, () => resolve());
+  });
+  const address = listening.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return { server, url: `http://${host}:${address.port}` };
+};
 
-  const generatedRootKey = await ensureRootKey(database.db, config.adminApiKey);
-
-  let server: GracefulServer | null = null;
-  let url: string | null = null;
-  if (roles.has('api') && options.listen !== false) {
-    const app = createApp({
-      idempotencyKeys,
-      apiKeys: apiKeyStore(database.db),
-      history: streamReader(database.db),
-      audit: auditQueries(database.db),
-      dashboardQueries: dashboardQueries(database.db),
-      overloaded: () =>
-        config.databaseQueueTimeoutMs > 0 &&
-        database.queueDelayMs() > config.databaseQueueTimeoutMs,
-      incentives: services,
-      queries: q,
-      waitForReadModels,
-      adminApiKey: config.adminApiKey,
-      keys: apiKeyVerifier(database.db, { adminApiKey: config.adminApiKey }),
-      authThrottle: authThrottle({ clock }),
-      metricsToken: config.metricsToken,
-      maxBodyBytes: config.maxBodyBytes,
-      idempotencyLeaseMs: config.idempotencyLeaseMs,
-      secretKey,
-      trustProxy: config.trustProxy,
-      secureCookies:
-        config.nodeEnv === 'production' || (config.publicUrl?.startsWith('https:') ?? false),
-      version: productVersion,
-      webhooks,
-      network: { allowPrivateNetworks: config.webhooks.allowPrivateNetworks },
-      wakeDelivery: () => worker?.notify(),
-      metrics: metrics.registry,
-      ready: async () => {
-        const timeout = new Promise<boolean>((resolve) =>
-          setTimeout(() => resolve(false), 2_000).unref(),
-        );
-        const probe = sql`select 1`.execute(database.db).then(
-          () => true,
-          () => false,
-        );
-        const databaseReady = await Promise.race([probe, timeout]);
-        // On EventStoreDB, a lost connection (being retried with back-off) is not ready either.
-        return databaseReady && (!(store instanceof EsdbEventStore) || store.readiness().ready);
-      },
-      log: { error: (details, message) => log.error(details, message) },
-    });
-    const listening = createServer(app);
-    server = closeGracefully(listening);
-    await new Promise<void>((resolve, reject) => {
-      listening.once('error', reject);
-      listening.listen(config.port, config.host, () => resolve());
-    });
-    const address = listening.address() as AddressInfo;
-    url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-  }
-
-  return {
-    url,
-    database,
-    store,
-    incentives: services,
-    queries: q,
-    jobs: scheduled,
-    readModels,
-    policies,
-    webhookProjection,
-    webhooks,
-    worker,
-    generatedRootKey,
-    stop: async () => {
-      const deadline = startDeadline(config.shutdownTimeoutMs);
-      for (const task of tasks) await task.stop();
-      // New connections are refused from here on; the requests and webhook POSTs under way
-      // finish, or are cut at the deadline (a cut POST's delivery is pending again).
-      const [http, delivery] = await Promise.all([
-        server?.close(deadline.signal) ?? { cutRequests: [] },
-        worker?.stop({ cut: deadline.signal }) ?? { cutDeliveries: [] },
-      ]);
-      deadline.clear();
-      const { cutRequests } = http;
-      const { cutDeliveries } = delivery;
-      if (cutRequests.length + cutDeliveries.length > 0) {
-        log.warn(
-          { cutRequests, cutDeliveries },
-          `shutdown took longer than SHUTDOWN_TIMEOUT_MS (${config.shutdownTimeoutMs} ms): cut ${cutRequests.length} API request(s) and ${cutDeliveries.length} webhook POST(s); those deliveries are pending again, for any worker`,
-        );
-      }
-      // The subscriptions ran on meanwhile: a request waiting on ?after_position needs them.
-      await store.close();
-      await transport.close();
-      mailer?.close();
-      await database.close();
-    },
-  };
+const logCutAtShutdown = (
+  log: Logger,
+  config: Config,
+  { cutRequests, cutDeliveries }: { cutRequests: string[]; cutDeliveries: string[] },
+): void => {
+  if (cutRequests.length + cutDeliveries.length === 0) return;
+  log.warn(
+    { cutRequests, cutDeliveries },
+    `shutdown took longer than SHUTDOWN_TIMEOUT_MS (${config.shutdownTimeoutMs} ms): cut ${cutRequests.length} API request(s) and ${cutDeliveries.length} webhook POST(s); those deliveries are pending again, for any worker`,
+  );
 };
 
 /**

@@ -2,6 +2,7 @@ import type { StoreTransaction } from '../db/schema.ts';
 import { sql, type Insertable, type Kysely } from 'kysely';
 import { envelopeIdFor, serializeEnvelope } from '../../delivery/envelope.ts';
 import { toWebhookEvent } from '../../delivery/webhookMapping.ts';
+import { subscribes } from '../../delivery/subscriptions.ts';
 import type { DomainEvent } from '../../domain/events.ts';
 import type { RecordedEvent } from '../../domain/recordedEvent.ts';
 import { systemClock, type Clock, type SubscriptionHandler } from '../../application/ports.ts';
@@ -38,9 +39,6 @@ const chunks = <T>(rows: readonly T[]): T[][] => {
     out.push(rows.slice(i, i + rowsPerStatement));
   return out;
 };
-
-export const subscribes = (events: readonly string[], type: string): boolean =>
-  events.includes('*') || events.includes(type);
 
 /**
  * Domain events -> envelopes -> one delivery per enabled endpoint of the event's program that

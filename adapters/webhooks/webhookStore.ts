@@ -3,6 +3,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import { catalogueEntryOf, type WebhookEventType } from '../../delivery/catalogue.ts';
 import { envelopeIdFor, serializeEnvelope } from '../../delivery/envelope.ts';
 import { decryptSecret, encryptSecret, newWebhookSecret } from '../../delivery/signing.ts';
+import { subscribedTypes } from '../../delivery/subscriptions.ts';
 import type { Database } from '../db/schema.ts';
 import { newId, newTimeOrderedId } from '../ids.ts';
 import type { WebhookTables } from '../db/webhookTables.ts';
@@ -344,9 +345,8 @@ const requeue = ({ db, clock }: StoreContext) => ({
         .executeTakeFirst();
       if (!endpoint) return null;
       const now = clock.now();
-      const subscribed = endpoint.events.includes('*')
-        ? sql`true`
-        : sql`v.type = any(${endpoint.events}::text[])`;
+      const types = subscribedTypes(endpoint.events);
+      const subscribed = types === 'every' ? sql`true` : sql`v.type = any(${types}::text[])`;
       const narrowed =
         range.types === undefined ? sql`true` : sql`v.type = any(${range.types}::text[])`;
       const until = range.until === undefined ? sql`true` : sql`v.created_at < ${range.until}`;

@@ -163,6 +163,7 @@ export const replayReadModels = async (
   }
   if (engine === 'batched') await batched.finish();
   await createReadModelSchema(db, schema, { tables: false });
+  if (engine === 'batched') await batched.foldLots();
   const replayMs = now() - replayStarted;
 
   let differences: Partial<Record<ReadModelTable, number>> | null = null;

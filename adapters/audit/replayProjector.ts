@@ -229,14 +229,21 @@ export class BatchedReplay {
     await write('rm_orders', mapped(entities.rm_orders.values(), writtenOrder), entities.rm_orders);
     await write('rm_leaderboards', entities.rm_leaderboards.values(), entities.rm_leaderboards);
     await write('rm_standings', flattened(this.#standings.values()), this.#standings);
-    if (this.#lotsFromLedger)
-      await this.#db.transaction().execute(async (tx) => {
-        await sql`select set_config('search_path', ${this.#schema}, true)`.execute(tx);
-        await backfillExpiryLots(tx);
-      });
   }
 
-  /** Members' lots are folded from the rebuilt ledger at the end (see `finish`). */
+  /**
+   * Members' lots, folded from the rebuilt ledger a page of members at a time (see `#points`).
+   * Call it after `finish`, once the indexes are built: it reads the ledger by member.
+   */
+  async foldLots(): Promise<void> {
+    if (!this.#lotsFromLedger) return;
+    await this.#db.transaction().execute(async (tx) => {
+      await sql`select set_config('search_path', ${this.#schema}, true)`.execute(tx);
+      await backfillExpiryLots(tx);
+    });
+  }
+
+  /** Members' lots are folded from the rebuilt ledger at the end (see `foldLots`). */
   get #lotsFromLedger(): boolean {
     return this.#tables.has('rm_members') && this.#tables.has('rm_ledger');
   }
@@ -302,7 +309,7 @@ export class BatchedReplay {
     const row = this.#entities.rm_members.get(change.memberId);
     if (!row) return;
     Object.assign(row, change.set);
-    // With the ledger rebuilt too, `finish` folds the lots from it, a member at a time, instead
+    // With the ledger rebuilt too, `foldLots` folds the lots from it, a member at a time, instead
     // of holding every member's in memory (a lot per unspent award: the most of a replay's
     // memory on a history of awards).
     if (this.#lotsFromLedger) return;

@@ -69,7 +69,8 @@ const eventOf = (row: LedgerRow): PointsAccountEvent => {
   return signed > 0 ? { type: 'PointsAwarded', data } : { type: 'PointsDeducted', data };
 };
 
-const rowsPerPage = 2000;
+/** Members whose lots one round of the backfill folds: ~35 ledger rows each in a replay's test. */
+const defaultMembersPerPage = 250;
 
 /**
  * domain/pointsAccount.ts `lotsAfter` for the replay and the backfill, changing the member's own array instead of
@@ -119,51 +120,51 @@ export const foldLotInPlace = (lots: PointsLot[], event: PointsAccountEvent): Po
  * Sets every member's `expiry_lots` and `oldest_lot_at` from its `rm_ledger` rows, which are its
  * points events in order (one row per award, deduction, expiry or refund, signed): the fold of
  * domain/pointsAccount.ts `lotsAfter`, so the rows are those the projector would have written.
- * A page of ledger rows at a time, in (member, seq) order; a member's lots are written once its
- * last row has been read.
+ *
+ * A page of members at a time (by primary key), each page's ledger rows read through
+ * `rm_ledger_member` and written back in one statement. Paging the ledger itself by
+ * (member_id, seq) could not use that index (its seq is descending), so each page sorted the rest
+ * of the ledger: a replay of a million events spent 65 of its 90 s here, and the pages it held
+ * meanwhile were promoted and piled up in the old generation (peak RSS 290-340 MB; BENCHMARKS.md,
+ * "Replay memory"). The replay builds its indexes before calling this.
  */
-export const backfillExpiryLots = async (db: Kysely<unknown>): Promise<void> => {
-  let lots: PointsLot[] = [];
-  let member: string | null = null;
-  let pending: { member_id: string; expiry_lots: PointsLot[]; oldest_lot_at: string | null }[] = [];
-  const flush = async () => {
-    if (pending.length === 0) return;
+export const backfillExpiryLots = async (
+  db: Kysely<unknown>,
+  { membersPerPage = defaultMembersPerPage }: { membersPerPage?: number } = {},
+): Promise<void> => {
+  let after = '';
+  for (;;) {
+    const members = (
+      await sql<{ member_id: string }>`
+        select member_id from rm_members where member_id > ${after}
+        order by member_id limit ${membersPerPage}`.execute(db)
+    ).rows.splice(0);
+    const last = members.at(-1);
+    if (last === undefined) return;
+    after = last.member_id;
+    // The select hands seq back as text (a bigint beyond 2^53 stays exact); ORDER BY names the
+    // table's column, since a bare `seq` would be the text alias and sort 10 before 2.
+    const ledger = (
+      await sql<LedgerRow>`
+        select member_id, seq::text as seq, kind, points::text as points, transaction_id,
+          reference, balance_after::text as balance_after, occurred_at
+        from rm_ledger where member_id = any(${members.map((m) => m.member_id)}::text[])
+        order by rm_ledger.member_id, rm_ledger.seq`.execute(db)
+    ).rows.splice(0);
+    const folded = new Map<string, PointsLot[]>();
+    for (const row of ledger)
+      folded.set(row.member_id, foldLotInPlace(folded.get(row.member_id) ?? [], eventOf(row)));
+    const lotsOf = members.map(({ member_id }) => {
+      const lots = folded.get(member_id) ?? [];
+      return { member_id, expiry_lots: lots, oldest_lot_at: lots[0]?.at ?? null };
+    });
     await sql`update rm_members as m
       set expiry_lots = v.expiry_lots, oldest_lot_at = v.oldest_lot_at
-      from json_to_recordset(${JSON.stringify(pending)}::json)
+      from json_to_recordset(${JSON.stringify(lotsOf)}::json)
         as v(member_id text, expiry_lots jsonb, oldest_lot_at timestamptz)
       where m.member_id = v.member_id`.execute(db);
-    pending = [];
-  };
-  const close = () => {
-    if (member !== null)
-      pending.push({ member_id: member, expiry_lots: lots, oldest_lot_at: lots[0]?.at ?? null });
-  };
-  // The select hands seq back as text (a bigint beyond 2^53 stays exact); ORDER BY names the
-  // table's column, since a bare `seq` would be the text alias and sort 10 before 2.
-  let after = { member: '', seq: '0' };
-  for (;;) {
-    const page = await sql<LedgerRow>`
-      select member_id, seq::text as seq, kind, points::text as points, transaction_id, reference,
-        balance_after::text as balance_after, occurred_at
-      from rm_ledger where (member_id, seq) > (${after.member}, ${after.seq}::bigint)
-      order by rm_ledger.member_id, rm_ledger.seq limit ${rowsPerPage}`.execute(db);
-    for (const row of page.rows) {
-      if (row.member_id !== member) {
-        close();
-        member = row.member_id;
-        lots = [];
-      }
-      lots = foldLotInPlace(lots, eventOf(row));
-    }
-    if (pending.length >= 200) await flush();
-    if (page.rows.length < rowsPerPage) break;
-    const last = page.rows.at(-1);
-    if (last === undefined) break;
-    after = { member: last.member_id, seq: last.seq };
+    if (members.length < membersPerPage) return;
   }
-  close();
-  await flush();
 };
 
 export const expiryLotsMigration: Migration = {

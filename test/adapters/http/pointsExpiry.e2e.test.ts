@@ -487,6 +487,12 @@ describe('points expiry', { skip: skipWithoutPostgres }, () => {
         },
       });
       assert.deepEqual(differences, []);
+      // Pages of one and of two members: every member on a page boundary, the last page full.
+      for (const membersPerPage of [1, 2]) {
+        await sql`update rm_members set expiry_lots = '[]', oldest_lot_at = null`.execute(db);
+        await backfillExpiryLots(db as unknown as Kysely<unknown>, { membersPerPage });
+        assert.equal(await verify(), 0, `${membersPerPage} member(s) a page`);
+      }
     });
   });
 });

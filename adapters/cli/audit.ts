@@ -194,10 +194,13 @@ const runReplay = async (options: {
   engine?: 'batched' | 'projector';
   json?: boolean;
 }): Promise<void> => {
-  const [{ countEvents }, { replayReadModels }] = await Promise.all([
-    import('../audit/events.ts'),
-    import('../audit/replay.ts'),
-  ]);
+  const [{ countEvents }, { replayReadModels }, { boundHeapGrowth, replayHeapGrowth }] =
+    await Promise.all([
+      import('../audit/events.ts'),
+      import('../audit/replay.ts'),
+      import('./heapGrowth.ts'),
+    ]);
+  const stopHeapWatch = boundHeapGrowth(replayHeapGrowth);
   await withDatabase(async ({ db }) => {
     const total = await countEvents(db);
     const bar = progressBar('replay', total, options.json === true);
@@ -219,7 +222,7 @@ const runReplay = async (options: {
     if (options.json) console.log(json({ ...report, differences }));
     else printReplayReport(report);
     if (report.totalDifferences > 0) process.exitCode = 1;
-  });
+  }).finally(stopHeapWatch);
 };
 
 const printReplayReport = (report: ReplayReport): void => {

@@ -5,6 +5,7 @@
  * filled) and `replay --verify`, and `export` to /dev/null.
  *
  *   npx tsx bench/audit/run.ts [events]      (BENCH_PG: admin URL, default postgres@127.0.0.1)
+ *   BENCH_QUICK=1 npx tsx bench/audit/run.ts (smoke run: 20,000 events unless given)
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -12,7 +13,8 @@ import { openDatabase } from '../../adapters/db/database.ts';
 import { createBenchDatabase } from '../eventstore/support.ts';
 import { seedHistory } from './history.ts';
 
-const total = Number(process.argv[2] ?? 1_000_000);
+const quick = process.env.BENCH_QUICK === '1';
+const total = Number(process.argv[2] ?? (quick ? 20_000 : 1_000_000));
 const adminUrl = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const root = new URL('../../', import.meta.url).pathname;
 

@@ -354,7 +354,7 @@ const fillSql = (stream: string, count: number) => sql`
     from generate_series(1, ${count}::int) g
   )
   select r.next_revision from a,
-    incentable_append(${stream}, -2, a.ids, a.types, a.data, a.metadata, array(select d::text from unnest(a.data) d)) r`;
+    incentable_append(${stream}::text, -2::bigint, a.ids, a.types, a.data, a.metadata) r`;
 
 const fill = async (handle: DatabaseHandle, total: number, parallel: number): Promise<number> => {
   const started = performance.now();

@@ -10,7 +10,7 @@
  * change (copy this file into a checkout of it) for the "before" figures.
  *
  *   npx tsx bench/leaderboards/run.ts
- *   BENCH_MEMBERS=200 npx tsx bench/leaderboards/run.ts    (smoke run)
+ *   BENCH_QUICK=1 npx tsx bench/leaderboards/run.ts        (smoke run: 200 members)
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,7 +26,9 @@ import {
   tuningEnv,
 } from '../webhooks/harness.ts';
 
-const memberCount = Number(process.env.BENCH_MEMBERS ?? 1000);
+const memberCount = Number(
+  process.env.BENCH_MEMBERS ?? (process.env.BENCH_QUICK === '1' ? 200 : 1000),
+);
 
 const dbs = databases();
 

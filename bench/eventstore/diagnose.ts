@@ -4,6 +4,7 @@
  * lag with the writer and subscriber sharing or not sharing a pool.
  *
  *   BENCH_SECONDS=3 npx tsx bench/eventstore/diagnose.ts
+ *   BENCH_QUICK=1 npx tsx bench/eventstore/diagnose.ts   (smoke run: 1 s a variant, 1 round)
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -22,7 +23,8 @@ import {
   type RunResult,
 } from './support.ts';
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+const quick = process.env.BENCH_QUICK === '1';
+const seconds = Number(process.env.BENCH_SECONDS ?? (quick ? 1 : 3));
 const adminUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const writers = 8;
 const randomInt = (n: number) => Math.floor(Math.random() * n);
@@ -74,7 +76,7 @@ const main = async () => {
     };
     for (
       let round = 0;
-      round < (process.env.DIAG === 'lag' ? 0 : Number(process.env.DIAG_ROUNDS ?? 2));
+      round < (process.env.DIAG === 'lag' ? 0 : Number(process.env.DIAG_ROUNDS ?? (quick ? 1 : 2)));
       round++
     ) {
       await variant('plain table (uuid pk, text, jsonb), 1-row INSERT', () => {

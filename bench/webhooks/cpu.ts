@@ -8,6 +8,7 @@
  * `npx tsx bench/api/profile.ts <file>`).
  *
  *   BENCH_EVENTS=5000 BENCH_ENDPOINTS=10 npx tsx bench/webhooks/cpu.ts
+ *   BENCH_QUICK=1 npx tsx bench/webhooks/cpu.ts   (smoke run: 500 events)
  */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -22,7 +23,8 @@ import { UndiciTransport } from '../../adapters/webhooks/undiciTransport.ts';
 import { cpuPressure, sleep } from '../eventstore/support.ts';
 import { databases, printMachine, Receivers, startBenchRuntime, tuningEnv } from './harness.ts';
 
-const events = Number(process.env.BENCH_EVENTS ?? 5_000);
+const quick = process.env.BENCH_QUICK === '1';
+const events = Number(process.env.BENCH_EVENTS ?? (quick ? 500 : 5_000));
 const endpointCount = Number(process.env.BENCH_ENDPOINTS ?? 10);
 const profileFile = process.env.BENCH_PROFILE;
 const tuning = tuningEnv();

@@ -5,6 +5,7 @@
  * transaction) at a few backlog sizes, and times the record transaction's statements.
  *
  *   BENCH_EVENTS=20000 BENCH_ENDPOINTS=10 npx tsx bench/webhooks/diagnose.ts
+ *   BENCH_QUICK=1 npx tsx bench/webhooks/diagnose.ts   (smoke run: 1,000 events)
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -15,7 +16,8 @@ import { newId } from '../../adapters/ids.ts';
 import { cpuPressure, quantile, sleep } from '../eventstore/support.ts';
 import { databases, printMachine, startBenchRuntime } from './harness.ts';
 
-const events = Number(process.env.BENCH_EVENTS ?? 20_000);
+const quick = process.env.BENCH_QUICK === '1';
+const events = Number(process.env.BENCH_EVENTS ?? (quick ? 1_000 : 20_000));
 const endpointCount = Number(process.env.BENCH_ENDPOINTS ?? 10);
 const room = Number(process.env.BENCH_ROOM ?? 256);
 const perEndpoint = Number(process.env.BENCH_PER_ENDPOINT ?? 32);

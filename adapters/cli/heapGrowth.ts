@@ -24,7 +24,7 @@ export const replayHeapGrowth: HeapGrowthOptions = {
  * test/adapters/audit's million-event history), but the values each folded event overwrites in
  * those long-lived rows, and the pages it holds while PostgreSQL writes the previous one, are
  * promoted and die in the old generation; left to V8 the peak RSS of the same replay ranged
- * 253-358 MB from run to run (BENCHMARKS.md, "Replay memory"). Collecting when the heap has
+ * 253-358 MB from run to run (BENCHMARKS.md, "Replay memory and rate"). Collecting when the heap has
  * doubled bounds it by the live set, whatever the history's size, at the cost of a full
  * collection (tens of ms) each time it doubles.
  *

@@ -124,9 +124,8 @@ export const foldLotInPlace = (lots: PointsLot[], event: PointsAccountEvent): Po
  * A page of members at a time (by primary key), each page's ledger rows read through
  * `rm_ledger_member` and written back in one statement. Paging the ledger itself by
  * (member_id, seq) could not use that index (its seq is descending), so each page sorted the rest
- * of the ledger: a replay of a million events spent 65 of its 90 s here, and the pages it held
- * meanwhile were promoted and piled up in the old generation (peak RSS 290-340 MB; BENCHMARKS.md,
- * "Replay memory"). The replay builds its indexes before calling this.
+ * of the ledger: a replay of a million events spent 65 of its 90 s here (BENCHMARKS.md, "Replay
+ * memory and rate"). The replay builds its indexes before calling this.
  */
 export const backfillExpiryLots = async (
   db: Kysely<unknown>,

@@ -73,6 +73,7 @@ const settings = z.object({
   IDEMPOTENCY_LEASE_MS: z.coerce.number().int().min(500).max(30_000).default(15_000),
   INCENTABLE_TRACE_BATCHES: z.string().min(1).optional(),
   EVENTSTORE: z.enum(['postgres', 'esdb']).default('postgres'),
+  EVENTSTORE_GROUP_COMMIT: z.coerce.number().int().min(1).max(60).default(50),
   ESDB_CONNECTION_STRING: z
     .string()
     .regex(/^esdb(\+discover)?:\/\//, 'must be an esdb:// or esdb+discover:// connection string')
@@ -132,7 +133,7 @@ const schema = settings
     eventStore:
       env.EVENTSTORE === 'esdb' && env.ESDB_CONNECTION_STRING
         ? ({ kind: 'esdb', connectionString: env.ESDB_CONNECTION_STRING } as const)
-        : ({ kind: 'postgres' } as const),
+        : ({ kind: 'postgres', groupCommit: env.EVENTSTORE_GROUP_COMMIT } as const),
     dataDir: env.DATA_DIR,
   }));
 

@@ -189,6 +189,7 @@ const openEventStore = async (
       })
     : new PostgresEventStore(database, {
         leaseMs: config.subscriptionLeaseMs,
+        groupCommit: { maxBatch: config.eventStore.groupCommit },
         ...(config.traceBatchesFile && { traceBatch: batchTracer(config.traceBatchesFile) }),
       });
 

@@ -13,6 +13,7 @@ import { ordersListingMigration } from './migrations/011_ordersListing.ts';
 import { reversalReadModelsMigration } from './migrations/012_reversalsAndOverrides.ts';
 import { expiryLotsMigration } from './migrations/013_expiryLots.ts';
 import { tierReevaluationMigration } from './migrations/014_tierReevaluation.ts';
+import { appendBatchMigration } from './migrations/015_appendBatch.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '012_reversals_and_overrides': reversalReadModelsMigration,
   '013_expiry_lots': expiryLotsMigration,
   '014_tier_reevaluation': tierReevaluationMigration,
+  '015_append_batch': appendBatchMigration,
 };

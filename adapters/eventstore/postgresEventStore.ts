@@ -6,7 +6,6 @@ import type { Database } from '../db/schema.ts';
 import { readGuardSql } from './readGuard.ts';
 import { LeaseLostError, SubscriptionLease } from './subscriptionLease.ts';
 import {
-  ConcurrencyError,
   type AppendResult,
   type EventStore,
   type ExpectedRevision,
@@ -15,6 +14,20 @@ import {
   type SubscriptionOptions,
 } from '../../application/ports.ts';
 import { backoff } from '../backoff.ts';
+import { GroupCommit } from './groupCommit.ts';
+import {
+  timelineChannels,
+  timelineNow,
+  type AppendedMessage,
+  type BatchMessage,
+} from '../timeline.ts';
+import {
+  appendBatch,
+  appendOne,
+  appendRequest,
+  groupCommitDefaults,
+  type AppendRequest,
+} from './appends.ts';
 
 const channel = 'incentable_events';
 
@@ -53,16 +66,6 @@ export const toRecorded = (row: EventRow): RecordedEvent => ({
   hash: row.hash,
 });
 
-const expectedCode = (expected: ExpectedRevision): string => {
-  if (expected === 'no_stream') return '-1';
-  if (expected === 'any') return '-2';
-  if (expected === 'exists') return '-3';
-  if (expected < 0n) throw new RangeError(`expected revision must be >= 0, got ${expected}`);
-  return expected.toString();
-};
-
-type DriverError = { code?: unknown; detail?: unknown };
-
 /** One handled batch, for the reliability suite's single-active check (INCENTABLE_TRACE_BATCHES). */
 export type BatchTrace = {
   pid: number;
@@ -84,11 +87,18 @@ export type PostgresEventStoreOptions = {
   /** How often a standby asks whether the active consumer's lease ran out. */
   standbyPollMs?: number;
   traceBatch?: (trace: BatchTrace) => void;
+  /**
+   * Group commit: appends that arrive while `maxInFlight` batches are being written share the
+   * next batch's transaction (see groupCommit.ts); `false`, or a `maxBatch` of 1, writes one
+   * transaction per append.
+   */
+  groupCommit?: false | Partial<typeof groupCommitDefaults>;
 };
 
 /**
- * The event store on Postgres or PGlite, through kysely. One SQL function call per append; readers
- * guard the global order with the snapshot's xmin so late commits are never skipped.
+ * The event store on Postgres or PGlite, through kysely. One SQL function call per batch of
+ * appends (group commit); readers guard the global order with the snapshot's xmin so late
+ * commits are never skipped.
  */
 export class PostgresEventStore implements EventStore<StoreTransaction> {
   readonly #handle: DatabaseHandle;
@@ -98,12 +108,20 @@ export class PostgresEventStore implements EventStore<StoreTransaction> {
   readonly #subscriptions = new Set<PostgresSubscription>();
   #notifyInFlight = false;
   #notifyAgain = false;
+  #signals = 0;
   #listener: Listener | null = null;
+  readonly #appends: GroupCommit<AppendRequest, AppendResult> | null;
 
   constructor(handle: DatabaseHandle, options: PostgresEventStoreOptions = {}) {
     this.#handle = handle;
     this.#db = handle.db;
     this.#options = options;
+    const group =
+      options.groupCommit === false ? null : { ...groupCommitDefaults, ...options.groupCommit };
+    this.#appends =
+      group && group.maxBatch > 1
+        ? new GroupCommit({ ...group, write: (batch) => this.#write(batch), sizeOf: (r) => r.size })
+        : null;
   }
 
   async append(
@@ -111,35 +129,33 @@ export class PostgresEventStore implements EventStore<StoreTransaction> {
     events: readonly NewEvent[],
     expected: ExpectedRevision,
   ): Promise<AppendResult> {
-    if (events.length === 0) throw new RangeError('append needs at least one event');
-    try {
-      const result = await sql<{
-        next_revision: string;
-        commit_position: string;
-        prepare_position: string;
-      }>`
-        select next_revision::text as next_revision, commit_position, prepare_position::text as prepare_position
-        from incentable_append(
-          ${stream}, ${expectedCode(expected)}::bigint,
-          ${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.type)}::text[],
-          ${events.map((e) => JSON.stringify(e.data))}::text[]::jsonb[],
-          ${events.map((e) => JSON.stringify(e.metadata))}::text[]::jsonb[])`.execute(this.#db);
-      const row = result.rows[0];
-      if (!row) throw new Error('incentable_append returned no row');
-      this.#signalAppended();
-      return {
-        nextRevision: BigInt(row.next_revision),
-        position: { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) },
-      };
-    } catch (error) {
-      const driverError = error as DriverError;
-      if (driverError.code === 'IN409') {
-        throw new ConcurrencyError(stream, expected, BigInt(String(driverError.detail)));
-      }
-      // Two appenders racing to create a stream: the loser hits the unique key.
-      if (driverError.code === '23505') throw new ConcurrencyError(stream, expected, 0n);
-      throw error;
-    }
+    const request = appendRequest(stream, events, expected);
+    let result: AppendResult | Error | undefined;
+    if (this.#appends) result = await this.#appends.submit(request);
+    else [result] = await this.#write([request]);
+    if (result instanceof Error || result === undefined) throw result ?? new Error('no result');
+    if (timelineChannels.appended.hasSubscribers)
+      timelineChannels.appended.publish({
+        at: timelineNow(),
+        eventIds: request.ids,
+      } satisfies AppendedMessage);
+    return result;
+  }
+
+  /** Appends written so far and the batches they went in (group commit's appends per commit). */
+  appendBatches(): { batches: number; appends: number } {
+    return { batches: this.#appends?.batches ?? 0, appends: this.#appends?.requests ?? 0 };
+  }
+
+  /** A batch of one goes without a subtransaction; a batch that committed anything wakes readers. */
+  async #write(batch: readonly AppendRequest[]): Promise<(AppendResult | Error)[]> {
+    const [only] = batch;
+    const results =
+      batch.length === 1 && only
+        ? [await appendOne(this.#db, only)]
+        : await appendBatch(this.#db, batch);
+    if (results.some((result) => !(result instanceof Error))) this.#signalAppended();
+    return results;
   }
 
   async readStream(
@@ -188,30 +204,27 @@ export class PostgresEventStore implements EventStore<StoreTransaction> {
       options.programId === undefined
         ? sql`true`
         : sql`metadata->>'programId' = ${options.programId}`;
-    // One statement, one snapshot: the page and the guard it was read under. The "blocked"
-    // check below must use this guard, not a fresh snapshot's, or a transaction that ends in
-    // between would make a short page look complete.
-    const result = await sql<EventRow & { guard: string | null }>`
+    // One statement, one snapshot: the page, the guard it was read under, and whether committed
+    // events lie beyond that guard (a transaction still running holds them back). Events that
+    // commit after this snapshot are not missed by a loop that then waits: their appender's
+    // signal (here, or a NOTIFY from another process) is counted by `appendSignals`.
+    const result = await sql<EventRow & { guard: string | null; blocked: boolean | null }>`
       with g as materialized (select ${readGuard} as xmin)
-      (select ${columns}, null::text as guard from incentable_events, g
+      (select ${columns}, null::text as guard, null::boolean as blocked from incentable_events, g
         where (transaction_id, global_position) > (${after.commit.toString()}::xid8, ${after.prepare.toString()}::bigint)
           and transaction_id < g.xmin
           and ${program}
         order by incentable_events.transaction_id, incentable_events.global_position
         limit ${options.limit})
       union all
-      select null, null, null, null, null, null, null, null, null, g.xmin::text from g`.execute(
+      select null, null, null, null, null, null, null, null, null, g.xmin::text,
+        exists (select 1 from incentable_events where transaction_id >= g.xmin) from g`.execute(
       this.#db,
     );
     const rows = result.rows.filter((row) => row.guard === null);
-    const guard = result.rows.find((row) => row.guard !== null)?.guard ?? '0';
     const events = rows.map(toRecorded);
     if (events.length === options.limit) return { events, blocked: false };
-    const held = await sql<{ blocked: boolean }>`
-      select exists (select 1 from incentable_events where transaction_id >= ${guard}::xid8) as blocked`.execute(
-      this.#db,
-    );
-    return { events, blocked: held.rows[0]?.blocked === true };
+    return { events, blocked: result.rows.some((row) => row.blocked === true) };
   }
 
   async subscribe(options: SubscriptionOptions<StoreTransaction>): Promise<Subscription> {
@@ -243,8 +256,21 @@ export class PostgresEventStore implements EventStore<StoreTransaction> {
     return subscription;
   }
 
-  /** Resolves at the next append (here or, on Postgres, in another process) or after `ms`. */
-  waitForAppend(ms: number): Promise<void> {
+  /**
+   * Appends signalled so far (here, or on Postgres by another process's NOTIFY), and stops: a
+   * loop that notes it before a read and passes it to `waitForAppend` cannot miss a signal that
+   * came while the read ran.
+   */
+  appendSignals(): number {
+    return this.#signals;
+  }
+
+  /**
+   * Resolves at the next append (here or, on Postgres, in another process) or after `ms`; at
+   * once when an append was signalled since `appendSignals()` returned `since`.
+   */
+  waitForAppend(ms: number, since?: number): Promise<void> {
+    if (since !== undefined && since !== this.#signals) return Promise.resolve();
     return new Promise((resolve) => {
       const wake = () => {
         clearTimeout(timer);
@@ -268,6 +294,7 @@ export class PostgresEventStore implements EventStore<StoreTransaction> {
   }
 
   #wakeAll(): void {
+    this.#signals++;
     for (const wake of [...this.#wakers]) wake();
   }
 
@@ -396,12 +423,15 @@ class PostgresSubscription implements Subscription {
     let blockedPolls = 0;
     while (!this.#stopped) {
       const readNumber = ++this.#readsStarted;
+      const signals = this.#store.appendSignals();
+      const wokeAt = timelineNow();
       const page = await this.#store.readGuarded({
         after: this.#checkpoint,
         limit: this.#options.batchSize ?? 500,
       });
       if (page.events.length > 0) {
-        if (!(await this.#handleBatch(page.events))) return this.#lost();
+        if (!(await this.#handleBatch(page.events, { wokeAt, readAt: timelineNow() })))
+          return this.#lost();
         renewedAt = performance.now();
         this.#failures = 0;
         blockedPolls = 0;
@@ -419,16 +449,19 @@ class PostgresSubscription implements Subscription {
           waiter.resolve();
           return false;
         });
-        await this.#store.waitForAppend(this.#pollIntervalMs);
+        await this.#store.waitForAppend(this.#pollIntervalMs, signals);
       } else {
         // A running transaction holds back committed events; it sends no signal when it ends.
-        await this.#store.waitForAppend(Math.min(10, 1 + blockedPolls++));
+        await this.#store.waitForAppend(Math.min(10, 1 + blockedPolls++), signals);
       }
     }
   }
 
   /** One batch under the lease. False: the lease was taken over and nothing was committed. */
-  async #handleBatch(events: readonly RecordedEvent[]): Promise<boolean> {
+  async #handleBatch(
+    events: readonly RecordedEvent[],
+    times: { wokeAt: number; readAt: number },
+  ): Promise<boolean> {
     const db = this.#handle.db;
     const [firstEvent] = events;
     const lastEvent = events.at(-1);
@@ -479,6 +512,13 @@ class PostgresSubscription implements Subscription {
       }
     }
     this.#checkpoint = last;
+    if (timelineChannels.batch.hasSubscribers)
+      timelineChannels.batch.publish({
+        subscription: this.name,
+        ...times,
+        committedAt: timelineNow(),
+        events,
+      } satisfies BatchMessage);
     this.#options.onBatchCommitted?.(events);
     return true;
   }

@@ -46,6 +46,7 @@ const badValues: Record<(typeof configKeys)[number], string> = {
   IDEMPOTENCY_LEASE_MS: '60000000',
   INCENTABLE_TRACE_BATCHES: '',
   EVENTSTORE: 'kafka-x14',
+  EVENTSTORE_GROUP_COMMIT: '65',
   ESDB_CONNECTION_STRING: 'tcp://x15',
 };
 

@@ -88,6 +88,14 @@ export const lostReservations = <T>(): Outcome<T> => ({
 
 export type CommandKit = ReturnType<typeof commandKit>;
 
+/**
+ * How old a cached member state the award and deduct guard accepts: the same 5 s as a revoked
+ * API key's window in another process. At one second the guard re-read the member stream on
+ * most awards (a member awarded less than once a second), one query in two on the award path
+ * (BENCHMARKS.md, "Where an award's time goes").
+ */
+export const memberGuardMaxAgeMs = 5_000;
+
 export const commandKit = (deps: { handler: CommandHandler; clock: Clock; ids: Ids }) => {
   const { handler, clock, ids } = deps;
   const loadProgram = (programId: string) => handler.load(program, streams.program(programId));
@@ -117,12 +125,14 @@ export const commandKit = (deps: { handler: CommandHandler; clock: Clock; ids: I
       return cached.state.exists || (await loadProgram(programId)).state.exists;
     },
     /**
-     * A guard, not a decision: a member state checked within the last second will do. A member
+     * A guard, not a decision: a member state checked within `memberGuardMaxAgeMs` will do. Every
+     * write to the member's stream from this process updates the cached fold, so the window
+     * only bounds how long a deactivation made by another process goes unseen here. A member
      * seen missing is read again (another process may have just registered them).
      */
     activeMember: async (programId: string, memberId: string): Promise<Outcome<null>> => {
       let { state } = await handler.load(member, streams.member(programId, memberId), {
-        maxAgeMs: 1_000,
+        maxAgeMs: memberGuardMaxAgeMs,
       });
       if (!state.exists) ({ state } = await loadMember(programId, memberId));
       if (!state.exists)

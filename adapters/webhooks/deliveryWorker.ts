@@ -1,4 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import {
+  timelineChannels,
+  timelineNow,
+  type HandedOverMessage,
+  type PostedMessage,
+  type RecordedMessage,
+} from '../timeline.ts';
 import { setMaxListeners } from 'node:events';
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../../application/ports.ts';
@@ -219,6 +226,11 @@ export class DeliveryWorker {
         if (!open) return;
         open = false;
         const held = rows.map((row) => ({ ...row, leaseOwner, leaseExpiresAt }));
+        if (timelineChannels.handedOver.hasSubscribers)
+          timelineChannels.handedOver.publish({
+            at: timelineNow(),
+            envelopeIds: rows.map((row) => row.envelope_id),
+          } satisfies HandedOverMessage);
         if (this.#running) {
           room.queue(held);
           this.#pump();
@@ -328,6 +340,7 @@ export class DeliveryWorker {
 
   async #send(delivery: HeldDelivery): Promise<void> {
     const startedAt = this.#clock.now();
+    const postedAt = timelineNow();
     let result: AttemptResult;
     this.#posting.add(delivery);
     try {
@@ -349,6 +362,12 @@ export class DeliveryWorker {
       result = { kind: 'error', error: 'other', message: messageOf(error), durationMs: 0 };
     }
     this.#posting.delete(delivery);
+    if (timelineChannels.posted.hasSubscribers)
+      timelineChannels.posted.publish({
+        startedAt: postedAt,
+        endedAt: timelineNow(),
+        envelopeId: delivery.envelope_id,
+      } satisfies PostedMessage);
     // A row a stop cut short was given back: pending again, this attempt neither counted nor kept.
     if (!this.#cut.delete(delivery)) this.#finish(delivery, startedAt, result);
     // The POST is over: its slot is free now, not when the attempt is recorded, so sending and
@@ -376,6 +395,11 @@ export class DeliveryWorker {
 
   /** A batch is recorded: a retry due at once is claimed now, later ones when the sleep reaches them. */
   #recorded(batch: readonly FinishedAttempt[]): void {
+    if (timelineChannels.recorded.hasSubscribers)
+      timelineChannels.recorded.publish({
+        at: timelineNow(),
+        envelopeIds: batch.map((attempt) => attempt.delivery.envelope_id),
+      } satisfies RecordedMessage);
     let dueNow = false;
     const now = this.#clock.now().getTime();
     for (const { decision } of batch) {

@@ -55,6 +55,7 @@ import {
   tuningEnv,
   webhookSecretKey,
 } from './harness.ts';
+import { recordTimeline, type Stage } from './timeline.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const events = Number(process.env.BENCH_EVENTS ?? (quick ? 2_000 : 20_000));
@@ -504,6 +505,8 @@ type Latency = {
   maxProjectorLag: number;
   /** Oldest xid-holding transaction in OTHER databases (holds back the projector's xmin guard). */
   foreignXactP99Ms: number;
+  /** Stage by stage (bench/webhooks/timeline.ts); only when the API runs in this process. */
+  stages: Stage[] | null;
 };
 
 /** Backlog and xmin-holder samples while the latency run goes (evidence for where time goes). */
@@ -599,6 +602,7 @@ const latency = async (
   });
   const api = apiApart ? await startApiProcess(db.url) : null;
   const sent201 = new Map<string, number>();
+  let timeline: ReturnType<typeof recordTimeline> | null = null;
   const apiMs: number[] = [];
   let sent = 0;
   let sampled = {
@@ -611,6 +615,7 @@ const latency = async (
     await runtime.readModels?.caughtUp();
     await runtime.webhookProjection?.caughtUp();
     await receivers.reset({ latency: true });
+    timeline = apiApart ? null : recordTimeline();
     const stopSampling = sampleBacklog(runtime);
     const client = new Pool(api?.url ?? runtime.url!, { connections: 16, pipelining: 1 });
     const total = Math.round(latencySeconds * latencyRate);
@@ -662,8 +667,11 @@ const latency = async (
   const stats = await receivers.stats();
   const latencies: number[] = [];
   let negative = 0;
+  const lastReceived = new Map<string, number>();
   for (const [key, at] of stats.samples) {
-    const sentAt = sent201.get(key.slice(key.indexOf(':') + 1));
+    const transactionId = key.slice(key.indexOf(':') + 1);
+    lastReceived.set(transactionId, Math.max(lastReceived.get(transactionId) ?? 0, at));
+    const sentAt = sent201.get(transactionId);
     if (sentAt === undefined) continue;
     const ms = at - sentAt;
     if (ms < 0) negative++;
@@ -684,6 +692,7 @@ const latency = async (
     apiP50: quantile(apiMs, 0.5),
     apiP99: quantile(apiMs, 0.99),
     ...sampled,
+    stages: timeline?.stop(sent201, lastReceived) ?? null,
   };
 };
 
@@ -881,6 +890,13 @@ const main = async (): Promise<void> => {
           cpuPressure(),
         ]);
         console.log(rows.at(-1)!.join(' | '));
+        if (l.stages) {
+          console.log(`  stage by stage, ${endpoints} endpoint(s), ${where}:`);
+          printTable(
+            ['stage', 'p50 ms', 'p99 ms', 'n'],
+            l.stages.map((s) => [s.stage, fmtMs(s.p50), fmtMs(s.p99), fmtInt(s.n)]),
+          );
+        }
         const complete = l.received === l.expected && l.ok === l.sent;
         report.note(
           `latency, ${endpoints} endpoint(s), ${where}, 201 -> receiver p50`,

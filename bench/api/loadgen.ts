@@ -27,6 +27,8 @@ export type LoadResult = {
   p50: number;
   p99: number;
   max: number;
+  /** CPU ms this load generator used, all of its run. */
+  cpuMs: number;
 };
 
 const quantile = (sorted: number[], q: number) =>
@@ -85,6 +87,7 @@ const run = async (r: LoadRequest): Promise<LoadResult> => {
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
     max: latencies.at(-1) ?? Number.NaN,
+    cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
   };
 };
 

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { openDatabase } from '../../adapters/db/database.ts';
 import { createBenchDatabase } from '../eventstore/support.ts';
 import { seedHistory } from './history.ts';
+import { commitRates } from '../webhooks/harness.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const total = Number(process.argv[2] ?? (quick ? 20_000 : 1_000_000));
@@ -64,6 +65,7 @@ const cli = (url: string, args: string[]) => {
   };
 };
 
+console.log(`disk commit rate: ${await commitRates()}`);
 const database = await createBenchDatabase(adminUrl);
 try {
   const handle = await openDatabase({ kind: 'postgres', url: database.url });

@@ -22,6 +22,7 @@ import {
   runWriters,
   type RunResult,
 } from './support.ts';
+import { commitRates } from '../webhooks/harness.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const seconds = Number(process.env.BENCH_SECONDS ?? (quick ? 1 : 3));
@@ -30,6 +31,7 @@ const writers = 8;
 const randomInt = (n: number) => Math.floor(Math.random() * n);
 
 const main = async () => {
+  console.log(`disk commit rate: ${await commitRates()}`);
   const database = await createBenchDatabase(adminUrl);
   const handle = await openDatabase({ kind: 'postgres', url: database.url, poolSize: 10 });
   const store = new PostgresEventStore(handle);

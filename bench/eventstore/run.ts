@@ -34,6 +34,7 @@ import {
   type BenchDatabase,
   type RunResult,
 } from './support.ts';
+import { commitRates } from '../webhooks/harness.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const seconds = Number(process.env.BENCH_SECONDS ?? (quick ? 1 : 5));
@@ -724,6 +725,7 @@ const printMachine = async (): Promise<void> => {
   console.log(
     `CPU pressure at start (PSI some avg10): ${cpuPressure()}% — anything well above 0 means other work competes for the cores`,
   );
+  console.log(`disk commit rate: ${await commitRates()}`);
   console.log(
     `BENCH_SECONDS=${seconds} BENCH_READ_EVENTS=${readEvents} BENCH_QUICK=${quick ? 1 : 0}`,
   );

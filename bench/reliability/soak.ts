@@ -18,6 +18,7 @@ import { checkOutages, type Outage } from '../../test/reliability/support/outage
 import { summarize } from '../../test/reliability/support/reconcile.ts';
 import { setUpScenario } from '../../test/reliability/support/scenario.ts';
 import { pause, percentile } from '../../test/reliability/support/wait.ts';
+import { commitRates } from '../webhooks/harness.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const numberFrom = (name: string, fallback: number): number => {
@@ -44,6 +45,7 @@ const began = Date.now();
 console.log(
   `soak: ${kills} kill -9 cycles, ${restarts} PostgreSQL restarts, ${ratePerS} awards/s over ${members} members`,
 );
+console.log(`disk commit rate: ${await commitRates()}`);
 const scenario = await setUpScenario({ members, services: [{ name: 'svc' }] });
 const service = scenario.services[0]!;
 /** Kills (to ready), database stops (to answering) and the service's recovery after those. */

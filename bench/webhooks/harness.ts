@@ -2,11 +2,12 @@
  * Shared by bench/webhooks and bench/api: machine facts, the receivers child process, starting
  * the product's runtime on a fresh database with config env only, and a markdown summary.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { loadConfig } from '../../adapters/config.ts';
 import { startRuntime, type Runtime } from '../../adapters/runtime.ts';
@@ -82,6 +83,87 @@ export const printMachine = async (title: string): Promise<void> => {
   );
   console.log(`other client sessions on the server at start: ${activity.rows[0]!.n}`);
   console.log(`CPU pressure at start (PSI cpu some avg10): ${cpuPressure()}%`);
+  console.log(`disk commit rate: ${await commitRates()}`);
+};
+
+/**
+ * What this machine's disk commits, printed beside every bench's figures so that figures from
+ * different machines can be read together: `pgbench -N` tps on 1 and 8 connections when pgbench
+ * is installed, and always our own single-row INSERT commits/s on 1 and 8 connections, each on
+ * a scratch database. 2 s per figure (0.5 s and no pgbench with BENCH_QUICK=1).
+ */
+export const commitRates = async (): Promise<string> => {
+  const seconds = process.env.BENCH_QUICK === '1' ? 0.5 : 2;
+  const db = await createBenchDatabase(adminUrl);
+  try {
+    const parts: string[] = [];
+    // Smoke runs skip pgbench: its initialisation alone takes longer than their whole figure.
+    const pgbench =
+      process.env.BENCH_QUICK === '1'
+        ? 'not run (BENCH_QUICK=1)'
+        : await pgbenchTps(db.name, Math.round(seconds)).catch(
+            (error: unknown) =>
+              `not run (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`,
+          );
+    parts.push(`pgbench -N 1 / 8 conn ${pgbench}`);
+    const pool = new pg.Pool({ connectionString: db.url, max: 8 });
+    try {
+      await pool.query('create table commit_rate (id bigserial primary key, note text not null)');
+      const rates: string[] = [];
+      for (const connections of [1, 8]) {
+        let commits = 0;
+        const until = performance.now() + seconds * 1000;
+        await Promise.all(
+          Array.from({ length: connections }, async () => {
+            while (performance.now() < until) {
+              await pool.query('insert into commit_rate (note) values ($1)', ['commit']);
+              commits++;
+            }
+          }),
+        );
+        rates.push(Math.round(commits / seconds).toLocaleString('en-US'));
+      }
+      parts.push(`raw single-row INSERT 1 / 8 conn ${rates.join(' / ')} commits/s`);
+    } finally {
+      await pool.end();
+    }
+    return parts.join('; ');
+  } finally {
+    await db.drop();
+  }
+};
+
+const run = promisify(execFile);
+
+/** pgbench -N (no updates of the small tables) tps on 1 and 8 connections, scale 1. */
+const pgbenchTps = async (database: string, seconds: number): Promise<string> => {
+  const url = new URL(adminUrl);
+  const connection = [
+    '-h',
+    url.hostname,
+    '-p',
+    url.port || '5432',
+    '-U',
+    url.username || 'postgres',
+  ];
+  await run('pgbench', [...connection, '-i', '-q', '-s', '1', database]);
+  const tps: string[] = [];
+  for (const clients of [1, 8]) {
+    const { stdout } = await run('pgbench', [
+      ...connection,
+      '-N',
+      '-c',
+      String(clients),
+      '-j',
+      String(Math.min(clients, 2)),
+      '-T',
+      String(seconds),
+      database,
+    ]);
+    const match = /tps = ([\d.]+)/.exec(stdout);
+    tps.push(match?.[1] ? Math.round(Number(match[1])).toLocaleString('en-US') : '?');
+  }
+  return `${tps.join(' / ')} tps`;
 };
 
 export type SummaryRow = { what: string; figure: string; target: string; result: string };
@@ -156,6 +238,7 @@ export const tuningEnv = (): Record<string, string> => {
     'WEBHOOK_CONCURRENCY',
     'WEBHOOK_PER_ENDPOINT_IN_FLIGHT',
     'DATABASE_POOL_SIZE',
+    'EVENTSTORE_GROUP_COMMIT',
   ]) {
     const value = process.env[key];
     if (value !== undefined) out[key] = value;

@@ -207,7 +207,10 @@ export class PostgresEventStore implements EventStore<StoreTransaction> {
     // One statement, one snapshot: the page, the guard it was read under, and whether committed
     // events lie beyond that guard (a transaction still running holds them back). Events that
     // commit after this snapshot are not missed by a loop that then waits: their appender's
-    // signal (here, or a NOTIFY from another process) is counted by `appendSignals`.
+    // signal (here, or a NOTIFY from another process) is counted by `appendSignals`. "Beyond
+    // the guard" is max(transaction_id), one step down the order index: an EXISTS with the
+    // guard as a parameter was planned as a sequential scan expected to stop early, and read
+    // the whole table on every page (readAll fell from 82k to 4.6k events/s over 1M events).
     const result = await sql<EventRow & { guard: string | null; blocked: boolean | null }>`
       with g as materialized (select ${readGuard} as xmin)
       (select ${columns}, null::text as guard, null::boolean as blocked from incentable_events, g
@@ -218,9 +221,7 @@ export class PostgresEventStore implements EventStore<StoreTransaction> {
         limit ${options.limit})
       union all
       select null, null, null, null, null, null, null, null, null, g.xmin::text,
-        exists (select 1 from incentable_events where transaction_id >= g.xmin) from g`.execute(
-      this.#db,
-    );
+        (select max(transaction_id) from incentable_events) >= g.xmin from g`.execute(this.#db);
     const rows = result.rows.filter((row) => row.guard === null);
     const events = rows.map(toRecorded);
     if (events.length === options.limit) return { events, blocked: false };

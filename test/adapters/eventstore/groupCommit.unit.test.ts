@@ -18,18 +18,24 @@ const manualWrites = () => {
   return { batches, write };
 };
 
+/** Batches of up to 10, one written at a time, over manual writes. */
+const oneInFlight = () => {
+  const { batches, write } = manualWrites();
+  const group = new GroupCommit({
+    write,
+    maxBatch: 10,
+    maxBytes: 1e9,
+    sizeOf: () => 1,
+    maxInFlight: 1,
+  });
+  return { batches, group };
+};
+
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('GroupCommit', () => {
   it('sends the first request at once and batches what arrives meanwhile, in order', async () => {
-    const { batches, write } = manualWrites();
-    const group = new GroupCommit({
-      write,
-      maxBatch: 10,
-      maxBytes: 1e9,
-      sizeOf: () => 1,
-      maxInFlight: 1,
-    });
+    const { batches, group } = oneInFlight();
     const results = [1, 2, 3, 4].map((n) => group.submit(n));
     assert.deepEqual(
       batches.map((b) => b.requests),
@@ -82,14 +88,7 @@ describe('GroupCommit', () => {
   });
 
   it('fails a request alone when its answer is an error, and a whole batch when the write fails', async () => {
-    const { batches, write } = manualWrites();
-    const group = new GroupCommit({
-      write,
-      maxBatch: 10,
-      maxBytes: 1e9,
-      sizeOf: () => 1,
-      maxInFlight: 1,
-    });
+    const { batches, group } = oneInFlight();
     const first = group.submit(1);
     const batched = [2, -3, 4].map((n) => group.submit(n));
     batches[0]!.finish();

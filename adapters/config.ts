@@ -74,6 +74,7 @@ const settings = z.object({
   INCENTABLE_TRACE_BATCHES: z.string().min(1).optional(),
   EVENTSTORE: z.enum(['postgres', 'esdb']).default('postgres'),
   EVENTSTORE_GROUP_COMMIT: z.coerce.number().int().min(1).max(60).default(50),
+  EVENTSTORE_GROUP_COMMIT_IN_FLIGHT: z.coerce.number().int().min(1).max(16).default(1),
   ESDB_CONNECTION_STRING: z
     .string()
     .regex(/^esdb(\+discover)?:\/\//, 'must be an esdb:// or esdb+discover:// connection string')
@@ -133,7 +134,11 @@ const schema = settings
     eventStore:
       env.EVENTSTORE === 'esdb' && env.ESDB_CONNECTION_STRING
         ? ({ kind: 'esdb', connectionString: env.ESDB_CONNECTION_STRING } as const)
-        : ({ kind: 'postgres', groupCommit: env.EVENTSTORE_GROUP_COMMIT } as const),
+        : ({
+            kind: 'postgres',
+            groupCommit: env.EVENTSTORE_GROUP_COMMIT,
+            groupCommitInFlight: env.EVENTSTORE_GROUP_COMMIT_IN_FLIGHT,
+          } as const),
     dataDir: env.DATA_DIR,
   }));
 

@@ -189,7 +189,10 @@ const openEventStore = async (
       })
     : new PostgresEventStore(database, {
         leaseMs: config.subscriptionLeaseMs,
-        groupCommit: { maxBatch: config.eventStore.groupCommit },
+        groupCommit: {
+          maxBatch: config.eventStore.groupCommit,
+          maxInFlight: config.eventStore.groupCommitInFlight,
+        },
         ...(config.traceBatchesFile && { traceBatch: batchTracer(config.traceBatchesFile) }),
       });
 

@@ -242,6 +242,7 @@ export const tuningEnv = (): Record<string, string> => {
     'WEBHOOK_PER_ENDPOINT_IN_FLIGHT',
     'DATABASE_POOL_SIZE',
     'EVENTSTORE_GROUP_COMMIT',
+    'EVENTSTORE_GROUP_COMMIT_IN_FLIGHT',
   ]) {
     const value = process.env[key];
     if (value !== undefined) out[key] = value;

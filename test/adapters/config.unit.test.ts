@@ -47,6 +47,7 @@ const badValues: Record<(typeof configKeys)[number], string> = {
   INCENTABLE_TRACE_BATCHES: '',
   EVENTSTORE: 'kafka-x14',
   EVENTSTORE_GROUP_COMMIT: '65',
+  EVENTSTORE_GROUP_COMMIT_IN_FLIGHT: '0',
   ESDB_CONNECTION_STRING: 'tcp://x15',
 };
 

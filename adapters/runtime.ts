@@ -42,6 +42,7 @@ import { createMetrics } from './http/metrics.ts';
 import { metricsQueries } from './db/metricsQueries.ts';
 import { createSmtpMailer } from './mail/smtpMailer.ts';
 import { DeliveryWorker } from './webhooks/deliveryWorker.ts';
+import { DestinationTransport } from './webhooks/destinationTransport.ts';
 import { UndiciTransport } from './webhooks/undiciTransport.ts';
 import { createWebhookProjector, webhooksProjection } from './webhooks/webhookProjector.ts';
 import { createWebhookStore, type WebhookStore } from './webhooks/webhookStore.ts';
@@ -286,21 +287,28 @@ const localReached = (subscription: Subscription | null, position: Position): bo
   return local !== null && local !== undefined && comparePositions(local, position) >= 0;
 };
 
-const webhookTransport = (config: Config, log: Logger): UndiciTransport =>
-  new UndiciTransport({
+const webhookTransport = (config: Config, log: Logger): DestinationTransport => {
+  const onRefusedAddress = (detail: { host: string; address: string; addressClass: string }) =>
+    log.warn(detail, 'webhook delivery refused: non-public address');
+  const http = new UndiciTransport({
     allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
     // Several endpoints may share a host: the worker caps each endpoint, so the pool must not cap
     // the host below the worker's concurrency (queued requests would burn their timeout waiting).
     connectionsPerOrigin: config.webhooks.concurrency,
     userAgent: `Incentable-Webhooks/${productVersion}`,
-    onRefusedAddress: (detail) => log.warn(detail, 'webhook delivery refused: non-public address'),
+    onRefusedAddress,
   });
+  return new DestinationTransport(http, {
+    allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
+    onRefusedAddress,
+  });
+};
 
 const startDeliveryWorker = (deps: {
   config: Config;
   database: DatabaseHandle;
   core: Application;
-  transport: UndiciTransport;
+  transport: DestinationTransport;
   secretKey: Uint8Array;
   mailer: Mailer | null;
   metrics: ReturnType<typeof createMetrics>;

@@ -2,14 +2,25 @@ import { nextAttemptAt } from './retryPolicy.ts';
 
 /** What a transport can tell us about a failed exchange; vendor errors are mapped in adapters/. */
 export type TransportErrorKind =
-  'timeout' | 'connection_refused' | 'dns' | 'tls' | 'connection_reset' | 'ssrf_blocked' | 'other';
+  | 'timeout'
+  | 'connection_refused'
+  | 'dns'
+  | 'tls'
+  | 'connection_reset'
+  | 'ssrf_blocked'
+  /** A broker refused the message: not routable to any queue or stream, nacked, or no access. */
+  | 'broker_rejected'
+  | 'other';
 
 /**
- * One HTTP attempt as the transport saw it. Every exchange ends as one of these values: delivery
+ * One attempt as the transport saw it. Every exchange ends as one of these values: delivery
  * never throws outward. `body` is the response body, truncated by the transport (4096 bytes).
+ * A broker destination that confirmed the message (RabbitMQ's publisher confirm, JetStream's
+ * ack) is `published`, with what the broker said in `detail`: there is no HTTP status to show.
  */
 export type AttemptResult =
   | { kind: 'response'; status: number; durationMs: number; body: string }
+  | { kind: 'published'; durationMs: number; detail: string }
   | { kind: 'error'; error: TransportErrorKind; message: string; durationMs: number };
 
 export type AttemptOutcome = 'delivered' | 'gone' | 'retry';
@@ -23,14 +34,19 @@ export type AttemptClassification = {
 };
 
 /**
- * 2xx delivers; 410 Gone means the receiver retired the endpoint, so retrying is pointless; any
+ * 2xx (or a broker's confirm) delivers; 410 Gone means the receiver retired the endpoint, so retrying is pointless; any
  * other status, a redirect (never followed: it could point anywhere, SSRF included), a timeout or
  * a connection error is a failure to retry (DESIGN.md, "Webhooks: the wire contract").
  */
 export const classifyAttempt = (
-  result: { kind: 'response'; status: number } | { kind: 'error'; error: TransportErrorKind },
+  result:
+    | { kind: 'response'; status: number }
+    | { kind: 'published' }
+    | { kind: 'error'; error: TransportErrorKind },
 ): AttemptClassification => {
   switch (result.kind) {
+    case 'published':
+      return { outcome: 'delivered', errorKind: null };
     case 'response': {
       if (result.status >= 200 && result.status <= 299)
         return { outcome: 'delivered', errorKind: null };
@@ -84,7 +100,7 @@ export const attemptError = (
   result: AttemptResult,
   errorKind: AttemptErrorKind | null,
 ): string | null =>
-  errorKind === null
+  errorKind === null || result.kind === 'published'
     ? null
     : result.kind === 'response'
       ? `HTTP ${result.status}${errorKind === 'redirect' ? ' (redirects are not followed)' : ''}`

@@ -40,6 +40,8 @@ export type LeasedDelivery = {
   body: string;
   is_test: boolean;
   url: string;
+  /** A broker URL's credentials, encrypted like the secrets; null when it has none. */
+  url_userinfo_encrypted: string | null;
   secret_encrypted: string;
   previous_secret_encrypted: string | null;
   previous_secret_expires_at: Date | null;

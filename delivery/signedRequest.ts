@@ -26,6 +26,20 @@ export const secretCache = (secretKey: Uint8Array): ((encrypted: string) => Endp
   };
 };
 
+/** Decrypts other values stored like the secrets (a broker URL's credentials), each once. */
+export const decryptedCache = (secretKey: Uint8Array): ((encrypted: string) => string) => {
+  const values = new Map<string, string>();
+  return (encrypted) => {
+    let value = values.get(encrypted);
+    if (value === undefined) {
+      value = decryptSecret(encrypted, secretKey);
+      if (values.size >= maxCachedSecrets) values.clear();
+      values.set(encrypted, value);
+    }
+    return value;
+  };
+};
+
 /**
  * The headers of one delivery's POST, signed over the envelope's stored bytes (`delivery.body`,
  * never re-serialised): the docs' `X-Incentable-Signature` with the current secret, and the

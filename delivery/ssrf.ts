@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { destinationOf, isBrokerUrl } from './destinations.ts';
 
 /**
  * Where an address points, for deciding whether we may POST to it. Anything we cannot place is
@@ -195,7 +196,8 @@ const isLocalhostName = (hostname: string): boolean => {
 };
 
 /**
- * Checks an endpoint URL when it is saved. Hostnames other than localhost are checked again at
+ * Checks an endpoint URL when it is saved: an HTTP(S) URL without credentials, or a broker URL
+ * (delivery/destinations.ts), which may carry them. Hostnames other than localhost are checked again at
  * delivery time, on the resolved address (DNS can change between saving and sending). The WHATWG
  * parser normalises numeric hosts (`http://2130706433/`, `http://0x7f.1/`) to dotted IPv4 first,
  * so those are caught as literals.
@@ -214,10 +216,16 @@ export const validateEndpointUrl = (text: string, policy: NetworkPolicy): Endpoi
   } catch {
     return { ok: false, code: 'invalid_url', message: 'URL cannot be parsed' };
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    return { ok: false, code: 'unsupported_scheme', message: 'URL must use http or https' };
+  const destination = destinationOf(url);
+  if (!destination.ok) {
+    const known = ['http:', 'https:', 'amqp:', 'amqps:', 'nats:'].includes(url.protocol);
+    return {
+      ok: false,
+      code: known ? 'invalid_url' : 'unsupported_scheme',
+      message: destination.message,
+    };
   }
-  if (url.username !== '' || url.password !== '') {
+  if (!isBrokerUrl(url) && (url.username !== '' || url.password !== '')) {
     return {
       ok: false,
       code: 'credentials_in_url',

@@ -14,6 +14,7 @@ import { reversalReadModelsMigration } from './migrations/012_reversalsAndOverri
 import { expiryLotsMigration } from './migrations/013_expiryLots.ts';
 import { tierReevaluationMigration } from './migrations/014_tierReevaluation.ts';
 import { appendBatchMigration } from './migrations/015_appendBatch.ts';
+import { destinationCredentialsMigration } from './migrations/016_destinationCredentials.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '013_expiry_lots': expiryLotsMigration,
   '014_tier_reevaluation': tierReevaluationMigration,
   '015_append_batch': appendBatchMigration,
+  '016_destination_credentials': destinationCredentialsMigration,
 };

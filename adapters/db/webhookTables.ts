@@ -13,6 +13,8 @@ export type WebhookTables = {
     endpoint_id: string;
     program_id: string;
     url: string;
+    /** A broker URL's user-info, encrypted (migrations/016_destinationCredentials.ts). */
+    url_userinfo_encrypted: ColumnType<string | null, string | null | undefined, string | null>;
     description: Generated<string>;
     /** Subscribed webhook types, or ['*'] for every type. */
     events: string[];

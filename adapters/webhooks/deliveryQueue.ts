@@ -121,7 +121,7 @@ const claim = async (db: Kysely<Database>, request: ClaimRequest): Promise<Lease
     where d.delivery_id = r.delivery_id and r.rn <= r.free
       and v.envelope_id = d.envelope_id and e.endpoint_id = d.endpoint_id
     returning d.delivery_id, d.program_id, d.endpoint_id, d.envelope_id, d.attempts,
-      v.type, v.body, v.is_test, e.url, e.secret_encrypted, e.previous_secret_encrypted,
+      v.type, v.body, v.is_test, e.url, e.url_userinfo_encrypted, e.secret_encrypted, e.previous_secret_encrypted,
       e.previous_secret_expires_at`;
   // Index scans are the only way in: each walk above must use its index in order and stop at
   // its limit. With statistics older than the backlog (a burst, an outage, autovacuum not yet
@@ -157,7 +157,12 @@ const record = async (
     last_error: storable(f.lastError),
     started_at: f.startedAt,
     duration_ms: Math.max(0, Math.round(f.result.durationMs)),
-    response_body: f.result.kind === 'response' ? storable(f.result.body.slice(0, 4096)) : null,
+    response_body:
+      f.result.kind === 'response'
+        ? storable(f.result.body.slice(0, 4096))
+        : f.result.kind === 'published'
+          ? storable(f.result.detail.slice(0, 4096))
+          : null,
     error_kind: f.errorKind,
     error_message: storable(
       f.result.kind === 'error' ? f.result.message.slice(0, 1000) : f.lastError,

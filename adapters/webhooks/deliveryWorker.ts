@@ -25,7 +25,13 @@ import type {
   Mailer,
 } from '../../delivery/ports.ts';
 import { defaultRetrySchedule } from '../../delivery/retryPolicy.ts';
-import { secretCache, signedHeaders, type EndpointSecret } from '../../delivery/signedRequest.ts';
+import {
+  decryptedCache,
+  secretCache,
+  signedHeaders,
+  type EndpointSecret,
+} from '../../delivery/signedRequest.ts';
+import { withUserinfo } from '../../delivery/destinations.ts';
 import { settlesBefore } from '../deadline.ts';
 import type { Database } from '../db/schema.ts';
 import {
@@ -94,6 +100,7 @@ export class DeliveryWorker {
   readonly #transport: HttpTransport;
   readonly #dispatcher: Dispatcher<HeldDelivery>;
   readonly #secretOf: (encrypted: string) => EndpointSecret;
+  readonly #userinfoOf: (encrypted: string) => string;
   readonly #userAgent: string;
   readonly #clock: Clock;
   readonly #delaysS: readonly number[];
@@ -124,6 +131,7 @@ export class DeliveryWorker {
     this.#queue = createDeliveryQueue(options.db);
     this.#transport = options.transport;
     this.#secretOf = secretCache(options.secretKey);
+    this.#userinfoOf = decryptedCache(options.secretKey);
     this.#userAgent = `Incentable-Webhooks/${options.version}`;
     this.#clock = options.clock ?? systemClock;
     this.#delaysS = options.delaysS ?? defaultRetrySchedule;
@@ -345,7 +353,7 @@ export class DeliveryWorker {
     this.#posting.add(delivery);
     try {
       result = await this.#transport.post({
-        url: delivery.url,
+        url: this.#urlOf(delivery),
         headers: signedHeaders({
           delivery,
           sentAt: startedAt,
@@ -377,6 +385,14 @@ export class DeliveryWorker {
     this.#pump();
     this.#recorder.schedule();
     this.#kick();
+  }
+
+  /** The URL to send to: a broker URL gets its credentials back, in memory only. */
+  #urlOf(delivery: HeldDelivery): string {
+    const encrypted = delivery.url_userinfo_encrypted;
+    return encrypted === null
+      ? delivery.url
+      : withUserinfo(delivery.url, this.#userinfoOf(encrypted));
   }
 
   /** The POST is over: its outcome is decided now and waits for the next recorded batch. */

@@ -3,6 +3,7 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import { catalogueEntryOf, type WebhookEventType } from '../../delivery/catalogue.ts';
 import { envelopeIdFor, serializeEnvelope } from '../../delivery/envelope.ts';
 import { decryptSecret, encryptSecret, newWebhookSecret } from '../../delivery/signing.ts';
+import { splitCredentials } from '../../delivery/destinations.ts';
 import { subscribedTypes } from '../../delivery/subscriptions.ts';
 import type { Database } from '../db/schema.ts';
 import { newId, newTimeOrderedId } from '../ids.ts';
@@ -96,6 +97,20 @@ const endpointRow = (db: Kysely<Database>, programId: string, endpointId: string
     .where('endpoint_id', '=', endpointId)
     .executeTakeFirst();
 
+/** A URL as stored: its credentials, if any, split off and encrypted (delivery/destinations.ts). */
+const storedUrl = (
+  text: string,
+  secretKey: Uint8Array,
+  randomBytes: (n: number) => Uint8Array,
+): { url: string; url_userinfo_encrypted: string | null } => {
+  const { url, userinfo } = splitCredentials(text);
+  return {
+    url,
+    url_userinfo_encrypted:
+      userinfo === null ? null : encryptSecret(userinfo, secretKey, { randomBytes }),
+  };
+};
+
 /** Endpoints and their secrets (encrypted at rest, shown only on creation, reveal and rotation). */
 const endpoints = ({ db, secretKey, clock, randomBytes, overlapMs }: StoreContext) => ({
   /** Creates an enabled endpoint; the plain secret is returned once here (and by revealSecret). */
@@ -115,7 +130,7 @@ const endpoints = ({ db, secretKey, clock, randomBytes, overlapMs }: StoreContex
       .values({
         endpoint_id: newId('webhookEndpoint'),
         program_id: input.programId,
-        url: input.url,
+        ...storedUrl(input.url, secretKey, randomBytes),
         description: input.description ?? '',
         events: input.events,
         enabled: true,
@@ -154,7 +169,7 @@ const endpoints = ({ db, secretKey, clock, randomBytes, overlapMs }: StoreContex
     const row = await db
       .updateTable('webhook_endpoints')
       .set({
-        ...(changes.url !== undefined && { url: changes.url }),
+        ...(changes.url !== undefined && storedUrl(changes.url, secretKey, randomBytes)),
         ...(changes.events !== undefined && { events: changes.events }),
         ...(changes.description !== undefined && { description: changes.description }),
         ...(changes.enabled !== undefined && { enabled: changes.enabled }),

@@ -26,6 +26,7 @@ const delivery = (overrides: Partial<LeasedDelivery> = {}): LeasedDelivery => ({
   body,
   is_test: false,
   url: 'https://receiver.example.com/hooks',
+  url_userinfo_encrypted: null,
   secret_encrypted: encryptSecret(current, storeKey),
   previous_secret_encrypted: null,
   previous_secret_expires_at: null,

@@ -61,6 +61,16 @@ export default tseslint.config(
       ],
     },
   },
+  // The runnable examples are plain Node for readers to copy: linted, without type information.
+  {
+    files: ['examples/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { console: 'readonly', process: 'readonly', Buffer: 'readonly' },
+    },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, 'no-restricted-syntax': 'off' },
+  },
   // The layers, innermost first: domain, projections, delivery, application, adapters. A folder
   // imports only the folders before it; projections/ and delivery/ never import each other.
   {

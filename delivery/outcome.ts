@@ -19,7 +19,14 @@ export type TransportErrorKind =
  * ack) is `published`, with what the broker said in `detail`: there is no HTTP status to show.
  */
 export type AttemptResult =
-  | { kind: 'response'; status: number; durationMs: number; body: string }
+  | {
+      kind: 'response';
+      status: number;
+      durationMs: number;
+      body: string;
+      /** The Retry-After header of a 429 or 503, as sent; absent otherwise. */
+      retryAfter?: string;
+    }
   | { kind: 'published'; durationMs: number; detail: string }
   | { kind: 'error'; error: TransportErrorKind; message: string; durationMs: number };
 
@@ -66,15 +73,36 @@ export type DeliveryDecision =
   | { status: 'failed' }
   | { status: 'gone' };
 
+/** The longest a receiver's Retry-After may push an attempt back. */
+export const maxRetryAfterS = 24 * 60 * 60;
+
+/**
+ * A Retry-After value (RFC 9110 10.2.3: delay-seconds, or an HTTP-date) as whole seconds from
+ * `now`, never negative; null when it is neither (ignored, like a missing header).
+ */
+export const parseRetryAfter = (value: string, now: Date): number | null => {
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Math.min(Number(text), Number.MAX_SAFE_INTEGER);
+  // IMF-fixdate, or the obsolete RFC 850 and asctime forms, which Date.parse also reads. A
+  // bare number with a sign or a fraction is neither form.
+  if (!/^[A-Za-z]{3}/.test(text)) return null;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return null;
+  return Math.max(0, Math.ceil((at - now.getTime()) / 1000));
+};
+
 /**
  * The delivery's state after an attempt. `attemptsMade` counts the attempt just made, so with the
  * default five-entry schedule the fifth failure is final (docs: "After 5 failed attempts").
+ * `retryAfterS` (a 429's or 503's Retry-After, parsed) pushes the next attempt back to at least
+ * that long, clamped to [the schedule's delay, 24 h]; it never adds an attempt.
  */
 export const decideAfterAttempt = (input: {
   outcome: AttemptOutcome;
   delaysS: readonly number[];
   attemptsMade: number;
   now: Date;
+  retryAfterS?: number | null;
 }): DeliveryDecision => {
   switch (input.outcome) {
     case 'delivered':
@@ -87,7 +115,11 @@ export const decideAfterAttempt = (input: {
         attemptsMade: input.attemptsMade,
         lastFailureAt: input.now,
       });
-      return at === null ? { status: 'failed' } : { status: 'pending', nextAttemptAt: at };
+      if (at === null) return { status: 'failed' };
+      const asked = input.retryAfterS;
+      if (asked === null || asked === undefined) return { status: 'pending', nextAttemptAt: at };
+      const wanted = input.now.getTime() + Math.min(asked, maxRetryAfterS) * 1000;
+      return { status: 'pending', nextAttemptAt: new Date(Math.max(at.getTime(), wanted)) };
     }
   }
 };

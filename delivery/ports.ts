@@ -74,6 +74,8 @@ export type FinishedAttempt = {
   errorKind: AttemptErrorKind | null;
   lastError: string | null;
   decision: DeliveryDecision;
+  /** The delay a 429 or 503 asked for with Retry-After, in seconds, as parsed; null: none. */
+  retryAfterS: number | null;
 };
 
 /** The failure email of a delivery that failed for good or met 410 Gone, before it is mailed. */

@@ -15,6 +15,7 @@ import { expiryLotsMigration } from './migrations/013_expiryLots.ts';
 import { tierReevaluationMigration } from './migrations/014_tierReevaluation.ts';
 import { appendBatchMigration } from './migrations/015_appendBatch.ts';
 import { destinationCredentialsMigration } from './migrations/016_destinationCredentials.ts';
+import { attemptRetryAfterMigration } from './migrations/017_attemptRetryAfter.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -34,4 +35,5 @@ export const migrations: Record<string, Migration> = {
   '014_tier_reevaluation': tierReevaluationMigration,
   '015_append_batch': appendBatchMigration,
   '016_destination_credentials': destinationCredentialsMigration,
+  '017_attempt_retry_after': attemptRetryAfterMigration,
 };

@@ -62,6 +62,8 @@ export type WebhookTables = {
     response_body: string | null;
     error_kind: string | null;
     error_message: string | null;
+    /** migrations/017_attemptRetryAfter.ts (pg returns bigint as text). */
+    retry_after_s: ColumnType<string | null, number | null | undefined, number | null>;
   };
   webhook_notifications: {
     notification_id: string;

@@ -27,6 +27,8 @@ export type WebhookAttempt = {
   responseBody: string | null;
   errorKind: string | null;
   errorMessage: string | null;
+  /** What a 429 or 503 asked for with Retry-After, in seconds; null: nothing. */
+  retryAfterS: number | null;
 };
 
 export type WebhookEnvelope = {
@@ -176,6 +178,7 @@ export const deliveryLog = (db: Kysely<Database>) => ({
         responseBody: a.response_body,
         errorKind: a.error_kind,
         errorMessage: a.error_message,
+        retryAfterS: a.retry_after_s === null ? null : Number(a.retry_after_s),
       })),
     };
   },

@@ -167,12 +167,13 @@ const record = async (
     error_message: storable(
       f.result.kind === 'error' ? f.result.message.slice(0, 1000) : f.lastError,
     ),
+    retry_after_s: f.retryAfterS,
   }));
   const recordset = (document: string) => sql`json_to_recordset(${document}::json) as v(
     delivery_id text, lease_owner text, status text, attempts int,
     next_attempt_at timestamptz, last_status int, last_error text,
     started_at timestamptz, duration_ms int, response_body text, error_kind text,
-    error_message text)`;
+    error_message text, retry_after_s bigint)`;
   return db.transaction().execute(async (tx) => {
     // The outcome of every row still leased to its claim, and the attempts of exactly those
     // rows: the update's row locks keep a concurrent deleteEndpoint from removing a delivery
@@ -191,9 +192,9 @@ const record = async (
       ),
       attempts as (
         insert into webhook_attempts (delivery_id, attempt_number, started_at, duration_ms,
-          http_status, response_body, error_kind, error_message)
+          http_status, response_body, error_kind, error_message, retry_after_s)
         select v.delivery_id, v.attempts, v.started_at, v.duration_ms, v.last_status,
-          v.response_body, v.error_kind, v.error_message
+          v.response_body, v.error_kind, v.error_message, v.retry_after_s
         from v join updated u on u.delivery_id = v.delivery_id
         on conflict (delivery_id, attempt_number) do nothing
       )
@@ -209,9 +210,9 @@ const record = async (
         for key share`.execute(tx);
       await sql`
         insert into webhook_attempts (delivery_id, attempt_number, started_at, duration_ms,
-          http_status, response_body, error_kind, error_message)
+          http_status, response_body, error_kind, error_message, retry_after_s)
         select v.delivery_id, v.attempts, v.started_at, v.duration_ms, v.last_status,
-          v.response_body, v.error_kind, v.error_message
+          v.response_body, v.error_kind, v.error_message, v.retry_after_s
         from ${recordset(JSON.stringify(lost))}
         join webhook_deliveries d on d.delivery_id = v.delivery_id
         on conflict (delivery_id, attempt_number) do nothing`.execute(tx);

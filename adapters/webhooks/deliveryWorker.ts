@@ -14,6 +14,7 @@ import {
   attemptError,
   classifyAttempt,
   decideAfterAttempt,
+  parseRetryAfter,
   type AttemptResult,
 } from '../../delivery/outcome.ts';
 import type {
@@ -398,14 +399,28 @@ export class DeliveryWorker {
   /** The POST is over: its outcome is decided now and waits for the next recorded batch. */
   #finish(delivery: HeldDelivery, startedAt: Date, result: AttemptResult): void {
     const { outcome, errorKind } = classifyAttempt(result);
+    const now = this.#clock.now();
+    const retryAfterS =
+      result.kind === 'response' && result.retryAfter !== undefined
+        ? parseRetryAfter(result.retryAfter, now)
+        : null;
     const decision = decideAfterAttempt({
       outcome,
       delaysS: this.#delaysS,
       attemptsMade: delivery.attempts + 1,
-      now: this.#clock.now(),
+      now,
+      retryAfterS,
     });
     const lastError = attemptError(result, errorKind);
-    this.#recorder.add({ delivery, startedAt, result, errorKind, lastError, decision });
+    this.#recorder.add({
+      delivery,
+      startedAt,
+      result,
+      errorKind,
+      lastError,
+      decision,
+      retryAfterS,
+    });
     this.#dispatcher.observe(delivery.endpoint_id, result.durationMs);
   }
 

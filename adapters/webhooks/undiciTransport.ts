@@ -188,6 +188,7 @@ export const guardedLookup =
 class AttemptHandler implements Dispatcher.DispatchHandler {
   #settled = false;
   #status = 0;
+  #retryAfter: string | undefined;
   #kept: Buffer[] = [];
   #keptBytes = 0;
   #seenBytes = 0;
@@ -223,8 +224,16 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
   }
 
   /** Called again after a 1xx: the last status is the response's. */
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
     this.#status = statusCode;
+    const retryAfter =
+      statusCode === 429 || statusCode === 503 ? headers['retry-after'] : undefined;
+    // Repeated, it means nothing we can rely on: the first is as good a reading as any.
+    this.#retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -256,6 +265,7 @@ class AttemptHandler implements Dispatcher.DispatchHandler {
       status: this.#status,
       durationMs: this.#elapsedMs(),
       body: truncateUtf8(Buffer.concat(this.#kept), responseBodyLimitBytes),
+      ...(this.#retryAfter !== undefined && { retryAfter: this.#retryAfter.slice(0, 100) }),
     });
   }
 

@@ -50,6 +50,7 @@ const benches: { file: string; printed: RegExp; env?: Record<string, string> }[]
   { file: 'bench/leaderboards/run.ts', printed: /\| .+ \|/ },
   { file: 'bench/fuzz/run.ts', printed: /\| .+ \|/ },
   { file: 'bench/reliability/soak.ts', printed: /^no problems$/m },
+  { file: 'bench/destinations/run.ts', printed: /^nats +[\d,]+ +[\d,]+ /m },
 ];
 
 describe('every bench runs in its smoke mode', { skip: skipWithoutPostgres }, () => {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   classifyAttempt,
   decideAfterAttempt,
+  parseRetryAfter,
   type AttemptClassification,
   type AttemptResult,
   type TransportErrorKind,
@@ -86,5 +87,56 @@ describe('deciding after an attempt', () => {
 
   it('fails the delivery after the fifth failure', () => {
     assert.deepEqual(decide('retry', 5), { status: 'failed' });
+  });
+});
+
+describe('Retry-After from a 429 or 503', () => {
+  const now = new Date('2024-06-15T14:30:00Z');
+
+  it('reads delay-seconds and the HTTP-date forms, as seconds from now', () => {
+    assert.equal(parseRetryAfter('120', now), 120);
+    assert.equal(parseRetryAfter(' 0 ', now), 0);
+    assert.equal(parseRetryAfter('Sat, 15 Jun 2024 14:31:30 GMT', now), 90);
+    assert.equal(parseRetryAfter('Saturday, 15-Jun-24 14:32:00 GMT', now), 120);
+    assert.equal(parseRetryAfter('Sat Jun 15 14:30:10 2024', now), 10);
+    // A date in the past asks for no wait at all.
+    assert.equal(parseRetryAfter('Fri, 14 Jun 2024 14:30:00 GMT', now), 0);
+  });
+
+  it('ignores what is neither form', () => {
+    for (const value of ['', '-5', '1.5', '+3', 'soon', '0x10', 'Sat, 99 Foo 2024', '5 s'])
+      assert.equal(parseRetryAfter(value, now), null, JSON.stringify(value));
+  });
+
+  const decide = (attemptsMade: number, retryAfterS: number | null) =>
+    decideAfterAttempt({
+      outcome: 'retry',
+      delaysS: defaultRetrySchedule,
+      attemptsMade,
+      now,
+      retryAfterS,
+    });
+
+  it('waits at least as long as asked, when that is longer than the schedule', () => {
+    // The schedule says 5 minutes; the receiver asks for an hour.
+    assert.deepEqual(decide(1, 3600), {
+      status: 'pending',
+      nextAttemptAt: new Date('2024-06-15T15:30:00Z'),
+    });
+  });
+
+  it('never sooner than the schedule, never later than 24 hours', () => {
+    assert.deepEqual(decide(1, 10), {
+      status: 'pending',
+      nextAttemptAt: new Date('2024-06-15T14:35:00Z'),
+    });
+    assert.deepEqual(decide(1, 365 * 86_400), {
+      status: 'pending',
+      nextAttemptAt: new Date('2024-06-16T14:30:00Z'),
+    });
+  });
+
+  it('adds no attempt: the last failure stays final', () => {
+    assert.deepEqual(decide(5, 60), { status: 'failed' });
   });
 });

@@ -21,7 +21,15 @@ export type ReceivedWebhook = {
  * never answers (the connection stays open until the receiver closes).
  */
 export type Answer =
-  { status: number; body?: string; delayMs?: number; until?: Promise<unknown> } | 'hang';
+  | {
+      status: number;
+      body?: string;
+      /** Response headers besides content-type, e.g. Retry-After. */
+      headers?: Record<string, string>;
+      delayMs?: number;
+      until?: Promise<unknown>;
+    }
+  | 'hang';
 
 /** Decides the answer to the `n`-th request (1-based, counted per receiver). */
 export type Responder = (request: ReceivedWebhook, n: number) => Answer;
@@ -56,8 +64,13 @@ export const startReceiver = async (responder: Responder = always(200)): Promise
   let respond = responder;
   const received: ReceivedWebhook[] = [];
   const timers = new Set<NodeJS.Timeout>();
-  const send = (res: ServerResponse, status: number, body: string) => {
-    res.writeHead(status, { 'content-type': 'text/plain' }).end(body);
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+  ) => {
+    res.writeHead(status, { 'content-type': 'text/plain', ...headers }).end(body);
   };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -78,14 +91,14 @@ export const startReceiver = async (responder: Responder = always(200)): Promise
       const body = answer.body ?? 'ok';
       if (answer.until) {
         void answer.until.then(() => {
-          if (!res.destroyed) send(res, answer.status, body);
+          if (!res.destroyed) send(res, answer.status, body, answer.headers);
         });
         return;
       }
-      if (!answer.delayMs) return send(res, answer.status, body);
+      if (!answer.delayMs) return send(res, answer.status, body, answer.headers);
       const timer = setTimeout(() => {
         timers.delete(timer);
-        if (!res.destroyed) send(res, answer.status, body);
+        if (!res.destroyed) send(res, answer.status, body, answer.headers);
       }, answer.delayMs);
       timers.add(timer);
     });

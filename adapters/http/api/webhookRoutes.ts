@@ -32,16 +32,22 @@ const description = wireString()
     'must not contain control characters',
   );
 
+/** The endpoint's URL; the same words in the OpenAPI document as in docs/webhooks.md. */
+const urlField = wireString().min(1).max(2048).meta({
+  description:
+    'An http(s) URL that receives a signed POST, or a broker destination: amqp(s)://user:pass@host:5672/vhost?exchange=NAME (RabbitMQ, routing key = event type) or nats://host:4222?subject=PREFIX (NATS JetStream, subject PREFIX.<event type>). Broker credentials are stored encrypted and never returned.',
+});
+
 export const createEndpointSchema = z
   .strictObject({
-    url: wireString().min(1).max(2048),
+    url: urlField,
     events: eventsField,
     description: description.optional(),
   })
   .meta({ id: 'CreateWebhookEndpoint' });
 export const updateEndpointSchema = z
   .strictObject({
-    url: wireString().min(1).max(2048),
+    url: urlField,
     events: eventsField,
     description,
     enabled: z.boolean(),
@@ -305,6 +311,7 @@ const addDeliveryRoutes = (router: Router, deps: WebhookRouteDeps): void => {
         response_body: a.responseBody,
         error_kind: a.errorKind,
         error_message: a.errorMessage,
+        retry_after_s: a.retryAfterS,
       })),
     });
   });

@@ -18,6 +18,13 @@ export const endpointHref = (endpointId: string) =>
 type Notification = Awaited<ReturnType<DashboardQueries['failureNotifications']>>[number];
 type Health = { finished: number; delivered: number };
 
+/** What kind of receiver a stored endpoint URL names (docs/webhooks.md, "Broker destinations"). */
+export const destinationLabel = (url: string): string => {
+  if (url.startsWith('amqp://') || url.startsWith('amqps://')) return 'RabbitMQ (AMQP 0-9-1)';
+  if (url.startsWith('nats://')) return 'NATS JetStream';
+  return 'HTTP POST';
+};
+
 const eventsText = (events: string[]): string =>
   events.includes('*') ? 'All events' : events.join(', ');
 
@@ -178,7 +185,10 @@ export const endpointForm = (view: {
           ${invalid('url')}
         />
         <p class="hint" id="url-hint">
-          We send a POST with a JSON body to this URL (https in production).
+          We send a POST with a JSON body to this URL (https in production), or publish to a broker:
+          <code>amqp://user:pass@host/vhost?exchange=NAME</code> (RabbitMQ) or
+          <code>nats://host:4222?subject=PREFIX</code> (NATS JetStream). Broker credentials are
+          stored encrypted and never shown again.
         </p>
         ${fieldError(view.error, 'url', 'url-error')}
       </div>
@@ -317,7 +327,8 @@ const attemptsTable = (attempts: WebhookAttempt[]): SafeHtml =>
                   <td data-label="Attempt">${a.attemptNumber}</td>
                   <td data-label="Sent">${timeOf(a.startedAt)}</td>
                   <td data-label="HTTP">
-                    ${a.httpStatus === null ? html`<span class="text-bad">${a.errorKind ?? 'error'}</span>` : html`<span class="${a.httpStatus >= 200 && a.httpStatus < 300 ? 'text-ok' : 'text-bad'}" data-http-status="${a.httpStatus}">${a.httpStatus}</span>`}
+                    ${attemptStatus(a)}
+                    ${a.retryAfterS !== null && html`<span class="muted" data-retry-after="${a.retryAfterS}">Retry-After ${number(a.retryAfterS)} s</span>`}
                   </td>
                   <td class="num" data-label="Duration">${number(a.durationMs)} ms</td>
                   <td data-label="Response">
@@ -330,6 +341,18 @@ const attemptsTable = (attempts: WebhookAttempt[]): SafeHtml =>
           </tbody>
         </table>
       </div>`;
+
+/** An attempt's outcome in the HTTP column: the status, a broker's confirm, or the error kind. */
+const attemptStatus = (a: WebhookAttempt): SafeHtml => {
+  if (a.httpStatus !== null)
+    return html`<span
+      class="${a.httpStatus >= 200 && a.httpStatus < 300 ? 'text-ok' : 'text-bad'}"
+      data-http-status="${a.httpStatus}"
+      >${a.httpStatus}</span
+    >`;
+  if (a.errorKind === null) return html`<span class="text-ok" data-published>published</span>`;
+  return html`<span class="text-bad">${a.errorKind}</span>`;
+};
 
 export const deliveryHref = (endpointId: string, deliveryId: string) =>
   `${endpointHref(endpointId)}/deliveries/${encodeURIComponent(deliveryId)}`;
@@ -408,6 +431,10 @@ export const endpointPage = (view: {
       <div>
         <dt>URL</dt>
         <dd class="url" data-field="url">${e.url}</dd>
+      </div>
+      <div>
+        <dt>Destination</dt>
+        <dd data-field="destination">${destinationLabel(e.url)}</dd>
       </div>
       <div>
         <dt>Description</dt>

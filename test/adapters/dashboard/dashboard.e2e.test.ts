@@ -208,6 +208,26 @@ describe('admin dashboard over HTTP', { skip: skipWithoutPostgres }, () => {
       assert.equal(created?.events.length, webhookEventTypes.length);
     });
 
+    it('adds a RabbitMQ destination, shows its kind and never its password', async () => {
+      const client = dashboardClient(app.url);
+      await signInAsRoot(client, programId);
+      await client.get('/dashboard/settings/webhooks/new');
+      const password = 'Dashb0ard-s3cret';
+      const response = await client.post('/dashboard/settings/webhooks', {
+        _csrf: client.csrf(),
+        url: `amqp://svc:${password}@127.0.0.1:9/?exchange=loyalty`,
+        description: 'broker',
+        all_events: 'on',
+      });
+      assert.equal(response.status, 303);
+      const page = await client.get(response.location!);
+      assert.match(page.text, /data-field="destination">RabbitMQ/);
+      assert.match(page.text, /amqp:\/\/svc@127\.0\.0\.1:9\/\?exchange=loyalty/);
+      assert.equal(page.text.includes(password), false);
+      const list = await client.get('/dashboard/settings/webhooks');
+      assert.equal(list.text.includes(password), false);
+    });
+
     it('shows the form again with the error when the URL is not valid', async () => {
       const client = dashboardClient(app.url);
       await signInAsRoot(client, programId);

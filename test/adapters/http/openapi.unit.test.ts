@@ -24,6 +24,17 @@ describe('the OpenAPI document', () => {
     assert.deepEqual(documented, served);
   });
 
+  it('documents the broker destinations an endpoint URL may name', () => {
+    const document = openApiDocument('1.2.3') as {
+      components: { schemas: Record<string, { properties: { url: { description?: string } } }> };
+    };
+    for (const name of ['CreateWebhookEndpoint', 'UpdateWebhookEndpoint']) {
+      const description = document.components.schemas[name]!.properties.url.description ?? '';
+      assert.match(description, /amqp\(s\):\/\/.*exchange=/, name);
+      assert.match(description, /nats:\/\/.*subject=/, name);
+    }
+  });
+
   it('documents as_of on GET member', () => {
     const document = openApiDocument('1.2.3') as {
       paths: Record<string, Record<string, { parameters: { name: string; in: string }[] }>>;

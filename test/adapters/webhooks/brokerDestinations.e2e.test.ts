@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -321,6 +322,61 @@ describe('broker destinations', { skip }, () => {
       await rabbitProxy.close();
       await natsProxy.close();
     }
+  });
+
+  /** Runs a docs example as a child process: resolves with its output once it exits. */
+  const runExample = (file: string, args: string[], onReady: () => Promise<void>) =>
+    new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [`examples/${file}`, ...args], {
+        cwd: new URL('../../../', import.meta.url),
+      });
+      let out = '';
+      let ready = false;
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (!ready && out.includes('ready:')) {
+          ready = true;
+          onReady().catch(reject);
+        }
+      });
+      child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) => resolve({ code, out }));
+    });
+
+  it("runs the docs' RabbitMQ and NATS consumers against real deliveries", async () => {
+    const exchange = `incentable-example-${suffix()}`;
+    exchanges.push(exchange);
+    const rabbitEndpoint = await createEndpoint(
+      `amqp://guest:guest@127.0.0.1:5672/?exchange=${exchange}`,
+      ['points.awarded'],
+    );
+    const member = await createMember(app.api, programId);
+    try {
+      const rabbit = await runExample(
+        'rabbitmq-consumer.mjs',
+        ['amqp://guest:guest@127.0.0.1:5672', exchange, rabbitEndpoint.secret, '1'],
+        () => award(app.api, programId, member.id, 3).then(() => undefined),
+      );
+      assert.equal(rabbit.code, 0, rabbit.out);
+      assert.match(rabbit.out, /^points\.awarded evt_\S+ signature ok$/m);
+    } finally {
+      await channel.deleteQueue(`${exchange}.consumer`).catch(() => {});
+    }
+
+    const prefix = `incentable_example_${suffix()}`;
+    const stream = `${prefix.toUpperCase()}_WEBHOOKS`;
+    streams.push(stream);
+    const natsEndpoint = await createEndpoint(`nats://127.0.0.1:4222?subject=${prefix}`, [
+      'points.awarded',
+    ]);
+    const nats = await runExample(
+      'nats-consumer.mjs',
+      ['127.0.0.1:4222', prefix, natsEndpoint.secret, '1'],
+      () => award(app.api, programId, member.id, 4).then(() => undefined),
+    );
+    assert.equal(nats.code, 0, nats.out);
+    assert.match(nats.out, new RegExp(`^${prefix}\\.points\\.awarded evt_\\S+ signature ok$`, 'm'));
   });
 
   it('refuses broker URLs it cannot deliver to, naming the field', async () => {

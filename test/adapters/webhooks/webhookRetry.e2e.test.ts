@@ -16,6 +16,7 @@ import {
 } from '../../support/api.ts';
 import { skipWithoutPostgres, waitFor } from '../../support/postgres.ts';
 import { always, headerOf, startReceiver, type Receiver } from '../../support/receiver.ts';
+import { dashboardClient } from '../dashboard/dashboardClient.ts';
 
 const scheduleText = '0ms,300ms,600ms,900ms,1200ms';
 const schedule = parseRetrySchedule(scheduleText);
@@ -183,6 +184,16 @@ describe('webhook retries through the running service', { skip: skipWithoutPostg
       ),
       'links the delivery in the dashboard',
     );
+    // The link opens that delivery's page for a signed-in user (it once named a path the
+    // dashboard does not serve).
+    const link = /^Details and redelivery: (\S+)$/m.exec(mail!.text)?.[1];
+    assert.ok(link, 'the email has the link line');
+    const dashboard = dashboardClient(app.url);
+    assert.equal((await dashboard.signIn(app.rootKey)).status, 303);
+    let page = await dashboard.get(new URL(link).pathname);
+    if (page.status === 303 && page.location) page = await dashboard.get(page.location);
+    assert.equal(page.status, 200, `GET ${new URL(link).pathname}`);
+    assert.ok(page.text.includes(delivery!.id), 'the page is the delivery');
     // Nothing is left to send: the row is terminal, so no sixth POST and no second email can follow.
     assert.equal((await s.endpointView()).enabled, true, 'a 500 does not disable the endpoint');
   });

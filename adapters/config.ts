@@ -51,6 +51,21 @@ const settings = z.object({
       ctx.addIssue({ code: 'custom', message: parsed.message });
       return z.NEVER;
     }),
+  /** One duration in the schedule's syntax (e.g. 5d, 2h, 30s); 0s turns auto-disable off. */
+  WEBHOOK_DISABLE_AFTER: z
+    .string()
+    .default('5d')
+    .transform((text, ctx) => {
+      const parsed = parseRetrySchedule(text);
+      const [delayS, ...more] = parsed.ok ? parsed.delaysS : [];
+      if (delayS !== undefined && more.length === 0) return delayS * 1000;
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be one duration with a unit (ms, s, m, h, d), e.g. 5d; 0s turns it off',
+      });
+      return z.NEVER;
+    }),
+  WEBHOOK_DISABLE_MIN_FAILED: z.coerce.number().int().min(1).max(1_000_000).default(10),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: z.stringbool().optional(),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(256),
   WEBHOOK_PER_ENDPOINT_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).default(32),
@@ -125,6 +140,10 @@ const schema = settings
         : null,
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,
       delaysS: env.WEBHOOK_RETRY_SCHEDULE,
+      health: {
+        disableAfterMs: env.WEBHOOK_DISABLE_AFTER,
+        minFailedDeliveries: env.WEBHOOK_DISABLE_MIN_FAILED,
+      },
       // Development talks to receivers on loopback; production must opt in.
       allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS ?? env.NODE_ENV !== 'production',
       concurrency: env.WEBHOOK_CONCURRENCY,

@@ -326,6 +326,7 @@ const startDeliveryWorker = (deps: {
       (await core.queries.program(programId))?.notification_email ?? null,
     clock: core.clock,
     delaysS: config.webhooks.delaysS,
+    health: config.webhooks.health,
     timeoutMs: config.webhooks.timeoutMs,
     concurrency: config.webhooks.concurrency,
     perEndpointInFlight: config.webhooks.perEndpointInFlight,

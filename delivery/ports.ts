@@ -1,3 +1,4 @@
+import type { EndpointHealthPolicy, FailingEndpoint } from './endpointHealth.ts';
 import type { AttemptErrorKind, AttemptResult, DeliveryDecision } from './outcome.ts';
 
 export type { AttemptResult } from './outcome.ts';
@@ -78,16 +79,33 @@ export type FinishedAttempt = {
   retryAfterS: number | null;
 };
 
-/** The failure email of a delivery that failed for good or met 410 Gone, before it is mailed. */
+/**
+ * A notification email before it is mailed: a delivery that failed for good or met 410 Gone
+ * (`delivery_failed`), or an endpoint failing for half the disable time or disabled for it.
+ */
 export type FailureNotification = {
   notificationId: string;
+  kind: 'delivery_failed' | 'endpoint_failing' | 'endpoint_disabled';
   programId: string;
-  deliveryId: string;
+  /** null for the endpoint kinds. */
+  deliveryId: string | null;
   endpointId: string;
   /** null: the program has no notification address; the notification is stored, not mailed. */
   to: string | null;
   subject: string;
   text: string;
+};
+
+/**
+ * The sustained-failure side of recording a batch: the policy, and how to draft the notice of an
+ * endpoint that crossed half or all of the disable time (the transaction stores it).
+ */
+export type EndpointHealthRecording = {
+  policy: EndpointHealthPolicy;
+  draft: (
+    kind: 'endpoint_failing' | 'endpoint_disabled',
+    endpoint: FailingEndpoint,
+  ) => FailureNotification;
 };
 
 /** What a claim may take: the free room in all, and what each endpoint already holds. */
@@ -124,6 +142,7 @@ export type DeliveryQueue = {
     batch: readonly FinishedAttempt[],
     notifications: ReadonlyMap<string, FailureNotification>,
     now: Date,
+    health?: EndpointHealthRecording,
   ): Promise<FailureNotification[]>;
   /** After mailing: when it was sent, or why it was not. */
   markNotified(notificationId: string, result: { sentAt: Date } | { error: string }): Promise<void>;

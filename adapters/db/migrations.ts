@@ -16,6 +16,7 @@ import { tierReevaluationMigration } from './migrations/014_tierReevaluation.ts'
 import { appendBatchMigration } from './migrations/015_appendBatch.ts';
 import { destinationCredentialsMigration } from './migrations/016_destinationCredentials.ts';
 import { attemptRetryAfterMigration } from './migrations/017_attemptRetryAfter.ts';
+import { endpointHealthMigration } from './migrations/018_endpointHealth.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   '015_append_batch': appendBatchMigration,
   '016_destination_credentials': destinationCredentialsMigration,
   '017_attempt_retry_after': attemptRetryAfterMigration,
+  '018_endpoint_health': endpointHealthMigration,
 };

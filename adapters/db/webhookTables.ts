@@ -23,6 +23,11 @@ export type WebhookTables = {
     previous_secret_encrypted: string | null;
     previous_secret_expires_at: NullableTimestamp;
     disabled_reason: string | null;
+    /** migrations/018_endpointHealth.ts */
+    disabled_code: ColumnType<string | null, string | null | undefined, string | null>;
+    failing_since: NullableTimestamp;
+    failed_deliveries: Generated<number>;
+    failure_warned_at: NullableTimestamp;
     created_at: Timestamp;
     updated_at: Timestamp;
   };
@@ -68,7 +73,9 @@ export type WebhookTables = {
   webhook_notifications: {
     notification_id: string;
     program_id: string;
-    delivery_id: string;
+    /** null: about the endpoint, not one delivery (kind endpoint_failing, endpoint_disabled). */
+    delivery_id: string | null;
+    kind: Generated<string>;
     endpoint_id: string;
     to_address: string | null;
     subject: string;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../application/ports.ts';
+import { endpointHealthNotice, type EndpointHealthPolicy } from '../../delivery/endpointHealth.ts';
 import { failureNotice } from '../../delivery/failureNotice.ts';
 import type { DeliveryDecision } from '../../delivery/outcome.ts';
 import type {
@@ -24,6 +25,8 @@ export type AttemptRecorderOptions = {
   /** null: notifications are stored (sent_at null) and logged, not mailed. */
   mailer: Mailer | null;
   notificationAddressOf: (programId: string) => Promise<string | null>;
+  /** When a failing endpoint is warned about and disabled (delivery/endpointHealth.ts). */
+  health: EndpointHealthPolicy;
   logger: WorkerLogger;
   /** Told of every recorded attempt (metrics): the outcome and how long the POST took. */
   onAttempt?: (attempt: { outcome: DeliveryDecision['status']; durationMs: number }) => void;
@@ -114,21 +117,40 @@ export class AttemptRecorder {
     const now = clock.now();
     const notifications = new Map<string, FailureNotification>();
     const addresses = new Map<string, string | null>();
-    for (const f of batch) {
-      if (f.decision.status !== 'failed' && f.decision.status !== 'gone') continue;
-      const programId = f.delivery.program_id;
+    const addressOf = async (programId: string) => {
       if (!addresses.has(programId))
         addresses.set(programId, await notificationAddressOf(programId).catch(() => null));
+      return addresses.get(programId) ?? null;
+    };
+    const { health } = this.#options;
+    const tracksHealth = health.disableAfterMs > 0;
+    for (const f of batch) {
+      // A failing endpoint may cross a threshold in this batch: its notice needs the address.
+      if (tracksHealth && f.decision.status !== 'delivered') await addressOf(f.delivery.program_id);
+      if (f.decision.status !== 'failed' && f.decision.status !== 'gone') continue;
+      const programId = f.delivery.program_id;
       notifications.set(f.delivery.delivery_id, {
         notificationId: randomUUID(),
+        kind: 'delivery_failed',
         programId,
         deliveryId: f.delivery.delivery_id,
         endpointId: f.delivery.endpoint_id,
-        to: addresses.get(programId) ?? null,
+        to: await addressOf(programId),
         ...failureNotice(f, publicUrl),
       });
     }
-    const stored = await queue.record(batch, notifications, now);
+    const stored = await queue.record(batch, notifications, now, {
+      policy: health,
+      draft: (kind, endpoint) => ({
+        notificationId: randomUUID(),
+        kind,
+        programId: endpoint.programId,
+        deliveryId: null,
+        endpointId: endpoint.endpointId,
+        to: addresses.get(endpoint.programId) ?? null,
+        ...endpointHealthNotice(kind, endpoint, health, now, publicUrl),
+      }),
+    });
     for (const notification of stored) await this.#mail(notification);
   }
 

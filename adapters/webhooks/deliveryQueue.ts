@@ -1,7 +1,9 @@
 import { sql, type Kysely } from 'kysely';
+import { healthChanges, type FailingEndpoint } from '../../delivery/endpointHealth.ts';
 import type {
   ClaimRequest,
   DeliveryQueue,
+  EndpointHealthRecording,
   FailureNotification,
   FinishedAttempt,
   HeldDelivery,
@@ -33,7 +35,7 @@ export const createDeliveryQueue = (db: Kysely<Database>): DeliveryQueue => ({
         and d.lease_owner = v.lease_owner`.execute(db);
   },
 
-  record: (batch, notifications, now) => record(db, { batch, notifications, now }),
+  record: (batch, notifications, now, health) => record(db, { batch, notifications, now, health }),
 
   async markNotified(notificationId, result) {
     await db
@@ -142,6 +144,7 @@ const record = async (
     batch: readonly FinishedAttempt[];
     notifications: ReadonlyMap<string, FailureNotification>;
     now: Date;
+    health?: EndpointHealthRecording | undefined;
   },
 ): Promise<FailureNotification[]> => {
   const { batch, now } = input;
@@ -175,6 +178,13 @@ const record = async (
     started_at timestamptz, duration_ms int, response_body text, error_kind text,
     error_message text, retry_after_s bigint)`;
   return db.transaction().execute(async (tx) => {
+    // The batch's endpoints first, in one order: their failure clocks change below, and a
+    // concurrent deleteEndpoint (endpoint row, then its deliveries) must not meet this
+    // transaction holding the deliveries and waiting for the endpoint (a deadlock). Does not
+    // conflict with the projector's FOR KEY SHARE.
+    const endpointIds = [...new Set(batch.map((f) => f.delivery.endpoint_id))].sort();
+    await sql`select 1 from webhook_endpoints where endpoint_id = any(${endpointIds}::text[])
+      order by endpoint_id for no key update`.execute(tx);
     // The outcome of every row still leased to its claim, and the attempts of exactly those
     // rows: the update's row locks keep a concurrent deleteEndpoint from removing a delivery
     // under its new attempt (it waits for this commit, or was first and nothing is written).
@@ -222,7 +232,13 @@ const record = async (
         (f.decision.status === 'failed' || f.decision.status === 'gone') &&
         ours.has(f.delivery.delivery_id),
     );
-    if (concluded.length === 0) return [];
+    const endpointNotices = await recordHealth(
+      tx,
+      batch.filter((f) => ours.has(f.delivery.delivery_id)),
+      now,
+      input.health,
+    );
+    if (concluded.length === 0) return storeNotifications(tx, endpointNotices, now);
 
     for (const f of concluded.filter((c) => c.decision.status === 'gone')) {
       await tx
@@ -230,6 +246,7 @@ const record = async (
         .set({
           enabled: false,
           disabled_reason: `The endpoint answered 410 Gone to delivery ${f.delivery.delivery_id} at ${now.toISOString()}.`,
+          disabled_code: 'gone',
           updated_at: now,
         })
         .where('endpoint_id', '=', f.delivery.endpoint_id)
@@ -243,26 +260,111 @@ const record = async (
         throw new Error(`no notification drafted for delivery ${f.delivery.delivery_id}`);
       return notification;
     });
-    const inserted = await tx
-      .insertInto('webhook_notifications')
-      .values(
-        drafts.map((n) => ({
-          notification_id: n.notificationId,
-          program_id: n.programId,
-          delivery_id: n.deliveryId,
-          endpoint_id: n.endpointId,
-          to_address: n.to,
-          subject: n.subject,
-          body: n.text,
-          sent_at: null,
-          error: null,
-          created_at: now,
-        })),
-      )
-      .onConflict((oc) => oc.column('delivery_id').doNothing())
-      .returning('notification_id')
-      .execute();
-    const fresh = new Set(inserted.map((r) => r.notification_id));
-    return drafts.filter((n) => fresh.has(n.notificationId));
+    return storeNotifications(tx, [...drafts, ...endpointNotices], now);
   });
 };
+
+/** Stores notifications (a delivery's at most once); resolves with those newly stored. */
+const storeNotifications = async (
+  tx: Kysely<Database>,
+  drafts: readonly FailureNotification[],
+  now: Date,
+): Promise<FailureNotification[]> => {
+  if (drafts.length === 0) return [];
+  const inserted = await tx
+    .insertInto('webhook_notifications')
+    .values(
+      drafts.map((n) => ({
+        notification_id: n.notificationId,
+        kind: n.kind,
+        program_id: n.programId,
+        delivery_id: n.deliveryId,
+        endpoint_id: n.endpointId,
+        to_address: n.to,
+        subject: n.subject,
+        body: n.text,
+        sent_at: null,
+        error: null,
+        created_at: now,
+      })),
+    )
+    .onConflict((oc) => oc.column('delivery_id').doNothing())
+    .returning('notification_id')
+    .execute();
+  const fresh = new Set(inserted.map((r) => r.notification_id));
+  return drafts.filter((n) => fresh.has(n.notificationId));
+};
+
+/**
+ * Moves each endpoint's failure clock by what the batch recorded (delivery/endpointHealth.ts),
+ * then disables the endpoints past the disable time and warns those past half of it, in the
+ * batch's transaction: the notices it drafts are stored with it, so none is lost or doubled.
+ */
+const recordHealth = async (
+  tx: Kysely<Database>,
+  recorded: readonly FinishedAttempt[],
+  now: Date,
+  health: EndpointHealthRecording | undefined,
+): Promise<FailureNotification[]> => {
+  const changes = healthChanges(recorded);
+  if (changes.length === 0) return [];
+  await sql`
+    update webhook_endpoints e
+    set failing_since = case when v.reset then v.first_failure_at
+          else coalesce(e.failing_since, v.first_failure_at) end,
+      failed_deliveries = case when v.reset then v.failed_deliveries
+          else e.failed_deliveries + v.failed_deliveries end,
+      failure_warned_at = case when v.reset then null else e.failure_warned_at end
+    from json_to_recordset(${JSON.stringify(
+      changes.map((c) => ({
+        endpoint_id: c.endpointId,
+        reset: c.reset,
+        first_failure_at: c.firstFailureAt,
+        failed_deliveries: c.failedDeliveries,
+      })),
+    )}::json) as v(endpoint_id text, reset boolean, first_failure_at timestamptz,
+      failed_deliveries int)
+    where e.endpoint_id = v.endpoint_id
+      and (v.reset or v.first_failure_at is not null)`.execute(tx);
+  if (health === undefined || health.policy.disableAfterMs <= 0) return [];
+  const failing = changes.filter((c) => c.firstFailureAt !== null).map((c) => c.endpointId);
+  if (failing.length === 0) return [];
+  const { disableAfterMs, minFailedDeliveries } = health.policy;
+  const disabled = await sql<EndpointRow>`
+    update webhook_endpoints
+    set enabled = false, disabled_code = 'sustained_failure',
+      disabled_reason = 'Every delivery attempt failed from ' ||
+        to_char(failing_since at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
+        ' to ' || ${now.toISOString()} || ' (' || failed_deliveries ||
+        ' deliveries failed for good): disabled for sustained failure.',
+      updated_at = ${now}
+    where endpoint_id = any(${failing}::text[]) and enabled
+      and failing_since <= ${new Date(now.getTime() - disableAfterMs)}
+      and failed_deliveries >= ${minFailedDeliveries}
+    returning endpoint_id, program_id, url, failing_since, failed_deliveries`.execute(tx);
+  const warned = await sql<EndpointRow>`
+    update webhook_endpoints set failure_warned_at = ${now}
+    where endpoint_id = any(${failing}::text[]) and enabled and failure_warned_at is null
+      and failing_since <= ${new Date(now.getTime() - disableAfterMs / 2)}
+    returning endpoint_id, program_id, url, failing_since, failed_deliveries`.execute(tx);
+  return [
+    ...disabled.rows.map((row) => health.draft('endpoint_disabled', failingEndpoint(row))),
+    ...warned.rows.map((row) => health.draft('endpoint_failing', failingEndpoint(row))),
+  ];
+};
+
+type EndpointRow = {
+  endpoint_id: string;
+  program_id: string;
+  url: string;
+  failing_since: Date;
+  failed_deliveries: number;
+};
+
+const failingEndpoint = (row: EndpointRow): FailingEndpoint => ({
+  endpointId: row.endpoint_id,
+  programId: row.program_id,
+  url: row.url,
+  failingSince: row.failing_since,
+  failedDeliveries: row.failed_deliveries,
+});

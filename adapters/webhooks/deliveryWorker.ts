@@ -33,6 +33,10 @@ import {
   type EndpointSecret,
 } from '../../delivery/signedRequest.ts';
 import { withUserinfo } from '../../delivery/destinations.ts';
+import {
+  defaultEndpointHealthPolicy,
+  type EndpointHealthPolicy,
+} from '../../delivery/endpointHealth.ts';
 import { settlesBefore } from '../deadline.ts';
 import type { Database } from '../db/schema.ts';
 import {
@@ -60,6 +64,8 @@ export type DeliveryWorkerOptions = {
   notificationAddressOf: (programId: string) => Promise<string | null>;
   /** Claims, leases, schedules and signature timestamps all read it. */
   clock?: Clock;
+  /** When a failing endpoint is warned about and disabled. Default 5 days, 10 failed deliveries. */
+  health?: EndpointHealthPolicy;
   /** Delay before each attempt; its length is the number of attempts. Default 0s,5m,30m,2h,24h. */
   delaysS?: readonly number[];
   /** Budget of one POST (connect, headers, body). Default 10 s. */
@@ -157,6 +163,7 @@ export class DeliveryWorker {
       publicUrl: options.publicUrl.replace(/\/+$/, ''),
       mailer: options.mailer ?? null,
       notificationAddressOf: options.notificationAddressOf,
+      health: options.health ?? defaultEndpointHealthPolicy,
       logger: this.#logger,
       onAttempt: options.onAttempt,
       running: () => this.#running,

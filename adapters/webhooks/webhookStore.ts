@@ -24,6 +24,10 @@ export type WebhookEndpoint = {
   events: string[];
   enabled: boolean;
   disabledReason: string | null;
+  /** `gone` (it answered 410), `sustained_failure`, or null (by hand, or enabled). */
+  disabledCode: string | null;
+  /** The first failed attempt since the last delivered one; null while healthy. */
+  failingSince: Date | null;
   /** While set and in the future, the previous secret still signs (rotation overlap). */
   previousSecretExpiresAt: Date | null;
   createdAt: Date;
@@ -58,6 +62,8 @@ const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({
   events: row.events,
   enabled: row.enabled,
   disabledReason: row.disabled_reason,
+  disabledCode: row.disabled_code,
+  failingSince: row.failing_since,
   previousSecretExpiresAt: row.previous_secret_expires_at,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
@@ -173,7 +179,14 @@ const endpoints = ({ db, secretKey, clock, randomBytes, overlapMs }: StoreContex
         ...(changes.events !== undefined && { events: changes.events }),
         ...(changes.description !== undefined && { description: changes.description }),
         ...(changes.enabled !== undefined && { enabled: changes.enabled }),
-        ...(changes.enabled === true && { disabled_reason: null }),
+        // Re-enabled: its failure clock starts again, so it is not disabled at its next failure.
+        ...(changes.enabled === true && {
+          disabled_reason: null,
+          disabled_code: null,
+          failing_since: null,
+          failed_deliveries: 0,
+          failure_warned_at: null,
+        }),
         updated_at: clock.now(),
       })
       .where('program_id', '=', programId)

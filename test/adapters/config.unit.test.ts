@@ -36,6 +36,8 @@ const badValues: Record<(typeof configKeys)[number], string> = {
   WEBHOOK_SECRET_KEY: 'not-base64-x9',
   WEBHOOK_TIMEOUT_MS: '99',
   WEBHOOK_RETRY_SCHEDULE: '0s,forever-x10',
+  WEBHOOK_DISABLE_AFTER: 'forever-x16',
+  WEBHOOK_DISABLE_MIN_FAILED: '0',
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'perhaps-x11',
   WEBHOOK_CONCURRENCY: '0',
   WEBHOOK_PER_ENDPOINT_IN_FLIGHT: '100000',
@@ -72,6 +74,17 @@ describe('config', () => {
           assert.doesNotMatch(message, new RegExp(`\\b${other}: `));
     });
   }
+
+  it('reads the sustained-failure settings: one duration, and a count', () => {
+    assert.deepEqual(loadConfig({}).webhooks.health, {
+      disableAfterMs: 5 * 86_400_000,
+      minFailedDeliveries: 10,
+    });
+    const short = loadConfig({ WEBHOOK_DISABLE_AFTER: '90s', WEBHOOK_DISABLE_MIN_FAILED: '2' });
+    assert.deepEqual(short.webhooks.health, { disableAfterMs: 90_000, minFailedDeliveries: 2 });
+    assert.equal(loadConfig({ WEBHOOK_DISABLE_AFTER: '0s' }).webhooks.health.disableAfterMs, 0);
+    assert.match(refusal({ WEBHOOK_DISABLE_AFTER: '1d,2d' }), /WEBHOOK_DISABLE_AFTER: /);
+  });
 
   it('names every bad key at once', () => {
     const message = refusal({ PORT: 'x', LOG_LEVEL: 'loud', ROLES: '' });

@@ -86,6 +86,8 @@ export const endpointView = (e: WebhookEndpoint) => ({
   description: e.description,
   enabled: e.enabled,
   disabled_reason: e.disabledReason,
+  disabled_code: e.disabledCode,
+  failing_since: e.failingSince?.toISOString() ?? null,
   previous_secret_expires_at: e.previousSecretExpiresAt?.toISOString() ?? null,
   created_at: e.createdAt.toISOString(),
   updated_at: e.updatedAt.toISOString(),

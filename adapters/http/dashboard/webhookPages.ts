@@ -94,8 +94,9 @@ export const webhooksPage = (view: {
     <section class="panel" aria-labelledby="notifications-heading">
       <h2 id="notifications-heading">Failed-delivery notifications</h2>
       <p class="muted">
-        After the last retry fails, the program's notification address gets an e-mail. The latest
-        are listed here.
+        After the last retry fails, the program's notification address gets an e-mail; so it does
+        when an endpoint has failed for half the disable time, and when it is disabled for it. The
+        latest are listed here.
       </p>
       ${
         view.notifications.length === 0
@@ -436,6 +437,17 @@ export const endpointPage = (view: {
         <dt>Destination</dt>
         <dd data-field="destination">${destinationLabel(e.url)}</dd>
       </div>
+      ${
+        e.enabled &&
+        e.failingSince &&
+        html`<div>
+          <dt>Failing since</dt>
+          <dd data-field="failing-since" class="text-bad">
+            ${timeOf(e.failingSince)}: every attempt since has failed. It is disabled once that has
+            lasted the disable time (WEBHOOK_DISABLE_AFTER, 5 days by default).
+          </dd>
+        </div>`
+      }
       <div>
         <dt>Description</dt>
         <dd data-field="description">${e.description || html`<span class="muted">none</span>`}</dd>

@@ -121,7 +121,11 @@ describe('webhook retries through the running service', { skip: skipWithoutPostg
       ).body.data;
     const endpointView = async () =>
       expectStatus(
-        await api.get<{ enabled: boolean; disabled_reason: string | null }>(
+        await api.get<{
+          enabled: boolean;
+          disabled_reason: string | null;
+          disabled_code: string | null;
+        }>(
           `/v1/programs/${program.id}/webhook-endpoints/${endpoint.id}`,
         ),
         200,
@@ -231,6 +235,7 @@ describe('webhook retries through the running service', { skip: skipWithoutPostg
     const view = await s.endpointView();
     assert.equal(view.enabled, false);
     assert.match(view.disabled_reason ?? '', /410 Gone/);
+    assert.equal(view.disabled_code, 'gone');
     const ours = mails.filter((m) => m.to === s.notificationEmail);
     assert.equal(ours.length, 1);
     assert.match(ours[0]!.subject, /Webhook endpoint disabled \(410 Gone\)/);

@@ -17,6 +17,7 @@ import { appendBatchMigration } from './migrations/015_appendBatch.ts';
 import { destinationCredentialsMigration } from './migrations/016_destinationCredentials.ts';
 import { attemptRetryAfterMigration } from './migrations/017_attemptRetryAfter.ts';
 import { endpointHealthMigration } from './migrations/018_endpointHealth.ts';
+import { endpointRateLimitMigration } from './migrations/019_endpointRateLimit.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -38,4 +39,5 @@ export const migrations: Record<string, Migration> = {
   '016_destination_credentials': destinationCredentialsMigration,
   '017_attempt_retry_after': attemptRetryAfterMigration,
   '018_endpoint_health': endpointHealthMigration,
+  '019_endpoint_rate_limit': endpointRateLimitMigration,
 };

@@ -28,6 +28,8 @@ export type WebhookTables = {
     failing_since: NullableTimestamp;
     failed_deliveries: Generated<number>;
     failure_warned_at: NullableTimestamp;
+    /** migrations/019_endpointRateLimit.ts; null: no limit. */
+    rate_limit_per_second: ColumnType<number | null, number | null | undefined, number | null>;
     created_at: Timestamp;
     updated_at: Timestamp;
   };
@@ -69,6 +71,11 @@ export type WebhookTables = {
     error_message: string | null;
     /** migrations/017_attemptRetryAfter.ts (pg returns bigint as text). */
     retry_after_s: ColumnType<string | null, number | null | undefined, number | null>;
+  };
+  webhook_rate_buckets: {
+    endpoint_id: string;
+    tokens: number;
+    refreshed_at: Timestamp;
   };
   webhook_notifications: {
     notification_id: string;

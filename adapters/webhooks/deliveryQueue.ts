@@ -62,9 +62,14 @@ const claim = async (db: Kysely<Database>, request: ClaimRequest): Promise<Lease
   const { now, room, perEndpointBacklog: perEndpoint } = request;
   const heldIds = request.held.map((h) => h.endpointId);
   const heldCounts = request.held.map((h) => h.n);
-  const statement = sql<LeasedDelivery>`
+  const statement = (limits: readonly Allowance[]) => sql<LeasedDelivery>`
     with recursive held as (
       select * from unnest(${heldIds}::text[], ${heldCounts}::int[]) as h(endpoint_id, n)
+    ),
+    -- Rate-limited endpoints: the whole tokens their bucket holds now (rateLimits below).
+    limits as (
+      select * from unnest(${limits.map((l) => l.endpointId)}::text[],
+        ${limits.map((l) => l.n)}::int[]) as l(endpoint_id, n)
     ),
     -- The endpoints that have pending rows, each found by one step down the due index (a
     -- skip scan): a claim costs the endpoints with work, not every endpoint there is.
@@ -76,11 +81,14 @@ const claim = async (db: Kysely<Database>, request: ClaimRequest): Promise<Lease
       from waiting w where w.endpoint_id is not null
     ),
     free as (
-      select e.endpoint_id, ${perEndpoint}::int - coalesce(h.n, 0) as n
+      select e.endpoint_id,
+        least(${perEndpoint}::int - coalesce(h.n, 0), coalesce(l.n, ${perEndpoint}::int)) as n
       from waiting w
       join webhook_endpoints e on e.endpoint_id = w.endpoint_id
       left join held h on h.endpoint_id = e.endpoint_id
-      where e.enabled and ${perEndpoint}::int - coalesce(h.n, 0) > 0
+      left join limits l on l.endpoint_id = e.endpoint_id
+      where e.enabled
+        and least(${perEndpoint}::int - coalesce(h.n, 0), coalesce(l.n, ${perEndpoint}::int)) > 0
       order by random()
     ),
     due as (
@@ -113,8 +121,9 @@ const claim = async (db: Kysely<Database>, request: ClaimRequest): Promise<Lease
     ranked as (
       select c.delivery_id,
         row_number() over (partition by c.endpoint_id order by c.next_attempt_at) as rn,
-        ${perEndpoint}::int - coalesce(h.n, 0) as free
+        least(${perEndpoint}::int - coalesce(h.n, 0), coalesce(l.n, ${perEndpoint}::int)) as free
       from candidates c left join held h on h.endpoint_id = c.endpoint_id
+        left join limits l on l.endpoint_id = c.endpoint_id
     )
     update webhook_deliveries d
     set status = 'delivering', lease_expires_at = ${request.leaseExpiresAt},
@@ -129,12 +138,59 @@ const claim = async (db: Kysely<Database>, request: ClaimRequest): Promise<Lease
   // its limit. With statistics older than the backlog (a burst, an outage, autovacuum not yet
   // round) the planner otherwise fetched every due row, sorted them all (spilling to disk) and
   // kept the first thousand, for every claim (BENCHMARKS.md has the figures).
-  const result = await db.transaction().execute(async (tx) => {
+  return db.transaction().execute(async (tx) => {
     await sql`select set_config('enable_seqscan', 'off', true),
       set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)`.execute(tx);
-    return statement.execute(tx);
+    const buckets = await rateLimits(tx, now);
+    const { rows } = await statement(buckets).execute(tx);
+    if (buckets.length > 0) await spend(tx, buckets, rows, now);
+    return rows;
   });
-  return result.rows;
+};
+
+type Allowance = { endpointId: string; n: number; available: number };
+
+/**
+ * The token buckets of the enabled rate-limited endpoints, locked to this claim's commit, so
+ * the claims of every worker process spend from the same tokens one after another: each bucket
+ * refills at `rate` tokens a second up to `rate`, and a claim leases at most its whole tokens
+ * of an endpoint's rows. Rows that find no token stay pending, due, for a later claim.
+ */
+const rateLimits = async (tx: Kysely<Database>, now: Date): Promise<Allowance[]> => {
+  const { rows } = await sql<{
+    endpoint_id: string;
+    rate: number;
+    tokens: number;
+    refreshed_at: Date;
+  }>`select b.endpoint_id, e.rate_limit_per_second as rate, b.tokens, b.refreshed_at
+    from webhook_rate_buckets b join webhook_endpoints e on e.endpoint_id = b.endpoint_id
+    where e.enabled and e.rate_limit_per_second is not null
+    order by b.endpoint_id
+    for no key update of b`.execute(tx);
+  return rows.map((row) => {
+    // Another process's clock may be a little ahead: time never runs backwards for a bucket.
+    const elapsedS = Math.max(0, (now.getTime() - row.refreshed_at.getTime()) / 1000);
+    const available = Math.min(row.rate, row.tokens + elapsedS * row.rate);
+    return { endpointId: row.endpoint_id, n: Math.floor(available), available };
+  });
+};
+
+/** What the claim leased of each limited endpoint comes off its bucket. */
+const spend = async (
+  tx: Kysely<Database>,
+  buckets: readonly Allowance[],
+  leased: readonly LeasedDelivery[],
+  now: Date,
+): Promise<void> => {
+  const used = new Map<string, number>();
+  for (const row of leased) used.set(row.endpoint_id, (used.get(row.endpoint_id) ?? 0) + 1);
+  await sql`
+    update webhook_rate_buckets b
+    set tokens = greatest(0, v.tokens), refreshed_at = greatest(b.refreshed_at, ${now})
+    from unnest(${buckets.map((b) => b.endpointId)}::text[],
+      ${buckets.map((b) => b.available - (used.get(b.endpointId) ?? 0))}::float8[])
+      as v(endpoint_id, tokens)
+    where b.endpoint_id = v.endpoint_id`.execute(tx);
 };
 
 /** One transaction: one statement for the outcomes and their attempts, then 410s and notifications. */

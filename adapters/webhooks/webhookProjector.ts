@@ -92,6 +92,7 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
         'events',
         'url',
         'url_userinfo_encrypted',
+        'rate_limit_per_second',
         'secret_encrypted',
         'previous_secret_encrypted',
         'previous_secret_expires_at',
@@ -113,7 +114,11 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
         if (endpoint.program_id !== envelope.program_id) continue;
         if (!subscribes(endpoint.events, envelope.type)) continue;
         const deliveryId = newTimeOrderedId('webhookDelivery', now.getTime());
-        const leasedTo = handoff?.take(endpoint.endpoint_id) ? handoff : null;
+        // A rate-limited endpoint's rows go through the claims, which spend its shared tokens.
+        const leasedTo =
+          endpoint.rate_limit_per_second === null && handoff?.take(endpoint.endpoint_id)
+            ? handoff
+            : null;
         deliveries.push({
           delivery_id: deliveryId,
           program_id: envelope.program_id,

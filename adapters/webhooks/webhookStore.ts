@@ -28,6 +28,8 @@ export type WebhookEndpoint = {
   disabledCode: string | null;
   /** The first failed attempt since the last delivered one; null while healthy. */
   failingSince: Date | null;
+  /** Deliveries per second at most, across every worker process; null: no limit. */
+  rateLimitPerSecond: number | null;
   /** While set and in the future, the previous secret still signs (rotation overlap). */
   previousSecretExpiresAt: Date | null;
   createdAt: Date;
@@ -46,6 +48,8 @@ export type WebhookStoreOptions = {
 
 export type EndpointChanges = {
   url?: string;
+  /** null removes the limit. */
+  rateLimitPerSecond?: number | null;
   events?: string[];
   description?: string;
   /** Re-enabling clears `disabledReason`. */
@@ -64,6 +68,7 @@ const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({
   disabledReason: row.disabled_reason,
   disabledCode: row.disabled_code,
   failingSince: row.failing_since,
+  rateLimitPerSecond: row.rate_limit_per_second,
   previousSecretExpiresAt: row.previous_secret_expires_at,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
@@ -117,65 +122,61 @@ const storedUrl = (
   };
 };
 
-/** Endpoints and their secrets (encrypted at rest, shown only on creation, reveal and rotation). */
-const endpoints = ({ db, secretKey, clock, randomBytes, overlapMs }: StoreContext) => ({
-  /** Creates an enabled endpoint; the plain secret is returned once here (and by revealSecret). */
-  async createEndpoint(
-    input: {
-      programId: string;
-      url: string;
-      events: string[];
-      description?: string;
-    },
-    executor: Kysely<Database> = db,
-  ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
-    const secret = newWebhookSecret(randomBytes);
-    const now = clock.now();
-    const row = await executor
-      .insertInto('webhook_endpoints')
-      .values({
-        endpoint_id: newId('webhookEndpoint'),
-        program_id: input.programId,
-        ...storedUrl(input.url, secretKey, randomBytes),
-        description: input.description ?? '',
-        events: input.events,
-        enabled: true,
-        secret_encrypted: encryptSecret(secret, secretKey, { randomBytes }),
-        previous_secret_encrypted: null,
-        previous_secret_expires_at: null,
-        disabled_reason: null,
-        created_at: now,
-        updated_at: now,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return { endpoint: toEndpoint(row), secret };
-  },
-
-  async listEndpoints(programId: string): Promise<WebhookEndpoint[]> {
-    const rows = await db
-      .selectFrom('webhook_endpoints')
-      .selectAll()
-      .where('program_id', '=', programId)
-      .orderBy('seq')
+/**
+ * The endpoint's token bucket (migrations/019_endpointRateLimit.ts): made full when a limit is
+ * set, cut down to a lower limit, removed with the limit.
+ */
+const setRateBucket = async (
+  executor: Kysely<Database>,
+  endpointId: string,
+  rate: number | null,
+  now: Date,
+): Promise<void> => {
+  if (rate === null) {
+    await executor
+      .deleteFrom('webhook_rate_buckets')
+      .where('endpoint_id', '=', endpointId)
       .execute();
-    return rows.map(toEndpoint);
-  },
+    return;
+  }
+  await sql`insert into webhook_rate_buckets (endpoint_id, tokens, refreshed_at)
+    values (${endpointId}, ${rate}, ${now})
+    on conflict (endpoint_id) do update set tokens = least(webhook_rate_buckets.tokens, ${rate})`.execute(
+    executor,
+  );
+};
 
-  async getEndpoint(programId: string, endpointId: string): Promise<WebhookEndpoint | null> {
-    const row = await endpointRow(db, programId, endpointId);
-    return row ? toEndpoint(row) : null;
-  },
-
-  async updateEndpoint(
-    programId: string,
-    endpointId: string,
-    changes: EndpointChanges,
-  ): Promise<WebhookEndpoint | null> {
-    const row = await db
+/** Changes an endpoint (and its rate bucket) in one transaction; null when there is none. */
+const updateEndpoint = (
+  { db, secretKey, clock, randomBytes }: StoreContext,
+  programId: string,
+  endpointId: string,
+  changes: EndpointChanges,
+): Promise<WebhookEndpoint | null> => {
+  return db.transaction().execute(async (tx) => {
+    const now = clock.now();
+    const url =
+      changes.url === undefined ? undefined : storedUrl(changes.url, secretKey, randomBytes);
+    // The URL as shown (no password) sent back unchanged, as an edit form does: the stored
+    // credentials stay. A new URL brings its own, or none.
+    const keepCredentials =
+      url !== undefined &&
+      url.url_userinfo_encrypted === null &&
+      (
+        await tx
+          .selectFrom('webhook_endpoints')
+          .select('url')
+          .where('program_id', '=', programId)
+          .where('endpoint_id', '=', endpointId)
+          .executeTakeFirst()
+      )?.url === url.url;
+    const row = await tx
       .updateTable('webhook_endpoints')
       .set({
-        ...(changes.url !== undefined && storedUrl(changes.url, secretKey, randomBytes)),
+        ...(url !== undefined && (keepCredentials ? { url: url.url } : url)),
+        ...(changes.rateLimitPerSecond !== undefined && {
+          rate_limit_per_second: changes.rateLimitPerSecond,
+        }),
         ...(changes.events !== undefined && { events: changes.events }),
         ...(changes.description !== undefined && { description: changes.description }),
         ...(changes.enabled !== undefined && { enabled: changes.enabled }),
@@ -187,74 +188,142 @@ const endpoints = ({ db, secretKey, clock, randomBytes, overlapMs }: StoreContex
           failed_deliveries: 0,
           failure_warned_at: null,
         }),
-        updated_at: clock.now(),
+        updated_at: now,
       })
       .where('program_id', '=', programId)
       .where('endpoint_id', '=', endpointId)
       .returningAll()
       .executeTakeFirst();
-    return row ? toEndpoint(row) : null;
-  },
+    if (!row) return null;
+    if (changes.rateLimitPerSecond !== undefined)
+      await setRateBucket(tx, row.endpoint_id, row.rate_limit_per_second, now);
+    return toEndpoint(row);
+  });
+};
 
-  /**
-   * Deletes the endpoint with its deliveries and attempts; envelopes stay (other endpoints).
-   * Each statement waits for the writers that locked what it deletes, then sees what they
-   * committed: the endpoint row for a projector batch that read it (FOR KEY SHARE), so its
-   * deliveries are deleted too; the delivery rows for an attempt record (FOR KEY SHARE), so its
-   * attempts are deleted after them.
-   */
-  async deleteEndpoint(programId: string, endpointId: string): Promise<boolean> {
-    return db.transaction().execute(async (tx) => {
-      const result = await tx
-        .deleteFrom('webhook_endpoints')
+/** Endpoints and their secrets (encrypted at rest, shown only on creation, reveal and rotation). */
+const endpoints = (context: StoreContext) => {
+  const { db, secretKey, clock, randomBytes, overlapMs } = context;
+  return {
+    /** Creates an enabled endpoint; the plain secret is returned once here (and by revealSecret). */
+    async createEndpoint(
+      input: {
+        programId: string;
+        url: string;
+        events: string[];
+        description?: string;
+        rateLimitPerSecond?: number | null;
+      },
+      executor: Kysely<Database> = db,
+    ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
+      const secret = newWebhookSecret(randomBytes);
+      const now = clock.now();
+      const row = await executor
+        .insertInto('webhook_endpoints')
+        .values({
+          endpoint_id: newId('webhookEndpoint'),
+          program_id: input.programId,
+          ...storedUrl(input.url, secretKey, randomBytes),
+          rate_limit_per_second: input.rateLimitPerSecond ?? null,
+          description: input.description ?? '',
+          events: input.events,
+          enabled: true,
+          secret_encrypted: encryptSecret(secret, secretKey, { randomBytes }),
+          previous_secret_encrypted: null,
+          previous_secret_expires_at: null,
+          disabled_reason: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await setRateBucket(executor, row.endpoint_id, row.rate_limit_per_second, now);
+      return { endpoint: toEndpoint(row), secret };
+    },
+
+    async listEndpoints(programId: string): Promise<WebhookEndpoint[]> {
+      const rows = await db
+        .selectFrom('webhook_endpoints')
+        .selectAll()
+        .where('program_id', '=', programId)
+        .orderBy('seq')
+        .execute();
+      return rows.map(toEndpoint);
+    },
+
+    async getEndpoint(programId: string, endpointId: string): Promise<WebhookEndpoint | null> {
+      const row = await endpointRow(db, programId, endpointId);
+      return row ? toEndpoint(row) : null;
+    },
+
+    updateEndpoint(
+      programId: string,
+      endpointId: string,
+      changes: EndpointChanges,
+    ): Promise<WebhookEndpoint | null> {
+      return updateEndpoint(context, programId, endpointId, changes);
+    },
+
+    /**
+     * Deletes the endpoint with its deliveries and attempts; envelopes stay (other endpoints).
+     * Each statement waits for the writers that locked what it deletes, then sees what they
+     * committed: the endpoint row for a projector batch that read it (FOR KEY SHARE), so its
+     * deliveries are deleted too; the delivery rows for an attempt record (FOR KEY SHARE), so its
+     * attempts are deleted after them.
+     */
+    async deleteEndpoint(programId: string, endpointId: string): Promise<boolean> {
+      return db.transaction().execute(async (tx) => {
+        const result = await tx
+          .deleteFrom('webhook_endpoints')
+          .where('program_id', '=', programId)
+          .where('endpoint_id', '=', endpointId)
+          .executeTakeFirst();
+        if (result.numDeletedRows === 0n) return false;
+        const deliveries = await tx
+          .deleteFrom('webhook_deliveries')
+          .where('endpoint_id', '=', endpointId)
+          .returning('delivery_id')
+          .execute();
+        const ids = deliveries.map((d) => d.delivery_id);
+        await sql`delete from webhook_attempts where delivery_id = any(${ids}::text[])`.execute(tx);
+        return true;
+      });
+    },
+
+    async revealSecret(programId: string, endpointId: string): Promise<string | null> {
+      const row = await endpointRow(db, programId, endpointId);
+      return row ? decryptSecret(row.secret_encrypted, secretKey) : null;
+    },
+
+    /**
+     * A new secret signs from now on; the old one keeps signing beside it (a second
+     * `webhook-signature` entry) until `previousSecretExpiresAt`, so receivers can switch without
+     * a gap. `X-Incentable-Signature` carries only the current secret's HMAC.
+     */
+    async rotateSecret(
+      programId: string,
+      endpointId: string,
+      executor: Kysely<Database> = db,
+    ): Promise<{ secret: string; previousSecretExpiresAt: Date } | null> {
+      const secret = newWebhookSecret(randomBytes);
+      const now = clock.now();
+      const expiresAt = new Date(now.getTime() + overlapMs);
+      const row = await executor
+        .updateTable('webhook_endpoints')
+        .set((eb) => ({
+          previous_secret_encrypted: eb.ref('secret_encrypted'),
+          previous_secret_expires_at: expiresAt,
+          secret_encrypted: encryptSecret(secret, secretKey, { randomBytes }),
+          updated_at: now,
+        }))
         .where('program_id', '=', programId)
         .where('endpoint_id', '=', endpointId)
+        .returning('endpoint_id')
         .executeTakeFirst();
-      if (result.numDeletedRows === 0n) return false;
-      const deliveries = await tx
-        .deleteFrom('webhook_deliveries')
-        .where('endpoint_id', '=', endpointId)
-        .returning('delivery_id')
-        .execute();
-      const ids = deliveries.map((d) => d.delivery_id);
-      await sql`delete from webhook_attempts where delivery_id = any(${ids}::text[])`.execute(tx);
-      return true;
-    });
-  },
-
-  async revealSecret(programId: string, endpointId: string): Promise<string | null> {
-    const row = await endpointRow(db, programId, endpointId);
-    return row ? decryptSecret(row.secret_encrypted, secretKey) : null;
-  },
-
-  /**
-   * A new secret signs from now on; the old one keeps signing beside it (a second
-   * `webhook-signature` entry) until `previousSecretExpiresAt`, so receivers can switch without
-   * a gap. `X-Incentable-Signature` carries only the current secret's HMAC.
-   */
-  async rotateSecret(
-    programId: string,
-    endpointId: string,
-    executor: Kysely<Database> = db,
-  ): Promise<{ secret: string; previousSecretExpiresAt: Date } | null> {
-    const secret = newWebhookSecret(randomBytes);
-    const now = clock.now();
-    const expiresAt = new Date(now.getTime() + overlapMs);
-    const row = await executor
-      .updateTable('webhook_endpoints')
-      .set((eb) => ({
-        previous_secret_encrypted: eb.ref('secret_encrypted'),
-        previous_secret_expires_at: expiresAt,
-        secret_encrypted: encryptSecret(secret, secretKey, { randomBytes }),
-        updated_at: now,
-      }))
-      .where('program_id', '=', programId)
-      .where('endpoint_id', '=', endpointId)
-      .returning('endpoint_id')
-      .executeTakeFirst();
-    return row ? { secret, previousSecretExpiresAt: expiresAt } : null;
-  },
-});
+      return row ? { secret, previousSecretExpiresAt: expiresAt } : null;
+    },
+  };
+};
 
 /** Inserts one delivery of an envelope for an endpoint, in the next free series. */
 const queueDelivery = async (

@@ -38,11 +38,18 @@ const urlField = wireString().min(1).max(2048).meta({
     'An http(s) URL that receives a signed POST, or a broker destination: amqp(s)://user:pass@host:5672/vhost?exchange=NAME (RabbitMQ, routing key = event type) or nats://host:4222?subject=PREFIX (NATS JetStream, subject PREFIX.<event type>). Broker credentials are stored encrypted and never returned.',
 });
 
+/** Deliveries per second at most, counted across every worker process; null: no limit. */
+const rateLimitField = z.number().int().min(1).max(10_000).nullable().meta({
+  description:
+    'At most this many deliveries a second to the endpoint, across every worker process; those above it wait (they are not failed). null: no limit.',
+});
+
 export const createEndpointSchema = z
   .strictObject({
     url: urlField,
     events: eventsField,
     description: description.optional(),
+    rate_limit_per_second: rateLimitField.optional(),
   })
   .meta({ id: 'CreateWebhookEndpoint' });
 export const updateEndpointSchema = z
@@ -51,6 +58,7 @@ export const updateEndpointSchema = z
     events: eventsField,
     description,
     enabled: z.boolean(),
+    rate_limit_per_second: rateLimitField,
   })
   .partial()
   .meta({ id: 'UpdateWebhookEndpoint' });
@@ -88,6 +96,7 @@ export const endpointView = (e: WebhookEndpoint) => ({
   disabled_reason: e.disabledReason,
   disabled_code: e.disabledCode,
   failing_since: e.failingSince?.toISOString() ?? null,
+  rate_limit_per_second: e.rateLimitPerSecond,
   previous_secret_expires_at: e.previousSecretExpiresAt?.toISOString() ?? null,
   created_at: e.createdAt.toISOString(),
   updated_at: e.updatedAt.toISOString(),
@@ -155,6 +164,7 @@ const addEndpointRoutes = (router: Router, deps: WebhookRouteDeps): void => {
           url: body.url,
           events: body.events,
           description: body.description ?? '',
+          rateLimitPerSecond: body.rate_limit_per_second ?? null,
         },
         tx,
       );
@@ -176,7 +186,11 @@ const addEndpointRoutes = (router: Router, deps: WebhookRouteDeps): void => {
     if (!endpoint) return;
     const body = parse(updateEndpointSchema, req.body, res);
     if (!body || (body.url !== undefined && !checkUrl(body.url, res, deps.network))) return;
-    const updated = await webhooks.updateEndpoint(programOf(res), endpoint.endpointId, body);
+    const { rate_limit_per_second: rateLimitPerSecond, ...changes } = body;
+    const updated = await webhooks.updateEndpoint(programOf(res), endpoint.endpointId, {
+      ...changes,
+      ...(rateLimitPerSecond !== undefined && { rateLimitPerSecond }),
+    });
     if (!updated)
       return sendError(res, 404, {
         code: 'not_found',

@@ -1,4 +1,4 @@
-import { catalogue, webhookEventTypes } from '../../../delivery/catalogue.ts';
+import { catalogue } from '../../../delivery/catalogue.ts';
 import type { DashboardQueries } from '../../db/dashboardQueries.ts';
 import type {
   WebhookAttempt,
@@ -139,120 +139,6 @@ export const webhooksPage = (view: {
             </div>`
       }
     </section>`;
-
-export type EndpointFormValues = {
-  url: string;
-  description: string;
-  events: string[];
-};
-
-export type FormError = { field: 'url' | 'events' | 'description' | null; message: string };
-
-const fieldError = (error: FormError | null, field: FormError['field'], id: string): SafeHtml =>
-  error && error.field === field
-    ? html`<p class="field-error" id="${id}">${error.message}</p>`
-    : html``;
-
-/** Add Endpoint and Edit: URL, description, the events grouped as in the docs, select all. */
-export const endpointForm = (view: {
-  action: string;
-  submitLabel: string;
-  csrfToken: string;
-  values: EndpointFormValues;
-  error: FormError | null;
-  cancelHref: string;
-}): SafeHtml => {
-  const chosen = new Set(view.values.events.includes('*') ? webhookEventTypes : view.values.events);
-  const all = webhookEventTypes.every((t) => chosen.has(t));
-  const invalid = (field: FormError['field']) =>
-    view.error?.field === field && html`aria-invalid="true"`;
-  return html`${view.error && html`<div class="flash flash-error" role="alert">${view.error.message}</div>`}
-    <form class="form" method="post" action="${view.action}" novalidate>
-      ${csrfField(view.csrfToken)}
-      <div class="field">
-        <label for="url">Endpoint URL</label>
-        <input
-          id="url"
-          name="url"
-          type="url"
-          inputmode="url"
-          required
-          maxlength="2048"
-          autocomplete="off"
-          spellcheck="false"
-          placeholder="https://example.com/webhooks/incentable"
-          value="${view.values.url}"
-          aria-describedby="url-hint${view.error?.field === 'url' ? ' url-error' : ''}"
-          ${invalid('url')}
-        />
-        <p class="hint" id="url-hint">
-          We send a POST with a JSON body to this URL (https in production), or publish to a broker:
-          <code>amqp://user:pass@host/vhost?exchange=NAME</code> (RabbitMQ) or
-          <code>nats://host:4222?subject=PREFIX</code> (NATS JetStream). Broker credentials are
-          stored encrypted and never shown again.
-        </p>
-        ${fieldError(view.error, 'url', 'url-error')}
-      </div>
-      <div class="field">
-        <label for="description">Description <span class="muted">(optional)</span></label>
-        <textarea
-          id="description"
-          name="description"
-          rows="2"
-          maxlength="500"
-          ${invalid('description')}
-        >
-${view.values.description}</textarea>
-        ${fieldError(view.error, 'description', 'description-error')}
-      </div>
-      <fieldset
-        class="events"
-        ${view.error?.field === 'events' && html`aria-describedby="events-error"`}
-      >
-        <legend>Events to receive</legend>
-        ${fieldError(view.error, 'events', 'events-error')}
-        <div class="check check-all">
-          <input
-            type="checkbox"
-            id="events-all"
-            name="all_events"
-            value="on"
-            ${all && html`checked`}
-            data-select-all="events"
-          />
-          <label for="events-all">Select all events</label>
-        </div>
-        <div class="groups">
-          ${catalogue.map((group) => {
-            const groupId = group.name.toLowerCase().replace(/\W+/g, '-');
-            return html`<fieldset class="group">
-              <legend>${group.name}</legend>
-              ${group.entries.map(
-                (entry) =>
-                  html`<div class="check">
-                    <input
-                      type="checkbox"
-                      id="event-${entry.type}"
-                      name="events"
-                      value="${entry.type}"
-                      ${chosen.has(entry.type) && html`checked`}
-                      aria-describedby="desc-${entry.type}"
-                      data-group="${groupId}"
-                    />
-                    <label for="event-${entry.type}"><code>${entry.type}</code></label>
-                    <p class="hint" id="desc-${entry.type}">${entry.description}</p>
-                  </div>`,
-              )}
-            </fieldset>`;
-          })}
-        </div>
-      </fieldset>
-      <div class="actions">
-        <button type="submit" class="button button-primary">${view.submitLabel}</button>
-        <a class="button button-quiet" href="${view.cancelHref}">Cancel</a>
-      </div>
-    </form>`;
-};
 
 /** The secret in a read-only field (selectable without script) with a Copy button (script). */
 export const secretBox = (options: { secret: string; label: string; hint: string }): SafeHtml =>
@@ -414,6 +300,72 @@ const deliveryCard = (entry: DeliveryEntry, endpointId: string, csrfToken: strin
   </li>`;
 };
 
+/** What the endpoint page says of the endpoint, before its delivery log. */
+const endpointFacts = (e: WebhookEndpoint, health: Health | undefined, now: Date): SafeHtml =>
+  html`<dl class="facts">
+    <div>
+      <dt>URL</dt>
+      <dd class="url" data-field="url">${e.url}</dd>
+    </div>
+    <div>
+      <dt>Destination</dt>
+      <dd data-field="destination">${destinationLabel(e.url)}</dd>
+    </div>
+    <div>
+      <dt>Rate limit</dt>
+      <dd data-field="rate-limit">
+        ${
+          e.rateLimitPerSecond === null
+            ? html`<span class="muted">none</span>`
+            : `${number(e.rateLimitPerSecond)} deliveries per second`
+        }
+      </dd>
+    </div>
+    ${
+      e.enabled &&
+      e.failingSince &&
+      html`<div>
+        <dt>Failing since</dt>
+        <dd data-field="failing-since" class="text-bad">
+          ${timeOf(e.failingSince)}: every attempt since has failed. It is disabled once that has
+          lasted the disable time (WEBHOOK_DISABLE_AFTER, 5 days by default).
+        </dd>
+      </div>`
+    }
+    <div>
+      <dt>Description</dt>
+      <dd data-field="description">${e.description || html`<span class="muted">none</span>`}</dd>
+    </div>
+    <div>
+      <dt>Events</dt>
+      <dd data-field="events">${eventsText(e.events)}</dd>
+    </div>
+    <div>
+      <dt>State</dt>
+      <dd data-field="state">${enabledBadge(e)}</dd>
+    </div>
+    <div>
+      <dt>Health</dt>
+      <dd>${healthHint(health)}</dd>
+    </div>
+    <div>
+      <dt>Endpoint id</dt>
+      <dd class="mono">${e.endpointId}</dd>
+    </div>
+    <div>
+      <dt>Created</dt>
+      <dd>${timeOf(e.createdAt)}</dd>
+    </div>
+    ${
+      e.previousSecretExpiresAt &&
+      e.previousSecretExpiresAt > now &&
+      html`<div>
+        <dt>Previous secret</dt>
+        <dd>still signs until ${timeOf(e.previousSecretExpiresAt)}</dd>
+      </div>`
+    }
+  </dl>`;
+
 export const endpointPage = (view: {
   endpoint: WebhookEndpoint;
   csrfToken: string;
@@ -428,59 +380,7 @@ export const endpointPage = (view: {
   const e = view.endpoint;
   const href = endpointHref(e.endpointId);
   return html`${view.secret && secretBox({ secret: view.secret.value, label: view.secret.label, hint: view.secret.hint })}
-    <dl class="facts">
-      <div>
-        <dt>URL</dt>
-        <dd class="url" data-field="url">${e.url}</dd>
-      </div>
-      <div>
-        <dt>Destination</dt>
-        <dd data-field="destination">${destinationLabel(e.url)}</dd>
-      </div>
-      ${
-        e.enabled &&
-        e.failingSince &&
-        html`<div>
-          <dt>Failing since</dt>
-          <dd data-field="failing-since" class="text-bad">
-            ${timeOf(e.failingSince)}: every attempt since has failed. It is disabled once that has
-            lasted the disable time (WEBHOOK_DISABLE_AFTER, 5 days by default).
-          </dd>
-        </div>`
-      }
-      <div>
-        <dt>Description</dt>
-        <dd data-field="description">${e.description || html`<span class="muted">none</span>`}</dd>
-      </div>
-      <div>
-        <dt>Events</dt>
-        <dd data-field="events">${eventsText(e.events)}</dd>
-      </div>
-      <div>
-        <dt>State</dt>
-        <dd data-field="state">${enabledBadge(e)}</dd>
-      </div>
-      <div>
-        <dt>Health</dt>
-        <dd>${healthHint(view.health)}</dd>
-      </div>
-      <div>
-        <dt>Endpoint id</dt>
-        <dd class="mono">${e.endpointId}</dd>
-      </div>
-      <div>
-        <dt>Created</dt>
-        <dd>${timeOf(e.createdAt)}</dd>
-      </div>
-      ${
-        e.previousSecretExpiresAt &&
-        e.previousSecretExpiresAt > view.now &&
-        html`<div>
-          <dt>Previous secret</dt>
-          <dd>still signs until ${timeOf(e.previousSecretExpiresAt)}</dd>
-        </div>`
-      }
-    </dl>
+    ${endpointFacts(e, view.health, view.now)}
     <section class="panel" aria-labelledby="manage-heading">
       <h2 id="manage-heading">Manage</h2>
       <div class="button-row">

@@ -11,17 +11,15 @@ import {
   sessionOf,
   type DashboardContext,
 } from './context.ts';
+import { endpointForm, type EndpointFormValues, type FormError } from './endpointForm.ts';
 import {
   deleteConfirmPage,
   deliveryHref,
   deliveryPage,
-  endpointForm,
   endpointHref,
   endpointPage,
   webhooksBase,
   webhooksPage,
-  type EndpointFormValues,
-  type FormError,
 } from './webhookPages.ts';
 
 /** "Select all" stands for every type in the catalogue, so the form works without script. */
@@ -32,13 +30,23 @@ const endpointValues = (body: unknown): EndpointFormValues => ({
     formText(body, 'all_events') === 'on'
       ? [...webhookEventTypes]
       : formList(body, 'events').filter(isWebhookEventType),
+  rate_limit_per_second: rateLimitValue(formText(body, 'rate_limit_per_second').trim()),
 });
+
+/** Empty: no limit; digits: that number; anything else NaN, which the API's schema refuses. */
+const rateLimitValue = (text: string): number | null =>
+  text === '' ? null : /^\d{1,6}$/.test(text) ? Number(text) : Number.NaN;
 
 const firstIssue = (issues: { path: PropertyKey[]; message: string }[]): FormError => {
   const issue = issues[0];
   const field = issue?.path[0];
   if (field === 'events') return { field, message: 'Select at least one event.' };
   if (field === 'url') return { field, message: 'Enter the endpoint URL.' };
+  if (field === 'rate_limit_per_second')
+    return {
+      field,
+      message: 'Enter a whole number of deliveries per second, 1 to 10,000, or leave it empty.',
+    };
   if (field === 'description')
     return { field, message: `Description ${issue?.message ?? 'is not valid'}.` };
   return { field: null, message: issue?.message ?? 'The form is not valid.' };
@@ -158,7 +166,7 @@ const endpointRoutes = (ctx: DashboardContext, router: Router): void => {
     await showForm(ctx, res, {
       ...addForm,
       cancelHref: webhooksBase,
-      values: { url: '', description: '', events: [] },
+      values: { url: '', description: '', events: [], rate_limit_per_second: null },
       error: null,
     });
   });
@@ -172,6 +180,7 @@ const endpointRoutes = (ctx: DashboardContext, router: Router): void => {
       url: values.url,
       events: values.events,
       description: values.description,
+      rateLimitPerSecond: values.rate_limit_per_second,
     });
     sessionOf(res).flash = {
       kind: 'secret',
@@ -198,7 +207,12 @@ const endpointRoutes = (ctx: DashboardContext, router: Router): void => {
     if (!endpoint) return next();
     await showForm(ctx, res, {
       ...editForm(endpointHref(endpoint.endpointId)),
-      values: { url: endpoint.url, description: endpoint.description, events: endpoint.events },
+      values: {
+        url: endpoint.url,
+        description: endpoint.description,
+        events: endpoint.events,
+        rate_limit_per_second: endpoint.rateLimitPerSecond,
+      },
       error: null,
     });
   });
@@ -210,7 +224,11 @@ const endpointRoutes = (ctx: DashboardContext, router: Router): void => {
     const values = endpointValues(req.body);
     const error = checkEndpoint(ctx, values, true);
     if (error) return showForm(ctx, res, { ...editForm(href), values, error });
-    await ctx.webhooks.updateEndpoint(programIdOf(res), endpoint.endpointId, values);
+    const { rate_limit_per_second: rateLimitPerSecond, ...changes } = values;
+    await ctx.webhooks.updateEndpoint(programIdOf(res), endpoint.endpointId, {
+      ...changes,
+      rateLimitPerSecond,
+    });
     sessionOf(res).flash = { kind: 'notice', message: 'Endpoint saved.' };
     redirect(res, href);
   });

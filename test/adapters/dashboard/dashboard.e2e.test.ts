@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { webhookEventTypes } from '../../../delivery/catalogue.ts';
 import {
   award,
@@ -226,6 +227,38 @@ describe('admin dashboard over HTTP', { skip: skipWithoutPostgres }, () => {
       assert.equal(page.text.includes(password), false);
       const list = await client.get('/dashboard/settings/webhooks');
       assert.equal(list.text.includes(password), false);
+
+      // Saving the edit form as shown (the URL without its password) keeps the credentials, and
+      // sets the rate limit.
+      const endpointPath = response.location!;
+      const edit = await client.get(`${endpointPath}/edit`);
+      assert.match(edit.text, /value="amqp:\/\/svc@127\.0\.0\.1:9\/\?exchange=loyalty"/);
+      const saved = await client.post(`${endpointPath}/edit`, {
+        _csrf: client.csrf(),
+        url: 'amqp://svc@127.0.0.1:9/?exchange=loyalty',
+        description: 'broker',
+        all_events: 'on',
+        rate_limit_per_second: '25',
+      });
+      assert.equal(saved.status, 303);
+      const endpointId = endpointPath.split('/').pop()!;
+      const stored = await sql<{ url_userinfo_encrypted: string | null; rate: number | null }>`
+        select url_userinfo_encrypted, rate_limit_per_second as rate from webhook_endpoints
+        where endpoint_id = ${endpointId}`.execute(app.runtime.database.db);
+      assert.ok(stored.rows[0]!.url_userinfo_encrypted, 'the credentials are kept');
+      assert.equal(stored.rows[0]!.rate, 25);
+      const shown = await client.get(endpointPath);
+      assert.match(shown.text, /data-field="rate-limit">\s*25 deliveries per second/);
+
+      const refused = await client.post(`${endpointPath}/edit`, {
+        _csrf: client.csrf(),
+        url: 'amqp://svc@127.0.0.1:9/?exchange=loyalty',
+        description: 'broker',
+        all_events: 'on',
+        rate_limit_per_second: 'fast',
+      });
+      assert.equal(refused.status, 400);
+      assert.match(refused.text, /id="rate_limit_per_second"[^>]*aria-invalid="true"/s);
     });
 
     it('shows the form again with the error when the URL is not valid', async () => {

@@ -114,6 +114,7 @@ export const startRuntime = async (
       : [];
 
   const generatedRootKey = await ensureRootKey(database.db, config.adminApiKey);
+  const closingStreams = new AbortController();
   const api =
     roles.has('api') && options.listen !== false
       ? await listenApi(config, {
@@ -142,6 +143,7 @@ export const startRuntime = async (
           webhooks,
           network: { allowPrivateNetworks: config.webhooks.allowPrivateNetworks },
           wakeDelivery: () => worker?.notify(),
+          closing: closingStreams.signal,
           metrics: metrics.registry,
           ready: () => ready(database, store),
           log: { error: (details, message) => log.error(details, message) },
@@ -161,6 +163,9 @@ export const startRuntime = async (
     generatedRootKey,
     stop: async () => {
       const deadline = startDeadline(config.shutdownTimeoutMs);
+      // Live webhook streams would hold the close up to the deadline: they end now, and their
+      // listeners resume from their cursor on another process.
+      closingStreams.abort();
       for (const task of tasks) await task.stop();
       // New connections are refused from here on; the requests and webhook POSTs under way
       // finish, or are cut at the deadline (a cut POST's delivery is pending again).

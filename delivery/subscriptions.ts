@@ -11,3 +11,22 @@ export const subscribes = (events: readonly string[], type: string): boolean =>
 /** The types an endpoint subscribes to, or 'every' when it takes every type. */
 export const subscribedTypes = (events: readonly string[]): readonly string[] | 'every' =>
   events.includes(allEvents) ? 'every' : events;
+
+/**
+ * A live listener's filter (`incentable listen --events points.awarded,member.*`): exact types,
+ * `*`, or a group's types as `<group>.*`. True when `pattern` is one of those forms and names at
+ * least one type of `types` (the catalogue's).
+ */
+export const isEventPattern = (pattern: string, types: readonly string[]): boolean =>
+  pattern === allEvents ||
+  (pattern.endsWith('.*')
+    ? types.some((type) => type.startsWith(pattern.slice(0, -1)))
+    : types.includes(pattern));
+
+export const matchesPatterns = (patterns: readonly string[], type: string): boolean =>
+  patterns.some(
+    (pattern) =>
+      pattern === allEvents ||
+      pattern === type ||
+      (pattern.endsWith('.*') && type.startsWith(pattern.slice(0, -1))),
+  );

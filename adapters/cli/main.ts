@@ -101,6 +101,7 @@ jobsCommand
 (await import('./audit.ts')).registerAuditCommands(program);
 (await import('./eventstore.ts')).registerEventStoreCommands(program);
 (await import('./keys.ts')).registerKeyCommands(program);
+(await import('./listen.ts')).registerListenCommand(program);
 (await import('./subscriptions.ts')).registerSubscriptionCommands(program);
 
 try {

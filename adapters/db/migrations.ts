@@ -18,6 +18,7 @@ import { destinationCredentialsMigration } from './migrations/016_destinationCre
 import { attemptRetryAfterMigration } from './migrations/017_attemptRetryAfter.ts';
 import { endpointHealthMigration } from './migrations/018_endpointHealth.ts';
 import { endpointRateLimitMigration } from './migrations/019_endpointRateLimit.ts';
+import { envelopeStreamMigration } from './migrations/020_envelopeStream.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   '017_attempt_retry_after': attemptRetryAfterMigration,
   '018_endpoint_health': endpointHealthMigration,
   '019_endpoint_rate_limit': endpointRateLimitMigration,
+  '020_envelope_stream': envelopeStreamMigration,
 };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import * as s from './schemas.ts';
 import * as w from './webhookRoutes.ts';
 import * as a from './auditRoutes.ts';
+import * as stream from './webhookStream.ts';
 
 type Operation = {
   method: 'get' | 'post' | 'patch' | 'delete';
@@ -344,6 +345,14 @@ export const operations: Operation[] = [
     path: '/v1/programs/{programId}/webhook-events',
     summary: 'Webhook events (envelopes) of the program',
     query: w.envelopeQuerySchema,
+    success: 200,
+  },
+  {
+    method: 'get',
+    path: '/v1/programs/{programId}/webhook-events/stream',
+    summary:
+      "The program's webhooks as they happen, as Server-Sent Events (event: webhook, id: cursor, data: {id, type, body}); resumes after Last-Event-ID or ?after=",
+    query: stream.streamQuerySchema,
     success: 200,
   },
   {

@@ -11,6 +11,7 @@ import type { IdempotencyStore } from '../../db/idempotencyStore.ts';
 import { hasControlCharacters } from '../../../domain/validation.ts';
 import { sendError } from './errors.ts';
 import { answerAtomically } from './idempotency.ts';
+import { addStreamRoute, type WebhookStreamDeps } from './webhookStream.ts';
 import { wireString } from './schemas.ts';
 import { idParam, parse, programOf } from './request.ts';
 
@@ -118,7 +119,7 @@ export const deliveryView = (d: WebhookDelivery) => ({
   updated_at: d.updatedAt.toISOString(),
 });
 
-export type WebhookRouteDeps = {
+export type WebhookRouteDeps = WebhookStreamDeps & {
   /** For the transactions that settle an Idempotency-Key with the write it answers for. */
   idempotencyKeys: Pick<IdempotencyStore, 'withinTransaction'>;
   webhooks: WebhookStore;
@@ -371,6 +372,7 @@ const addDeliveryRoutes = (router: Router, deps: WebhookRouteDeps): void => {
 /** Settings -> Webhooks, as an API: endpoints, secrets, test events, the delivery log, replay. */
 export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   const router = Router();
+  addStreamRoute(router, deps);
 
   router.get('/webhook-event-types', (_req, res) => {
     res.json({

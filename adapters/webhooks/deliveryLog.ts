@@ -71,6 +71,47 @@ const pageOf = <R extends { seq: number }, T>(
   };
 };
 
+/** The program's envelopes in the order they were made, after a cursor: the live stream's reads. */
+export const envelopeStream = (db: Kysely<Database>) => ({
+  /**
+   * The program's envelopes after `afterSeq`, oldest first, test events left out: the live
+   * stream's page. The single-active projector inserts them one batch at a time, so `seq` order
+   * is the order they became visible in, and a cursor never skips one committed later.
+   */
+  async envelopesAfter(
+    programId: string,
+    afterSeq: bigint,
+    limit: number,
+  ): Promise<{ seq: bigint; envelopeId: string; type: string; body: string }[]> {
+    const rows = await db
+      .selectFrom('webhook_envelopes')
+      .select(['seq', 'envelope_id', 'type', 'body'])
+      .where('program_id', '=', programId)
+      .where('is_test', '=', false)
+      .where(sql<boolean>`seq > ${afterSeq.toString()}::bigint`)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      seq: BigInt(r.seq),
+      envelopeId: r.envelope_id,
+      type: r.type,
+      body: r.body,
+    }));
+  },
+
+  /** The program's newest envelope's `seq` (0 when none): where a stream without a cursor starts. */
+  async lastEnvelopeSeq(programId: string): Promise<bigint> {
+    const row = await db
+      .selectFrom('webhook_envelopes')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .where('program_id', '=', programId)
+      .where('is_test', '=', false)
+      .executeTakeFirst();
+    return row?.seq === null || row?.seq === undefined ? 0n : BigInt(row.seq);
+  },
+});
+
 /**
  * The delivery log as the API and the dashboard read it: deliveries with their attempts, and the
  * envelopes (the exact bytes sent), newest first, each read scoped to its program.
@@ -181,44 +222,6 @@ export const deliveryLog = (db: Kysely<Database>) => ({
         retryAfterS: a.retry_after_s === null ? null : Number(a.retry_after_s),
       })),
     };
-  },
-
-  /**
-   * The program's envelopes after `afterSeq`, oldest first, test events left out: the live
-   * stream's page. The single-active projector inserts them one batch at a time, so `seq` order
-   * is the order they became visible in, and a cursor never skips one committed later.
-   */
-  async envelopesAfter(
-    programId: string,
-    afterSeq: bigint,
-    limit: number,
-  ): Promise<{ seq: bigint; envelopeId: string; type: string; body: string }[]> {
-    const rows = await db
-      .selectFrom('webhook_envelopes')
-      .select(['seq', 'envelope_id', 'type', 'body'])
-      .where('program_id', '=', programId)
-      .where('is_test', '=', false)
-      .where(sql<boolean>`seq > ${afterSeq.toString()}::bigint`)
-      .orderBy('seq')
-      .limit(limit)
-      .execute();
-    return rows.map((r) => ({
-      seq: BigInt(r.seq),
-      envelopeId: r.envelope_id,
-      type: r.type,
-      body: r.body,
-    }));
-  },
-
-  /** The program's newest envelope's `seq` (0 when none): where a stream without a cursor starts. */
-  async lastEnvelopeSeq(programId: string): Promise<bigint> {
-    const row = await db
-      .selectFrom('webhook_envelopes')
-      .select((eb) => eb.fn.max('seq').as('seq'))
-      .where('program_id', '=', programId)
-      .where('is_test', '=', false)
-      .executeTakeFirst();
-    return row?.seq === null || row?.seq === undefined ? 0n : BigInt(row.seq);
   },
 
   async listEnvelopes(query: {

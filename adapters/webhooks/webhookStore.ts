@@ -8,7 +8,7 @@ import { subscribedTypes } from '../../delivery/subscriptions.ts';
 import type { Database } from '../db/schema.ts';
 import { newId, newTimeOrderedId } from '../ids.ts';
 import type { WebhookTables } from '../db/webhookTables.ts';
-import { deliveryLog } from './deliveryLog.ts';
+import { deliveryLog, envelopeStream } from './deliveryLog.ts';
 
 export type { Page, WebhookAttempt, WebhookDelivery, WebhookEnvelope } from './deliveryLog.ts';
 
@@ -97,7 +97,12 @@ export const createWebhookStore = (options: WebhookStoreOptions) => {
     randomBytes: options.randomBytes ?? ((n: number) => new Uint8Array(cryptoRandomBytes(n))),
     overlapMs: options.rotationOverlapMs ?? 24 * 60 * 60 * 1000,
   };
-  return { ...endpoints(context), ...deliveryLog(options.db), ...requeue(context) };
+  return {
+    ...endpoints(context),
+    ...deliveryLog(options.db),
+    ...envelopeStream(options.db),
+    ...requeue(context),
+  };
 };
 
 const endpointRow = (db: Kysely<Database>, programId: string, endpointId: string) =>

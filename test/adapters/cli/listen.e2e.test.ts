@@ -36,8 +36,8 @@ const startCli = (args: string[]): Cli => {
   });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
   return { child, out: () => out, err: () => err };
 };
 
@@ -113,7 +113,10 @@ describe('incentable listen', { skip: skipWithoutPostgres }, () => {
       assert.equal(got.body, ours[i]!.body, 'the envelope bytes as stored');
       assert.ok(verifyWebhook(got.body, headerOf(got, 'x-incentable-signature'), secret));
       new Webhook(secret).verify(got.body, got.headers as Record<string, string>);
-      assert.equal(headerOf(got, 'x-incentable-event'), JSON.parse(got.body).type);
+      assert.equal(
+        headerOf(got, 'x-incentable-event'),
+        (JSON.parse(got.body) as { type: string }).type,
+      );
     }
     assert.match(cli.out(), /points\.awarded {2}evt_\S+ {2}-> 200 {2}\(\d+ ms\)/);
 

@@ -125,9 +125,7 @@ describe('webhook retries through the running service', { skip: skipWithoutPostg
           enabled: boolean;
           disabled_reason: string | null;
           disabled_code: string | null;
-        }>(
-          `/v1/programs/${program.id}/webhook-endpoints/${endpoint.id}`,
-        ),
+        }>(`/v1/programs/${program.id}/webhook-endpoints/${endpoint.id}`),
         200,
       ).body;
     return { receiver, program, endpoint, notificationEmail, deliveries, endpointView };

@@ -46,6 +46,9 @@ export type LeasedDelivery = {
   secret_encrypted: string;
   previous_secret_encrypted: string | null;
   previous_secret_expires_at: Date | null;
+  /** On an ordered endpoint: whose events this keeps in order, and its place (text); else null. */
+  subject: string | null;
+  sequence: string | null;
 };
 
 /** A leased delivery in a worker's memory, with the lease it holds it under (epoch ms). */

@@ -71,5 +71,10 @@ export const signedHeaders = (options: {
     'x-incentable-delivery': delivery.delivery_id,
     ...signStandard({ id: delivery.envelope_id, sentAt, body: delivery.body }, keys),
     ...(delivery.is_test && { 'x-incentable-test': 'true' }),
+    ...(delivery.sequence !== null &&
+      delivery.subject !== null && {
+        'x-incentable-subject': delivery.subject,
+        'x-incentable-sequence': delivery.sequence,
+      }),
   };
 };

@@ -19,6 +19,7 @@ import { attemptRetryAfterMigration } from './migrations/017_attemptRetryAfter.t
 import { endpointHealthMigration } from './migrations/018_endpointHealth.ts';
 import { endpointRateLimitMigration } from './migrations/019_endpointRateLimit.ts';
 import { envelopeStreamMigration } from './migrations/020_envelopeStream.ts';
+import { orderedEndpointsMigration } from './migrations/021_orderedEndpoints.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -42,4 +43,5 @@ export const migrations: Record<string, Migration> = {
   '018_endpoint_health': endpointHealthMigration,
   '019_endpoint_rate_limit': endpointRateLimitMigration,
   '020_envelope_stream': envelopeStreamMigration,
+  '021_ordered_endpoints': orderedEndpointsMigration,
 };

@@ -30,6 +30,8 @@ export type WebhookTables = {
     failure_warned_at: NullableTimestamp;
     /** migrations/019_endpointRateLimit.ts; null: no limit. */
     rate_limit_per_second: ColumnType<number | null, number | null | undefined, number | null>;
+    /** migrations/021_orderedEndpoints.ts */
+    ordering: Generated<'unordered' | 'ordered'>;
     created_at: Timestamp;
     updated_at: Timestamp;
   };
@@ -57,8 +59,16 @@ export type WebhookTables = {
     lease_owner: string | null;
     last_status: number | null;
     last_error: string | null;
+    /** migrations/021_orderedEndpoints.ts; bigint, read back as text. */
+    subject: ColumnType<string | null, string | null | undefined, string | null>;
+    sequence: ColumnType<string | null, string | null | undefined, string | null>;
     created_at: Timestamp;
     updated_at: Timestamp;
+  };
+  webhook_subject_sequences: {
+    endpoint_id: string;
+    subject: string;
+    last_sequence: string;
   };
   webhook_attempts: {
     delivery_id: string;

@@ -98,6 +98,11 @@ const claim = async (db: Kysely<Database>, request: ClaimRequest): Promise<Lease
         from webhook_deliveries d
         where d.endpoint_id = f.endpoint_id and d.status = 'pending'
           and d.next_attempt_at <= ${now}
+          -- An ordered endpoint's delivery waits for the one before it in its subject.
+          and (d.sequence is null or not exists (
+            select 1 from webhook_deliveries p
+            where p.endpoint_id = d.endpoint_id and p.subject = d.subject
+              and p.sequence < d.sequence and p.status in ('pending', 'delivering')))
         order by d.next_attempt_at
         limit least(f.n, ${room}::int)
         for update of d skip locked
@@ -133,7 +138,7 @@ const claim = async (db: Kysely<Database>, request: ClaimRequest): Promise<Lease
       and v.envelope_id = d.envelope_id and e.endpoint_id = d.endpoint_id
     returning d.delivery_id, d.program_id, d.endpoint_id, d.envelope_id, d.attempts,
       v.type, v.body, v.is_test, e.url, e.url_userinfo_encrypted, e.secret_encrypted, e.previous_secret_encrypted,
-      e.previous_secret_expires_at`;
+      e.previous_secret_expires_at, d.subject, d.sequence::text as sequence`;
   // Index scans are the only way in: each walk above must use its index in order and stop at
   // its limit. With statistics older than the backlog (a burst, an outage, autovacuum not yet
   // round) the planner otherwise fetched every due row, sorted them all (spilling to disk) and
@@ -234,13 +239,20 @@ const record = async (
     started_at timestamptz, duration_ms int, response_body text, error_kind text,
     error_message text, retry_after_s bigint)`;
   return db.transaction().execute(async (tx) => {
-    // The batch's endpoints first, in one order: their failure clocks change below, and a
-    // concurrent deleteEndpoint (endpoint row, then its deliveries) must not meet this
-    // transaction holding the deliveries and waiting for the endpoint (a deadlock). Does not
-    // conflict with the projector's FOR KEY SHARE.
-    const endpointIds = [...new Set(batch.map((f) => f.delivery.endpoint_id))].sort();
-    await sql`select 1 from webhook_endpoints where endpoint_id = any(${endpointIds}::text[])
-      order by endpoint_id for no key update`.execute(tx);
+    // The endpoints with a failure in the batch first, in one order: their failure clocks
+    // change below, and a concurrent deleteEndpoint (endpoint row, then its deliveries) must
+    // not meet this transaction holding the deliveries and waiting for the endpoint (a
+    // deadlock). Healthy endpoints are not locked, so the record transactions of several
+    // processes delivering to one endpoint do not queue behind each other. (Does not conflict
+    // with the projector's FOR KEY SHARE.)
+    const failingIds = [
+      ...new Set(
+        batch.filter((f) => f.decision.status !== 'delivered').map((f) => f.delivery.endpoint_id),
+      ),
+    ].sort();
+    if (failingIds.length > 0)
+      await sql`select 1 from webhook_endpoints where endpoint_id = any(${failingIds}::text[])
+        order by endpoint_id for no key update`.execute(tx);
     // The outcome of every row still leased to its claim, and the attempts of exactly those
     // rows: the update's row locks keep a concurrent deleteEndpoint from removing a delivery
     // under its new attempt (it waits for this commit, or was first and nothing is written).
@@ -381,7 +393,9 @@ const recordHealth = async (
     )}::json) as v(endpoint_id text, reset boolean, first_failure_at timestamptz,
       failed_deliveries int)
     where e.endpoint_id = v.endpoint_id
-      and (v.reset or v.first_failure_at is not null)`.execute(tx);
+      -- A healthy endpoint's success changes nothing: its row is neither written nor locked.
+      and (v.first_failure_at is not null or (v.reset and (e.failing_since is not null
+        or e.failed_deliveries <> 0 or e.failure_warned_at is not null)))`.execute(tx);
   if (health === undefined || health.policy.disableAfterMs <= 0) return [];
   const failing = changes.filter((c) => c.firstFailureAt !== null).map((c) => c.endpointId);
   if (failing.length === 0) return [];

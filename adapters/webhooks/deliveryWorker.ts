@@ -440,7 +440,9 @@ export class DeliveryWorker {
       } satisfies RecordedMessage);
     let dueNow = false;
     const now = this.#clock.now().getTime();
-    for (const { decision } of batch) {
+    for (const { decision, delivery } of batch) {
+      // The next delivery of an ordered subject is free to go once this one is final.
+      if (delivery.sequence !== null && decision.status !== 'pending') dueNow = true;
       if (decision.status === 'pending') {
         const due = decision.nextAttemptAt.getTime();
         if (due <= now) dueNow = true;

@@ -1,5 +1,6 @@
 import type { StoreTransaction } from '../db/schema.ts';
 import { sql, type Insertable, type Kysely } from 'kysely';
+import { assignSequences, sequenceKey, subjectOf } from '../../delivery/ordering.ts';
 import { envelopeIdFor, serializeEnvelope } from '../../delivery/envelope.ts';
 import { toWebhookEvent } from '../../delivery/webhookMapping.ts';
 import { subscribes } from '../../delivery/subscriptions.ts';
@@ -64,12 +65,15 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
     pending?.handoff?.cancel();
     pending = null;
     const envelopes: Insertable<Database['webhook_envelopes']>[] = [];
+    /** Per envelope: whose events it keeps in order on an ordered endpoint (delivery/ordering.ts). */
+    const subjects = new Map<string, string | null>();
     for (const recorded of events) {
       const programId = recorded.metadata.programId;
       if (programId === null) continue;
       const webhook = toWebhookEvent({ type: recorded.type, data: recorded.data } as DomainEvent);
       if (webhook === null) continue;
       const id = envelopeIdFor(recorded.id);
+      subjects.set(id, subjectOf(webhook.type, webhook.data));
       envelopes.push({
         envelope_id: id,
         program_id: programId,
@@ -84,24 +88,7 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
     await sql`set local synchronous_commit = off`.execute(tx);
 
     const programIds = [...new Set(envelopes.map((e) => e.program_id))];
-    const endpoints = await tx
-      .selectFrom('webhook_endpoints')
-      .select([
-        'endpoint_id',
-        'program_id',
-        'events',
-        'url',
-        'url_userinfo_encrypted',
-        'rate_limit_per_second',
-        'secret_encrypted',
-        'previous_secret_encrypted',
-        'previous_secret_expires_at',
-      ])
-      .where('program_id', 'in', programIds)
-      .where('enabled', '=', true)
-      // Held to the commit: an endpoint deleted meanwhile waits, then deletes these rows too.
-      .forKeyShare()
-      .execute();
+    const endpoints = await enabledEndpoints(tx, programIds);
 
     const now = clock.now();
     const due = new Date(now.getTime() + firstDelayMs);
@@ -114,9 +101,14 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
         if (endpoint.program_id !== envelope.program_id) continue;
         if (!subscribes(endpoint.events, envelope.type)) continue;
         const deliveryId = newTimeOrderedId('webhookDelivery', now.getTime());
-        // A rate-limited endpoint's rows go through the claims, which spend its shared tokens.
+        const subject =
+          endpoint.ordering === 'ordered' ? (subjects.get(envelope.envelope_id) ?? null) : null;
+        // A rate-limited endpoint's rows go through the claims, which spend its shared tokens;
+        // so do an ordered endpoint's, which wait for the one before them.
         const leasedTo =
-          endpoint.rate_limit_per_second === null && handoff?.take(endpoint.endpoint_id)
+          endpoint.rate_limit_per_second === null &&
+          endpoint.ordering === 'unordered' &&
+          handoff?.take(endpoint.endpoint_id)
             ? handoff
             : null;
         deliveries.push({
@@ -129,29 +121,15 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
           next_attempt_at: due,
           lease_owner: leasedTo?.leaseOwner ?? null,
           lease_expires_at: leasedTo?.leaseExpiresAt ?? null,
+          subject,
           created_at: now,
           updated_at: now,
         });
-        if (leasedTo) {
-          handed.set(deliveryId, {
-            delivery_id: deliveryId,
-            program_id: envelope.program_id,
-            endpoint_id: endpoint.endpoint_id,
-            envelope_id: envelope.envelope_id,
-            attempts: 0,
-            type: envelope.type,
-            body: envelope.body,
-            is_test: false,
-            url: endpoint.url,
-            url_userinfo_encrypted: endpoint.url_userinfo_encrypted,
-            secret_encrypted: endpoint.secret_encrypted,
-            previous_secret_encrypted: endpoint.previous_secret_encrypted,
-            previous_secret_expires_at: endpoint.previous_secret_expires_at,
-          });
-        }
+        if (leasedTo) handed.set(deliveryId, handedRow(deliveryId, envelope, endpoint));
       }
     }
     const inserted: LeasedDelivery[] = [];
+    const newIds = new Set<string>();
     try {
       // One statement per chunk from one JSON document: no per-row parameters, whatever the
       // batch size. The first also inserts the envelopes (a data-modifying WITH runs to
@@ -172,19 +150,25 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
         const ids = await sql<{ delivery_id: string }>`
           ${withEnvelopes}
           insert into webhook_deliveries (delivery_id, program_id, endpoint_id, envelope_id, series,
-            status, next_attempt_at, lease_owner, lease_expires_at, created_at, updated_at)
+            status, next_attempt_at, lease_owner, lease_expires_at, subject, created_at,
+            updated_at)
           select u.delivery_id, u.program_id, u.endpoint_id, u.envelope_id, 0, u.status,
-            ${due}, u.lease_owner, u.lease_expires_at, ${now}, ${now}
+            ${due}, u.lease_owner, u.lease_expires_at, u.subject, ${now}, ${now}
           from json_to_recordset(${JSON.stringify(rows)}::json) as u(delivery_id text,
             program_id text, endpoint_id text, envelope_id text, status text, lease_owner text,
-            lease_expires_at timestamptz)
+            lease_expires_at timestamptz, subject text)
           on conflict (endpoint_id, envelope_id, series) do nothing
           returning delivery_id`.execute(tx);
         for (const { delivery_id } of ids.rows) {
           const row = handed.get(delivery_id);
           if (row !== undefined) inserted.push(row);
+          newIds.add(delivery_id);
         }
       }
+      await numberSubjects(
+        tx,
+        deliveries.filter((d) => d.subject !== null && newIds.has(d.delivery_id)),
+      );
     } catch (error) {
       handoff?.cancel();
       throw error;
@@ -201,6 +185,96 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
       return batch?.claimable ?? false;
     },
   });
+};
+
+/** The programs' enabled endpoints, with what signing and sending a delivery needs. */
+const enabledEndpoints = (tx: Kysely<Database>, programIds: readonly string[]) =>
+  tx
+    .selectFrom('webhook_endpoints')
+    .select([
+      'endpoint_id',
+      'program_id',
+      'events',
+      'url',
+      'url_userinfo_encrypted',
+      'rate_limit_per_second',
+      'ordering',
+      'secret_encrypted',
+      'previous_secret_encrypted',
+      'previous_secret_expires_at',
+    ])
+    .where('program_id', 'in', programIds)
+    .where('enabled', '=', true)
+    // Held to the commit: an endpoint deleted meanwhile waits, then deletes these rows too.
+    .forKeyShare()
+    .execute();
+
+/** A delivery handed over to this process's worker, as a claim would have returned it. */
+const handedRow = (
+  deliveryId: string,
+  envelope: Insertable<Database['webhook_envelopes']>,
+  endpoint: Awaited<ReturnType<typeof enabledEndpoints>>[number],
+): LeasedDelivery => ({
+  delivery_id: deliveryId,
+  program_id: envelope.program_id,
+  endpoint_id: endpoint.endpoint_id,
+  envelope_id: envelope.envelope_id,
+  attempts: 0,
+  type: envelope.type,
+  body: envelope.body,
+  is_test: false,
+  url: endpoint.url,
+  url_userinfo_encrypted: endpoint.url_userinfo_encrypted,
+  secret_encrypted: endpoint.secret_encrypted,
+  previous_secret_encrypted: endpoint.previous_secret_encrypted,
+  previous_secret_expires_at: endpoint.previous_secret_expires_at,
+  // Ordered endpoints are never handed over (their rows wait for a claim).
+  subject: null,
+  sequence: null,
+});
+
+/**
+ * Numbers a batch's new deliveries to ordered endpoints, in the batch's (event) order, after
+ * the endpoint and subject's last number. Only rows this batch inserted are numbered: a batch
+ * handled again inserts nothing and leaves no gap in the sequence a receiver checks.
+ */
+const numberSubjects = async (
+  tx: Kysely<Database>,
+  rows: readonly Insertable<Database['webhook_deliveries']>[],
+): Promise<void> => {
+  if (rows.length === 0) return;
+  const keyed = rows.flatMap((row) =>
+    typeof row.subject === 'string'
+      ? [{ deliveryId: row.delivery_id, endpointId: row.endpoint_id, subject: row.subject }]
+      : [],
+  );
+  const counts = new Map<string, { endpoint_id: string; subject: string; n: number }>();
+  for (const row of keyed) {
+    const key = sequenceKey(row.endpointId, row.subject);
+    const entry = counts.get(key) ?? { endpoint_id: row.endpointId, subject: row.subject, n: 0 };
+    entry.n += 1;
+    counts.set(key, entry);
+  }
+  const advanced = await sql<{ endpoint_id: string; subject: string; last_sequence: string }>`
+    insert into webhook_subject_sequences (endpoint_id, subject, last_sequence)
+    select v.endpoint_id, v.subject, v.n
+    from json_to_recordset(${JSON.stringify([...counts.values()])}::json)
+      as v(endpoint_id text, subject text, n bigint)
+    on conflict (endpoint_id, subject) do update
+      set last_sequence = webhook_subject_sequences.last_sequence + excluded.last_sequence
+    returning endpoint_id, subject, last_sequence`.execute(tx);
+  const before = new Map<string, bigint>();
+  for (const row of advanced.rows) {
+    const key = sequenceKey(row.endpoint_id, row.subject);
+    before.set(key, BigInt(row.last_sequence) - BigInt(counts.get(key)?.n ?? 0));
+  }
+  const numbered = assignSequences(keyed, before);
+  await sql`
+    update webhook_deliveries d set sequence = v.sequence
+    from json_to_recordset(${JSON.stringify(
+      numbered.map((r) => ({ delivery_id: r.deliveryId, sequence: r.sequence.toString() })),
+    )}::json) as v(delivery_id text, sequence bigint)
+    where d.delivery_id = v.delivery_id`.execute(tx);
 };
 
 /** The projector with the system clock, an immediate first attempt and no hand-over. */

@@ -4,6 +4,7 @@ import { catalogueEntryOf, type WebhookEventType } from '../../delivery/catalogu
 import { envelopeIdFor, serializeEnvelope } from '../../delivery/envelope.ts';
 import { decryptSecret, encryptSecret, newWebhookSecret } from '../../delivery/signing.ts';
 import { splitCredentials } from '../../delivery/destinations.ts';
+import type { EndpointOrdering } from '../../delivery/ordering.ts';
 import { subscribedTypes } from '../../delivery/subscriptions.ts';
 import type { Database } from '../db/schema.ts';
 import { newId, newTimeOrderedId } from '../ids.ts';
@@ -30,6 +31,8 @@ export type WebhookEndpoint = {
   failingSince: Date | null;
   /** Deliveries per second at most, across every worker process; null: no limit. */
   rateLimitPerSecond: number | null;
+  /** `ordered`: each subject's events in the order they happened (delivery/ordering.ts). */
+  ordering: EndpointOrdering;
   /** While set and in the future, the previous secret still signs (rotation overlap). */
   previousSecretExpiresAt: Date | null;
   createdAt: Date;
@@ -50,6 +53,8 @@ export type EndpointChanges = {
   url?: string;
   /** null removes the limit. */
   rateLimitPerSecond?: number | null;
+  /** Applies to deliveries queued from now on; those already numbered keep their order. */
+  ordering?: EndpointOrdering;
   events?: string[];
   description?: string;
   /** Re-enabling clears `disabledReason`. */
@@ -69,6 +74,7 @@ const toEndpoint = (row: EndpointRow): WebhookEndpoint => ({
   disabledCode: row.disabled_code,
   failingSince: row.failing_since,
   rateLimitPerSecond: row.rate_limit_per_second,
+  ordering: row.ordering,
   previousSecretExpiresAt: row.previous_secret_expires_at,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
@@ -182,6 +188,7 @@ const updateEndpoint = (
         ...(changes.rateLimitPerSecond !== undefined && {
           rate_limit_per_second: changes.rateLimitPerSecond,
         }),
+        ...(changes.ordering !== undefined && { ordering: changes.ordering }),
         ...(changes.events !== undefined && { events: changes.events }),
         ...(changes.description !== undefined && { description: changes.description }),
         ...(changes.enabled !== undefined && { enabled: changes.enabled }),
@@ -218,6 +225,7 @@ const endpoints = (context: StoreContext) => {
         events: string[];
         description?: string;
         rateLimitPerSecond?: number | null;
+        ordering?: EndpointOrdering;
       },
       executor: Kysely<Database> = db,
     ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
@@ -230,6 +238,7 @@ const endpoints = (context: StoreContext) => {
           program_id: input.programId,
           ...storedUrl(input.url, secretKey, randomBytes),
           rate_limit_per_second: input.rateLimitPerSecond ?? null,
+          ordering: input.ordering ?? 'unordered',
           description: input.description ?? '',
           events: input.events,
           enabled: true,

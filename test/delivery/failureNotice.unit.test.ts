@@ -17,6 +17,8 @@ const attempt = (
     is_test: false,
     url: 'https://hooks.example.com:8443/in?token=secret',
     url_userinfo_encrypted: null,
+    subject: null,
+    sequence: null,
     secret_encrypted: 'v1:x:y:z',
     previous_secret_encrypted: null,
     previous_secret_expires_at: null,

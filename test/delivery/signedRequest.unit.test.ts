@@ -27,6 +27,8 @@ const delivery = (overrides: Partial<LeasedDelivery> = {}): LeasedDelivery => ({
   is_test: false,
   url: 'https://receiver.example.com/hooks',
   url_userinfo_encrypted: null,
+  subject: null,
+  sequence: null,
   secret_encrypted: encryptSecret(current, storeKey),
   previous_secret_encrypted: null,
   previous_secret_expires_at: null,

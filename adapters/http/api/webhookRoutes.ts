@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { catalogue, isWebhookEventType, webhookEventTypes } from '../../../delivery/catalogue.ts';
+import { endpointOrderings } from '../../../delivery/ordering.ts';
 import { validateEndpointUrl, type NetworkPolicy } from '../../../delivery/ssrf.ts';
 import type {
   WebhookDelivery,
@@ -45,12 +46,18 @@ const rateLimitField = z.number().int().min(1).max(10_000).nullable().meta({
     'At most this many deliveries a second to the endpoint, across every worker process; those above it wait (they are not failed). null: no limit.',
 });
 
+const orderingField = z.enum(endpointOrderings).meta({
+  description:
+    'ordered: the events of one subject (a member, an order, a leaderboard) arrive in the order they happened, each with X-Incentable-Subject and X-Incentable-Sequence; the next waits until the one before it was delivered or finally failed. unordered (the default): each is sent as soon as it is due.',
+});
+
 export const createEndpointSchema = z
   .strictObject({
     url: urlField,
     events: eventsField,
     description: description.optional(),
     rate_limit_per_second: rateLimitField.optional(),
+    ordering: orderingField.optional(),
   })
   .meta({ id: 'CreateWebhookEndpoint' });
 export const updateEndpointSchema = z
@@ -60,6 +67,7 @@ export const updateEndpointSchema = z
     description,
     enabled: z.boolean(),
     rate_limit_per_second: rateLimitField,
+    ordering: orderingField,
   })
   .partial()
   .meta({ id: 'UpdateWebhookEndpoint' });
@@ -98,6 +106,7 @@ export const endpointView = (e: WebhookEndpoint) => ({
   disabled_code: e.disabledCode,
   failing_since: e.failingSince?.toISOString() ?? null,
   rate_limit_per_second: e.rateLimitPerSecond,
+  ordering: e.ordering,
   previous_secret_expires_at: e.previousSecretExpiresAt?.toISOString() ?? null,
   created_at: e.createdAt.toISOString(),
   updated_at: e.updatedAt.toISOString(),
@@ -166,6 +175,7 @@ const addEndpointRoutes = (router: Router, deps: WebhookRouteDeps): void => {
           events: body.events,
           description: body.description ?? '',
           rateLimitPerSecond: body.rate_limit_per_second ?? null,
+          ordering: body.ordering ?? 'unordered',
         },
         tx,
       );

@@ -312,6 +312,16 @@ const endpointFacts = (e: WebhookEndpoint, health: Health | undefined, now: Date
       <dd data-field="destination">${destinationLabel(e.url)}</dd>
     </div>
     <div>
+      <dt>Ordering</dt>
+      <dd data-field="ordering">
+        ${
+          e.ordering === 'ordered'
+            ? 'Ordered: each member’s, order’s and leaderboard’s events in the order they happened'
+            : 'Unordered: each event as soon as it is due'
+        }
+      </dd>
+    </div>
+    <div>
       <dt>Rate limit</dt>
       <dd data-field="rate-limit">
         ${

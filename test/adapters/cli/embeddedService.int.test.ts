@@ -46,6 +46,7 @@ const opensDatabase: Record<string, string[][]> = {
 const skipped: Record<string, string> = {
   'subscriptions parked': 'talks to EventStoreDB only',
   'subscriptions replay-parked': 'talks to EventStoreDB only',
+  listen: 'talks to a running service over HTTP only (test/adapters/cli/listen.e2e.test.ts)',
 };
 
 type Run = { code: number | null; stdout: string; stderr: string };

@@ -7,9 +7,12 @@
  * timed from its start until the destination holds all N (receiver count, queue depth, stream
  * size; nothing consumes meanwhile), so only the worker and the destination are measured.
  *
+ * `http-ordered` is the HTTP receiver again behind an ordered endpoint (`"ordering": "ordered"`):
+ * each member's events one at a time, the members side by side (BENCH_MEMBERS of them, 1,000).
+ *
  *   npx tsx bench/destinations/run.ts                 (N = 10,000 per kind)
- *   BENCH_QUICK=1 npx tsx bench/destinations/run.ts   (smoke run, N = 500)
- *   BENCH_EVENTS=20000 BENCH_ONLY=http,amqp,nats
+ *   BENCH_QUICK=1 npx tsx bench/destinations/run.ts   (smoke run, N = 500, 100 members)
+ *   BENCH_EVENTS=20000 BENCH_MEMBERS=1000 BENCH_ONLY=http,amqp,nats,http-ordered
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -24,6 +27,7 @@ import { newId } from '../../adapters/ids.ts';
 import { fmtInt, printTable, sleep } from '../eventstore/support.ts';
 import {
   databases,
+  pool,
   printMachine,
   Receivers,
   startBenchRuntime,
@@ -32,7 +36,8 @@ import {
 
 const quick = process.env.BENCH_QUICK === '1';
 const events = Number(process.env.BENCH_EVENTS ?? (quick ? 500 : 10_000));
-const kinds = (process.env.BENCH_ONLY ?? 'http,amqp,nats').split(',');
+const kinds = (process.env.BENCH_ONLY ?? 'http,amqp,nats,http-ordered').split(',');
+const memberCount = Number(process.env.BENCH_MEMBERS ?? (quick ? 100 : 1_000));
 const timeoutMs = Number(process.env.BENCH_DRAIN_TIMEOUT_S ?? 240) * 1000;
 const tuning = tuningEnv();
 const dbs = databases();
@@ -40,6 +45,7 @@ const dbs = databases();
 type Destination = {
   kind: string;
   url: string;
+  ordering?: 'ordered';
   /** Messages the destination holds (or received) so far. */
   count: () => Promise<number>;
   close: () => Promise<void>;
@@ -98,8 +104,8 @@ const context = (programId: string | null) => ({
   causationId: null,
 });
 
-/** A program with 100 members and one endpoint for points.awarded; N awards appended. */
-const seed = async (runtime: Runtime, url: string): Promise<void> => {
+/** A program with BENCH_MEMBERS members and one endpoint for points.awarded; N awards appended. */
+const seed = async (runtime: Runtime, destination: Destination): Promise<void> => {
   const created = await runtime.incentives.createProgram(
     {
       name: 'Destination benchmark',
@@ -115,9 +121,14 @@ const seed = async (runtime: Runtime, url: string): Promise<void> => {
   const first = created.value.events[0]!;
   if (first.type !== 'ProgramCreated') throw new Error('unexpected first event');
   const programId = first.data.programId;
-  await runtime.webhooks.createEndpoint({ programId, url, events: ['points.awarded'] });
+  await runtime.webhooks.createEndpoint({
+    programId,
+    url: destination.url,
+    events: ['points.awarded'],
+    ...(destination.ordering && { ordering: destination.ordering }),
+  });
   const members: string[] = [];
-  for (let i = 0; i < 100; i++) {
+  await pool(memberCount, 16, async (i) => {
     const r = await runtime.incentives.registerMember(
       programId,
       { email: `m${i}@example.com`, name: `Member ${i}`, externalId: null, attributes: {} },
@@ -126,7 +137,7 @@ const seed = async (runtime: Runtime, url: string): Promise<void> => {
     if (!r.ok) throw new Error(`registerMember: ${r.message}`);
     const e = r.value.events[0]!;
     if (e.type === 'MemberRegistered') members.push(e.data.memberId);
-  }
+  });
   const balances = new Map<string, number>();
   for (let a = 0; a * 10 < events; a++) {
     const memberId = members[a % members.length]!;
@@ -172,7 +183,7 @@ const waitFor = async (done: () => Promise<boolean>, what: string): Promise<void
 const measure = async (destination: Destination) => {
   const db = await dbs.create();
   const setup = await startBenchRuntime(db.url, { ...tuning, ROLES: 'scheduler' });
-  await seed(setup, destination.url);
+  await seed(setup, destination);
   await setup.stop();
   const projector = await startBenchRuntime(db.url, { ...tuning, ROLES: 'projector' });
   await waitFor(async () => {
@@ -203,11 +214,22 @@ const measure = async (destination: Destination) => {
 
 const main = async (): Promise<void> => {
   await printMachine('Delivery throughput per destination kind (bench/destinations/run.ts)');
-  console.log(`settings: BENCH_EVENTS=${events} BENCH_ONLY=${kinds.join(',')}`);
+  console.log(
+    `settings: BENCH_EVENTS=${events} BENCH_MEMBERS=${memberCount} BENCH_ONLY=${kinds.join(',')}`,
+  );
   const rows: string[][] = [];
   try {
     for (const kind of kinds) {
-      const make = { http: httpDestination, amqp: amqpDestination, nats: natsDestination }[kind];
+      const make = {
+        http: httpDestination,
+        amqp: amqpDestination,
+        nats: natsDestination,
+        'http-ordered': async () => ({
+          ...(await httpDestination()),
+          kind,
+          ordering: 'ordered' as const,
+        }),
+      }[kind];
       if (!make) throw new Error(`unknown destination kind ${kind}`);
       const destination = await make();
       try {

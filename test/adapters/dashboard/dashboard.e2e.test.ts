@@ -223,6 +223,7 @@ describe('admin dashboard over HTTP', { skip: skipWithoutPostgres }, () => {
       assert.equal(response.status, 303);
       const page = await client.get(response.location!);
       assert.match(page.text, /data-field="destination">RabbitMQ/);
+      assert.match(page.text, /data-field="ordering">\s*Unordered/);
       assert.match(page.text, /amqp:\/\/svc@127\.0\.0\.1:9\/\?exchange=loyalty/);
       assert.equal(page.text.includes(password), false);
       const list = await client.get('/dashboard/settings/webhooks');

@@ -5,6 +5,7 @@ import type { AttemptResult } from '../../delivery/outcome.ts';
 import type { HttpRequest, HttpTransport } from '../../delivery/ports.ts';
 import {
   BrokerFailure,
+  closeAll,
   boundedAttempt,
   brokerLookup,
   checkLiteralHost,
@@ -142,15 +143,7 @@ export class AmqpTransport implements HttpTransport {
     this.#closed = true;
     const links = [...this.#links.values()];
     this.#links.clear();
-    await Promise.all(
-      links.map(async (link) => {
-        try {
-          await (await link).model.close();
-        } catch {
-          // Already closed, or never opened.
-        }
-      }),
-    );
+    await closeAll(links, (link) => link.model.close());
   }
 }
 

@@ -110,3 +110,19 @@ export const boundedAttempt = async (
     if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
 };
+
+/** Closes every pooled connection, opened or still opening; errors are those of closed ones. */
+export const closeAll = async <L>(
+  links: Iterable<Promise<L>>,
+  close: (link: L) => Promise<unknown>,
+): Promise<void> => {
+  await Promise.all(
+    [...links].map(async (link) => {
+      try {
+        await close(await link);
+      } catch {
+        // Already closed, or never opened.
+      }
+    }),
+  );
+};

@@ -1189,11 +1189,15 @@ export class Fuzzer {
       headers: { 'x-request-id': requestId, ...request.headers },
       ...(request.body !== undefined && { body: request.body }),
     });
-    const text = await response.body.text();
     const header = (name: string) => {
       const value = response.headers[name];
       return Array.isArray(value) ? value.join(', ') : (value ?? '');
     };
+    // A live stream (the webhook event stream) never ends: its status and first event are the
+    // answer; the connection is closed after them.
+    const text = header('content-type').startsWith('text/event-stream')
+      ? await firstChunk(response.body)
+      : await response.body.text();
     return {
       status: response.statusCode,
       contentType: header('content-type'),
@@ -1503,4 +1507,15 @@ export const formatStats = (stats: FuzzStats): string[] => {
         .join(', ')}`,
     );
   return lines;
+};
+
+/** The first chunk of a body that does not end, as text; the body is destroyed after it. */
+const firstChunk = async (body: AsyncIterable<Buffer> & { destroy: () => void }) => {
+  let text = '';
+  for await (const chunk of body) {
+    text = chunk.toString('utf8');
+    break;
+  }
+  body.destroy();
+  return text;
 };

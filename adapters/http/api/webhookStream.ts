@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { webhookEventTypes } from '../../../delivery/catalogue.ts';
@@ -73,10 +74,16 @@ const stream = async (
     connection: 'keep-alive',
     'x-accel-buffering': 'no',
   });
+  // HEAD has no body to stream: its headers are the whole answer.
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
   res.write(`event: ready\ndata: ${JSON.stringify({ cursor: options.cursor.toString() })}\n\n`);
   const ended = new AbortController();
   const end = () => ended.abort();
-  req.on('close', end);
+  // The response closes when the client goes away (or once it ended here).
+  res.on('close', end);
   options.closing?.addEventListener('abort', end, { once: true });
   let cursor = options.cursor;
   let lastWrite = Date.now();
@@ -109,18 +116,11 @@ const stream = async (
       );
   } finally {
     options.closing?.removeEventListener('abort', end);
-    req.off('close', end);
+    res.off('close', end);
     res.end();
   }
 };
 
+/** Waits `ms`, or less when `signal` aborts first; never rejects. */
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+  delay(ms, undefined, { signal }).catch(() => undefined);

@@ -8,10 +8,12 @@ export type EndpointFormValues = {
   events: string[];
   /** As the API takes it: null for none; NaN for what is not a number (refused by the schema). */
   rate_limit_per_second: number | null;
+  /** `unordered` or `ordered` as the API takes it; anything else is refused by its schema. */
+  ordering: string;
 };
 
 export type FormError = {
-  field: 'url' | 'events' | 'description' | 'rate_limit_per_second' | null;
+  field: 'url' | 'events' | 'description' | 'rate_limit_per_second' | 'ordering' | null;
   message: string;
 };
 
@@ -93,6 +95,22 @@ ${view.values.description}</textarea>
           are not failed). Empty: no limit.
         </p>
         ${fieldError(view.error, 'rate_limit_per_second', 'rate-error')}
+      </div>
+      <div class="field">
+        <label for="ordering">Ordering</label>
+        <select id="ordering" name="ordering" aria-describedby="ordering-hint">
+          <option value="unordered" ${view.values.ordering !== 'ordered' && html`selected`}>
+            Unordered: each event as soon as it is due
+          </option>
+          <option value="ordered" ${view.values.ordering === 'ordered' && html`selected`}>
+            Ordered: each member’s, order’s and leaderboard’s events in the order they happened
+          </option>
+        </select>
+        <p class="hint" id="ordering-hint">
+          Ordered: a subject’s next event waits until the one before it was delivered or failed for
+          good; each carries X-Incentable-Subject and X-Incentable-Sequence.
+        </p>
+        ${fieldError(view.error, 'ordering', 'ordering-error')}
       </div>
       <fieldset
         class="events"

@@ -47,10 +47,26 @@ export const healthHint = (health: Health | undefined): SafeHtml => {
   >`;
 };
 
+/** Where a developer learns to receive the program's webhooks locally, with no public URL. */
+const listenPanel = (listen: { serviceUrl: string; programId: string }): SafeHtml =>
+  html`<section class="panel" aria-labelledby="listen-heading">
+    <h2 id="listen-heading">Develop a receiver locally</h2>
+    <p class="muted">
+      Forward this program's webhooks, as they happen, to a URL on your machine: no public URL, no
+      tunnel. Each carries the event's exact bytes, signed with a secret the command prints.
+    </p>
+    <pre
+      class="mono"
+      data-listen-command
+    ><code>npx incentable listen --url ${listen.serviceUrl} --key "$INCENTABLE_KEY"   --program ${listen.programId} --forward-to http://localhost:4000/webhooks</code></pre>
+  </section>`;
+
 export const webhooksPage = (view: {
   endpoints: WebhookEndpoint[];
   health: Map<string, Health>;
   notifications: Notification[];
+  /** For the `incentable listen` command shown at the end. */
+  listen: { serviceUrl: string; programId: string };
 }): SafeHtml =>
   html`<p class="lead">
       Endpoints receive a signed POST for each event they subscribe to.
@@ -138,7 +154,8 @@ export const webhooksPage = (view: {
               </table>
             </div>`
       }
-    </section>`;
+    </section>
+    ${listenPanel(view.listen)}`;
 
 /** The secret in a read-only field (selectable without script) with a Copy button (script). */
 export const secretBox = (options: { secret: string; label: string; hint: string }): SafeHtml =>

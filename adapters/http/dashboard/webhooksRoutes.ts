@@ -1,3 +1,4 @@
+import type { EndpointOrdering } from '../../../delivery/ordering.ts';
 import { Router, type Request, type Response } from 'express';
 import { isWebhookEventType, webhookEventTypes } from '../../../delivery/catalogue.ts';
 import { validateEndpointUrl } from '../../../delivery/ssrf.ts';
@@ -31,7 +32,12 @@ const endpointValues = (body: unknown): EndpointFormValues => ({
       ? [...webhookEventTypes]
       : formList(body, 'events').filter(isWebhookEventType),
   rate_limit_per_second: rateLimitValue(formText(body, 'rate_limit_per_second').trim()),
+  ordering: formText(body, 'ordering') || 'unordered',
 });
+
+/** The form's ordering, once checkEndpoint has let it through the API's schema. */
+const orderingOf = (values: EndpointFormValues): EndpointOrdering =>
+  values.ordering === 'ordered' ? 'ordered' : 'unordered';
 
 /** Empty: no limit; digits: that number; anything else NaN, which the API's schema refuses. */
 const rateLimitValue = (text: string): number | null =>
@@ -42,6 +48,7 @@ const firstIssue = (issues: { path: PropertyKey[]; message: string }[]): FormErr
   const field = issue?.path[0];
   if (field === 'events') return { field, message: 'Select at least one event.' };
   if (field === 'url') return { field, message: 'Enter the endpoint URL.' };
+  if (field === 'ordering') return { field, message: 'Choose ordered or unordered.' };
   if (field === 'rate_limit_per_second')
     return {
       field,
@@ -143,7 +150,7 @@ const showEndpoint = async (
 
 /** The endpoint list, adding one, editing and deleting one. */
 const endpointRoutes = (ctx: DashboardContext, router: Router): void => {
-  router.get('/settings/webhooks', async (_req, res) => {
+  router.get('/settings/webhooks', async (req, res) => {
     const programId = programIdOf(res);
     const [endpoints, health, notifications] = await Promise.all([
       ctx.webhooks.listEndpoints(programId),
@@ -157,7 +164,12 @@ const endpointRoutes = (ctx: DashboardContext, router: Router): void => {
         section: 'webhooks',
         crumbs: [{ href: webhooksBase, label: 'Settings' }],
       },
-      webhooksPage({ endpoints, health, notifications }),
+      webhooksPage({
+        endpoints,
+        health,
+        notifications,
+        listen: { serviceUrl: `${req.protocol}://${req.get('host') ?? 'localhost'}`, programId },
+      }),
     );
   });
 
@@ -166,7 +178,13 @@ const endpointRoutes = (ctx: DashboardContext, router: Router): void => {
     await showForm(ctx, res, {
       ...addForm,
       cancelHref: webhooksBase,
-      values: { url: '', description: '', events: [], rate_limit_per_second: null },
+      values: {
+        url: '',
+        description: '',
+        events: [],
+        rate_limit_per_second: null,
+        ordering: 'unordered',
+      },
       error: null,
     });
   });
@@ -181,6 +199,7 @@ const endpointRoutes = (ctx: DashboardContext, router: Router): void => {
       events: values.events,
       description: values.description,
       rateLimitPerSecond: values.rate_limit_per_second,
+      ordering: orderingOf(values),
     });
     sessionOf(res).flash = {
       kind: 'secret',
@@ -212,6 +231,7 @@ const endpointRoutes = (ctx: DashboardContext, router: Router): void => {
         description: endpoint.description,
         events: endpoint.events,
         rate_limit_per_second: endpoint.rateLimitPerSecond,
+        ordering: endpoint.ordering,
       },
       error: null,
     });
@@ -224,10 +244,11 @@ const endpointRoutes = (ctx: DashboardContext, router: Router): void => {
     const values = endpointValues(req.body);
     const error = checkEndpoint(ctx, values, true);
     if (error) return showForm(ctx, res, { ...editForm(href), values, error });
-    const { rate_limit_per_second: rateLimitPerSecond, ...changes } = values;
+    const { rate_limit_per_second: rateLimitPerSecond, ordering: _ordering, ...changes } = values;
     await ctx.webhooks.updateEndpoint(programIdOf(res), endpoint.endpointId, {
       ...changes,
       rateLimitPerSecond,
+      ordering: orderingOf(values),
     });
     sessionOf(res).flash = { kind: 'notice', message: 'Endpoint saved.' };
     redirect(res, href);

@@ -228,6 +228,13 @@ describe('admin dashboard over HTTP', { skip: skipWithoutPostgres }, () => {
       assert.equal(page.text.includes(password), false);
       const list = await client.get('/dashboard/settings/webhooks');
       assert.equal(list.text.includes(password), false);
+      // Where an admin looks for webhooks, the command that brings them to a local receiver.
+      assert.match(
+        list.text,
+        new RegExp(
+          `data-listen-command>[^<]*<code>npx incentable listen --url http://127\\.0\\.0\\.1:\\d+ [^<]*--program ${programId}`,
+        ),
+      );
 
       // Saving the edit form as shown (the URL without its password) keeps the credentials, and
       // sets the rate limit.
@@ -240,12 +247,18 @@ describe('admin dashboard over HTTP', { skip: skipWithoutPostgres }, () => {
         description: 'broker',
         all_events: 'on',
         rate_limit_per_second: '25',
+        ordering: 'ordered',
       });
       assert.equal(saved.status, 303);
       const endpointId = endpointPath.split('/').pop()!;
-      const stored = await sql<{ url_userinfo_encrypted: string | null; rate: number | null }>`
-        select url_userinfo_encrypted, rate_limit_per_second as rate from webhook_endpoints
-        where endpoint_id = ${endpointId}`.execute(app.runtime.database.db);
+      const stored = await sql<{
+        url_userinfo_encrypted: string | null;
+        rate: number | null;
+        ordering: string;
+      }>`
+        select url_userinfo_encrypted, rate_limit_per_second as rate, ordering
+        from webhook_endpoints where endpoint_id = ${endpointId}`.execute(app.runtime.database.db);
+      assert.equal(stored.rows[0]!.ordering, 'ordered');
       assert.ok(stored.rows[0]!.url_userinfo_encrypted, 'the credentials are kept');
       assert.equal(stored.rows[0]!.rate, 25);
       const shown = await client.get(endpointPath);
@@ -257,6 +270,7 @@ describe('admin dashboard over HTTP', { skip: skipWithoutPostgres }, () => {
         description: 'broker',
         all_events: 'on',
         rate_limit_per_second: 'fast',
+        ordering: 'ordered',
       });
       assert.equal(refused.status, 400);
       assert.match(refused.text, /id="rate_limit_per_second"[^>]*aria-invalid="true"/s);

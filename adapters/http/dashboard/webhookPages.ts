@@ -58,7 +58,7 @@ const listenPanel = (listen: { serviceUrl: string; programId: string }): SafeHtm
     <pre
       class="mono"
       data-listen-command
-    ><code>npx incentable listen --url ${listen.serviceUrl} --key "$INCENTABLE_KEY"   --program ${listen.programId} --forward-to http://localhost:4000/webhooks</code></pre>
+    ><code>npx incentable listen --url ${listen.serviceUrl} --key "$INCENTABLE_KEY" --program ${listen.programId} --forward-to http://localhost:4000/webhooks</code></pre>
   </section>`;
 
 export const webhooksPage = (view: {

@@ -232,7 +232,7 @@ describe('admin dashboard over HTTP', { skip: skipWithoutPostgres }, () => {
       assert.match(
         list.text,
         new RegExp(
-          `data-listen-command>[^<]*<code>npx incentable listen --url http://127\\.0\\.0\\.1:\\d+ [^<]*--program ${programId}`,
+          `data-listen-command\\s*><code>npx incentable listen --url http://127\\.0\\.0\\.1:\\d+ [^<]*--program ${programId}`,
         ),
       );
 

@@ -90,6 +90,41 @@ const settings = z.object({
   EVENTSTORE: z.enum(['postgres', 'esdb']).default('postgres'),
   EVENTSTORE_GROUP_COMMIT: z.coerce.number().int().min(1).max(60).default(50),
   EVENTSTORE_GROUP_COMMIT_IN_FLIGHT: z.coerce.number().int().min(1).max(16).default(1),
+  /** Ed25519: base64 of the 32-byte seed, or a signed-note signer key (PRIVATE+KEY+name+hash+key). */
+  AUDIT_SIGNING_KEY: z
+    .string()
+    .regex(
+      /^([A-Za-z0-9+/]{43}=|PRIVATE\+KEY\+[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44})$/,
+      'must be a 32-byte Ed25519 seed in base64 (openssl rand -base64 32) or a signed-note signer key PRIVATE+KEY+<name>+<hash>+<key>',
+    )
+    .optional(),
+  /** The checkpoints' origin line and key name; a schema-less URL, no spaces or plus signs. */
+  AUDIT_ORIGIN: z
+    .string()
+    .regex(/^[^\s+]{1,200}$/, 'must be 1 to 200 characters without spaces or plus signs')
+    .optional(),
+  AUDIT_CHECKPOINT_INTERVAL: z
+    .string()
+    .default('1m')
+    .transform((text, ctx) => {
+      const parsed = parseRetrySchedule(text);
+      const [delayS, ...more] = parsed.ok ? parsed.delaysS : [];
+      if (delayS !== undefined && delayS > 0 && more.length === 0) return delayS * 1000;
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be one duration above zero with a unit (ms, s, m, h, d), e.g. 1m',
+      });
+      return z.NEVER;
+    }),
+  AUDIT_CHECKPOINT_DIR: z.string().min(1).optional(),
+  /**
+   * OpenTelemetry: tracing is on only when an OTLP endpoint is set (the standard variables; the
+   * exporter and the SDK read them and the other OTEL_* settings themselves).
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
+  /** The standard switch: true turns tracing off even with an endpoint set. */
+  OTEL_SDK_DISABLED: z.stringbool().optional(),
   ESDB_CONNECTION_STRING: z
     .string()
     .regex(/^esdb(\+discover)?:\/\//, 'must be an esdb:// or esdb+discover:// connection string')
@@ -159,6 +194,25 @@ const schema = settings
             groupCommitInFlight: env.EVENTSTORE_GROUP_COMMIT_IN_FLIGHT,
           } as const),
     dataDir: env.DATA_DIR,
+    /**
+     * Traces over OTLP/HTTP (docs/telemetry.md); null: off, and the API stays a no-op. `url` is
+     * where spans are POSTed: the traces variable as it is, or the general one with `v1/traces`
+     * after it, as the OTLP exporter specification says.
+     */
+    tracing:
+      env.OTEL_SDK_DISABLED === true
+        ? null
+        : env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+          ? { url: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT }
+          : env.OTEL_EXPORTER_OTLP_ENDPOINT
+            ? { url: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` }
+            : null,
+    audit: {
+      signingKey: env.AUDIT_SIGNING_KEY ?? null,
+      origin: env.AUDIT_ORIGIN ?? null,
+      checkpointIntervalMs: env.AUDIT_CHECKPOINT_INTERVAL,
+      checkpointDir: env.AUDIT_CHECKPOINT_DIR ?? null,
+    },
   }));
 
 export type Config = Readonly<z.output<typeof schema>>;

@@ -46,6 +46,12 @@ import { DestinationTransport } from './webhooks/destinationTransport.ts';
 import { UndiciTransport } from './webhooks/undiciTransport.ts';
 import { createWebhookProjector, webhooksProjection } from './webhooks/webhookProjector.ts';
 import { createWebhookStore, type WebhookStore } from './webhooks/webhookStore.ts';
+import { auditTreeSubscription, createAuditTreeBuilder } from './audit/auditTree.ts';
+import { createCheckpointer, type Checkpointer } from './audit/checkpoints.ts';
+import { auditProofs } from './audit/proofService.ts';
+import { loadAuditSigner } from './audit/signingKey.ts';
+import type { NoteSigner } from './audit/signedNote.ts';
+import { startTracing } from './telemetry/tracing.ts';
 
 export type Runtime = {
   url: string | null;
@@ -59,6 +65,8 @@ export type Runtime = {
   webhookProjection: Subscription | null;
   webhooks: WebhookStore;
   worker: DeliveryWorker | null;
+  /** The Merkle tree's builder (projector role) and its signed checkpoints (docs/audit.md). */
+  audit: { signer: NoteSigner; checkpointer: Checkpointer; tree: Subscription | null };
   /** Set on the first start without ADMIN_API_KEY: the generated root key, shown once. */
   generatedRootKey: string | null;
   /**
@@ -88,6 +96,8 @@ export const startRuntime = async (
     await database.close();
     throw error;
   }
+  // Off (null) unless an OTLP endpoint is configured; stopped last, so the shutdown's spans go too.
+  const tracing = startTracing(config.tracing, { version: productVersion });
   const core = application({ config, database, store, clock });
   const roles = new Set(config.roles);
   const secretKey = config.webhooks.secretKey ?? loadOrCreateSecretKey(config, log);
@@ -97,20 +107,39 @@ export const startRuntime = async (
     readModelsProjection,
     policiesSubscription,
     webhooksProjection,
+    auditTreeSubscription,
   ]);
   const mailer = config.smtp ? createSmtpMailer(config.smtp) : null;
   const transport = webhookTransport(config, log);
   const worker = roles.has('delivery')
     ? startDeliveryWorker({ config, database, core, transport, secretKey, mailer, metrics, log })
     : null;
+  const signer = loadAuditSigner(config, (path) =>
+    log.warn({ path }, 'AUDIT_SIGNING_KEY is not set: generated a checkpoint key for development'),
+  );
+  const checkpointer = createCheckpointer({
+    db: database.db,
+    signer,
+    dir: config.audit.checkpointDir,
+    clock,
+    onQueued: () => worker?.notify(),
+  });
   const subscriptions = roles.has('projector')
     ? await startProjectors({ store, core, worker, log })
-    : { readModels: null, policies: null, webhookProjection: null };
+    : { readModels: null, policies: null, webhookProjection: null, tree: null };
   core.running.readModels = subscriptions.readModels;
   core.running.policies = subscriptions.policies;
   const tasks =
     roles.has('scheduler') && options.scheduler !== false
-      ? scheduleJobs({ jobs: core.jobs, idempotencyKeys, log })
+      ? [
+          ...scheduleJobs({ jobs: core.jobs, idempotencyKeys, log }),
+          everyInterval(config.audit.checkpointIntervalMs, () =>
+            checkpointer.make().then(
+              (made) => made && log.info({ size: made.size }, 'audit checkpoint signed'),
+              (error: unknown) => log.error({ err: error }, 'audit checkpoint failed; retrying'),
+            ),
+          ),
+        ]
       : [];
 
   const generatedRootKey = await ensureRootKey(database.db, config.adminApiKey);
@@ -122,6 +151,13 @@ export const startRuntime = async (
           apiKeys: apiKeyStore(database.db),
           history: streamReader(database.db),
           audit: auditQueries(database.db),
+          proofs: auditProofs({
+            db: database.db,
+            signer,
+            checkpointer,
+            reader: streamReader(database.db),
+            waitMs: config.readWaitTimeoutMs,
+          }),
           dashboardQueries: dashboardQueries(database.db),
           overloaded: () =>
             config.databaseQueueTimeoutMs > 0 &&
@@ -160,6 +196,7 @@ export const startRuntime = async (
     ...subscriptions,
     webhooks,
     worker,
+    audit: { signer, checkpointer, tree: subscriptions.tree },
     generatedRootKey,
     stop: async () => {
       const deadline = startDeadline(config.shutdownTimeoutMs);
@@ -180,6 +217,7 @@ export const startRuntime = async (
       await transport.close();
       mailer?.close();
       await database.close();
+      await tracing?.shutdown();
     },
   };
 };
@@ -380,7 +418,31 @@ const startProjectors = async (deps: {
     },
     onError: (error) => log.error({ err: error }, 'webhook projection failed; retrying'),
   });
-  return { readModels, policies, webhookProjection };
+  // The Merkle tree over the log, in the same global order and batches; its writes commit with
+  // its checkpoint (docs/audit.md says why a subscription builds it).
+  const tree = await store.subscribe({
+    name: auditTreeSubscription,
+    handle: createAuditTreeBuilder(),
+    onError: (error) => log.error({ err: error }, 'audit tree failed; retrying'),
+  });
+  return { readModels, policies, webhookProjection, tree };
+};
+
+/** Runs `work` every `ms`, one run at a time; stop() waits for the run under way. */
+const everyInterval = (ms: number, work: () => Promise<unknown>) => {
+  let running: Promise<unknown> | null = null;
+  const timer = setInterval(() => {
+    running ??= work().finally(() => {
+      running = null;
+    });
+  }, ms);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
 };
 
 const scheduleJobs = (deps: {

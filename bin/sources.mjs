@@ -4,8 +4,17 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Directories compiled into dist/ (tsconfig.build.json) and the files that shape the output. */
-export const sourceDirs = ['domain', 'projections', 'delivery', 'adapters'];
+/**
+ * Directories compiled into dist/ (tsconfig.build.json; the receiver package's sources come in
+ * through delivery/receiver.ts) and the files that shape the output.
+ */
+export const sourceDirs = [
+  'domain',
+  'projections',
+  'delivery',
+  'adapters',
+  'packages/webhooks/src',
+];
 const sourceFiles = ['package.json', 'tsconfig.json', 'tsconfig.build.json'];
 
 const walk = (root, dir) =>

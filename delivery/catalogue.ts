@@ -380,7 +380,86 @@ export const catalogue: readonly CatalogueGroup[] = [
   leaderboardEvents,
 ];
 
+/**
+ * Types outside the public docs' catalogue that an endpoint gets only when it names them: `*`
+ * never includes them (docs/audit.md). `audit.checkpoint` carries each signed checkpoint of the
+ * event history, so every receiver that keeps them witnesses that the history only grows.
+ */
+export const optInEventTypes = ['audit.checkpoint'] as const;
+
+export type OptInEventType = (typeof optInEventTypes)[number];
+
+/** Every type an endpoint may list: the docs' catalogue, then the opt-in ones. */
+export type SubscribableEventType = WebhookEventType | OptInEventType;
+
+export const subscribableEventTypes: readonly SubscribableEventType[] = [
+  ...webhookEventTypes,
+  ...optInEventTypes,
+];
+
+export type OptInCatalogueEntry = {
+  type: OptInEventType;
+  description: string;
+  schema: JsonSchema;
+  sample: Readonly<Record<string, unknown>>;
+};
+
+const checkpointSample = {
+  origin: 'loyalty.example.com/incentable',
+  size: 1042,
+  root_hash: 'c2d78c09035a772b4b4316d847ec35d892f19c4d206b1141d081d44e6639582d',
+  note: 'loyalty.example.com/incentable\n1042\nwteMCQNadytLQxbYR+w12JLxnE0gaxFB0IHUTmY5WC0=\n\n\u2014 loyalty.example.com/incentable sj25Jg0lADsMXosUEsP4IezbCp/wwKivYXTl/xePdQkjfnEOjQYkSLGwfno4iBztzhaxpoWNbeeI9HoK4A4AxcERewc=\n',
+  created_at: '2024-06-15T14:30:00.125Z',
+};
+
+/** The opt-in types, in their own group (GET /v1/webhook-event-types lists it with opt_in). */
+export const optInCatalogue: readonly {
+  name: 'Audit events';
+  entries: readonly OptInCatalogueEntry[];
+}[] = [
+  {
+    name: 'Audit events',
+    entries: [
+      {
+        type: 'audit.checkpoint',
+        description:
+          'A signed checkpoint of the event history was made (a C2SP signed note; docs/audit.md). Opt-in: only endpoints that list this type get it.',
+        schema: {
+          $schema: draft,
+          $id: 'https://incentable.dev/schemas/webhooks/audit.checkpoint.json',
+          title: 'audit.checkpoint data',
+          type: 'object',
+          properties: {
+            origin: text,
+            size: { type: 'integer', minimum: 1 },
+            root_hash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+            note: text,
+            created_at: dateTime,
+          },
+          required: ['origin', 'size', 'root_hash', 'note', 'created_at'],
+          additionalProperties: false,
+        },
+        sample: checkpointSample,
+      },
+    ],
+  },
+];
+
 const knownTypes: ReadonlySet<string> = new Set(webhookEventTypes);
+const subscribable: ReadonlySet<string> = new Set(subscribableEventTypes);
+
+/** A type an endpoint may subscribe to: one of the catalogue's or an opt-in one. */
+export const isSubscribableEventType = (value: string): value is SubscribableEventType =>
+  subscribable.has(value);
+
+/** The catalogue entry or opt-in entry of any subscribable type. */
+export const anyEntryOf = (type: SubscribableEventType): CatalogueEntry | OptInCatalogueEntry => {
+  for (const group of optInCatalogue) {
+    const entry = group.entries.find((e) => e.type === type);
+    if (entry) return entry;
+  }
+  return catalogueEntryOf(type as WebhookEventType);
+};
 
 export const isWebhookEventType = (value: string): value is WebhookEventType =>
   knownTypes.has(value);

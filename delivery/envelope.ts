@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { WebhookEventType } from './catalogue.ts';
+import type { SubscribableEventType } from './catalogue.ts';
 
 export type Envelope = {
   id: string;
-  type: WebhookEventType;
+  type: SubscribableEventType;
   createdAt: Date;
   data: Readonly<Record<string, unknown>>;
 };

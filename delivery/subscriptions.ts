@@ -1,3 +1,5 @@
+import { optInEventTypes, webhookEventTypes } from './catalogue.ts';
+
 /**
  * Which endpoint wants which event: an endpoint's `events` lists the types it subscribes to, or
  * holds `*` for every type (docs/webhooks.md). The projector asks it of each new envelope; a
@@ -5,12 +7,17 @@
  */
 export const allEvents = '*';
 
-export const subscribes = (events: readonly string[], type: string): boolean =>
-  events.includes(allEvents) || events.includes(type);
+const optIn: ReadonlySet<string> = new Set(optInEventTypes);
 
-/** The types an endpoint subscribes to, or 'every' when it takes every type. */
-export const subscribedTypes = (events: readonly string[]): readonly string[] | 'every' =>
-  events.includes(allEvents) ? 'every' : events;
+/** `*` is every type of the docs' catalogue; an opt-in type (audit.checkpoint) only by name. */
+export const subscribes = (events: readonly string[], type: string): boolean =>
+  events.includes(type) || (events.includes(allEvents) && !optIn.has(type));
+
+/** The types an endpoint subscribes to, spelt out: `*` as the catalogue's, beside those named. */
+export const subscribedTypes = (events: readonly string[]): readonly string[] =>
+  events.includes(allEvents)
+    ? [...webhookEventTypes, ...events.filter((type) => type !== allEvents)]
+    : events;
 
 /**
  * A live listener's filter (`incentable listen --events points.awarded,member.*`): exact types,
@@ -26,7 +33,7 @@ export const isEventPattern = (pattern: string, types: readonly string[]): boole
 export const matchesPatterns = (patterns: readonly string[], type: string): boolean =>
   patterns.some(
     (pattern) =>
-      pattern === allEvents ||
+      (pattern === allEvents && !optIn.has(type)) ||
       pattern === type ||
       (pattern.endsWith('.*') && type.startsWith(pattern.slice(0, -1))),
   );

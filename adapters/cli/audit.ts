@@ -10,6 +10,7 @@ import type { ReplayReport, RowDifference } from '../audit/replay.ts';
 import { readModelTableNames, type ReadModelTable } from '../../projections/readModelColumns.ts';
 import type { ChainBreak } from '../audit/verify.ts';
 import { loadConfig } from '../config.ts';
+import { registerAuditProofCommands } from './auditProofs.ts';
 import type { DatabaseHandle } from '../db/database.ts';
 
 /**
@@ -117,8 +118,29 @@ export const registerAuditCommands = (program: Command): void => {
       "Recompute every stream's hash chain and check revisions are contiguous; exit 1 on any break",
     )
     .option('--program <program_id>', "only this program's streams")
+    .option(
+      '--checkpoints <path>',
+      'also check the tree against saved signed checkpoints (a file, or a checkpoint directory)',
+    )
+    .option('--public-key <key>', 'with --checkpoints: the verifier key or PEM file to trust')
     .option('--json', 'print the report as JSON')
-    .action(runVerify);
+    .action(
+      async (options: {
+        program?: string;
+        json?: boolean;
+        checkpoints?: string;
+        publicKey?: string;
+      }) => {
+        if (options.checkpoints === undefined) return runVerify(options);
+        const { runVerifyCheckpoints } = await import('./auditProofs.ts');
+        return runVerifyCheckpoints({
+          ...options,
+          checkpoints: options.checkpoints,
+          describeBreak,
+        });
+      },
+    );
+  registerAuditProofCommands(audit);
 
   program
     .command('replay')

@@ -20,6 +20,8 @@ import { endpointHealthMigration } from './migrations/018_endpointHealth.ts';
 import { endpointRateLimitMigration } from './migrations/019_endpointRateLimit.ts';
 import { envelopeStreamMigration } from './migrations/020_envelopeStream.ts';
 import { orderedEndpointsMigration } from './migrations/021_orderedEndpoints.ts';
+import { auditTreeMigration } from './migrations/022_auditTree.ts';
+import { envelopeTraceparentMigration } from './migrations/023_envelopeTraceparent.ts';
 
 /** Every migration, in order. Names sort lexically; never rename or reorder a shipped one. */
 export const migrations: Record<string, Migration> = {
@@ -44,4 +46,6 @@ export const migrations: Record<string, Migration> = {
   '019_endpoint_rate_limit': endpointRateLimitMigration,
   '020_envelope_stream': envelopeStreamMigration,
   '021_ordered_endpoints': orderedEndpointsMigration,
+  '022_audit_tree': auditTreeMigration,
+  '023_envelope_traceparent': envelopeTraceparentMigration,
 };

@@ -28,6 +28,18 @@ export type EventStoreTables = {
   };
 };
 
+/** The Merkle tree over the events and its checkpoints (migrations/022_auditTree.ts). */
+export type AuditTables = {
+  incentable_audit_leaves: { leaf_index: string; event_id: string; hash: Buffer };
+  incentable_audit_nodes: { level: number; node_index: string; hash: Buffer };
+  incentable_audit_checkpoints: {
+    size: string;
+    root_hash: Buffer;
+    note: string;
+    created_at: ColumnType<Date, Date, never>;
+  };
+};
+
 /** API keys and idempotency records (adapters/http/). */
 export type HttpTables = {
   api_keys: {
@@ -54,6 +66,7 @@ export type HttpTables = {
 
 /** The whole schema, as the composition root sees it. */
 export type Database = EventStoreTables &
+  AuditTables &
   ReadModelTables &
   WebhookTables &
   HttpTables &

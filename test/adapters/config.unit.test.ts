@@ -50,7 +50,14 @@ const badValues: Record<(typeof configKeys)[number], string> = {
   EVENTSTORE: 'kafka-x14',
   EVENTSTORE_GROUP_COMMIT: '65',
   EVENTSTORE_GROUP_COMMIT_IN_FLIGHT: '0',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url x19',
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'not a url x20',
+  OTEL_SDK_DISABLED: 'perhaps-x21',
   ESDB_CONNECTION_STRING: 'tcp://x15',
+  AUDIT_SIGNING_KEY: 'not-a-key-x17',
+  AUDIT_ORIGIN: 'has space x18',
+  AUDIT_CHECKPOINT_INTERVAL: '0s',
+  AUDIT_CHECKPOINT_DIR: '',
 };
 
 describe('config', () => {
@@ -84,6 +91,22 @@ describe('config', () => {
     assert.deepEqual(short.webhooks.health, { disableAfterMs: 90_000, minFailedDeliveries: 2 });
     assert.equal(loadConfig({ WEBHOOK_DISABLE_AFTER: '0s' }).webhooks.health.disableAfterMs, 0);
     assert.match(refusal({ WEBHOOK_DISABLE_AFTER: '1d,2d' }), /WEBHOOK_DISABLE_AFTER: /);
+  });
+
+  it('turns tracing on only with an OTLP endpoint, and off again with OTEL_SDK_DISABLED', () => {
+    assert.equal(loadConfig({}).tracing, null);
+    const endpoint = 'http://127.0.0.1:4318/';
+    assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }).tracing, {
+      url: 'http://127.0.0.1:4318/v1/traces',
+    });
+    const traces = 'http://127.0.0.1:4318/custom';
+    const both = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: traces,
+    };
+    assert.deepEqual(loadConfig(both).tracing, { url: traces });
+    const disabled = { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SDK_DISABLED: 'true' };
+    assert.equal(loadConfig(disabled).tracing, null);
   });
 
   it('names every bad key at once', () => {

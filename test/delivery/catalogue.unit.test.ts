@@ -3,7 +3,9 @@ import { describe, it } from 'node:test';
 import {
   catalogue,
   catalogueEntryOf,
+  isSubscribableEventType,
   isWebhookEventType,
+  optInCatalogue,
   pointsKinds,
   webhookEventTypes,
 } from '../../delivery/catalogue.ts';
@@ -203,5 +205,40 @@ describe('the webhook event catalogue', () => {
     assert.equal(isWebhookEventType('points.awarded'), true);
     assert.equal(isWebhookEventType('points.Awarded'), false);
     assert.equal(isWebhookEventType('toString'), false);
+  });
+});
+
+describe('the opt-in types', () => {
+  const entries = optInCatalogue.flatMap((group) => group.entries);
+
+  it('sit in their own group, outside the docs catalogue, and are subscribable', () => {
+    assert.deepEqual(
+      optInCatalogue.map((group) => group.name),
+      ['Audit events'],
+    );
+    for (const entry of entries) {
+      assert.equal(isWebhookEventType(entry.type), false, entry.type);
+      assert.equal(isSubscribableEventType(entry.type), true, entry.type);
+      assert.deepEqual(unknownKeywords(entry.schema), []);
+      assert.deepEqual(validate(entry.schema, entry.sample), []);
+      assert.notDeepEqual(validate(entry.schema, { ...entry.sample, extra: 1 }), []);
+    }
+    const checkpoint = entries.find((e) => e.type === 'audit.checkpoint')!;
+    assert.notDeepEqual(validate(checkpoint.schema, { ...checkpoint.sample, root_hash: 'AB' }), []);
+  });
+
+  it("audit.checkpoint's sample is a real checkpoint note whose root is its root_hash", () => {
+    const sample = entries.find((e) => e.type === 'audit.checkpoint')!.sample as {
+      note: string;
+      root_hash: string;
+      size: number;
+      origin: string;
+    };
+    const text = sample.note.slice(0, sample.note.indexOf('\n\n') + 1);
+    const [origin, size, root] = text.split('\n');
+    assert.equal(origin, sample.origin);
+    assert.equal(Number(size), sample.size);
+    assert.equal(Buffer.from(root!, 'base64').toString('hex'), sample.root_hash);
+    assert.match(sample.note, new RegExp(`\n\u2014 ${sample.origin} [A-Za-z0-9+/]{91}=\n$`));
   });
 });

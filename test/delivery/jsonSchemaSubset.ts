@@ -19,6 +19,7 @@ export const supportedKeywords: ReadonlySet<string> = new Set([
   'minLength',
   'minProperties',
   'format',
+  'pattern',
   'enum',
 ]);
 
@@ -63,6 +64,10 @@ export const validate = (schema: Schema, value: unknown, path = '$'): string[] =
   if (typeof value === 'string') {
     if (typeof schema.minLength === 'number' && value.length < schema.minLength) {
       errors.push(`${path}: shorter than ${schema.minLength}`);
+    }
+    // ECMA-262 regular expressions, as JSON Schema's `pattern` is (unanchored).
+    if (typeof schema.pattern === 'string' && !new RegExp(schema.pattern, 'u').test(value)) {
+      errors.push(`${path}: does not match ${schema.pattern}`);
     }
     const format = typeof schema.format === 'string' ? formats[schema.format] : undefined;
     if (format && !format.test(value)) errors.push(`${path}: not a ${String(schema.format)}`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { subscribedTypes, subscribes } from '../../delivery/subscriptions.ts';
+import { webhookEventTypes } from '../../delivery/catalogue.ts';
+import { matchesPatterns, subscribedTypes, subscribes } from '../../delivery/subscriptions.ts';
 
 describe('subscriptions', () => {
   it('an endpoint listing types gets only those', () => {
@@ -11,11 +12,22 @@ describe('subscriptions', () => {
     assert.deepEqual(subscribedTypes(events), events);
   });
 
-  it('"*" takes every type (the API keeps it alone; the rule does not depend on that)', () => {
+  it('"*" takes every type of the catalogue, and no opt-in type', () => {
     for (const events of [['*'], ['points.awarded', '*']]) {
-      assert.equal(subscribes(events, 'member.tier_changed'), true);
-      assert.equal(subscribedTypes(events), 'every');
+      for (const type of webhookEventTypes) assert.equal(subscribes(events, type), true, type);
+      assert.equal(subscribes(events, 'audit.checkpoint'), false);
+      assert.equal(subscribedTypes(events).includes('audit.checkpoint'), false);
+      assert.deepEqual(new Set(subscribedTypes(events)), new Set(webhookEventTypes));
     }
+  });
+
+  it('an opt-in type only by name, beside "*" or alone', () => {
+    assert.equal(subscribes(['audit.checkpoint'], 'audit.checkpoint'), true);
+    assert.equal(subscribes(['audit.checkpoint'], 'points.awarded'), false);
+    assert.equal(subscribes(['*', 'audit.checkpoint'], 'audit.checkpoint'), true);
+    assert.ok(subscribedTypes(['*', 'audit.checkpoint']).includes('audit.checkpoint'));
+    assert.equal(matchesPatterns(['*'], 'audit.checkpoint'), false);
+    assert.equal(matchesPatterns(['audit.checkpoint'], 'audit.checkpoint'), true);
   });
 
   it('no types: nothing, and no prefix or pattern matching', () => {

@@ -4,11 +4,27 @@ import { isId } from '../../../domain/ids.ts';
 import { parsePosition } from '../../../domain/recordedEvent.ts';
 import { exportedEvent } from '../../audit/export.ts';
 import type { AuditQueries } from '../../db/auditQueries.ts';
+import type { AuditProofs } from '../../audit/proofService.ts';
+import { parse } from './request.ts';
 import { canAccessProgram, principalOf } from './auth.ts';
 import { sendError } from './errors.ts';
 import { wireString } from './schemas.ts';
+import type * as r from './responses.ts';
+import type { Body } from './responses.ts';
 
-export type AuditRouteDeps = { audit: AuditQueries };
+export type AuditRouteDeps = { audit: AuditQueries; proofs: AuditProofs };
+
+/** A tree size: a whole number from 0, no sign, no leading zeros. */
+const treeSizeParam = wireString()
+  .regex(/^(0|[1-9]\d{0,14})$/, 'must be a tree size (a whole number from 0)')
+  .transform(Number);
+
+export const consistencyQuerySchema = z.strictObject({ from: treeSizeParam, to: treeSizeParam });
+
+export const checkpointsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  before_size: treeSizeParam.optional(),
+});
 
 export const eventsQuerySchema = z
   .object({
@@ -76,7 +92,7 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
     res.json({
       data,
       next_position: data.length === q.limit ? (data.at(-1)?.position ?? null) : null,
-    });
+    } satisfies Body<typeof r.auditEventListSchema>);
   });
 
   /**
@@ -89,7 +105,7 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
     if (!programId) return;
     res.status(200).type('application/x-ndjson');
     res.flushHeaders();
-    const write = async (line: object) => {
+    const write = async (line: Body<typeof r.auditVerifyLineSchema>) => {
       if (!res.write(`${JSON.stringify(line)}\n`))
         await new Promise((resolve) => res.once('drain', resolve));
     };
@@ -103,6 +119,40 @@ export const auditRoutes = (deps: AuditRouteDeps): Router => {
       await write({ error: { code: 'internal_error', message: 'verification failed' } });
     }
     res.end();
+  });
+
+  /** The key that signs checkpoints: a signed-note verifier key and a PEM. */
+  router.get('/audit/public-key', (_req, res) => {
+    res.json(deps.proofs.publicKey() satisfies Body<typeof r.auditPublicKeySchema>);
+  });
+
+  /** Signed checkpoints, newest first; keyset paged on size. */
+  router.get('/audit/checkpoints', async (req, res) => {
+    const query = parse(checkpointsQuerySchema, req.query, res);
+    if (!query) return;
+    const data = await deps.proofs.checkpoints({
+      limit: query.limit,
+      ...(query.before_size !== undefined && { beforeSize: query.before_size }),
+    });
+    const last = data.at(-1);
+    res.json({
+      data,
+      next_before_size: data.length === query.limit && last ? last.size : null,
+    } satisfies Body<typeof r.checkpointListSchema>);
+  });
+
+  /** RFC 9162 consistency proof between two tree sizes. */
+  router.get('/audit/proofs/consistency', async (req, res) => {
+    const query = parse(consistencyQuerySchema, req.query, res);
+    if (!query) return;
+    const outcome = await deps.proofs.consistency(query.from, query.to);
+    if (!outcome.ok)
+      return sendError(res, 400, {
+        code: 'invalid_tree_size',
+        message: outcome.message,
+        field: outcome.field,
+      });
+    res.json(outcome.proof satisfies Body<typeof r.consistencyProofSchema>);
   });
 
   return router;

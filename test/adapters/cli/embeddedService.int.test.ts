@@ -32,6 +32,7 @@ const opensDatabase: Record<string, string[][]> = {
   ],
   'jobs status': [['jobs', 'status']],
   'audit verify': [['audit', 'verify']],
+  'audit checkpoint': [['audit', 'checkpoint']],
   replay: [['replay', '--verify', '--swap']],
   export: [['export'], ['export', '--output', '<file>']],
   'history member': [['history', 'member', 'mem_1']],
@@ -46,6 +47,10 @@ const opensDatabase: Record<string, string[][]> = {
 const skipped: Record<string, string> = {
   'subscriptions parked': 'talks to EventStoreDB only',
   'subscriptions replay-parked': 'talks to EventStoreDB only',
+  'audit public-key': 'reads the signing key only, never the database',
+  'audit verify-statement': 'offline: reads a statement file, never the database',
+  'audit prove-consistency':
+    'refuses before opening the database unless given two checkpoints signed by the key (test/adapters/audit/auditCli.int.test.ts)',
   listen: 'talks to a running service over HTTP only (test/adapters/cli/listen.e2e.test.ts)',
 };
 

@@ -101,7 +101,7 @@ describe('the embedded database on a data directory', () => {
   });
 
   it(
-    'keeps the development webhook key 0600 in a 0700 DATA_DIR on PostgreSQL too',
+    'keeps the development webhook and checkpoint keys 0600 in a 0700 DATA_DIR on PostgreSQL too',
     { skip: skipWithoutPostgres },
     async () => {
       const database = await createTestDatabase();
@@ -121,7 +121,7 @@ describe('the embedded database on a data directory', () => {
       } finally {
         await database.drop();
       }
-      assert.deepEqual(readdirSync(dataDir), ['webhook-secret.key']);
+      assert.deepEqual(readdirSync(dataDir).sort(), ['audit-signing.key', 'webhook-secret.key']);
       assert.deepEqual(looserThan(join(root, 'keyOnly'), 0o600, 0o700), []);
     },
   );

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Decider, Refusal } from '../domain/decider.ts';
 import type { EventMetadata, Position } from '../domain/recordedEvent.ts';
 import { ConcurrencyError, type EventStore } from './ports.ts';
+import { traceparentOf, tracer } from './tracing.ts';
+import { SpanStatusCode } from '@opentelemetry/api';
 
 /**
  * A request's Idempotency-Key, as a command sees it. `key` is an opaque digest recorded in the
@@ -82,7 +84,7 @@ export class CommandHandler {
     context: CommandContext & { now: Date },
   ): Promise<CommandResult<Event, State, Rejection>> {
     const previous = this.#queues.get(stream) ?? Promise.resolve();
-    const run = previous.then(() => this.#handleNow(decider, stream, command, context));
+    const run = previous.then(() => this.#traced(decider, stream, command, context));
     const settled = run.catch(() => {});
     this.#queues.set(stream, settled);
     void settled.then(() => {
@@ -120,6 +122,42 @@ export class CommandHandler {
     return { state, revision };
   }
 
+  /**
+   * The command's span (a child of the request's, or of a policy batch's): its context is written
+   * into the metadata of the events it appends, the link from all the later, asynchronous work.
+   */
+  #traced<Command, Event extends { type: string; data: unknown }, State, Rejection extends string>(
+    decider: Decider<Command, Event, State, Rejection>,
+    stream: string,
+    command: Command,
+    context: CommandContext & { now: Date },
+  ): Promise<CommandResult<Event, State, Rejection>> {
+    const type = (command as { type?: unknown }).type;
+    const name = typeof type === 'string' ? type : 'command';
+    const attributes = {
+      'incentable.command': name,
+      'incentable.stream': stream,
+      ...(context.programId !== null && { 'incentable.program_id': context.programId }),
+    };
+    return tracer().startActiveSpan(`command ${name}`, { attributes }, async (span) => {
+      try {
+        const traceparent = traceparentOf(span);
+        const result = await this.#handleNow(decider, stream, command, { ...context, traceparent });
+        span.setAttribute(
+          'incentable.command.outcome',
+          !result.ok ? result.rejection : result.position === null ? 'unchanged' : 'appended',
+        );
+        return result;
+      } catch (error) {
+        span.recordException(error instanceof Error ? error : String(error));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
   async #handleNow<
     Command,
     Event extends { type: string; data: unknown },
@@ -129,7 +167,7 @@ export class CommandHandler {
     decider: Decider<Command, Event, State, Rejection>,
     stream: string,
     command: Command,
-    context: CommandContext & { now: Date },
+    context: CommandContext & { now: Date; traceparent: string | undefined },
   ): Promise<CommandResult<Event, State, Rejection>> {
     if (context.idempotency?.recover) {
       const applied = await this.#findApplied(decider, stream, context.idempotency.key);
@@ -163,6 +201,7 @@ export class CommandHandler {
         actor: context.actor,
         recordedAt: context.now.toISOString(),
         ...(context.idempotency && { idempotencyKey: context.idempotency.key }),
+        ...(context.traceparent !== undefined && { traceparent: context.traceparent }),
       };
       try {
         const appended = await this.#store.append(

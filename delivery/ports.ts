@@ -49,6 +49,8 @@ export type LeasedDelivery = {
   /** On an ordered endpoint: whose events this keeps in order, and its place (text); else null. */
   subject: string | null;
   sequence: string | null;
+  /** The W3C traceparent of the command behind the envelope, for the attempt's span link. */
+  traceparent?: string | null;
 };
 
 /** A leased delivery in a worker's memory, with the lease it holds it under (epoch ms). */

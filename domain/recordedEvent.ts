@@ -24,6 +24,12 @@ export type EventMetadata = {
    * a retry after a crash finds in the stream itself whether its command was applied.
    */
   idempotencyKey?: string;
+  /**
+   * The W3C traceparent of the command's span, written only while tracing is on and the command
+   * was sampled: the projector batches, envelopes and delivery attempts link to it
+   * (docs/telemetry.md). Covered by the hash chain like every other field.
+   */
+  traceparent?: string;
 };
 
 export type RecordedEvent<

@@ -44,6 +44,8 @@ export type WebhookTables = {
     source_event_id: string | null;
     is_test: Generated<boolean>;
     created_at: Timestamp;
+    /** migrations/023_envelopeTraceparent.ts: the command's span context; null when untraced. */
+    traceparent: ColumnType<string | null, string | null | undefined, string | null>;
   };
   webhook_deliveries: {
     seq: Generated<number>;

@@ -14,6 +14,7 @@ import {
   type SubscriptionOptions,
 } from '../../application/ports.ts';
 import { backoff } from '../backoff.ts';
+import { tracedAppend, tracedBatch } from '../telemetry/storeSpans.ts';
 import { GroupCommit } from './groupCommit.ts';
 import {
   timelineChannels,
@@ -130,16 +131,19 @@ export class PostgresEventStore implements EventStore<StoreTransaction> {
     expected: ExpectedRevision,
   ): Promise<AppendResult> {
     const request = appendRequest(stream, events, expected);
-    let result: AppendResult | Error | undefined;
-    if (this.#appends) result = await this.#appends.submit(request);
-    else [result] = await this.#write([request]);
-    if (result instanceof Error || result === undefined) throw result ?? new Error('no result');
+    const appended = await tracedAppend(stream, events.length, async () => {
+      let result: AppendResult | Error | undefined;
+      if (this.#appends) result = await this.#appends.submit(request);
+      else [result] = await this.#write([request]);
+      if (result instanceof Error || result === undefined) throw result ?? new Error('no result');
+      return result;
+    });
     if (timelineChannels.appended.hasSubscribers)
       timelineChannels.appended.publish({
         at: timelineNow(),
         eventIds: request.ids,
       } satisfies AppendedMessage);
-    return result;
+    return appended;
   }
 
   /** Appends written so far and the batches they went in (group commit's appends per commit). */
@@ -431,7 +435,10 @@ class PostgresSubscription implements Subscription {
         limit: this.#options.batchSize ?? 500,
       });
       if (page.events.length > 0) {
-        if (!(await this.#handleBatch(page.events, { wokeAt, readAt: timelineNow() })))
+        const times = { wokeAt, readAt: timelineNow() };
+        if (
+          !(await tracedBatch(this.name, page.events, () => this.#handleBatch(page.events, times)))
+        )
           return this.#lost();
         renewedAt = performance.now();
         this.#failures = 0;

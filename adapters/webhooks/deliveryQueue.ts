@@ -138,7 +138,7 @@ const claim = async (db: Kysely<Database>, request: ClaimRequest): Promise<Lease
       and v.envelope_id = d.envelope_id and e.endpoint_id = d.endpoint_id
     returning d.delivery_id, d.program_id, d.endpoint_id, d.envelope_id, d.attempts,
       v.type, v.body, v.is_test, e.url, e.url_userinfo_encrypted, e.secret_encrypted, e.previous_secret_encrypted,
-      e.previous_secret_expires_at, d.subject, d.sequence::text as sequence`;
+      e.previous_secret_expires_at, d.subject, d.sequence::text as sequence, v.traceparent`;
   // Index scans are the only way in: each walk above must use its index in order and stop at
   // its limit. With statistics older than the backlog (a burst, an outage, autovacuum not yet
   // round) the planner otherwise fetched every due row, sorted them all (spilling to disk) and

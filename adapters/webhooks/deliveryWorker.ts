@@ -46,6 +46,8 @@ import {
   type WorkerLogger,
 } from './attemptRecorder.ts';
 import { createDeliveryQueue } from './deliveryQueue.ts';
+import { finishAttemptSpan, startAttemptSpan } from '../telemetry/webhookSpans.ts';
+import type { Span } from '@opentelemetry/api';
 
 export type { WorkerLogger } from './attemptRecorder.ts';
 
@@ -358,6 +360,7 @@ export class DeliveryWorker {
     const startedAt = this.#clock.now();
     const postedAt = timelineNow();
     let result: AttemptResult;
+    const span = startAttemptSpan(delivery, startedAt);
     this.#posting.add(delivery);
     try {
       result = await this.#transport.post({
@@ -385,7 +388,8 @@ export class DeliveryWorker {
         envelopeId: delivery.envelope_id,
       } satisfies PostedMessage);
     // A row a stop cut short was given back: pending again, this attempt neither counted nor kept.
-    if (!this.#cut.delete(delivery)) this.#finish(delivery, startedAt, result);
+    if (!this.#cut.delete(delivery)) this.#finish(delivery, startedAt, result, span);
+    else finishAttemptSpan(span, { result, outcome: 'cut', status: 'pending' });
     // The POST is over: its slot is free now, not when the attempt is recorded, so sending and
     // recording overlap. The row stays leased ('delivering') until recorded, so no claim takes
     // it again meanwhile; #run stops claiming while too many attempts wait to be recorded.
@@ -404,7 +408,7 @@ export class DeliveryWorker {
   }
 
   /** The POST is over: its outcome is decided now and waits for the next recorded batch. */
-  #finish(delivery: HeldDelivery, startedAt: Date, result: AttemptResult): void {
+  #finish(delivery: HeldDelivery, startedAt: Date, result: AttemptResult, span: Span): void {
     const { outcome, errorKind } = classifyAttempt(result);
     const now = this.#clock.now();
     const retryAfterS =
@@ -418,6 +422,7 @@ export class DeliveryWorker {
       now,
       retryAfterS,
     });
+    finishAttemptSpan(span, { result, outcome, status: decision.status });
     const lastError = attemptError(result, errorKind);
     this.#recorder.add({
       delivery,

@@ -10,6 +10,7 @@ import { systemClock, type Clock, type SubscriptionHandler } from '../../applica
 import { newTimeOrderedId } from '../ids.ts';
 import type { Database } from '../db/schema.ts';
 import type { Handoff, LeasedDelivery } from '../../delivery/ports.ts';
+import { envelopeSpans } from '../telemetry/webhookSpans.ts';
 
 /** The subscription name of the webhook projector: its checkpoint key and its lock. */
 export const webhooksProjection = 'webhooks';
@@ -64,26 +65,7 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
   const handle = async (events: readonly RecordedEvent[], tx: Kysely<Database>): Promise<void> => {
     pending?.handoff?.cancel();
     pending = null;
-    const envelopes: Insertable<Database['webhook_envelopes']>[] = [];
-    /** Per envelope: whose events it keeps in order on an ordered endpoint (delivery/ordering.ts). */
-    const subjects = new Map<string, string | null>();
-    for (const recorded of events) {
-      const programId = recorded.metadata.programId;
-      if (programId === null) continue;
-      const webhook = toWebhookEvent({ type: recorded.type, data: recorded.data } as DomainEvent);
-      if (webhook === null) continue;
-      const id = envelopeIdFor(recorded.id);
-      subjects.set(id, subjectOf(webhook.type, webhook.data));
-      envelopes.push({
-        envelope_id: id,
-        program_id: programId,
-        type: webhook.type,
-        body: serializeEnvelope({ id, ...webhook }),
-        source_event_id: recorded.id,
-        is_test: false,
-        created_at: webhook.createdAt,
-      });
-    }
+    const { envelopes, subjects } = envelopesOf(events);
     if (envelopes.length === 0) return;
     await sql`set local synchronous_commit = off`.execute(tx);
 
@@ -130,6 +112,8 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
     }
     const inserted: LeasedDelivery[] = [];
     const newIds = new Set<string>();
+    const spans = envelopeSpans();
+    for (const envelope of envelopes) spans?.start(envelope, envelope.traceparent ?? undefined);
     try {
       // One statement per chunk from one JSON document: no per-row parameters, whatever the
       // batch size. The first also inserts the envelopes (a data-modifying WITH runs to
@@ -141,11 +125,12 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
             ? sql``
             : sql`with envelopes as (
                 insert into webhook_envelopes (envelope_id, program_id, type, body, source_event_id,
-                  is_test, created_at)
+                  is_test, created_at, traceparent)
                 select u.envelope_id, u.program_id, u.type, u.body, u.source_event_id, false,
-                  u.created_at
+                  u.created_at, u.traceparent
                 from json_to_recordset(${JSON.stringify(envelopes)}::json) as u(envelope_id text,
-                  program_id text, type text, body text, source_event_id uuid, created_at timestamptz)
+                  program_id text, type text, body text, source_event_id uuid, created_at timestamptz,
+                  traceparent text)
                 on conflict do nothing)`;
         const ids = await sql<{ delivery_id: string }>`
           ${withEnvelopes}
@@ -171,8 +156,10 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
       );
     } catch (error) {
       handoff?.cancel();
+      spans?.end([], error);
       throw error;
     }
+    spans?.end(deliveries.filter((d) => newIds.has(d.delivery_id)));
     // Rows a replayed batch did not insert again are not ours: deliver frees their room.
     pending = { handoff, rows: inserted, claimable: deliveries.length > handed.size };
   };
@@ -185,6 +172,38 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
       return batch?.claimable ?? false;
     },
   });
+};
+
+/**
+ * The batch's envelopes, in event order, and per envelope whose events it keeps in order on an
+ * ordered endpoint (delivery/ordering.ts). `traceparent` is the command's span context, for the
+ * delivery attempts' links (null while tracing is off).
+ */
+const envelopesOf = (events: readonly RecordedEvent[]) => {
+  const envelopes: Insertable<Database['webhook_envelopes']>[] = [];
+  const subjects = new Map<string, string | null>();
+  for (const recorded of events) {
+    const programId = recorded.metadata.programId;
+    if (programId === null) continue;
+    const webhook = toWebhookEvent({ type: recorded.type, data: recorded.data } as DomainEvent);
+    if (webhook === null) continue;
+    const id = envelopeIdFor(recorded.id);
+    subjects.set(id, subjectOf(webhook.type, webhook.data));
+    envelopes.push({
+      envelope_id: id,
+      program_id: programId,
+      type: webhook.type,
+      body: serializeEnvelope({ id, ...webhook }),
+      source_event_id: recorded.id,
+      is_test: false,
+      created_at: webhook.createdAt,
+      // Absent, not null, while tracing is off: the statement's JSON stays as it was.
+      ...(recorded.metadata.traceparent !== undefined && {
+        traceparent: recorded.metadata.traceparent,
+      }),
+    });
+  }
+  return { envelopes, subjects };
 };
 
 /** The programs' enabled endpoints, with what signing and sending a delivery needs. */
@@ -231,6 +250,7 @@ const handedRow = (
   // Ordered endpoints are never handed over (their rows wait for a claim).
   subject: null,
   sequence: null,
+  traceparent: envelope.traceparent ?? null,
 });
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes as cryptoRandomBytes, randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
-import { catalogueEntryOf, type WebhookEventType } from '../../delivery/catalogue.ts';
+import { anyEntryOf, type SubscribableEventType } from '../../delivery/catalogue.ts';
 import { envelopeIdFor, serializeEnvelope } from '../../delivery/envelope.ts';
 import { decryptSecret, encryptSecret, newWebhookSecret } from '../../delivery/signing.ts';
 import { splitCredentials } from '../../delivery/destinations.ts';
@@ -369,7 +369,7 @@ const requeue = ({ db, clock }: StoreContext) => ({
   async enqueueTest(
     programId: string,
     endpointId: string,
-    type: WebhookEventType,
+    type: SubscribableEventType,
   ): Promise<{ deliveryId: string; envelopeId: string } | null> {
     return db.transaction().execute(async (trx) => {
       const endpoint = await trx
@@ -392,7 +392,7 @@ const requeue = ({ db, clock }: StoreContext) => ({
             id: envelopeId,
             type,
             createdAt: now,
-            data: catalogueEntryOf(type).sample,
+            data: anyEntryOf(type).sample,
           }),
           source_event_id: null,
           is_test: true,
@@ -456,8 +456,7 @@ const requeue = ({ db, clock }: StoreContext) => ({
         .executeTakeFirst();
       if (!endpoint) return null;
       const now = clock.now();
-      const types = subscribedTypes(endpoint.events);
-      const subscribed = types === 'every' ? sql`true` : sql`v.type = any(${types}::text[])`;
+      const subscribed = sql`v.type = any(${subscribedTypes(endpoint.events)}::text[])`;
       const narrowed =
         range.types === undefined ? sql`true` : sql`v.type = any(${range.types}::text[])`;
       const until = range.until === undefined ? sql`true` : sql`v.created_at < ${range.until}`;

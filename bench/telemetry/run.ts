@@ -1,0 +1,350 @@
+/**
+ * What tracing costs (issue 19): the award API's throughput and the delivery worker's, each with
+ * tracing off beside tracing on, in one run on real PostgreSQL. "On" is the product as an operator
+ * runs it with OTEL_EXPORTER_OTLP_ENDPOINT set and every other OTEL_* setting at its default
+ * (parent-based always-on sampler, batch span processor, OTLP/HTTP JSON); the spans go to a
+ * loopback receiver in a process of its own (otlpSink.ts) that reads and discards them. Rounds
+ * alternate off, on, off, on... so a machine whose load drifts (two other engineers' test runs
+ * share these 2 CPUs) weighs on both; the medians and their ratio are printed.
+ *
+ * - API: POST /points/award from the load generator of bench/api (a child process, keep-alive
+ *   connections, 1,000 members), against one process with the api and projector roles: per award
+ *   the request, command and append spans, and the subscriptions' batch and envelope spans.
+ * - Delivery: N PointsAwarded events appended (with a traceparent in their metadata when on, as
+ *   the API would have written it) and projected into deliveries, then a delivery-only process is
+ *   timed from its start until the receiver (bench/webhooks receivers, a child process) holds N:
+ *   one attempt span per delivery, each with a link.
+ *
+ *   npx tsx bench/telemetry/run.ts                  (3 rounds of each mode, ~4 min)
+ *   BENCH_QUICK=1 npx tsx bench/telemetry/run.ts    (smoke run: 1 round each, small sizes)
+ *   BENCH_ROUNDS=3 BENCH_SECONDS=10 BENCH_EVENTS=5000 BENCH_CONNECTIONS=32 BENCH_ONLY=api,delivery
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import { streams } from '../../application/incentives.ts';
+import type { NewEvent } from '../../application/ports.ts';
+import type { Runtime } from '../../adapters/runtime.ts';
+import { newId } from '../../adapters/ids.ts';
+import { fmtInt, fmtRatio, printTable, sleep } from '../eventstore/support.ts';
+import {
+  adminApiKey,
+  databases,
+  pool,
+  printMachine,
+  Receivers,
+  startBenchRuntime,
+  tuningEnv,
+} from '../webhooks/harness.ts';
+import type { LoadRequest, LoadResult } from '../api/loadgen.ts';
+
+const quick = process.env.BENCH_QUICK === '1';
+const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
+const seconds = Number(process.env.BENCH_SECONDS ?? (quick ? 2 : 10));
+const warmupSeconds = quick ? 0.5 : 2;
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const memberCount = Number(process.env.BENCH_MEMBERS ?? (quick ? 100 : 1_000));
+const events = Number(process.env.BENCH_EVENTS ?? (quick ? 300 : 5_000));
+const only = (process.env.BENCH_ONLY ?? 'api,delivery').split(',');
+const timeoutMs = 240_000;
+const tuning = tuningEnv();
+const dbs = databases();
+
+type Mode = 'off' | 'on';
+/** off, on, off, on...: each pair under the same moment's load. */
+const schedule: Mode[] = Array.from({ length: rounds }, () => ['off', 'on'] as const).flat();
+
+/** The OTLP sink's child process: where "on" sends its spans, and how much it received. */
+const startSink = async () => {
+  const child: ChildProcess = fork(fileURLToPath(new URL('./otlpSink.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const [{ port }] = (await once(child, 'message')) as [{ port: number }];
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    stats: async () => {
+      child.send({ cmd: 'stats' });
+      const [stats] = (await once(child, 'message')) as [{ requests: number; bytes: number }];
+      return stats;
+    },
+    stop: async () => {
+      child.send({ cmd: 'exit' });
+      await once(child, 'exit');
+    },
+  };
+};
+type Sink = Awaited<ReturnType<typeof startSink>>;
+
+const tracingEnv = (mode: Mode, sink: Sink): Record<string, string> =>
+  mode === 'on' ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.origin } : {};
+
+const load = (request: LoadRequest): Promise<LoadResult> =>
+  new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(new URL('../api/loadgen.ts', import.meta.url)), [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    child.once('message', (result) => resolve(result as LoadResult));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
+    });
+    child.send(request);
+  });
+
+const context = (programId: string | null) => ({
+  programId,
+  actor: 'key_benchmark01',
+  correlationId: randomUUID(),
+  causationId: null,
+});
+
+/** A program and its members; with `endpointUrl`, an endpoint for points.awarded too. */
+const seedProgram = async (runtime: Runtime, endpointUrl?: string) => {
+  const created = await runtime.incentives.createProgram(
+    {
+      name: 'Tracing benchmark',
+      tiers: [],
+      tierBasis: 'lifetime',
+      pointsExpiryDays: null,
+      timezone: 'UTC',
+      notificationEmail: 'ops@example.com',
+    },
+    context(null),
+  );
+  if (!created.ok) throw new Error(`createProgram: ${created.message}`);
+  const first = created.value.events[0]!;
+  if (first.type !== 'ProgramCreated') throw new Error('unexpected first event');
+  const programId = first.data.programId;
+  if (endpointUrl)
+    await runtime.webhooks.createEndpoint({
+      programId,
+      url: endpointUrl,
+      events: ['points.awarded'],
+    });
+  const memberIds: string[] = [];
+  await pool(memberCount, 16, async (i) => {
+    const r = await runtime.incentives.registerMember(
+      programId,
+      { email: `m${i}@example.com`, name: `Member ${i}`, externalId: null, attributes: {} },
+      context(programId),
+    );
+    if (!r.ok) throw new Error(`registerMember: ${r.message}`);
+    const e = r.value.events[0]!;
+    if (e.type === 'MemberRegistered') memberIds.push(e.data.memberId);
+  });
+  return { programId, memberIds };
+};
+
+/** One award-API round against a process with the api and projector roles. */
+const apiRound = async (
+  databaseUrl: string,
+  seeded: { programId: string; memberIds: string[] },
+  env: Record<string, string>,
+) => {
+  const runtime = await startBenchRuntime(databaseUrl, {
+    ...tuning,
+    ROLES: 'api,projector',
+    ...env,
+  });
+  try {
+    const cpu0 = process.cpuUsage();
+    const result = await load({
+      url: runtime.url!,
+      key: adminApiKey,
+      ...seeded,
+      connections,
+      seconds,
+      warmupSeconds,
+    });
+    const cpu = process.cpuUsage(cpu0);
+    // The projector catches up before the next round, so no round inherits another's backlog.
+    await Promise.all([runtime.readModels?.caughtUp(), runtime.webhookProjection?.caughtUp()]);
+    const rejected = result.requests - (result.statuses['201'] ?? 0);
+    if (rejected > 0) throw new Error(`awards not 201: ${JSON.stringify(result.statuses)}`);
+    return {
+      perS: result.perS,
+      p99: result.p99,
+      cpuUsPer: (cpu.user + cpu.system) / result.requests,
+    };
+  } finally {
+    await runtime.stop();
+  }
+};
+
+const waitUntil = async (done: () => Promise<boolean>, what: string): Promise<void> => {
+  const t0 = performance.now();
+  while (!(await done())) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+};
+
+/** N awards appended straight to the store, ten per append, as delivery's input. */
+const appendAwards = async (
+  runtime: Runtime,
+  programId: string,
+  memberIds: string[],
+  mode: Mode,
+) => {
+  for (let a = 0; a * 10 < events; a++) {
+    const memberId = memberIds[a % memberIds.length]!;
+    const at = new Date().toISOString();
+    // The context the API's command span would have written (tracing on only).
+    const traceparent = `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+    const batch: NewEvent[] = Array.from({ length: Math.min(10, events - a * 10) }, () => ({
+      id: randomUUID(),
+      type: 'PointsAwarded',
+      data: {
+        transactionId: newId('transaction'),
+        memberId,
+        points: 100,
+        reason: 'Benchmark',
+        reference: null,
+        newBalance: 100,
+        lifetimePoints: 100,
+        at,
+      },
+      metadata: {
+        programId,
+        correlationId: randomUUID(),
+        causationId: null,
+        actor: 'key_benchmark01',
+        recordedAt: at,
+        ...(mode === 'on' && { traceparent }),
+      },
+    }));
+    await runtime.store.append(streams.points(programId, memberId), batch, 'any');
+  }
+};
+
+/** One delivery round on a fresh database: deliveries/s from the worker's start to all held. */
+const deliveryRound = async (receivers: Receivers, mode: Mode, env: Record<string, string>) => {
+  const db = await dbs.create();
+  await receivers.reset({ latency: false });
+  const setup = await startBenchRuntime(db.url, { ...tuning, ROLES: 'scheduler' });
+  const seeded = await seedProgram(setup, receivers.urls()[0]);
+  await appendAwards(setup, seeded.programId, seeded.memberIds, mode);
+  await setup.stop();
+  const projector = await startBenchRuntime(db.url, { ...tuning, ROLES: 'projector', ...env });
+  await waitUntil(async () => {
+    const r = await sql<{ n: number }>`select count(*)::int as n from webhook_deliveries`.execute(
+      projector.database.db,
+    );
+    return r.rows[0]!.n >= events;
+  }, 'the projector');
+  await projector.stop();
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const worker = await startBenchRuntime(db.url, { ...tuning, ROLES: 'delivery', ...env });
+  try {
+    await waitUntil(async () => (await receivers.stats()).total >= events, 'the receiver');
+    const elapsedS = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    return { perS: events / elapsedS, cpuUsPer: (cpu.user + cpu.system) / events };
+  } finally {
+    await worker.stop();
+    await db.drop();
+  }
+};
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+type Figures = Record<Mode, { perS: number; cpuUsPer: number }[]>;
+
+const summarise = (what: string, unit: string, figures: Figures): string[] => {
+  const off = median(figures.off.map((f) => f.perS));
+  const on = median(figures.on.map((f) => f.perS));
+  const cpuOff = median(figures.off.map((f) => f.cpuUsPer));
+  const cpuOn = median(figures.on.map((f) => f.cpuUsPer));
+  return [
+    what,
+    `${fmtInt(off)} ${unit}`,
+    `${fmtInt(on)} ${unit}`,
+    fmtRatio(on / off),
+    `${((1 - on / off) * 100).toFixed(1)}%`,
+    `${fmtInt(cpuOff)} / ${fmtInt(cpuOn)} us`,
+  ];
+};
+
+const main = async (): Promise<void> => {
+  await printMachine('Tracing overhead, off beside on (bench/telemetry/run.ts)');
+  console.log(
+    `settings: BENCH_ROUNDS=${rounds} BENCH_SECONDS=${seconds} BENCH_CONNECTIONS=${connections} BENCH_MEMBERS=${memberCount} BENCH_EVENTS=${events} BENCH_ONLY=${only.join(',')}`,
+  );
+  const sink = await startSink();
+  const receivers = await Receivers.start(1);
+  const rows: string[][] = [];
+  const summary: string[][] = [];
+  try {
+    if (only.includes('api')) {
+      const db = await dbs.create();
+      const setup = await startBenchRuntime(db.url, { ...tuning, ROLES: 'api' });
+      const seeded = await seedProgram(setup);
+      await setup.stop();
+      const figures: Figures = { off: [], on: [] };
+      for (const [round, mode] of schedule.entries()) {
+        const result = await apiRound(db.url, seeded, tracingEnv(mode, sink));
+        figures[mode].push(result);
+        rows.push([
+          'API awards',
+          mode,
+          String(round + 1),
+          `${fmtInt(result.perS)}/s`,
+          `p99 ${result.p99.toFixed(1)} ms`,
+          `${fmtInt(result.cpuUsPer)} us`,
+        ]);
+      }
+      summary.push(summarise('API awards', 'awards/s', figures));
+    }
+    if (only.includes('delivery')) {
+      const figures: Figures = { off: [], on: [] };
+      for (const [round, mode] of schedule.entries()) {
+        const result = await deliveryRound(receivers, mode, tracingEnv(mode, sink));
+        figures[mode].push(result);
+        rows.push([
+          'deliveries',
+          mode,
+          String(round + 1),
+          `${fmtInt(result.perS)}/s`,
+          '',
+          `${fmtInt(result.cpuUsPer)} us`,
+        ]);
+      }
+      summary.push(summarise('deliveries', 'deliveries/s', figures));
+    }
+    const exported = await sink.stats();
+    printTable(
+      ['scenario', 'tracing', 'round', 'throughput', 'latency', 'CPU of this process per op'],
+      rows,
+    );
+    console.log(
+      `OTLP receiver: ${fmtInt(exported.requests)} export requests, ${fmtInt(exported.bytes / 1024)} KiB`,
+    );
+    printTable(
+      [
+        'tracing overhead',
+        'off (median)',
+        'on (median)',
+        'on/off',
+        'throughput lost',
+        'CPU/op off / on',
+      ],
+      summary,
+    );
+  } finally {
+    await receivers.stop();
+    await sink.stop();
+    await dbs.dropAll();
+  }
+};
+
+await main();

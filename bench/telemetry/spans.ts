@@ -1,0 +1,108 @@
+/**
+ * The CPU cost of the spans themselves, away from the database and the network, for a machine
+ * too loaded for throughput figures to show a small difference (bench/telemetry/run.ts measures
+ * the real thing). In one process, per simulated award: the request, command and append spans as
+ * the product starts them (context.with / startActiveSpan, the attributes, the traceparent for the
+ * metadata), one batch span per 50 awards with links, and an envelope and an attempt span with a
+ * link: first with no provider (tracing off: the API's no-op), then with the SDK registered as
+ * adapters/telemetry/tracing.ts does it, exporting to an exporter that drops every batch (so
+ * the figure includes the batch processor but not the JSON encoding, which the run.ts rounds
+ * pay). Also the AsyncLocalStorage context manager's cost on a chain of awaits, which every
+ * async function pays while it is registered.
+ *
+ *   npx tsx bench/telemetry/spans.ts          (BENCH_QUICK=1: a tenth of the iterations)
+ */
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { context, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import { linksTo, traceparentOf, tracer } from '../../application/tracing.ts';
+import { startTracing } from '../../adapters/telemetry/tracing.ts';
+
+const quick = process.env.BENCH_QUICK === '1';
+const awards = quick ? 20_000 : 200_000;
+
+const dropping: SpanExporter = {
+  // ExportResultCode.SUCCESS (0): @opentelemetry/core is not a dependency of ours to import.
+  export: (_spans, done) => done({ code: 0 }),
+  shutdown: () => Promise.resolve(),
+};
+
+/** One award's spans, as the request, the command handler, the append and delivery start them. */
+const oneAward = async (i: number, traceparents: string[]): Promise<void> => {
+  const server = tracer().startSpan('POST', {
+    kind: SpanKind.SERVER,
+    attributes: { 'http.request.method': 'POST', 'url.path': '/v1/programs/p/members/m/points' },
+  });
+  await context.with(trace.setSpan(ROOT_CONTEXT, server), async () => {
+    await tracer().startActiveSpan(
+      'command AwardPoints',
+      { attributes: { 'incentable.command': 'AwardPoints', 'incentable.stream': 'points-p-m' } },
+      async (command) => {
+        const traceparent = traceparentOf(command);
+        if (traceparent) traceparents.push(traceparent);
+        const append = tracer().startSpan('eventstore append', { kind: SpanKind.CLIENT });
+        await Promise.resolve();
+        append.setAttribute('incentable.position', `${i}.${i}`);
+        append.end();
+        command.end();
+      },
+    );
+  });
+  server.setAttribute('http.response.status_code', 201);
+  server.end();
+  if (traceparents.length >= 50) {
+    const batch = tracer().startSpan('subscription webhooks batch', { root: true }, ROOT_CONTEXT);
+    if (batch.isRecording()) batch.addLinks(linksTo(traceparents));
+    batch.end();
+    traceparents.length = 0;
+  }
+  const [link] = linksTo([traceparents[0]]);
+  for (const name of ['webhook envelope', 'webhook attempt']) {
+    const span = tracer().startSpan(name, { root: true, ...(link && { links: [link] }) });
+    span.setAttribute('incentable.webhook.endpoint_id', 'we_x');
+    span.end();
+  }
+};
+
+const timeAwards = async (): Promise<number> => {
+  const traceparents: string[] = [];
+  for (let i = 0; i < awards / 10; i++) await oneAward(i, traceparents);
+  const t0 = process.cpuUsage();
+  for (let i = 0; i < awards; i++) await oneAward(i, traceparents);
+  const used = process.cpuUsage(t0);
+  return (used.user + used.system) / awards;
+};
+
+/** 10 awaits in a row inside a context.with: what kysely and pg cost more per query. */
+const timeAwaits = async (): Promise<number> => {
+  const chain = async () => {
+    for (let j = 0; j < 10; j++) await Promise.resolve(j);
+  };
+  const t0 = process.cpuUsage();
+  for (let i = 0; i < awards; i++) await context.with(context.active(), chain);
+  const used = process.cpuUsage(t0);
+  return (used.user + used.system) / awards;
+};
+
+const offAwards = await timeAwards();
+const offAwaits = await timeAwaits();
+const tracing = startTracing(
+  { url: 'http://127.0.0.1:9/v1/traces' },
+  {
+    version: 'bench',
+    exporter: dropping,
+  },
+);
+const onAwards = await timeAwards();
+const onAwaits = await timeAwaits();
+await tracing?.shutdown();
+console.log(
+  `spans per award (request, command, append, envelope, attempt, 1/50 batch), ${awards} awards:`,
+);
+console.log(`  tracing off: ${offAwards.toFixed(2)} us CPU per award`);
+console.log(
+  `  tracing on:  ${onAwards.toFixed(2)} us CPU per award (+${(onAwards - offAwards).toFixed(2)} us)`,
+);
+console.log(`10 awaits in a context, ${awards} times:`);
+console.log(
+  `  no context manager: ${offAwaits.toFixed(2)} us; AsyncLocalStorage: ${onAwaits.toFixed(2)} us`,
+);

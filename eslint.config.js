@@ -33,6 +33,7 @@ export default tseslint.config(
     ignores: [
       '.scratch/**',
       'dist/**',
+      'packages/*/dist/**',
       'node_modules/**',
       'data/**',
       'test-results/**',
@@ -191,6 +192,41 @@ export default tseslint.config(
       ],
     },
   },
+  // The receiver package is published on its own: it imports its own files, node: built-ins and
+  // its optional peer express (in src/express.ts, the ./express entry), nothing of the service.
+  {
+    files: ['packages/webhooks/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: String.raw`^(?!node:|express$|\./[^/]+$)`,
+              message: '@incentable/webhooks imports only its own files, node: and express.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['packages/webhooks/src/**/*.ts'],
+    ignores: ['packages/webhooks/src/express.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: String.raw`^(?!node:|\./[^/]+$)`,
+              message: 'Only src/express.ts imports express: the main entry works without it.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   // Size and shape, as signals (tests and benchmarks aside).
   {
     files: [
@@ -199,6 +235,7 @@ export default tseslint.config(
       'delivery/**/*.ts',
       'application/**/*.ts',
       'adapters/**/*.ts',
+      'packages/*/src/**/*.ts',
     ],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'error',

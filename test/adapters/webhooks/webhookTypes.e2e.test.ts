@@ -2,7 +2,6 @@ import * as crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { Webhook } from 'standardwebhooks';
 import { sql } from 'kysely';
 import { catalogueEntryOf, webhookEventTypes } from '../../../delivery/catalogue.ts';
 import { formatCreatedAt } from '../../../delivery/envelope.ts';
@@ -29,45 +28,10 @@ import {
   type Receiver,
   type ReceivedWebhook,
 } from '../../support/receiver.ts';
+import { docsSnippetAccepts, standardWebhooksAccepts } from '../../support/docsSnippet.ts';
 
-// The public docs' snippet ("Verifying Webhooks"), verbatim but for the require line, which is
-// the `import * as crypto` above. It is the independent verifier our signature must satisfy.
-/* eslint-disable -- untyped third-party JavaScript kept byte for byte; typing it would change it */
-// @ts-expect-error -- the snippet's parameters are untyped JavaScript
-// prettier-ignore
-function verifyWebhook(payload, signature, secret) {
-const expected = crypto
-.createHmac('sha256', secret)
-.update(payload)
-.digest('hex');
-return crypto.timingSafeEqual(
-Buffer.from(signature),
-Buffer.from(expected)
-);
-}
-/* eslint-enable */
-
-/** The docs' snippet throws on a signature of another length; a wrong signature is a "no". */
-const docsAccept = (payload: string, signature: string, secret: string): boolean => {
-  try {
-    return (verifyWebhook as (p: string, s: string, k: string) => boolean)(
-      payload,
-      signature,
-      secret,
-    );
-  } catch {
-    return false;
-  }
-};
-
-const standardAccepts = (secret: string, body: string, headers: Record<string, string>) => {
-  try {
-    new Webhook(secret).verify(body, headers);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const docsAccept = docsSnippetAccepts;
+const standardAccepts = standardWebhooksAccepts;
 
 type Envelope = { id: string; type: string; created_at: string; data: Record<string, unknown> };
 

@@ -1237,11 +1237,15 @@ export class Fuzzer {
         this.stats.byRoute.set(request.operation, (perRoute = new Map<number, number>()));
       bump(perRoute, status);
       // A documented "retry shortly" (a close-period waiting on a lagging policy reactor, a pool
-      // that does not keep up) is not a failure of input handling; any other 5xx is.
+      // that does not keep up, a statement of events the audit tree has not reached) is not a
+      // failure of input handling; any other 5xx is. An answer to HEAD carries no body to name
+      // its code: a 503 with Retry-After and a JSON content type is the same wait.
       const retryLater =
         status === 503 &&
         response.retryAfter !== '' &&
-        /"code":"(scores_pending|overloaded)"/.test(response.text);
+        (request.method === 'HEAD'
+          ? /^application\/json/.test(response.contentType)
+          : /"code":"(scores_pending|overloaded|not_yet_in_tree)"/.test(response.text));
       if (retryLater) bump(this.stats.byCode, `503 retry later`);
       else if (status >= 500 || status < 200) problems.push(`answered ${status}`);
       if (status >= 200 && status < 300) {

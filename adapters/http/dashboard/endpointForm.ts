@@ -1,4 +1,4 @@
-import { webhookEventTypes, catalogue } from '../../../delivery/catalogue.ts';
+import { webhookEventTypes, catalogue, optInCatalogue } from '../../../delivery/catalogue.ts';
 import { html, type SafeHtml } from './html.ts';
 import { csrfField } from './layout.ts';
 
@@ -134,25 +134,13 @@ ${view.values.description}</textarea>
             const groupId = group.name.toLowerCase().replace(/\W+/g, '-');
             return html`<fieldset class="group">
               <legend>${group.name}</legend>
-              ${group.entries.map(
-                (entry) =>
-                  html`<div class="check">
-                    <input
-                      type="checkbox"
-                      id="event-${entry.type}"
-                      name="events"
-                      value="${entry.type}"
-                      ${chosen.has(entry.type) && html`checked`}
-                      aria-describedby="desc-${entry.type}"
-                      data-group="${groupId}"
-                    />
-                    <label for="event-${entry.type}"><code>${entry.type}</code></label>
-                    <p class="hint" id="desc-${entry.type}">${entry.description}</p>
-                  </div>`,
+              ${group.entries.map((entry) =>
+                typeBox(entry, { name: 'events', checked: chosen.has(entry.type), groupId }),
               )}
             </fieldset>`;
           })}
         </div>
+        ${optInGroups(chosen)}
       </fieldset>
       <div class="actions">
         <button type="submit" class="button button-primary">${view.submitLabel}</button>
@@ -160,3 +148,34 @@ ${view.values.description}</textarea>
       </div>
     </form>`;
 };
+
+/** The opt-in types, outside "Select all": only an endpoint that ticks one gets it. */
+const optInGroups = (chosen: ReadonlySet<string>): SafeHtml =>
+  html`${optInCatalogue.map(
+    (group) =>
+      html`<fieldset class="group">
+        <legend>${group.name} (opt-in, not part of "Select all")</legend>
+        ${group.entries.map((entry) =>
+          typeBox(entry, { name: 'opt_in_events', checked: chosen.has(entry.type), groupId: null }),
+        )}
+      </fieldset>`,
+  )}`;
+
+/** One event type's checkbox, its name and its description; `groupId` ties it to Select all. */
+const typeBox = (
+  entry: { type: string; description: string },
+  box: { name: string; checked: boolean; groupId: string | null },
+): SafeHtml =>
+  html`<div class="check">
+    <input
+      type="checkbox"
+      id="event-${entry.type}"
+      name="${box.name}"
+      value="${entry.type}"
+      ${box.checked && html`checked`}
+      aria-describedby="desc-${entry.type}"
+      ${box.groupId !== null && html`data-group="${box.groupId}"`}
+    />
+    <label for="event-${entry.type}"><code>${entry.type}</code></label>
+    <p class="hint" id="desc-${entry.type}">${entry.description}</p>
+  </div>`;

@@ -1,6 +1,10 @@
 import type { EndpointOrdering } from '../../../delivery/ordering.ts';
 import { Router, type Request, type Response } from 'express';
-import { isWebhookEventType, webhookEventTypes } from '../../../delivery/catalogue.ts';
+import {
+  isSubscribableEventType,
+  isWebhookEventType,
+  webhookEventTypes,
+} from '../../../delivery/catalogue.ts';
 import { validateEndpointUrl } from '../../../delivery/ssrf.ts';
 import { isId } from '../../../domain/ids.ts';
 import { createEndpointSchema, updateEndpointSchema } from '../api/webhookRoutes.ts';
@@ -23,14 +27,21 @@ import {
   webhooksPage,
 } from './webhookPages.ts';
 
-/** "Select all" stands for every type in the catalogue, so the form works without script. */
+/**
+ * "Select all" stands for every type in the catalogue, so the form works without script; the
+ * opt-in types (audit.checkpoint) are never in it and come only from their own boxes.
+ */
 const endpointValues = (body: unknown): EndpointFormValues => ({
   url: formText(body, 'url').trim(),
   description: formText(body, 'description').replace(/\r\n/g, '\n').trim(),
-  events:
-    formText(body, 'all_events') === 'on'
+  events: [
+    ...(formText(body, 'all_events') === 'on'
       ? [...webhookEventTypes]
-      : formList(body, 'events').filter(isWebhookEventType),
+      : formList(body, 'events').filter(isWebhookEventType)),
+    ...formList(body, 'opt_in_events').filter(
+      (type) => isSubscribableEventType(type) && !isWebhookEventType(type),
+    ),
+  ],
   rate_limit_per_second: rateLimitValue(formText(body, 'rate_limit_per_second').trim()),
   ordering: formText(body, 'ordering') || 'unordered',
 });

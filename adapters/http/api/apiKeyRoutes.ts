@@ -7,6 +7,8 @@ import { sendError } from './errors.ts';
 import { answerAtomically } from './idempotency.ts';
 import { idParam, parse, programOf } from './request.ts';
 import * as s from './schemas.ts';
+import type * as r from './responses.ts';
+import type { Body } from './responses.ts';
 
 export type ApiKeyRouteDeps = {
   /** For the transaction that settles an Idempotency-Key with the key it creates. */
@@ -33,7 +35,9 @@ export const apiKeyRoutes = (deps: ApiKeyRouteDeps): Router => {
       const key = await apiKeys.create({ programId: programOf(res), label: body.label }, tx);
       return {
         status: 201,
-        body: { id: key.id, key: key.key, program_id: programOf(res) },
+        body: { id: key.id, key: key.key, program_id: programOf(res) } satisfies Body<
+          typeof r.apiKeyCreatedSchema
+        >,
         sensitive: true,
       };
     });
@@ -47,11 +51,11 @@ export const apiKeyRoutes = (deps: ApiKeyRouteDeps): Router => {
       data: keys.map((k) => ({
         id: k.id,
         label: k.label,
-        created_at: k.createdAt,
-        last_used_at: k.lastUsedAt,
-        revoked_at: k.revokedAt,
+        created_at: k.createdAt.toISOString(),
+        last_used_at: k.lastUsedAt?.toISOString() ?? null,
+        revoked_at: k.revokedAt?.toISOString() ?? null,
       })),
-    });
+    } satisfies Body<typeof r.apiKeyListSchema>);
   });
 
   router.delete('/programs/:programId/api-keys/:keyId', async (req, res) => {

@@ -8,6 +8,7 @@ import type { IdempotencyStore } from '../../db/idempotencyStore.ts';
 import { refuseUnsafeKeys, verifyBody } from './jsonBody.ts';
 import { auditRoutes } from './auditRoutes.ts';
 import type { AuditQueries } from '../../db/auditQueries.ts';
+import type { AuditProofs } from '../../audit/proofService.ts';
 import { dashboard } from '../dashboard/dashboard.ts';
 import type { ApiKeyStore } from '../../db/apiKeyStore.ts';
 import type { DashboardQueries } from '../../db/dashboardQueries.ts';
@@ -26,6 +27,7 @@ import { programGuard, programRoutes } from './programRoutes.ts';
 import type { WaitForReadModels } from './request.ts';
 import { rewardRoutes } from './rewardRoutes.ts';
 import { orderRoutes } from './orderRoutes.ts';
+import { serverSpans } from '../../telemetry/httpSpans.ts';
 
 /** What the resource routers need between them. */
 export type ApiDeps = WebhookRouteDeps & {
@@ -34,6 +36,8 @@ export type ApiDeps = WebhookRouteDeps & {
   history: StreamReader;
   /** The auditors' reads of the log. */
   audit: AuditQueries;
+  /** Signed checkpoints, proofs and member statements (docs/audit.md). */
+  proofs: AuditProofs;
   /** The Idempotency-Key records: the middleware's, and the routes' transactions that settle them. */
   idempotencyKeys: IdempotencyStore;
   incentives: Incentives;
@@ -91,6 +95,8 @@ export const createApp = (deps: AppDeps): Express => {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.set('trust proxy', deps.trustProxy ?? false);
+  // First: the request's span covers everything after it (docs/telemetry.md).
+  app.use(serverSpans());
   app.use((req, res, next) => {
     res.locals.secureCookies = deps.secureCookies === true;
     // Served over TLS (directly or through a trusted proxy): browsers keep to https from now on.
@@ -145,8 +151,10 @@ export const createApp = (deps: AppDeps): Express => {
       next();
     },
     express.json({ limit: deps.maxBodyBytes, strict: true, verify: verifyBody }),
-    refuseUnsafeKeys(),
+    // Credentials first: a request without them is a 401 whatever its body holds (the auth fuzz
+    // found a `prototype` key answered 400 to a bad key).
     authenticate(deps.keys, deps.authThrottle),
+    refuseUnsafeKeys(),
     idempotency(deps.idempotencyKeys, {
       ...(deps.idempotencyLeaseMs !== undefined && { leaseMs: deps.idempotencyLeaseMs }),
       ...(deps.secretKey && { secretKey: deps.secretKey }),

@@ -3,23 +3,28 @@ import type { Rejection } from '../../../application/incentives.ts';
 import { isDatabaseUnavailable } from '../../db/unavailable.ts';
 
 /** Codes the HTTP layer itself answers with, beside the domain's refusals. */
-export type HttpErrorCode =
-  | 'validation_error'
-  | 'malformed_json'
-  | 'unsupported_media_type'
-  | 'payload_too_large'
-  | 'unauthorized'
-  | 'invalid_api_key'
-  | 'api_key_not_found'
-  | 'too_many_attempts'
-  | 'forbidden'
-  | 'not_found'
-  | 'period_not_found'
-  | 'idempotency_conflict'
-  | 'idempotency_in_progress'
-  | 'database_unavailable'
-  | 'overloaded'
-  | 'internal_error';
+export const httpErrorCodes = [
+  'validation_error',
+  'malformed_json',
+  'unsupported_media_type',
+  'payload_too_large',
+  'unauthorized',
+  'invalid_api_key',
+  'api_key_not_found',
+  'too_many_attempts',
+  'forbidden',
+  'not_found',
+  'period_not_found',
+  'idempotency_conflict',
+  'idempotency_in_progress',
+  'database_unavailable',
+  'overloaded',
+  'invalid_tree_size',
+  'not_yet_in_tree',
+  'internal_error',
+] as const;
+
+export type HttpErrorCode = (typeof httpErrorCodes)[number];
 
 /** One exhaustive table: a new refusal in the domain fails to compile until it has a status. */
 export const rejectionStatus: Record<Rejection, number> = {
@@ -72,6 +77,12 @@ export const rejectionStatus: Record<Rejection, number> = {
   order_cancelled: 422,
   not_reversible: 422,
 };
+
+/** Every code an error body may carry: the HTTP layer's and the domain's refusals. */
+export const errorCodes: readonly (HttpErrorCode | Rejection)[] = [
+  ...httpErrorCodes,
+  ...(Object.keys(rejectionStatus) as Rejection[]),
+];
 
 export type ErrorBody = {
   error: {

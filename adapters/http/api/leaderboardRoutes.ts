@@ -12,6 +12,8 @@ import {
 } from './request.ts';
 import * as s from './schemas.ts';
 import { endedPeriodView, leaderboardCreatedView } from './views.ts';
+import type * as r from './responses.ts';
+import type { Body, CommandView } from './responses.ts';
 
 export type LeaderboardRouteDeps = ResourceRouteDeps;
 
@@ -31,7 +33,9 @@ export const leaderboardRoutes = (deps: LeaderboardRouteDeps): Router => {
 
   router.get('/programs/:programId/leaderboards', async (req, res) => {
     if (!(await waited(req, res))) return;
-    res.json({ data: await queries.leaderboards(programOf(res)) });
+    res.json({
+      data: await queries.leaderboards(programOf(res)),
+    } satisfies Body<typeof r.leaderboardListSchema>);
   });
 
   const withLeaderboard = async (req: Request, res: Response) => {
@@ -49,7 +53,7 @@ export const leaderboardRoutes = (deps: LeaderboardRouteDeps): Router => {
 
   router.get('/programs/:programId/leaderboards/:leaderboardId', async (req, res) => {
     const view = await withLeaderboard(req, res);
-    if (view) res.json(view);
+    if (view) res.json(view satisfies Body<typeof r.leaderboardSchema>);
   });
 
   router.get('/programs/:programId/leaderboards/:leaderboardId/standings', async (req, res) => {
@@ -60,12 +64,16 @@ export const leaderboardRoutes = (deps: LeaderboardRouteDeps): Router => {
         period_start: view.period_start,
         period_end: view.period_end,
         standings: await queries.standings(view.id),
-      });
+      } satisfies Body<typeof r.standingsSchema>);
   });
 
   router.get('/programs/:programId/leaderboards/:leaderboardId/periods', async (req, res) => {
     const view = await withLeaderboard(req, res);
-    if (view) res.json({ leaderboard_id: view.id, data: await queries.periods(view.id) });
+    if (view)
+      res.json({
+        leaderboard_id: view.id,
+        data: await queries.periods(view.id),
+      } satisfies Body<typeof r.periodListSchema>);
   });
 
   router.get(
@@ -95,7 +103,7 @@ export const leaderboardRoutes = (deps: LeaderboardRouteDeps): Router => {
         leaderboard_id: view.id,
         ...ended,
         ...(await queries.periodStandings(view.id, periodStart, page)),
-      });
+      } satisfies Body<typeof r.periodStandingsSchema>);
     },
   );
 
@@ -109,7 +117,7 @@ export const leaderboardRoutes = (deps: LeaderboardRouteDeps): Router => {
       true,
       contextOf(res, programId),
     );
-    reply(res, outcome, 200, ({ events, state }) => {
+    reply(res, outcome, 200, ({ events, state }): CommandView<typeof r.periodClosedSchema> => {
       const endedNow = events.find((e) => e.type === 'PeriodEnded');
       // Nothing ended: a repeat of the last close (within a minute, no score since) answers
       // with the period that close ended.

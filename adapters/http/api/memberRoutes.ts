@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { memberAsOf, type streamReader } from '../../audit/history.ts';
+import type { AuditProofs } from '../../audit/proofService.ts';
 import { sendError } from './errors.ts';
 import {
   contextOf,
@@ -12,10 +13,14 @@ import {
 } from './request.ts';
 import * as s from './schemas.ts';
 import { memberRegisteredView } from './views.ts';
+import type * as r from './responses.ts';
+import type { Body, CommandView } from './responses.ts';
 
 export type MemberRouteDeps = ResourceRouteDeps & {
   /** The event streams, for a member as of a past time. */
   history: ReturnType<typeof streamReader>;
+  /** Member statements with inclusion proofs (docs/audit.md). */
+  proofs: AuditProofs;
 };
 
 /**
@@ -42,7 +47,9 @@ export const memberRoutes = (deps: MemberRouteDeps): Router => {
   router.get('/programs/:programId/members', async (req, res) => {
     const filter = parse(s.membersQuery, req.query, res);
     if (!filter || !(await waited(req, res))) return;
-    res.json(await queries.members(programOf(res), filter));
+    res.json(
+      (await queries.members(programOf(res), filter)) satisfies Body<typeof r.memberListSchema>,
+    );
   });
 
   router.get('/programs/:programId/members/:memberId', async (req, res) => {
@@ -65,7 +72,7 @@ export const memberRoutes = (deps: MemberRouteDeps): Router => {
           message: `no member ${memberId} at ${query.as_of}`,
           field: 'member_id',
         });
-      return res.json(past);
+      return res.json(past satisfies Body<typeof r.memberAsOfSchema>);
     }
     const view = await queries.member(programOf(res), memberId);
     if (!view)
@@ -74,7 +81,47 @@ export const memberRoutes = (deps: MemberRouteDeps): Router => {
         message: `no member ${memberId}`,
         field: 'member_id',
       });
-    res.json(view);
+    res.json(view satisfies Body<typeof r.memberSchema>);
+  });
+
+  /**
+   * The member's balance and ledger as of a moment, each of their events with its leaf and
+   * inclusion proof against a signed checkpoint: checkable offline (audit verify-statement).
+   */
+  router.get('/programs/:programId/members/:memberId/statement', async (req, res) => {
+    const memberId = idParam(req, res, 'memberId', 'member');
+    if (!memberId) return;
+    const query = parse(s.statementQuerySchema, req.query, res);
+    if (!query) return;
+    const at =
+      query.as_of === undefined
+        ? Date.now()
+        : isoTimestamp.test(query.as_of)
+          ? Date.parse(query.as_of)
+          : Number.NaN;
+    if (Number.isNaN(at))
+      return sendError(res, 400, {
+        code: 'validation_error',
+        message: 'as_of must be an ISO-8601 timestamp',
+        field: 'as_of',
+      });
+    const outcome = await deps.proofs.statement({
+      programId: programOf(res),
+      memberId,
+      asOf: new Date(at),
+    });
+    if (outcome.ok) return res.json(outcome.statement satisfies Body<typeof r.statementSchema>);
+    if (outcome.reason === 'unknown_member')
+      return sendError(res, 404, {
+        code: 'member_not_found',
+        message: `no member ${memberId} at ${new Date(at).toISOString()}`,
+        field: 'member_id',
+      });
+    res.set('Retry-After', '1');
+    return sendError(res, 503, {
+      code: 'not_yet_in_tree',
+      message: "the member's latest events are not in the audit tree yet; retry in a moment",
+    });
   });
 
   router.patch('/programs/:programId/members/:memberId', async (req, res) => {
@@ -89,7 +136,7 @@ export const memberRoutes = (deps: MemberRouteDeps): Router => {
       body,
       contextOf(res, programId),
     );
-    reply(res, outcome, 200, ({ state }) => ({
+    reply(res, outcome, 200, ({ state }): CommandView<typeof r.memberChangedSchema> => ({
       id: memberId,
       tier: state.tier,
       tier_locked_until: state.exists ? state.tierLockedUntil : null,
@@ -109,7 +156,10 @@ export const memberRoutes = (deps: MemberRouteDeps): Router => {
       const outcome = active
         ? await incentives.reactivateMember(programId, memberId, context)
         : await incentives.deactivateMember(programId, memberId, context);
-      reply(res, outcome, 200, () => ({ id: memberId, status: active ? 'active' : 'deactivated' }));
+      reply(res, outcome, 200, (): CommandView<typeof r.memberStatusSchema> => ({
+        id: memberId,
+        status: active ? 'active' : 'deactivated',
+      }));
     });
   }
 

@@ -1,386 +1,26 @@
 import { z } from 'zod';
-import * as s from './schemas.ts';
-import * as w from './webhookRoutes.ts';
-import * as a from './auditRoutes.ts';
-import * as stream from './webhookStream.ts';
+import { operations, type Operation } from './operations.ts';
+import { responseSchemaIds } from './responses.ts';
+import { webhooksSection } from './openapiWebhooks.ts';
 
-type Operation = {
-  method: 'get' | 'post' | 'patch' | 'delete';
-  path: string;
-  summary: string;
-  body?: z.ZodType;
-  /** The query parameters the route validates, when it takes more than `after_position`. */
-  query?: z.ZodObject;
-  success: number;
-  root?: boolean;
-  /** The route answers 409 `member_exists` with the member's id (docs/api.md, "Members"). */
-  memberConflict?: boolean;
-};
+export { operations, type Operation } from './operations.ts';
 
 /**
- * Every route of the API with its request schema. The schemas are the same zod objects that
- * validate requests; test/adapters/http/openapi.e2e.test.ts checks this table against the
- * router, so a route cannot ship undocumented.
+ * The reads that wait for `?after_position` (adapters/http/api/request.ts, readAfter): every GET
+ * under a program but the API keys, the webhook and audit routes (whose after_position is a
+ * cursor) and the member statement (which reads the audit tree, not the read models).
  */
-export const operations: Operation[] = [
-  {
-    method: 'post',
-    path: '/v1/programs',
-    summary: 'Create a program',
-    body: s.createProgramSchema,
-    success: 201,
-    root: true,
-  },
-  { method: 'get', path: '/v1/programs/{programId}', summary: 'Get a program', success: 200 },
-  {
-    method: 'patch',
-    path: '/v1/programs/{programId}',
-    summary: 'Change program settings (points_expiry or its older spelling points_expiry_days)',
-    body: s.updateProgramSchema,
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/api-keys',
-    summary: 'Create a program API key (shown once)',
-    body: s.createApiKeySchema,
-    success: 201,
-    root: true,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/api-keys',
-    summary: "List the program's API keys (never their secrets), revoked ones included",
-    success: 200,
-  },
-  {
-    method: 'delete',
-    path: '/v1/programs/{programId}/api-keys/{keyId}',
-    summary: 'Revoke an API key (idempotent)',
-    success: 204,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/members',
-    summary: 'Register a member (email and external_id are unique within the program)',
-    body: s.createMemberSchema,
-    success: 201,
-    memberConflict: true,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/members',
-    summary: 'List members (cursor pagination; filter by tier, email, external_id, q)',
-    query: s.listQuerySchema,
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/members/{memberId}',
-    summary:
-      'Get a member (as they are, or as they were at as_of), with next_expiry: when and how many points expire next, or null',
-    query: s.memberQuerySchema,
-    success: 200,
-  },
-  {
-    method: 'patch',
-    path: '/v1/programs/{programId}/members/{memberId}',
-    summary:
-      'Change member details (to an email or external_id no other member has), or override the tier with an optional hold (tier, tier_locked_until)',
-    body: s.updateMemberSchema,
-    success: 200,
-    memberConflict: true,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/members/{memberId}/deactivate',
-    summary: 'Deactivate a member: off the open leaderboards, points frozen',
-    body: s.emptySchema,
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/members/{memberId}/reactivate',
-    summary: 'Reactivate a member: refunds that waited are paid, a same-period score returns',
-    body: s.emptySchema,
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/transactions/{transactionId}/reverse',
-    summary:
-      'Reverse an award or a manual deduction completely (balance, lifetime points, tier, leaderboard scores), at most once',
-    body: s.reverseTransactionSchema,
-    success: 201,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/members/{memberId}/points/award',
-    summary: 'Award points',
-    body: s.pointsSchema,
-    success: 201,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/members/{memberId}/points/deduct',
-    summary: 'Deduct points',
-    body: s.pointsSchema,
-    success: 201,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/members/{memberId}/transactions',
-    summary: 'The points ledger, newest first, with running balance',
-    query: s.listQuerySchema,
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/members/{memberId}/redemptions',
-    summary: 'Redeem a reward',
-    body: s.redemptionSchema,
-    success: 201,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/rewards',
-    summary: 'Create a reward',
-    body: s.createRewardSchema,
-    success: 201,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/rewards',
-    summary: 'List rewards',
-    query: s.listQuerySchema,
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/rewards/{rewardId}',
-    summary: 'Get a reward',
-    success: 200,
-  },
-  {
-    method: 'patch',
-    path: '/v1/programs/{programId}/rewards/{rewardId}',
-    summary: 'Change a reward',
-    body: s.updateRewardSchema,
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/orders',
-    summary: 'List orders, oldest first (cursor pagination; filter by status, member_id)',
-    query: s.ordersQuerySchema,
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/members/{memberId}/orders',
-    summary: "A member's orders, oldest first (cursor pagination; filter by status)",
-    query: s.memberOrdersQuerySchema,
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/orders/{orderId}',
-    summary: 'Get an order with its status history',
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/orders/{orderId}/ship',
-    summary: 'Ship a physical order',
-    body: s.shipSchema,
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/orders/{orderId}/deliver',
-    summary: 'Mark an order delivered',
-    body: s.emptySchema,
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/orders/{orderId}/cancel',
-    summary: 'Cancel an order before delivery (refunds the points)',
-    body: s.cancelSchema,
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/leaderboards',
-    summary: 'Create a leaderboard',
-    body: s.createLeaderboardSchema,
-    success: 201,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/leaderboards',
-    summary: 'List leaderboards',
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/leaderboards/{leaderboardId}',
-    summary: 'Get a leaderboard',
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/leaderboards/{leaderboardId}/standings',
-    summary: 'Current period standings, ranked',
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/leaderboards/{leaderboardId}/periods',
-    summary: 'Ended periods, newest first, each with its id and top ten',
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/leaderboards/{leaderboardId}/periods/{periodId}/standings',
-    summary: "An ended period's complete final standings, ranked, cursor-paginated",
-    query: s.pageQuerySchema,
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/leaderboards/{leaderboardId}/close-period',
-    summary: 'End the current period now',
-    body: s.emptySchema,
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/webhook-event-types',
-    summary:
-      'The webhook event catalogue, grouped as the docs group it, with JSON Schemas and samples',
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/webhook-endpoints',
-    summary: 'Add an endpoint (the response shows its secret)',
-    body: w.createEndpointSchema,
-    success: 201,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/webhook-endpoints',
-    summary: 'List endpoints',
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}',
-    summary: 'Get an endpoint',
-    success: 200,
-  },
-  {
-    method: 'patch',
-    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}',
-    summary: 'Change url, events, description or enabled',
-    body: w.updateEndpointSchema,
-    success: 200,
-  },
-  {
-    method: 'delete',
-    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}',
-    summary: 'Delete an endpoint',
-    success: 204,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}/secret',
-    summary: 'Reveal the signing secret',
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}/rotate-secret',
-    summary: 'Rotate the secret (the old one keeps signing for 24 h)',
-    body: w.emptyBody,
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}/test',
-    summary: 'Send a test event of a type',
-    body: w.testEventSchema,
-    success: 202,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/webhook-endpoints/{endpointId}/replay',
-    summary: 'Re-send every event in a time range to this endpoint',
-    body: w.replaySchema,
-    success: 202,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/webhook-deliveries',
-    summary: 'The delivery log (filter by endpoint_id, status, type)',
-    query: w.deliveryQuerySchema,
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/webhook-deliveries/{deliveryId}',
-    summary: 'One delivery with its attempts and payload',
-    success: 200,
-  },
-  {
-    method: 'post',
-    path: '/v1/programs/{programId}/webhook-deliveries/{deliveryId}/redeliver',
-    summary: 'Send the same envelope again as a new attempt series',
-    body: w.emptyBody,
-    success: 202,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/webhook-events',
-    summary: 'Webhook events (envelopes) of the program',
-    query: w.envelopeQuerySchema,
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/webhook-events/stream',
-    summary:
-      "The program's webhooks as they happen, as Server-Sent Events (event: webhook, id: cursor, data: {id, type, body}); resumes after Last-Event-ID or ?after=",
-    query: stream.streamQuerySchema,
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/audit/events',
-    summary:
-      'Domain events in global order with metadata and hashes (after_position, limit, type, stream)',
-    query: a.eventsQuerySchema,
-    success: 200,
-  },
-  {
-    method: 'get',
-    path: '/v1/programs/{programId}/audit/verify',
-    summary: "Verify the program's hash chains (streamed JSON lines)",
-    success: 200,
-  },
-];
-
-const errorResponse = { $ref: '#/components/responses/Error' };
-
-/**
- * The reads that wait for `?after_position` (adapters/http/api/request.ts, readAfter): every GET but
- * the catalogue, the API keys, the webhook and audit routes (whose after_position is a cursor).
- */
-const waitsForPosition = (op: Operation): boolean =>
+export const waitsForPosition = (op: Operation): boolean =>
   op.method === 'get' &&
   op.path.startsWith('/v1/programs/') &&
+  !op.path.endsWith('/statement') &&
   !/\/(api-keys|webhook-[a-z]+|audit)(\/|$)/.test(op.path);
+
+const ref = (name: string) => ({ $ref: `#/components/responses/${name}` });
+
+const retryAfter = (description: string) => ({
+  'Retry-After': { required: true, description, schema: { type: 'string', pattern: '^\\d+$' } },
+});
 
 const positionReachedHeader = {
   'Incentable-Position-Reached': {
@@ -389,112 +29,211 @@ const positionReachedHeader = {
     schema: { type: 'string', enum: ['true', 'false'] },
   },
 };
-const memberExistsResponse = { $ref: '#/components/responses/MemberExists' };
 
-const errorBody = (required: string[]) => ({
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required,
-      properties: {
-        code: { type: 'string' },
-        message: { type: 'string' },
-        field: { type: 'string' },
-        member_id: {
-          type: 'string',
-          description: 'With `member_exists`: the member that has the email or external_id.',
-        },
-      },
-    },
+const replayedHeader = {
+  'Idempotent-Replayed': {
+    description:
+      '`true` when this is the stored answer to an earlier request with the same Idempotency-Key (nothing was done again).',
+    schema: { type: 'string', enum: ['true'] },
   },
+};
+
+/** adapters/http/api/idempotency.ts: every POST under /v1 honours it. */
+const idempotencyKeyParameter = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Makes a retry safe: a repeat with the same key and body gets the first answer back (with Idempotent-Replayed: true); the same key with another body is a 409 idempotency_conflict, a repeat while the first still runs waits for it (then 409 idempotency_in_progress). Scoped to the program the path names; kept at least 24 hours.',
+  schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]{1,255}$' },
+};
+
+const lastEventIdParameter = {
+  name: 'Last-Event-ID',
+  in: 'header',
+  required: false,
+  description: 'Resume after this cursor (the SSE id of the last event received).',
+  schema: { type: 'string', pattern: '^\\d{1,19}$' },
+};
+
+const schemaRef = (schema: z.ZodType): { $ref: string } => {
+  const id = z.globalRegistry.get(schema)?.id;
+  if (!id) throw new Error('a response schema of the operations table has no id');
+  return { $ref: `#/components/schemas/${id}` };
+};
+
+/** The success answer: its body (or none), and the headers it may carry. */
+const successResponse = (op: Operation) => {
+  const headers = {
+    ...(waitsForPosition(op) && positionReachedHeader),
+    ...(op.method === 'post' && replayedHeader),
+  };
+  const content = (() => {
+    if (op.response === 'none') return undefined;
+    if (op.response === 'eventStream')
+      return {
+        'text/event-stream': {
+          schema: {
+            type: 'string',
+            description:
+              'Server-Sent Events: first `event: ready` (data {cursor}), then `event: webhook` with `id:` the cursor and `data:` {id, type, body} (body: the envelope exactly as sent to endpoints), `: keep-alive` comments, and `event: error` before it ends on a database fault.',
+          },
+        },
+      };
+    if (op.response === 'ndjson')
+      return {
+        'application/x-ndjson': {
+          schema: {
+            type: 'string',
+            description:
+              'JSON lines, each an AuditVerifyLine: a `break` per broken place as found, then the `summary` (read summary.ok: the status is 200 once streaming began), or an `error`.',
+          },
+          'x-line-schema': { $ref: '#/components/schemas/AuditVerifyLine' },
+        },
+      };
+    return { 'application/json': { schema: schemaRef(op.response) } };
+  })();
+  return {
+    description:
+      op.response === 'none'
+        ? 'Done; no body.'
+        : op.method === 'get'
+          ? 'The resource.'
+          : 'Done. A command answer carries `position` when it recorded something; pass it as ?after_position to read your write.',
+    ...(Object.keys(headers).length > 0 && { headers }),
+    ...(content && { content }),
+  };
+};
+
+/** The error answers an operation can give (one error body; 429 and 503 with Retry-After). */
+const errorResponses = (op: Operation) => ({
+  '400': ref('Error'),
+  '401': ref('Error'),
+  '403': ref('Error'),
+  '404': ref('Error'),
+  ...(op.method !== 'get' && {
+    '409': op.memberConflict ? ref('MemberExists') : ref('Error'),
+    '413': ref('Error'),
+    '415': ref('Error'),
+    '422': ref('Error'),
+  }),
+  // Repeated bad keys from the caller's address (docs/api.md, "Keys").
+  '429': ref('TooManyAttempts'),
+  '500': ref('Error'),
+  '503': ref('Unavailable'),
 });
 
-/** OpenAPI 3.1 (JSON Schema 2020-12), generated from the request schemas at start. */
-export const openApiDocument = (version: string): object => {
-  const { schemas } = z.toJSONSchema(z.globalRegistry, {
+type Parameter = { name: string; in: string; required: boolean; schema: object };
+
+const parametersOf = (op: Operation): Parameter[] => {
+  const parameters: Parameter[] = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+    name: m[1] ?? '',
+    in: 'path',
+    required: true,
+    schema: { type: 'string' },
+  }));
+  const query: Record<string, z.ZodType> = op.query?.shape ?? {};
+  for (const [name, schema] of Object.entries(query)) {
+    // A parameter's schema sits inside the document: no `$schema` of its own.
+    const { $schema: _, ...json } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+    parameters.push({
+      name,
+      in: 'query',
+      required: !schema.safeParse(undefined).success,
+      schema: json,
+    });
+  }
+  if (waitsForPosition(op) && !('after_position' in query))
+    parameters.push({
+      name: 'after_position',
+      in: 'query',
+      required: false,
+      schema: { type: 'string' },
+    });
+  if (op.method === 'post') parameters.push(idempotencyKeyParameter);
+  if (op.response === 'eventStream') parameters.push(lastEventIdParameter);
+  return parameters;
+};
+
+/**
+ * The components: request schemas generated with io `input` (what a client may send: defaults
+ * optional), response schemas with io `output` (what the API sends: every field it always writes
+ * is required).
+ */
+const componentSchemas = (): Record<string, unknown> => {
+  const options = {
     target: 'draft-2020-12',
-    io: 'input',
     unrepresentable: 'any',
-    uri: (id) => `#/components/schemas/${id}`,
-  });
+    uri: (id: string) => `#/components/schemas/${id}`,
+  } as const;
+  const input = z.toJSONSchema(z.globalRegistry, { ...options, io: 'input' }).schemas;
+  const output = z.toJSONSchema(z.globalRegistry, { ...options, io: 'output' }).schemas;
+  // By id: the registry's order is the order modules happened to load in.
+  const sorted = Object.entries(input).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(
+    sorted.map(([id, schema]) => {
+      // A component sits inside the document: no `$schema` or `$id` of its own.
+      const {
+        $schema: _,
+        $id: _id,
+        ...json
+      } = (responseSchemaIds.has(id) ? output[id] : schema) ?? {};
+      return [id, json];
+    }),
+  );
+};
+
+/** OpenAPI 3.1 (JSON Schema 2020-12), generated from the request and response schemas at start. */
+export const openApiDocument = (version: string): object => {
   const paths: Record<string, Record<string, object>> = {};
   for (const op of operations) {
-    const parameters: { name: string; in: string; required: boolean; schema: object }[] = [
-      ...op.path.matchAll(/\{(\w+)\}/g),
-    ].map((m) => ({ name: m[1] ?? '', in: 'path', required: true, schema: { type: 'string' } }));
-    const query: Record<string, z.ZodType> = op.query?.shape ?? {};
-    for (const [name, schema] of Object.entries(query)) {
-      // A parameter's schema sits inside the document: no `$schema` of its own.
-      const { $schema: _, ...json } = z.toJSONSchema(schema, {
-        io: 'input',
-        unrepresentable: 'any',
-      });
-      parameters.push({ name, in: 'query', required: false, schema: json });
-    }
-    if (op.method === 'get' && !('after_position' in query))
-      parameters.push({
-        name: 'after_position',
-        in: 'query',
-        required: false,
-        schema: { type: 'string' },
-      });
     const bodyId = op.body ? z.globalRegistry.get(op.body)?.id : undefined;
     (paths[op.path] ??= {})[op.method] = {
       summary: op.summary,
       ...(op.root && { description: 'Root key only.' }),
-      parameters,
+      parameters: parametersOf(op),
       ...(bodyId && {
         requestBody: {
           required: true,
           content: { 'application/json': { schema: { $ref: `#/components/schemas/${bodyId}` } } },
         },
       }),
-      ...(op.method === 'post' && {
-        'x-idempotency': 'Send an Idempotency-Key header to make a retry safe.',
-      }),
-      responses: {
-        [String(op.success)]: {
-          description:
-            'Success. Command responses carry `position`; pass it as ?after_position to read your write.',
-          ...(waitsForPosition(op) && { headers: positionReachedHeader }),
-        },
-        '400': errorResponse,
-        '401': errorResponse,
-        '403': errorResponse,
-        '404': errorResponse,
-        // Repeated bad keys from the caller's address (docs/api.md, "Keys").
-        '429': errorResponse,
-        ...(op.method !== 'get' && {
-          '409': op.memberConflict ? memberExistsResponse : errorResponse,
-          '413': errorResponse,
-          '422': errorResponse,
-        }),
-      },
+      responses: { [String(op.success)]: successResponse(op), ...errorResponses(op) },
     };
   }
+  const error = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
   return {
     openapi: '3.1.0',
     info: { title: 'Incentable API', version },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     security: [{ bearer: [] }],
     paths,
+    webhooks: webhooksSection(),
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas,
+      schemas: componentSchemas(),
       responses: {
         Error: {
           description:
             'An error, with a machine-readable code and the field at fault when there is one.',
-          content: { 'application/json': { schema: errorBody(['code', 'message']) } },
+          content: error,
         },
         MemberExists: {
           description:
             '`member_exists`: another member of the program has this email (compared without letter case) or external_id; `field` says which, `member_id` names the member. Also the generic conflicts (`idempotency_conflict`, `idempotency_in_progress`, `concurrency_conflict`: retry).',
-          content: {
-            'application/json': { schema: errorBody(['code', 'message']) },
-          },
+          content: error,
+        },
+        TooManyAttempts: {
+          description:
+            '`too_many_attempts`: repeated bad keys from this address; nothing is checked until Retry-After seconds have passed.',
+          headers: retryAfter('Seconds until a key is checked again.'),
+          content: error,
+        },
+        Unavailable: {
+          description:
+            'A wait, not a verdict: `database_unavailable`, `overloaded`, `scores_pending` (a command) or `not_yet_in_tree` (a statement). The same request succeeds after Retry-After seconds.',
+          headers: retryAfter('Seconds to wait before retrying.'),
+          content: error,
         },
       },
     },

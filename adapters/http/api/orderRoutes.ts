@@ -11,6 +11,8 @@ import {
 } from './request.ts';
 import * as s from './schemas.ts';
 import { orderStateView } from './views.ts';
+import type * as r from './responses.ts';
+import type { Body, CommandView, NothingToShow } from './responses.ts';
 
 export type OrderRouteDeps = ResourceRouteDeps;
 
@@ -24,7 +26,9 @@ export const orderRoutes = (deps: OrderRouteDeps): Router => {
   router.get('/programs/:programId/orders', async (req, res) => {
     const filter = parse(s.ordersQuery, req.query, res);
     if (!filter || !(await waited(req, res))) return;
-    res.json(await queries.orders(programOf(res), filter));
+    res.json(
+      (await queries.orders(programOf(res), filter)) satisfies Body<typeof r.orderListSchema>,
+    );
   });
 
   router.get('/programs/:programId/members/:memberId/orders', async (req, res) => {
@@ -38,7 +42,11 @@ export const orderRoutes = (deps: OrderRouteDeps): Router => {
         message: `no member ${memberId}`,
         field: 'member_id',
       });
-    res.json(await queries.orders(programOf(res), { ...filter, memberId }));
+    res.json(
+      (await queries.orders(programOf(res), { ...filter, memberId })) satisfies Body<
+        typeof r.orderListSchema
+      >,
+    );
   });
 
   router.get('/programs/:programId/orders/:orderId', async (req, res) => {
@@ -51,7 +59,7 @@ export const orderRoutes = (deps: OrderRouteDeps): Router => {
         message: `no order ${orderId}`,
         field: 'order_id',
       });
-    res.json(view);
+    res.json(view satisfies Body<typeof r.orderSchema>);
   });
 
   router.post('/programs/:programId/orders/:orderId/ship', async (req, res) => {
@@ -66,11 +74,23 @@ export const orderRoutes = (deps: OrderRouteDeps): Router => {
       shipment,
       contextOf(res, programId),
     );
-    reply(res, outcome, 200, (v) => ({
-      ...orderStateView(orderId)(v),
-      carrier: shipment.carrier,
-      tracking_number: shipment.trackingNumber,
-    }));
+    reply(
+      res,
+      outcome,
+      200,
+      ({ state }): CommandView<typeof r.orderShippedSchema> | NothingToShow =>
+        // As orderStateView: an order that does not exist shows nothing, not half a shipment.
+        state.exists
+          ? {
+              id: orderId,
+              status: state.status,
+              member_id: state.memberId,
+              reward_id: state.rewardId,
+              carrier: shipment.carrier,
+              tracking_number: shipment.trackingNumber,
+            }
+          : {},
+    );
   });
 
   router.post('/programs/:programId/orders/:orderId/deliver', async (req, res) => {

@@ -11,6 +11,8 @@ import {
 } from './request.ts';
 import * as s from './schemas.ts';
 import { movementView, reversalView } from './views.ts';
+import type * as r from './responses.ts';
+import type { Body } from './responses.ts';
 
 export type PointsRouteDeps = ResourceRouteDeps;
 
@@ -63,7 +65,11 @@ export const pointsRoutes = (deps: PointsRouteDeps): Router => {
         message: `no member ${memberId}`,
         field: 'member_id',
       });
-    res.json(await queries.ledger(programOf(res), memberId, page));
+    res.json(
+      (await queries.ledger(programOf(res), memberId, page)) satisfies Body<
+        typeof r.ledgerPageSchema
+      >,
+    );
   });
 
   return router;

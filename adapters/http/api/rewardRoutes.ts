@@ -12,6 +12,8 @@ import {
 } from './request.ts';
 import * as s from './schemas.ts';
 import { rewardCreatedView } from './views.ts';
+import type * as r from './responses.ts';
+import type { Body, CommandView, NothingToShow } from './responses.ts';
 
 export type RewardRouteDeps = ResourceRouteDeps;
 
@@ -32,7 +34,9 @@ export const rewardRoutes = (deps: RewardRouteDeps): Router => {
   router.get('/programs/:programId/rewards', async (req, res) => {
     const page = parse(s.listPageQuery, req.query, res);
     if (!page || !(await waited(req, res))) return;
-    res.json(await queries.rewards(programOf(res), page));
+    res.json(
+      (await queries.rewards(programOf(res), page)) satisfies Body<typeof r.rewardListSchema>,
+    );
   });
 
   router.get('/programs/:programId/rewards/:rewardId', async (req, res) => {
@@ -45,7 +49,7 @@ export const rewardRoutes = (deps: RewardRouteDeps): Router => {
         message: `no reward ${rewardId}`,
         field: 'reward_id',
       });
-    res.json(view);
+    res.json(view satisfies Body<typeof r.rewardSchema>);
   });
 
   router.patch('/programs/:programId/rewards/:rewardId', async (req, res) => {
@@ -60,17 +64,21 @@ export const rewardRoutes = (deps: RewardRouteDeps): Router => {
       changes,
       contextOf(res, programId),
     );
-    reply(res, outcome, 200, ({ state }) =>
-      state.exists
-        ? {
-            id: rewardId,
-            name: state.name,
-            points_cost: state.pointsCost,
-            stock: state.stock,
-            kind: state.kind,
-            active: state.active,
-          }
-        : {},
+    reply(
+      res,
+      outcome,
+      200,
+      ({ state }): CommandView<typeof r.rewardChangedSchema> | NothingToShow =>
+        state.exists
+          ? {
+              id: rewardId,
+              name: state.name,
+              points_cost: state.pointsCost,
+              stock: state.stock,
+              kind: state.kind,
+              active: state.active,
+            }
+          : {},
     );
   });
 
@@ -92,7 +100,7 @@ export const rewardRoutes = (deps: RewardRouteDeps): Router => {
       body.reward_id,
       contextOf(res, programId),
     );
-    reply(res, outcome, 201, (v) => ({
+    reply(res, outcome, 201, (v): CommandView<typeof r.orderPlacedSchema> => ({
       id: v.orderId,
       member_id: v.memberId,
       reward_id: v.rewardId,

@@ -232,6 +232,13 @@ export const pageQuerySchema = listQuerySchema.pick({
 export const readQuerySchema = z.strictObject({ after_position: wireString().optional() });
 
 /** GET member: `as_of` (an ISO-8601 date or date-time) answers with the member as then. */
+export const statementQuerySchema = z.strictObject({
+  as_of: wireString()
+    .max(40)
+    .optional()
+    .meta({ description: 'An ISO-8601 date or date-time; now when absent' }),
+});
+
 export const memberQuerySchema = z.strictObject({
   after_position: wireString().optional(),
   as_of: wireString()

@@ -6,6 +6,8 @@ import type { PointsAccountEvent } from '../../../domain/pointsAccount.ts';
 import type { ProgramEvent, ProgramSettings, Tier } from '../../../domain/program.ts';
 import type { RewardEvent } from '../../../domain/reward.ts';
 import { pointsExpiryView } from '../../../projections/queries.ts';
+import type * as r from './responses.ts';
+import type { Body, CommandView, NothingToShow } from './responses.ts';
 
 /**
  * The API's answers to commands, in wire (snake_case) form: one view per resource, built from
@@ -28,7 +30,9 @@ const tiersView = (tiers: readonly Tier[]) =>
   tiers.map((t) => ({ name: t.name, min_points: t.minPoints }));
 
 /** A program as GET, PATCH and (with its creation time) POST answer with it. */
-export const programView = (program: ProgramSettings & { programId: string }) => ({
+export const programView = (
+  program: ProgramSettings & { programId: string },
+): Body<typeof r.programSchema> => ({
   id: program.programId,
   name: program.name,
   tiers: tiersView(program.tiers),
@@ -38,12 +42,20 @@ export const programView = (program: ProgramSettings & { programId: string }) =>
   notification_email: program.notificationEmail,
 });
 
-export const programCreatedView = ({ events }: { events: readonly ProgramEvent[] }) => {
+export const programCreatedView = ({
+  events,
+}: {
+  events: readonly ProgramEvent[];
+}): CommandView<typeof r.programCreatedSchema> | NothingToShow => {
   const created = first(events, 'ProgramCreated');
   return created ? { ...programView(created), created_at: created.at } : {};
 };
 
-export const memberRegisteredView = ({ events }: { events: readonly MemberEvent[] }) => {
+export const memberRegisteredView = ({
+  events,
+}: {
+  events: readonly MemberEvent[];
+}): CommandView<typeof r.memberRegisteredSchema> | NothingToShow => {
   const d = first(events, 'MemberRegistered');
   if (!d) return {};
   return {
@@ -60,7 +72,9 @@ export const memberRegisteredView = ({ events }: { events: readonly MemberEvent[
   };
 };
 
-export const reversalView = (value: { events: readonly PointsAccountEvent[] } | undefined) => {
+export const reversalView = (
+  value: { events: readonly PointsAccountEvent[] } | undefined,
+): CommandView<typeof r.reversalSchema> | NothingToShow => {
   const d = first(value?.events ?? [], 'PointsReversed');
   if (!d) return {};
   return {
@@ -76,7 +90,9 @@ export const reversalView = (value: { events: readonly PointsAccountEvent[] } | 
   };
 };
 
-export const movementView = (value: { events: readonly PointsAccountEvent[] } | undefined) => {
+export const movementView = (
+  value: { events: readonly PointsAccountEvent[] } | undefined,
+): CommandView<typeof r.movementSchema> | NothingToShow => {
   const d =
     first(value?.events ?? [], 'PointsAwarded') ?? first(value?.events ?? [], 'PointsDeducted');
   if (!d) return {};
@@ -91,7 +107,11 @@ export const movementView = (value: { events: readonly PointsAccountEvent[] } | 
   };
 };
 
-export const rewardCreatedView = ({ events }: { events: readonly RewardEvent[] }) => {
+export const rewardCreatedView = ({
+  events,
+}: {
+  events: readonly RewardEvent[];
+}): CommandView<typeof r.rewardCreatedSchema> | NothingToShow => {
   const d = first(events, 'RewardCreated');
   if (!d) return {};
   return {
@@ -108,12 +128,16 @@ export const rewardCreatedView = ({ events }: { events: readonly RewardEvent[] }
 /** An order's state after a fulfilment step: ship, deliver or cancel. */
 export const orderStateView =
   (orderId: string) =>
-  ({ state }: { state: Order }) =>
+  ({ state }: { state: Order }): CommandView<typeof r.orderStepSchema> | NothingToShow =>
     state.exists
       ? { id: orderId, status: state.status, member_id: state.memberId, reward_id: state.rewardId }
       : {};
 
-export const leaderboardCreatedView = ({ events }: { events: readonly LeaderboardEvent[] }) => {
+export const leaderboardCreatedView = ({
+  events,
+}: {
+  events: readonly LeaderboardEvent[];
+}): CommandView<typeof r.leaderboardCreatedSchema> | NothingToShow => {
   const d = first(events, 'LeaderboardCreated');
   if (!d) return {};
   return {
@@ -133,7 +157,7 @@ export const endedPeriodView = (ended: {
   periodStart: string;
   periodEnd: string;
   standings: readonly { position: number; memberId: string; points: number }[];
-}) => ({
+}): Body<typeof r.endedPeriodSchema> => ({
   period_id: periodIdOf(ended.periodStart),
   period_start: ended.periodStart,
   period_end: ended.periodEnd,

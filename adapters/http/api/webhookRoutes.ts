@@ -1,6 +1,12 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { catalogue, isWebhookEventType, webhookEventTypes } from '../../../delivery/catalogue.ts';
+import {
+  catalogue,
+  isSubscribableEventType,
+  isWebhookEventType,
+  optInCatalogue,
+  subscribableEventTypes,
+} from '../../../delivery/catalogue.ts';
 import { endpointOrderings } from '../../../delivery/ordering.ts';
 import { validateEndpointUrl, type NetworkPolicy } from '../../../delivery/ssrf.ts';
 import type {
@@ -15,15 +21,23 @@ import { answerAtomically } from './idempotency.ts';
 import { addStreamRoute, type WebhookStreamDeps } from './webhookStream.ts';
 import { wireString } from './schemas.ts';
 import { idParam, parse, programOf } from './request.ts';
+import type * as r from './responses.ts';
+import type { Body } from './responses.ts';
 
 const eventsField = z
   .array(wireString().min(1).max(100))
   .min(1)
-  .max(webhookEventTypes.length)
-  .refine((events) => events.every((e) => e === '*' || isWebhookEventType(e)), {
+  .max(subscribableEventTypes.length)
+  .refine((events) => events.every((e) => e === '*' || isSubscribableEventType(e)), {
     message: 'names an event type that does not exist (see GET /v1/webhook-event-types)',
   })
-  .refine((events) => !events.includes('*') || events.length === 1, { message: '"*" stands alone' })
+  .refine(
+    (events) => !events.includes('*') || events.every((e) => e === '*' || !isWebhookEventType(e)),
+    {
+      message:
+        '"*" stands alone, or beside opt-in types (audit.checkpoint), which it does not include',
+    },
+  )
   .transform((events) => [...new Set(events)]);
 
 /** Free text for people: tabs and line breaks are fine, other control characters are not. */
@@ -72,13 +86,13 @@ export const updateEndpointSchema = z
   .partial()
   .meta({ id: 'UpdateWebhookEndpoint' });
 export const testEventSchema = z
-  .strictObject({ type: z.enum(webhookEventTypes) })
+  .strictObject({ type: z.enum(subscribableEventTypes) })
   .meta({ id: 'SendTestEvent' });
 export const replaySchema = z
   .strictObject({
     since: z.iso.datetime({ offset: true }),
     until: z.iso.datetime({ offset: true }).optional(),
-    types: z.array(z.enum(webhookEventTypes)).min(1).optional(),
+    types: z.array(z.enum(subscribableEventTypes)).min(1).optional(),
   })
   .meta({ id: 'ReplayEvents' });
 export const emptyBody = z.strictObject({}).meta({ id: 'EmptyWebhookBody' });
@@ -86,17 +100,17 @@ const deliveryStatuses = ['pending', 'delivering', 'delivered', 'failed', 'gone'
 export const deliveryQuerySchema = z.strictObject({
   endpoint_id: wireString().max(100).optional(),
   status: z.enum(deliveryStatuses).optional(),
-  type: z.enum(webhookEventTypes).optional(),
+  type: z.enum(subscribableEventTypes).optional(),
   cursor: wireString().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 export const envelopeQuerySchema = z.strictObject({
-  type: z.enum(webhookEventTypes).optional(),
+  type: z.enum(subscribableEventTypes).optional(),
   cursor: wireString().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 
-export const endpointView = (e: WebhookEndpoint) => ({
+export const endpointView = (e: WebhookEndpoint): Body<typeof r.webhookEndpointSchema> => ({
   id: e.endpointId,
   url: e.url,
   events: e.events,
@@ -112,7 +126,7 @@ export const endpointView = (e: WebhookEndpoint) => ({
   updated_at: e.updatedAt.toISOString(),
 });
 
-export const deliveryView = (d: WebhookDelivery) => ({
+export const deliveryView = (d: WebhookDelivery): Body<typeof r.webhookDeliverySchema> => ({
   id: d.deliveryId,
   endpoint_id: d.endpointId,
   event_id: d.envelopeId,
@@ -179,12 +193,18 @@ const addEndpointRoutes = (router: Router, deps: WebhookRouteDeps): void => {
         },
         tx,
       );
-      return { status: 201, body: { ...endpointView(endpoint), secret }, sensitive: true };
+      const created: Body<typeof r.webhookEndpointCreatedSchema> = {
+        ...endpointView(endpoint),
+        secret,
+      };
+      return { status: 201, body: created, sensitive: true };
     });
   });
 
   router.get(base, async (_req, res) => {
-    res.json({ data: (await webhooks.listEndpoints(programOf(res))).map(endpointView) });
+    res.json({
+      data: (await webhooks.listEndpoints(programOf(res))).map(endpointView),
+    } satisfies Body<typeof r.webhookEndpointListSchema>);
   });
 
   router.get(`${base}/:endpointId`, async (req, res) => {
@@ -222,7 +242,9 @@ const addEndpointRoutes = (router: Router, deps: WebhookRouteDeps): void => {
     const endpoint = await endpointOr404(req, res, webhooks);
     if (!endpoint) return;
     res.set('Cache-Control', 'no-store');
-    res.json({ secret: await webhooks.revealSecret(programOf(res), endpoint.endpointId) });
+    res.json({
+      secret: await webhooks.revealSecret(programOf(res), endpoint.endpointId),
+    } satisfies Body<typeof r.webhookSecretSchema>);
   });
 };
 
@@ -248,7 +270,7 @@ const addEndpointActions = (router: Router, deps: WebhookRouteDeps): void => {
         body: {
           secret: rotated.secret,
           previous_secret_expires_at: rotated.previousSecretExpiresAt.toISOString(),
-        },
+        } satisfies Body<typeof r.rotatedSecretSchema>,
         sensitive: true,
       };
     });
@@ -267,7 +289,10 @@ const addEndpointActions = (router: Router, deps: WebhookRouteDeps): void => {
         field: 'endpoint_id',
       });
     deps.wakeDelivery();
-    res.status(202).json({ delivery_id: queued.deliveryId, event_id: queued.envelopeId });
+    res.status(202).json({
+      delivery_id: queued.deliveryId,
+      event_id: queued.envelopeId,
+    } satisfies Body<typeof r.testQueuedSchema>);
   });
 
   router.post(`${base}/:endpointId/replay`, async (req, res) => {
@@ -295,7 +320,7 @@ const addEndpointActions = (router: Router, deps: WebhookRouteDeps): void => {
         field: 'endpoint_id',
       });
     deps.wakeDelivery();
-    res.status(202).json({ queued: result.queued });
+    res.status(202).json({ queued: result.queued } satisfies Body<typeof r.replayQueuedSchema>);
   });
 };
 
@@ -314,7 +339,10 @@ const addDeliveryRoutes = (router: Router, deps: WebhookRouteDeps): void => {
       ...(query.type !== undefined && { type: query.type }),
       ...(query.cursor !== undefined && { cursor: query.cursor }),
     });
-    res.json({ data: page.items.map(deliveryView), next_cursor: page.nextCursor });
+    res.json({
+      data: page.items.map(deliveryView),
+      next_cursor: page.nextCursor,
+    } satisfies Body<typeof r.webhookDeliveryListSchema>);
   });
 
   router.get('/programs/:programId/webhook-deliveries/:deliveryId', async (req, res) => {
@@ -340,7 +368,7 @@ const addDeliveryRoutes = (router: Router, deps: WebhookRouteDeps): void => {
         error_message: a.errorMessage,
         retry_after_s: a.retryAfterS,
       })),
-    });
+    } satisfies Body<typeof r.webhookDeliveryDetailSchema>);
   });
 
   router.post('/programs/:programId/webhook-deliveries/:deliveryId/redeliver', async (req, res) => {
@@ -354,7 +382,9 @@ const addDeliveryRoutes = (router: Router, deps: WebhookRouteDeps): void => {
         field: 'delivery_id',
       });
     deps.wakeDelivery();
-    res.status(202).json({ delivery_id: queued.deliveryId });
+    res
+      .status(202)
+      .json({ delivery_id: queued.deliveryId } satisfies Body<typeof r.redeliveredSchema>);
   });
 
   router.get('/programs/:programId/webhook-events', async (req, res) => {
@@ -375,7 +405,7 @@ const addDeliveryRoutes = (router: Router, deps: WebhookRouteDeps): void => {
         payload: JSON.parse(e.body) as unknown,
       })),
       next_cursor: page.nextCursor,
-    });
+    } satisfies Body<typeof r.webhookEventListSchema>);
   });
 };
 
@@ -387,6 +417,16 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   router.get('/webhook-event-types', (_req, res) => {
     res.json({
       groups: catalogue.map((group) => ({
+        name: group.name,
+        types: group.entries.map((t) => ({
+          type: t.type,
+          description: t.description,
+          schema: t.schema,
+          sample: t.sample,
+        })),
+      })),
+      // Outside the docs' catalogue: sent only to endpoints that list them, never through "*".
+      opt_in_groups: optInCatalogue.map((group) => ({
         name: group.name,
         types: group.entries.map((t) => ({
           type: t.type,

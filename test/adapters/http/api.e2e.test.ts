@@ -860,6 +860,20 @@ describe('HTTP API end to end', { skip: skipWithoutPostgres }, () => {
       );
     });
 
+    it('answers 401 to a bad key before it looks at the body (a prototype key included)', async () => {
+      const body = { email: 'p@example.com', name: 'x', attributes: { prototype: 0 } };
+      assertError(await api.post(p('/members'), body, { key: null }), 401, 'unauthorized');
+      assertError(
+        await api.post(p('/members'), body, {
+          key: randomBytes(24).toString('base64url').slice(0, 32),
+        }),
+        401,
+        'invalid_api_key',
+      );
+      // With a good key the body's refusal stands.
+      assertError(await api.post(p('/members'), body), 400, 'validation_error');
+    });
+
     it('answers 401 without a key, with a wrong key and with a malformed header', async () => {
       assertError(await api.get(p(''), { key: null }), 401, 'unauthorized');
       assertError(

@@ -107,15 +107,8 @@ describe('the OpenAPI document', () => {
     const document = openApiDocument('1.2.3') as {
       paths: Record<string, Record<string, { responses: Record<string, Ref> }>>;
       components: {
-        responses: Record<
-          string,
-          {
-            content: Record<
-              string,
-              { schema: { properties: { error: { properties: Record<string, unknown> } } } }
-            >;
-          }
-        >;
+        responses: Record<string, { content: Record<string, { schema: unknown }> }>;
+        schemas: Record<string, { properties: { error: { properties: Record<string, unknown> } } }>;
       };
     };
     const conflictOf = (path: string, method: string) =>
@@ -132,9 +125,10 @@ describe('the OpenAPI document', () => {
       conflictOf('/v1/programs/{programId}/rewards', 'post'),
       '#/components/responses/Error',
     );
+    const { $ref } = document.components.responses.MemberExists!.content['application/json']!
+      .schema as Ref;
     const error =
-      document.components.responses.MemberExists!.content['application/json']!.schema.properties
-        .error;
+      document.components.schemas[$ref.replace('#/components/schemas/', '')]!.properties.error;
     assert.ok('member_id' in error.properties);
   });
 });

@@ -1,7 +1,6 @@
 import * as crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Webhook } from 'standardwebhooks';
 import {
   catalogueEntryOf,
   webhookEventTypes,
@@ -26,43 +25,12 @@ import {
   type Receiver,
   type ReceivedWebhook,
 } from '../../support/receiver.ts';
+import { docsSnippetAccepts, standardWebhooksAccepts } from '../../support/docsSnippet.ts';
 
-// The public docs' snippet ("Verifying Webhooks"), verbatim but for the require line, which is
-// the `import * as crypto` above. It is the independent verifier our signature must satisfy.
-/* eslint-disable -- untyped third-party JavaScript kept byte for byte; typing it would change it */
-// @ts-expect-error -- the snippet's parameters are untyped JavaScript
-// prettier-ignore
-function verifyWebhook(payload, signature, secret) {
-const expected = crypto
-.createHmac('sha256', secret)
-.update(payload)
-.digest('hex');
-return crypto.timingSafeEqual(
-Buffer.from(signature),
-Buffer.from(expected)
-);
-}
-/* eslint-enable */
-
-const docsAccept = (got: ReceivedWebhook, secret: string): boolean => {
-  try {
-    return (verifyWebhook as (p: string, s: string, k: string) => boolean)(
-      got.body,
-      headerOf(got, 'x-incentable-signature'),
-      secret,
-    );
-  } catch {
-    return false;
-  }
-};
-const standardAccepts = (got: ReceivedWebhook, secret: string): boolean => {
-  try {
-    new Webhook(secret).verify(got.body, stringHeaders(got));
-    return true;
-  } catch {
-    return false;
-  }
-};
+const docsAccept = (got: ReceivedWebhook, secret: string): boolean =>
+  docsSnippetAccepts(got.body, headerOf(got, 'x-incentable-signature'), secret);
+const standardAccepts = (got: ReceivedWebhook, secret: string): boolean =>
+  standardWebhooksAccepts(secret, got.body, stringHeaders(got));
 
 type Endpoint = {
   id: string;

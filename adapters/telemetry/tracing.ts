@@ -1,5 +1,6 @@
 import { context, propagation, trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
@@ -19,8 +20,9 @@ export type Tracing = { shutdown: () => Promise<void> };
  *
  * The SDK and exporter read the standard OTEL_* variables themselves (sampler, batch processor
  * limits, exporter headers, timeout and compression, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES);
- * only the endpoint comes through the config, which decides whether tracing is on at all. Spans
- * go out in batches from a BatchSpanProcessor, off the request path, as OTLP/HTTP JSON.
+ * only the endpoint and the protocol come through the config, which decides whether tracing is on
+ * at all. Spans go out in batches from a BatchSpanProcessor, off the request path, as OTLP/HTTP
+ * protobuf (the specification's default) or JSON.
  *
  * One provider per process: registering is global (the API, the AsyncLocalStorage context
  * manager, the W3C trace-context propagator). A second start while one runs keeps the first.
@@ -30,7 +32,8 @@ export const startTracing = (
   options: { version: string; exporter?: SpanExporter },
 ): Tracing | null => {
   if (settings === null || running) return null;
-  const exporter = options.exporter ?? new OTLPTraceExporter({ url: settings.url });
+  const Exporter = settings.protocol === 'http/json' ? JsonExporter : ProtobufExporter;
+  const exporter = options.exporter ?? new Exporter({ url: settings.url });
   const provider = new NodeTracerProvider({
     // Ours first, then OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES over them.
     resource: resourceFromAttributes({

@@ -52,6 +52,8 @@ const badValues: Record<(typeof configKeys)[number], string> = {
   EVENTSTORE_GROUP_COMMIT_IN_FLIGHT: '0',
   OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url x19',
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'not a url x20',
+  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/xml-x23',
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/xml-x22',
   OTEL_SDK_DISABLED: 'perhaps-x21',
   ESDB_CONNECTION_STRING: 'tcp://x15',
   AUDIT_SIGNING_KEY: 'not-a-key-x17',
@@ -98,13 +100,23 @@ describe('config', () => {
     const endpoint = 'http://127.0.0.1:4318/';
     assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }).tracing, {
       url: 'http://127.0.0.1:4318/v1/traces',
+      protocol: 'http/protobuf',
     });
     const traces = 'http://127.0.0.1:4318/custom';
     const both = {
       OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: traces,
     };
-    assert.deepEqual(loadConfig(both).tracing, { url: traces });
+    assert.deepEqual(loadConfig(both).tracing, { url: traces, protocol: 'http/protobuf' });
+    const json = { ...both, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' };
+    assert.equal(loadConfig(json).tracing?.protocol, 'http/json');
+    // The traces variable wins over the general one, as the specification says.
+    const tracesProtocol = { ...json, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' };
+    assert.equal(loadConfig(tracesProtocol).tracing?.protocol, 'http/protobuf');
+    assert.match(
+      refusal({ ...both, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }),
+      /OTEL_EXPORTER_OTLP_PROTOCOL: must be http\/protobuf or http\/json/,
+    );
     const disabled = { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SDK_DISABLED: 'true' };
     assert.equal(loadConfig(disabled).tracing, null);
   });

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { decodeTraceRequest } from './otlpProtobuf.ts';
 
 /** One span as an OTLP/HTTP JSON export carried it, flattened for assertions. */
 export type ReceivedSpan = {
@@ -55,19 +56,22 @@ export type OtlpReceiver = {
   spans: ReceivedSpan[];
   /** Export requests received (POST /v1/traces). */
   requests: () => number;
+  contentTypes: string[];
   close: () => Promise<void>;
 };
 
 /**
- * A loopback OTLP/HTTP receiver: accepts POST /v1/traces in the JSON encoding (what
- * @opentelemetry/exporter-trace-otlp-http sends) and keeps the spans, or with `discard` only
- * counts the requests (benchmarks). Anything else gets 404.
+ * A loopback OTLP/HTTP receiver: accepts POST /v1/traces in either encoding (application/json,
+ * or application/x-protobuf read by otlpProtobuf.ts) and keeps the spans, or with `discard` only
+ * counts the requests (benchmarks). `contentTypes` are the requests' content types, in order.
+ * Anything else gets 404; an unknown content type 415.
  */
 export const startOtlpReceiver = async (
   options: { discard?: boolean } = {},
 ): Promise<OtlpReceiver> => {
   const spans: ReceivedSpan[] = [];
   let requests = 0;
+  const contentTypes: string[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -77,8 +81,18 @@ export const startOtlpReceiver = async (
         return;
       }
       requests++;
+      const type = req.headers['content-type'] ?? '';
+      contentTypes.push(type);
+      const protobuf = type === 'application/x-protobuf';
+      if (!protobuf && type !== 'application/json') {
+        res.writeHead(415).end();
+        return;
+      }
       if (!options.discard) {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportRequest;
+        const bytes = Buffer.concat(chunks);
+        const body: ExportRequest = protobuf
+          ? decodeTraceRequest(bytes)
+          : (JSON.parse(bytes.toString('utf8')) as ExportRequest);
         for (const resourceSpans of body.resourceSpans ?? []) {
           const resource = attributesOf(resourceSpans.resource?.attributes);
           for (const scope of resourceSpans.scopeSpans ?? [])
@@ -92,7 +106,8 @@ export const startOtlpReceiver = async (
               });
         }
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      // An empty ExportTraceServiceResponse: zero bytes in protobuf, {} in JSON.
+      res.writeHead(200, { 'content-type': type }).end(protobuf ? '' : '{}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -101,6 +116,7 @@ export const startOtlpReceiver = async (
     origin: `http://127.0.0.1:${port}`,
     spans,
     requests: () => requests,
+    contentTypes,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

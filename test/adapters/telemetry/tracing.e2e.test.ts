@@ -88,149 +88,163 @@ describe('tracing', { skip: skipWithoutPostgres }, () => {
     });
   });
 
-  describe('with OTEL_EXPORTER_OTLP_ENDPOINT on a loopback receiver', () => {
-    let app: TestApp;
-    let webhooks: Receiver;
-    let otlp: OtlpReceiver;
-    let programId = '';
-    before(async () => {
-      otlp = await startOtlpReceiver();
-      webhooks = await startReceiver();
-      app = await startTestApp({
-        clock: runningClock(),
-        env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.origin },
+  // Both OTLP/HTTP encodings, each read by the receiver: protobuf (the default, decoded by the
+  // tests' own reader) and JSON.
+  const protocols: { name: string; env: Record<string, string>; contentType: string }[] = [
+    { name: 'http/protobuf, the default', env: {}, contentType: 'application/x-protobuf' },
+    {
+      name: 'http/json',
+      env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' },
+      contentType: 'application/json',
+    },
+  ];
+  for (const protocol of protocols)
+    describe(`with OTEL_EXPORTER_OTLP_ENDPOINT on a loopback receiver (${protocol.name})`, () => {
+      let app: TestApp;
+      let webhooks: Receiver;
+      let otlp: OtlpReceiver;
+      let programId = '';
+      before(async () => {
+        otlp = await startOtlpReceiver();
+        webhooks = await startReceiver();
+        app = await startTestApp({
+          clock: runningClock(),
+          env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.origin, ...protocol.env },
+        });
       });
-    });
-    after(async () => {
-      await app.stop();
-      await webhooks.close();
-      await otlp.close();
-      assert.equal(sdkRegistered(), false, 'stop unregisters the provider');
-    });
+      after(async () => {
+        await app.stop();
+        await webhooks.close();
+        await otlp.close();
+        assert.equal(sdkRegistered(), false, 'stop unregisters the provider');
+      });
 
-    it('links the batch, the envelope and the delivery attempt to the command of one award', async () => {
-      assert.equal(sdkRegistered(), true);
-      const { endpoint, program } = await awardWithWebhook(app, webhooks);
-      programId = program.id;
-      const named = (name: string) => otlp.spans.filter((span) => span.name === name);
-      // Spans end in several loops (the read-models batch may end after the attempt) and exports
-      // may overlap: wait until every span of the award is in, whatever their order.
-      const awardRoute = '/v1/programs/:programId/members/:memberId/points/award';
-      await waitFor('every span of the award to be exported', () => {
-        const request = otlp.spans.find((span) => span.attributes['http.route'] === awardRoute);
-        const cause = request && otlp.spans.find((span) => span.parentSpanId === request.spanId);
-        if (!cause) return false;
-        const linked = (name: string) => named(name).some((span) => linksTo(span, cause));
-        return (
-          named('eventstore append').some((span) => span.parentSpanId === cause.spanId) &&
-          linked('subscription webhooks batch') &&
-          linked('subscription read-models batch') &&
-          linked('webhook envelope') &&
-          linked('webhook attempt')
+      it('links the batch, the envelope and the delivery attempt to the command of one award', async () => {
+        assert.equal(sdkRegistered(), true);
+        const { endpoint, program } = await awardWithWebhook(app, webhooks);
+        programId = program.id;
+        const named = (name: string) => otlp.spans.filter((span) => span.name === name);
+        // Spans end in several loops (the read-models batch may end after the attempt) and exports
+        // may overlap: wait until every span of the award is in, whatever their order.
+        const awardRoute = '/v1/programs/:programId/members/:memberId/points/award';
+        await waitFor('every span of the award to be exported', () => {
+          const request = otlp.spans.find((span) => span.attributes['http.route'] === awardRoute);
+          const cause = request && otlp.spans.find((span) => span.parentSpanId === request.spanId);
+          if (!cause) return false;
+          const linked = (name: string) => named(name).some((span) => linksTo(span, cause));
+          return (
+            named('eventstore append').some((span) => span.parentSpanId === cause.spanId) &&
+            linked('subscription webhooks batch') &&
+            linked('subscription read-models batch') &&
+            linked('webhook envelope') &&
+            linked('webhook attempt')
+          );
+        });
+
+        assert.ok(otlp.contentTypes.length > 0);
+        assert.deepEqual(new Set(otlp.contentTypes), new Set([protocol.contentType]));
+
+        const [server, ...moreServers] = otlp.spans.filter(
+          (span) =>
+            span.attributes['http.route'] ===
+            '/v1/programs/:programId/members/:memberId/points/award',
         );
-      });
+        assert.ok(server, 'the award request has a server span with its route');
+        assert.equal(moreServers.length, 0);
+        assert.equal(server.parentSpanId, '', 'the request span is the root of its trace');
+        assert.equal(server.kind, 2, 'SERVER');
+        assert.equal(server.name, 'POST /v1/programs/:programId/members/:memberId/points/award');
+        assert.equal(server.attributes['http.request.method'], 'POST');
+        assert.equal(server.attributes['http.response.status_code'], 201);
+        assert.equal(server.resource['service.name'], 'incentable');
 
-      const [server, ...moreServers] = otlp.spans.filter(
-        (span) =>
-          span.attributes['http.route'] ===
-          '/v1/programs/:programId/members/:memberId/points/award',
-      );
-      assert.ok(server, 'the award request has a server span with its route');
-      assert.equal(moreServers.length, 0);
-      assert.equal(server.parentSpanId, '', 'the request span is the root of its trace');
-      assert.equal(server.kind, 2, 'SERVER');
-      assert.equal(server.name, 'POST /v1/programs/:programId/members/:memberId/points/award');
-      assert.equal(server.attributes['http.request.method'], 'POST');
-      assert.equal(server.attributes['http.response.status_code'], 201);
-      assert.equal(server.resource['service.name'], 'incentable');
-
-      const command = otlp.spans.find((span) => span.parentSpanId === server.spanId);
-      assert.ok(command, 'the command is a child of the request');
-      assert.match(command.name, /^command /);
-      assert.equal(command.traceId, server.traceId);
-      assert.equal(command.attributes['incentable.command.outcome'], 'appended');
-      const carried = await sql<{ event: string | null; envelope: string | null }>`
+        const command = otlp.spans.find((span) => span.parentSpanId === server.spanId);
+        assert.ok(command, 'the command is a child of the request');
+        assert.match(command.name, /^command /);
+        assert.equal(command.traceId, server.traceId);
+        assert.equal(command.attributes['incentable.command.outcome'], 'appended');
+        const carried = await sql<{ event: string | null; envelope: string | null }>`
         select e.metadata->>'traceparent' as event, v.traceparent as envelope
         from incentable_events e join webhook_envelopes v on v.source_event_id = e.event_id
         where e.type = 'PointsAwarded'`.execute(app.runtime.database.db);
-      const expected = `00-${command.traceId}-${command.spanId}-01`;
-      assert.deepEqual(carried.rows, [{ event: expected, envelope: expected }]);
+        const expected = `00-${command.traceId}-${command.spanId}-01`;
+        assert.deepEqual(carried.rows, [{ event: expected, envelope: expected }]);
 
-      const append = named('eventstore append').find(
-        (span) => span.parentSpanId === command.spanId,
-      );
-      assert.ok(append, 'the append is a child of the command');
-      assert.equal(append.traceId, server.traceId);
-      assert.match(String(append.attributes['incentable.stream']), /^points-/);
-      assert.equal(append.attributes['incentable.event_count'], 1);
-      assert.match(String(append.attributes['incentable.position']), /^\d+\.\d+$/);
-
-      // The subscriptions' batches: roots of their own traces, each linked to the command.
-      for (const subscription of ['webhooks', 'read-models']) {
-        const batches: ReceivedSpan[] = named(`subscription ${subscription} batch`).filter((span) =>
-          linksTo(span, command),
+        const append = named('eventstore append').find(
+          (span) => span.parentSpanId === command.spanId,
         );
-        assert.equal(batches.length, 1, `one ${subscription} batch links to the command`);
-        assert.equal(batches[0]?.parentSpanId, '');
-        assert.notEqual(batches[0]?.traceId, command.traceId);
-      }
-      const webhookBatch = named('subscription webhooks batch').find((s) => linksTo(s, command))!;
+        assert.ok(append, 'the append is a child of the command');
+        assert.equal(append.traceId, server.traceId);
+        assert.match(String(append.attributes['incentable.stream']), /^points-/);
+        assert.equal(append.attributes['incentable.event_count'], 1);
+        assert.match(String(append.attributes['incentable.position']), /^\d+\.\d+$/);
 
-      // Every webhook-worthy event gets an envelope (member.created too); this is the award's.
-      const [envelope, ...moreEnvelopes] = named('webhook envelope').filter((s) =>
-        linksTo(s, command),
-      );
-      assert.ok(envelope);
-      assert.deepEqual(moreEnvelopes, []);
-      assert.equal(envelope.parentSpanId, webhookBatch.spanId, 'made in the webhooks batch');
-      assert.ok(linksTo(envelope, command), 'the envelope links to the command');
-      assert.equal(envelope.attributes['incentable.event.type'], 'points.awarded');
-      assert.equal(envelope.attributes['incentable.webhook.deliveries'], 1);
+        // The subscriptions' batches: roots of their own traces, each linked to the command.
+        for (const subscription of ['webhooks', 'read-models']) {
+          const batches: ReceivedSpan[] = named(`subscription ${subscription} batch`).filter(
+            (span) => linksTo(span, command),
+          );
+          assert.equal(batches.length, 1, `one ${subscription} batch links to the command`);
+          assert.equal(batches[0]?.parentSpanId, '');
+          assert.notEqual(batches[0]?.traceId, command.traceId);
+        }
+        const webhookBatch = named('subscription webhooks batch').find((s) => linksTo(s, command))!;
 
-      const [attempt, ...moreAttempts] = named('webhook attempt');
-      assert.ok(attempt);
-      assert.deepEqual(moreAttempts, []);
-      assert.equal(attempt.parentSpanId, '');
-      assert.ok(linksTo(attempt, command), 'the attempt links to the command');
-      assert.equal(attempt.attributes['incentable.webhook.endpoint_id'], endpoint.id);
-      assert.equal(attempt.attributes['incentable.event.type'], 'points.awarded');
-      assert.equal(attempt.attributes['incentable.webhook.attempt'], 1);
-      assert.equal(attempt.attributes['incentable.webhook.outcome'], 'delivered');
-      assert.equal(attempt.attributes['http.response.status_code'], 200);
-      assert.equal(
-        attempt.attributes['incentable.webhook.envelope_id'],
-        envelope.attributes['incentable.webhook.envelope_id'],
-      );
-      // No trace header joins the documented webhook headers.
-      assert.equal(webhooks.received[0]?.headers.traceparent, undefined);
-    });
+        // Every webhook-worthy event gets an envelope (member.created too); this is the award's.
+        const [envelope, ...moreEnvelopes] = named('webhook envelope').filter((s) =>
+          linksTo(s, command),
+        );
+        assert.ok(envelope);
+        assert.deepEqual(moreEnvelopes, []);
+        assert.equal(envelope.parentSpanId, webhookBatch.spanId, 'made in the webhooks batch');
+        assert.ok(linksTo(envelope, command), 'the envelope links to the command');
+        assert.equal(envelope.attributes['incentable.event.type'], 'points.awarded');
+        assert.equal(envelope.attributes['incentable.webhook.deliveries'], 1);
 
-    it('keeps the hash chain whole with the traceparent in the metadata', async () => {
-      const traced = await sql<{ traceparent: string }>`
+        const [attempt, ...moreAttempts] = named('webhook attempt');
+        assert.ok(attempt);
+        assert.deepEqual(moreAttempts, []);
+        assert.equal(attempt.parentSpanId, '');
+        assert.ok(linksTo(attempt, command), 'the attempt links to the command');
+        assert.equal(attempt.attributes['incentable.webhook.endpoint_id'], endpoint.id);
+        assert.equal(attempt.attributes['incentable.event.type'], 'points.awarded');
+        assert.equal(attempt.attributes['incentable.webhook.attempt'], 1);
+        assert.equal(attempt.attributes['incentable.webhook.outcome'], 'delivered');
+        assert.equal(attempt.attributes['http.response.status_code'], 200);
+        assert.equal(
+          attempt.attributes['incentable.webhook.envelope_id'],
+          envelope.attributes['incentable.webhook.envelope_id'],
+        );
+        // No trace header joins the documented webhook headers.
+        assert.equal(webhooks.received[0]?.headers.traceparent, undefined);
+      });
+
+      it('keeps the hash chain whole with the traceparent in the metadata', async () => {
+        const traced = await sql<{ traceparent: string }>`
         select metadata->>'traceparent' as traceparent from incentable_events
         where type = 'PointsAwarded'`.execute(app.runtime.database.db);
-      assert.equal(traced.rows.length, 1);
-      assert.match(traced.rows[0]!.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-      const report = await verifyChains(app.runtime.database.db);
-      assert.equal(report.ok, true);
-      assert.ok(report.events > 1);
-    });
+        assert.equal(traced.rows.length, 1);
+        assert.match(traced.rows[0]!.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+        const report = await verifyChains(app.runtime.database.db);
+        assert.equal(report.ok, true);
+        assert.ok(report.events > 1);
+      });
 
-    it("continues a caller's trace from its traceparent header", async () => {
-      const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-      const parentId = '00f067aa0ba902b7';
-      expectStatus(
-        await app.api.get(`/v1/programs/${programId}`, {
-          headers: { traceparent: `00-${traceId}-${parentId}-01` },
-        }),
-        200,
-      );
-      await waitFor('the request span', () =>
-        otlp.spans.some((span) => span.traceId === traceId && span.kind === 2),
-      );
-      const server = otlp.spans.find((span) => span.traceId === traceId && span.kind === 2)!;
-      assert.equal(server.parentSpanId, parentId);
-      assert.equal(server.attributes['http.route'], '/v1/programs/:programId');
+      it("continues a caller's trace from its traceparent header", async () => {
+        const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+        const parentId = '00f067aa0ba902b7';
+        expectStatus(
+          await app.api.get(`/v1/programs/${programId}`, {
+            headers: { traceparent: `00-${traceId}-${parentId}-01` },
+          }),
+          200,
+        );
+        await waitFor('the request span', () =>
+          otlp.spans.some((span) => span.traceId === traceId && span.kind === 2),
+        );
+        const server = otlp.spans.find((span) => span.traceId === traceId && span.kind === 2)!;
+        assert.equal(server.parentSpanId, parentId);
+        assert.equal(server.attributes['http.route'], '/v1/programs/:programId');
+      });
     });
-  });
 });

@@ -15,8 +15,12 @@ const server = createServer((req, res) => {
   });
   req.on('end', () => {
     if (req.method === 'POST' && req.url === '/v1/traces') requests++;
-    res.writeHead(req.url === '/v1/traces' ? 200 : 404, { 'content-type': 'application/json' });
-    res.end('{}');
+    // An empty ExportTraceServiceResponse in the request's encoding: zero bytes, or {} in JSON.
+    const protobuf = req.headers['content-type'] === 'application/x-protobuf';
+    res.writeHead(req.url === '/v1/traces' ? 200 : 404, {
+      'content-type': protobuf ? 'application/x-protobuf' : 'application/json',
+    });
+    res.end(protobuf ? '' : '{}');
   });
 });
 server.listen(0, '127.0.0.1', () => {

@@ -2,10 +2,12 @@
  * What tracing costs (issue 19): the award API's throughput and the delivery worker's, each with
  * tracing off beside tracing on, in one run on real PostgreSQL. "On" is the product as an operator
  * runs it with OTEL_EXPORTER_OTLP_ENDPOINT set and every other OTEL_* setting at its default
- * (parent-based always-on sampler, batch span processor, OTLP/HTTP JSON); the spans go to a
- * loopback receiver in a process of its own (otlpSink.ts) that reads and discards them. Rounds
- * alternate off, on, off, on... so a machine whose load drifts (two other engineers' test runs
- * share these 2 CPUs) weighs on both; the medians and their ratio are printed.
+ * (parent-based always-on sampler, batch span processor, OTLP/HTTP protobuf: mode "protobuf"),
+ * and the same with OTEL_EXPORTER_OTLP_PROTOCOL=http/json (mode "json"); the spans go to a
+ * loopback receiver in a process of its own (otlpSink.ts) that reads and discards them. Each
+ * round runs every mode, in an order turned by one each round, so a machine whose load drifts
+ * weighs on all of them; the medians, their ratios to off and the bytes exported per op (the
+ * warm-up's spans included) are printed.
  *
  * - API: POST /points/award from the load generator of bench/api (a child process, keep-alive
  *   connections, 1,000 members), against one process with the api and projector roles: per award
@@ -15,9 +17,10 @@
  *   timed from its start until the receiver (bench/webhooks receivers, a child process) holds N:
  *   one attempt span per delivery, each with a link.
  *
- *   npx tsx bench/telemetry/run.ts                  (3 rounds of each mode, ~4 min)
+ *   npx tsx bench/telemetry/run.ts                  (a warm-up and 4 rounds of each mode, ~6 min)
  *   BENCH_QUICK=1 npx tsx bench/telemetry/run.ts    (smoke run: 1 round each, small sizes)
  *   BENCH_ROUNDS=3 BENCH_SECONDS=10 BENCH_EVENTS=5000 BENCH_CONNECTIONS=32 BENCH_ONLY=api,delivery
+ *   BENCH_MODES=off,protobuf,json (the default; off must be among them) BENCH_WARMUP_ROUNDS=1
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -42,7 +45,7 @@ import {
 import type { LoadRequest, LoadResult } from '../api/loadgen.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
-const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
+const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 4));
 const seconds = Number(process.env.BENCH_SECONDS ?? (quick ? 2 : 10));
 const warmupSeconds = quick ? 0.5 : 2;
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -53,9 +56,25 @@ const timeoutMs = 240_000;
 const tuning = tuningEnv();
 const dbs = databases();
 
-type Mode = 'off' | 'on';
-/** off, on, off, on...: each pair under the same moment's load. */
-const schedule: Mode[] = Array.from({ length: rounds }, () => ['off', 'on'] as const).flat();
+/** Tracing off, or on with the spans exported in one of OTLP/HTTP's two encodings. */
+const allModes = ['off', 'protobuf', 'json'] as const;
+type Mode = (typeof allModes)[number];
+type TracedMode = Exclude<Mode, 'off'>;
+const modes = (process.env.BENCH_MODES ?? allModes.join(',')).split(',') as Mode[];
+for (const mode of modes)
+  if (!allModes.includes(mode)) throw new Error(`BENCH_MODES: unknown mode ${mode}`);
+if (!modes.includes('off')) throw new Error('BENCH_MODES must include off');
+/**
+ * Each round runs every mode once, in the order of the modes and then reversed (off, protobuf,
+ * json; json, protobuf, off; ...), so that with an even number of rounds a rate that drifts
+ * steadily through the run (the delivery rounds sped up from 3.7k to 5.3k/s over one run, the
+ * machine warming) weighs on every mode alike. The warm-up rounds before them (one of each mode
+ * by default) are run and not counted.
+ */
+const warmupRounds = Number(process.env.BENCH_WARMUP_ROUNDS ?? (quick ? 0 : 1));
+const ordered = (round: number): Mode[] => (round % 2 === 0 ? modes : [...modes].reverse());
+const warmups: Mode[] = Array.from({ length: warmupRounds }, (_, round) => ordered(round)).flat();
+const schedule: Mode[] = Array.from({ length: rounds }, (_, round) => ordered(round)).flat();
 
 /** The OTLP sink's child process: where "on" sends its spans, and how much it received. */
 const startSink = async () => {
@@ -79,8 +98,14 @@ const startSink = async () => {
 };
 type Sink = Awaited<ReturnType<typeof startSink>>;
 
+/** protobuf is the default encoding (OTEL_EXPORTER_OTLP_PROTOCOL unset), as an operator gets it. */
 const tracingEnv = (mode: Mode, sink: Sink): Record<string, string> =>
-  mode === 'on' ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink.origin } : {};
+  mode === 'off'
+    ? {}
+    : {
+        OTEL_EXPORTER_OTLP_ENDPOINT: sink.origin,
+        ...(mode === 'json' && { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }),
+      };
 
 const load = (request: LoadRequest): Promise<LoadResult> =>
   new Promise((resolve, reject) => {
@@ -170,6 +195,7 @@ const apiRound = async (
       perS: result.perS,
       p99: result.p99,
       cpuUsPer: (cpu.user + cpu.system) / result.requests,
+      ops: result.requests,
     };
   } finally {
     await runtime.stop();
@@ -215,7 +241,7 @@ const appendAwards = async (
         causationId: null,
         actor: 'key_benchmark01',
         recordedAt: at,
-        ...(mode === 'on' && { traceparent }),
+        ...(mode !== 'off' && { traceparent }),
       },
     }));
     await runtime.store.append(streams.points(programId, memberId), batch, 'any');
@@ -245,7 +271,7 @@ const deliveryRound = async (receivers: Receivers, mode: Mode, env: Record<strin
     await waitUntil(async () => (await receivers.stats()).total >= events, 'the receiver');
     const elapsedS = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    return { perS: events / elapsedS, cpuUsPer: (cpu.user + cpu.system) / events };
+    return { perS: events / elapsedS, cpuUsPer: (cpu.user + cpu.system) / events, ops: events };
   } finally {
     await worker.stop();
     await db.drop();
@@ -259,26 +285,72 @@ const median = (values: readonly number[]): number => {
 };
 
 type Figures = Record<Mode, { perS: number; cpuUsPer: number }[]>;
+const noFigures = (): Figures => ({ off: [], protobuf: [], json: [] });
 
-const summarise = (what: string, unit: string, figures: Figures): string[] => {
+/** One line per traced mode: its median against off's, and the bytes it exported per op. */
+const summarise = (
+  what: string,
+  unit: string,
+  figures: Figures,
+  exported: Record<TracedMode, { bytes: number; ops: number }>,
+): string[][] => {
   const off = median(figures.off.map((f) => f.perS));
-  const on = median(figures.on.map((f) => f.perS));
   const cpuOff = median(figures.off.map((f) => f.cpuUsPer));
-  const cpuOn = median(figures.on.map((f) => f.cpuUsPer));
-  return [
-    what,
-    `${fmtInt(off)} ${unit}`,
-    `${fmtInt(on)} ${unit}`,
-    fmtRatio(on / off),
-    `${((1 - on / off) * 100).toFixed(1)}%`,
-    `${fmtInt(cpuOff)} / ${fmtInt(cpuOn)} us`,
-  ];
+  return modes
+    .filter((mode): mode is TracedMode => mode !== 'off')
+    .map((mode) => {
+      const on = median(figures[mode].map((f) => f.perS));
+      const cpuOn = median(figures[mode].map((f) => f.cpuUsPer));
+      const { bytes, ops } = exported[mode];
+      return [
+        what,
+        mode,
+        `${fmtInt(off)} ${unit}`,
+        `${fmtInt(on)} ${unit}`,
+        fmtRatio(on / off),
+        `${((1 - on / off) * 100).toFixed(1)}%`,
+        `${fmtInt(cpuOff)} / ${fmtInt(cpuOn)} us`,
+        ops > 0 ? `${fmtInt(bytes / ops)} B` : '',
+      ];
+    });
+};
+
+/** Runs the schedule's rounds of one scenario, keeping each round's row and what it exported. */
+const runRounds = async (
+  what: string,
+  unit: string,
+  sink: Sink,
+  round: (mode: Mode) => Promise<{ perS: number; cpuUsPer: number; ops: number; p99?: number }>,
+  rows: string[][],
+): Promise<string[][]> => {
+  const figures = noFigures();
+  const exported = { protobuf: { bytes: 0, ops: 0 }, json: { bytes: 0, ops: 0 } };
+  for (const mode of warmups) await round(mode);
+  for (const [index, mode] of schedule.entries()) {
+    const before = await sink.stats();
+    const result = await round(mode);
+    const after = await sink.stats();
+    figures[mode].push(result);
+    if (mode !== 'off') {
+      exported[mode].bytes += after.bytes - before.bytes;
+      exported[mode].ops += result.ops;
+    }
+    rows.push([
+      what,
+      mode,
+      String(index + 1),
+      `${fmtInt(result.perS)}/s`,
+      result.p99 === undefined ? '' : `p99 ${result.p99.toFixed(1)} ms`,
+      `${fmtInt(result.cpuUsPer)} us`,
+    ]);
+  }
+  return summarise(what, unit, figures, exported);
 };
 
 const main = async (): Promise<void> => {
   await printMachine('Tracing overhead, off beside on (bench/telemetry/run.ts)');
   console.log(
-    `settings: BENCH_ROUNDS=${rounds} BENCH_SECONDS=${seconds} BENCH_CONNECTIONS=${connections} BENCH_MEMBERS=${memberCount} BENCH_EVENTS=${events} BENCH_ONLY=${only.join(',')}`,
+    `settings: BENCH_ROUNDS=${rounds} BENCH_WARMUP_ROUNDS=${warmupRounds} BENCH_SECONDS=${seconds} BENCH_CONNECTIONS=${connections} BENCH_MEMBERS=${memberCount} BENCH_EVENTS=${events} BENCH_ONLY=${only.join(',')} BENCH_MODES=${modes.join(',')}`,
   );
   const sink = await startSink();
   const receivers = await Receivers.start(1);
@@ -286,40 +358,25 @@ const main = async (): Promise<void> => {
   const summary: string[][] = [];
   try {
     if (only.includes('api')) {
-      const db = await dbs.create();
-      const setup = await startBenchRuntime(db.url, { ...tuning, ROLES: 'api' });
-      const seeded = await seedProgram(setup);
-      await setup.stop();
-      const figures: Figures = { off: [], on: [] };
-      for (const [round, mode] of schedule.entries()) {
-        const result = await apiRound(db.url, seeded, tracingEnv(mode, sink));
-        figures[mode].push(result);
-        rows.push([
-          'API awards',
-          mode,
-          String(round + 1),
-          `${fmtInt(result.perS)}/s`,
-          `p99 ${result.p99.toFixed(1)} ms`,
-          `${fmtInt(result.cpuUsPer)} us`,
-        ]);
-      }
-      summary.push(summarise('API awards', 'awards/s', figures));
+      // A fresh database each round: on one database the rounds slowed as its tables grew (930
+      // to 487 awards/s over nine rounds, the CPU per award up by half), which the modes' order
+      // would have turned into overhead.
+      const round = async (mode: Mode) => {
+        const db = await dbs.create();
+        try {
+          const setup = await startBenchRuntime(db.url, { ...tuning, ROLES: 'api' });
+          const seeded = await seedProgram(setup);
+          await setup.stop();
+          return await apiRound(db.url, seeded, tracingEnv(mode, sink));
+        } finally {
+          await db.drop();
+        }
+      };
+      summary.push(...(await runRounds('API awards', 'awards/s', sink, round, rows)));
     }
     if (only.includes('delivery')) {
-      const figures: Figures = { off: [], on: [] };
-      for (const [round, mode] of schedule.entries()) {
-        const result = await deliveryRound(receivers, mode, tracingEnv(mode, sink));
-        figures[mode].push(result);
-        rows.push([
-          'deliveries',
-          mode,
-          String(round + 1),
-          `${fmtInt(result.perS)}/s`,
-          '',
-          `${fmtInt(result.cpuUsPer)} us`,
-        ]);
-      }
-      summary.push(summarise('deliveries', 'deliveries/s', figures));
+      const round = (mode: Mode) => deliveryRound(receivers, mode, tracingEnv(mode, sink));
+      summary.push(...(await runRounds('deliveries', 'deliveries/s', sink, round, rows)));
     }
     const exported = await sink.stats();
     printTable(
@@ -332,11 +389,13 @@ const main = async (): Promise<void> => {
     printTable(
       [
         'tracing overhead',
+        'encoding',
         'off (median)',
         'on (median)',
         'on/off',
         'throughput lost',
         'CPU/op off / on',
+        'exported per op',
       ],
       summary,
     );

@@ -12,7 +12,9 @@
  *
  *   npx tsx bench/telemetry/spans.ts          (BENCH_QUICK=1: a tenth of the iterations)
  */
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { context, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { linksTo, traceparentOf, tracer } from '../../application/tracing.ts';
 import { startTracing } from '../../adapters/telemetry/tracing.ts';
@@ -86,7 +88,7 @@ const timeAwaits = async (): Promise<number> => {
 const offAwards = await timeAwards();
 const offAwaits = await timeAwaits();
 const tracing = startTracing(
-  { url: 'http://127.0.0.1:9/v1/traces' },
+  { url: 'http://127.0.0.1:9/v1/traces', protocol: 'http/protobuf' },
   {
     version: 'bench',
     exporter: dropping,
@@ -102,6 +104,52 @@ console.log(`  tracing off: ${offAwards.toFixed(2)} us CPU per award`);
 console.log(
   `  tracing on:  ${onAwards.toFixed(2)} us CPU per award (+${(onAwards - offAwards).toFixed(2)} us)`,
 );
+
+// The export's encoding (OTEL_EXPORTER_OTLP_PROTOCOL): the same awards' spans, kept this time,
+// through the SDK's JSON and protobuf serializers in batches of 512 (the batch processor's
+// default), twice each, alternating. The loop yields every 50 awards so the batch processor
+// hands its batches over instead of dropping spans past its queue of 2,048.
+const kept: ReadableSpan[] = [];
+const keeping: SpanExporter = {
+  export: (spans, done) => {
+    kept.push(...spans);
+    done({ code: 0 });
+  },
+  shutdown: () => Promise.resolve(),
+};
+const encodedAwards = awards / 20;
+const collecting = startTracing(
+  { url: 'http://127.0.0.1:9/v1/traces', protocol: 'http/protobuf' },
+  { version: 'bench', exporter: keeping },
+);
+const traceparents: string[] = [];
+for (let i = 0; i < encodedAwards; i++) {
+  await oneAward(i, traceparents);
+  if (i % 50 === 49) await yieldToLoop();
+}
+await collecting?.shutdown();
+const batches: ReadableSpan[][] = [];
+for (let i = 0; i < kept.length; i += 512) batches.push(kept.slice(i, i + 512));
+const encodings = { json: JsonTraceSerializer, protobuf: ProtobufTraceSerializer };
+const encoded: Record<string, { us: number[]; bytes: number }> = {
+  json: { us: [], bytes: 0 },
+  protobuf: { us: [], bytes: 0 },
+};
+for (const name of ['json', 'protobuf', 'json', 'protobuf'] as const) {
+  let bytes = 0;
+  const t0 = process.cpuUsage();
+  for (const batch of batches) bytes += encodings[name].serializeRequest(batch)?.length ?? 0;
+  const used = process.cpuUsage(t0);
+  encoded[name]!.us.push((used.user + used.system) / encodedAwards);
+  encoded[name]!.bytes = bytes / encodedAwards;
+}
+console.log(
+  `the export's encoding, ${encodedAwards} awards' spans (${kept.length}), per award, two runs each:`,
+);
+for (const [name, { us, bytes }] of Object.entries(encoded))
+  console.log(
+    `  ${name}: ${us.map((v) => v.toFixed(2)).join(', ')} us CPU, ${bytes.toFixed(0)} bytes`,
+  );
 console.log(`10 awaits in a context, ${awards} times:`);
 console.log(
   `  no context manager: ${offAwaits.toFixed(2)} us; AsyncLocalStorage: ${onAwaits.toFixed(2)} us`,

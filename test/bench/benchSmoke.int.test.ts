@@ -67,7 +67,10 @@ const benches: { file: string; printed: RegExp; env?: Record<string, string> }[]
   { file: 'bench/fuzz/run.ts', printed: /\| .+ \|/, env: { BENCH_CASES: '2000' } },
   { file: 'bench/reliability/soak.ts', printed: /^no problems$/m },
   { file: 'bench/destinations/run.ts', printed: /^nats +[\d,]+ +[\d,]+ /m },
-  { file: 'bench/telemetry/run.ts', printed: /^deliveries +[\d,]+ deliveries\/s +[\d,]+ /m },
+  {
+    file: 'bench/telemetry/run.ts',
+    printed: /^deliveries +json +[\d,]+ deliveries\/s +[\d,]+ /m,
+  },
 ];
 
 describe('every bench runs in its smoke mode', { skip: skipWithoutPostgres }, () => {

@@ -18,13 +18,10 @@
  *   npx tsx bench/api/profile.ts /tmp/prof/*.cpuprofile
  * Tuning through config env only (DATABASE_POOL_SIZE is passed through).
  */
-import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import inspector from 'node:inspector/promises';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../../adapters/db/database.ts';
 import { PostgresEventStore } from '../../adapters/eventstore/postgresEventStore.ts';
 import {
@@ -40,15 +37,16 @@ import {
 import {
   adminApiKey,
   databases,
-  pool,
   postgresCpuSeconds,
   printMachine,
+  seedProgram,
   startBenchRuntime,
   summary,
   traceSql,
   tuningEnv,
 } from '../webhooks/harness.ts';
-import type { LoadRequest, LoadResult } from './loadgen.ts';
+import { runLoad } from './load.ts';
+import type { LoadResult } from './loadgen.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const seconds = Number(process.env.BENCH_SECONDS ?? (quick ? 5 : 20));
@@ -89,20 +87,6 @@ const tracer = process.env.BENCH_TRACE_SQL === '1' ? traceSql() : null;
 const report = summary();
 const dbs = databases();
 
-const load = (request: LoadRequest): Promise<LoadResult> =>
-  new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(new URL('./loadgen.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    child.once('message', (result) => resolve(result as LoadResult));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
-    });
-    child.send(request);
-  });
-
 /** The store alone: 8 writers x 1 event per append, 'any', 1000 streams, a fresh database. */
 const storeAppends = async (groupCommit: boolean): Promise<RunResult & { perCommit: number }> => {
   const db = await dbs.create();
@@ -142,42 +126,17 @@ const api = async (
     ROLES: roles,
   });
   try {
-    const created = await runtime.incentives.createProgram(
-      {
-        name: 'API benchmark',
-        tiers: [
-          { name: 'Bronze', minPoints: 0 },
-          { name: 'Silver', minPoints: 1_000_000 },
-        ],
-        tierBasis: 'lifetime',
-        pointsExpiryDays: null,
-        timezone: 'UTC',
-        notificationEmail: 'ops@example.com',
-      },
-      { programId: null, actor: 'key_benchmark01', correlationId: randomUUID(), causationId: null },
-    );
-    if (!created.ok) throw new Error(created.message);
-    const first = created.value.events[0]!;
-    if (first.type !== 'ProgramCreated') throw new Error('unexpected event');
-    const programId = first.data.programId;
-    const memberIds: string[] = [];
-    await pool(memberCount, 16, async (i) => {
-      const r = await runtime.incentives.registerMember(
-        programId,
-        { email: `m${i}@example.com`, name: `Member ${i}`, externalId: null, attributes: {} },
-        { programId, actor: 'key_benchmark01', correlationId: randomUUID(), causationId: null },
-      );
-      if (!r.ok) throw new Error(r.message);
-      const e = r.value.events[0]!;
-      if (e.type === 'MemberRegistered') memberIds.push(e.data.memberId);
-    });
+    const { programId, memberIds } = await seedProgram(runtime, 'API benchmark', memberCount, [
+      { name: 'Bronze', minPoints: 0 },
+      { name: 'Silver', minPoints: 1_000_000 },
+    ]);
     await runtime.readModels?.caughtUp();
     tracer?.reset();
     const profiler = profileDir ? await startProfile() : null;
     const cpu0 = process.cpuUsage();
     const pg0 = postgresCpuSeconds();
     const t0 = performance.now();
-    const result = await load({
+    const result = await runLoad({
       url: runtime.url!,
       key: adminApiKey,
       programId,

@@ -27,9 +27,9 @@ import { newId } from '../../adapters/ids.ts';
 import { fmtInt, printTable, sleep } from '../eventstore/support.ts';
 import {
   databases,
-  pool,
   printMachine,
   Receivers,
+  seedProgram,
   startBenchRuntime,
   tuningEnv,
 } from '../webhooks/harness.ts';
@@ -97,46 +97,18 @@ const natsDestination = async (): Promise<Destination> => {
   };
 };
 
-const context = (programId: string | null) => ({
-  programId,
-  actor: 'key_benchmark01',
-  correlationId: randomUUID(),
-  causationId: null,
-});
-
 /** A program with BENCH_MEMBERS members and one endpoint for points.awarded; N awards appended. */
 const seed = async (runtime: Runtime, destination: Destination): Promise<void> => {
-  const created = await runtime.incentives.createProgram(
-    {
-      name: 'Destination benchmark',
-      tiers: [],
-      tierBasis: 'lifetime',
-      pointsExpiryDays: null,
-      timezone: 'UTC',
-      notificationEmail: 'ops@example.com',
-    },
-    context(null),
+  const { programId, memberIds: members } = await seedProgram(
+    runtime,
+    'Destination benchmark',
+    memberCount,
   );
-  if (!created.ok) throw new Error(`createProgram: ${created.message}`);
-  const first = created.value.events[0]!;
-  if (first.type !== 'ProgramCreated') throw new Error('unexpected first event');
-  const programId = first.data.programId;
   await runtime.webhooks.createEndpoint({
     programId,
     url: destination.url,
     events: ['points.awarded'],
     ...(destination.ordering && { ordering: destination.ordering }),
-  });
-  const members: string[] = [];
-  await pool(memberCount, 16, async (i) => {
-    const r = await runtime.incentives.registerMember(
-      programId,
-      { email: `m${i}@example.com`, name: `Member ${i}`, externalId: null, attributes: {} },
-      context(programId),
-    );
-    if (!r.ok) throw new Error(`registerMember: ${r.message}`);
-    const e = r.value.events[0]!;
-    if (e.type === 'MemberRegistered') members.push(e.data.memberId);
   });
   const balances = new Map<string, number>();
   for (let a = 0; a * 10 < events; a++) {

@@ -36,13 +36,13 @@ import { fmtInt, fmtRatio, printTable, sleep } from '../eventstore/support.ts';
 import {
   adminApiKey,
   databases,
-  pool,
   printMachine,
+  seedProgram,
   Receivers,
   startBenchRuntime,
   tuningEnv,
 } from '../webhooks/harness.ts';
-import type { LoadRequest, LoadResult } from '../api/loadgen.ts';
+import { runLoad } from '../api/load.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 4));
@@ -107,62 +107,16 @@ const tracingEnv = (mode: Mode, sink: Sink): Record<string, string> =>
         ...(mode === 'json' && { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }),
       };
 
-const load = (request: LoadRequest): Promise<LoadResult> =>
-  new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(new URL('../api/loadgen.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    child.once('message', (result) => resolve(result as LoadResult));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
-    });
-    child.send(request);
-  });
-
-const context = (programId: string | null) => ({
-  programId,
-  actor: 'key_benchmark01',
-  correlationId: randomUUID(),
-  causationId: null,
-});
-
 /** A program and its members; with `endpointUrl`, an endpoint for points.awarded too. */
-const seedProgram = async (runtime: Runtime, endpointUrl?: string) => {
-  const created = await runtime.incentives.createProgram(
-    {
-      name: 'Tracing benchmark',
-      tiers: [],
-      tierBasis: 'lifetime',
-      pointsExpiryDays: null,
-      timezone: 'UTC',
-      notificationEmail: 'ops@example.com',
-    },
-    context(null),
-  );
-  if (!created.ok) throw new Error(`createProgram: ${created.message}`);
-  const first = created.value.events[0]!;
-  if (first.type !== 'ProgramCreated') throw new Error('unexpected first event');
-  const programId = first.data.programId;
+const seedTracedProgram = async (runtime: Runtime, endpointUrl?: string) => {
+  const seeded = await seedProgram(runtime, 'Tracing benchmark', memberCount);
   if (endpointUrl)
     await runtime.webhooks.createEndpoint({
-      programId,
+      programId: seeded.programId,
       url: endpointUrl,
       events: ['points.awarded'],
     });
-  const memberIds: string[] = [];
-  await pool(memberCount, 16, async (i) => {
-    const r = await runtime.incentives.registerMember(
-      programId,
-      { email: `m${i}@example.com`, name: `Member ${i}`, externalId: null, attributes: {} },
-      context(programId),
-    );
-    if (!r.ok) throw new Error(`registerMember: ${r.message}`);
-    const e = r.value.events[0]!;
-    if (e.type === 'MemberRegistered') memberIds.push(e.data.memberId);
-  });
-  return { programId, memberIds };
+  return seeded;
 };
 
 /** One award-API round against a process with the api and projector roles. */
@@ -178,7 +132,7 @@ const apiRound = async (
   });
   try {
     const cpu0 = process.cpuUsage();
-    const result = await load({
+    const result = await runLoad({
       url: runtime.url!,
       key: adminApiKey,
       ...seeded,
@@ -253,7 +207,7 @@ const deliveryRound = async (receivers: Receivers, mode: Mode, env: Record<strin
   const db = await dbs.create();
   await receivers.reset({ latency: false });
   const setup = await startBenchRuntime(db.url, { ...tuning, ROLES: 'scheduler' });
-  const seeded = await seedProgram(setup, receivers.urls()[0]);
+  const seeded = await seedTracedProgram(setup, receivers.urls()[0]);
   await appendAwards(setup, seeded.programId, seeded.memberIds, mode);
   await setup.stop();
   const projector = await startBenchRuntime(db.url, { ...tuning, ROLES: 'projector', ...env });
@@ -365,7 +319,7 @@ const main = async (): Promise<void> => {
         const db = await dbs.create();
         try {
           const setup = await startBenchRuntime(db.url, { ...tuning, ROLES: 'api' });
-          const seeded = await seedProgram(setup);
+          const seeded = await seedTracedProgram(setup);
           await setup.stop();
           return await apiRound(db.url, seeded, tracingEnv(mode, sink));
         } finally {

@@ -1,10 +1,11 @@
 /**
- * Shared by bench/webhooks and bench/api: machine facts, the receivers child process, starting
- * the product's runtime on a fresh database with config env only, and a markdown summary.
+ * Shared by bench/webhooks, bench/api, bench/destinations and bench/telemetry: machine facts, the
+ * receivers child process, starting the product's runtime on a fresh database with config env
+ * only, seeding a program, and a markdown summary.
  */
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -324,6 +325,54 @@ export const pool = async (
       while (next < n) await task(next++);
     }),
   );
+};
+
+/** A command's context as the benches send it: the benchmark key, a fresh correlation id. */
+export const benchContext = (programId: string | null) => ({
+  programId,
+  actor: 'key_benchmark01',
+  correlationId: randomUUID(),
+  causationId: null,
+});
+
+/**
+ * A program with no expiry (and no tiers unless given), through the app services, and
+ * `memberCount` members (m<i>@example.com, sixteen registered at a time). The member ids come in
+ * the order registered.
+ */
+export const seedProgram = async (
+  runtime: Runtime,
+  name: string,
+  memberCount: number,
+  tiers: { name: string; minPoints: number }[] = [],
+): Promise<{ programId: string; memberIds: string[] }> => {
+  const created = await runtime.incentives.createProgram(
+    {
+      name,
+      tiers,
+      tierBasis: 'lifetime',
+      pointsExpiryDays: null,
+      timezone: 'UTC',
+      notificationEmail: 'ops@example.com',
+    },
+    benchContext(null),
+  );
+  if (!created.ok) throw new Error(`createProgram: ${created.message}`);
+  const first = created.value.events[0]!;
+  if (first.type !== 'ProgramCreated') throw new Error('unexpected first event');
+  const programId = first.data.programId;
+  const memberIds: string[] = [];
+  await pool(memberCount, 16, async (i) => {
+    const r = await runtime.incentives.registerMember(
+      programId,
+      { email: `m${i}@example.com`, name: `Member ${i}`, externalId: null, attributes: {} },
+      benchContext(programId),
+    );
+    if (!r.ok) throw new Error(`registerMember: ${r.message}`);
+    const e = r.value.events[0]!;
+    if (e.type === 'MemberRegistered') memberIds.push(e.data.memberId);
+  });
+  return { programId, memberIds };
 };
 
 /**

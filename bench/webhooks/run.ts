@@ -46,9 +46,9 @@ import {
   postgresCpuSeconds,
   adminApiKey,
   databases,
-  pool,
   printMachine,
   Receivers,
+  seedProgram,
   startBenchRuntime,
   summary,
   traceSql,
@@ -74,43 +74,12 @@ const tuning = tuningEnv();
 const tracer = process.env.BENCH_TRACE_SQL === '1' ? traceSql() : null;
 const report = summary();
 const dbs = databases();
-const context = () => ({
-  programId: null,
-  actor: 'key_benchmark01',
-  correlationId: randomUUID(),
-  causationId: null,
-});
 
 type Setup = { programId: string; memberIds: string[]; secrets: string[]; endpointIds: string[] };
 
 /** A program, its members, and endpoints subscribed to points.awarded, through the app services. */
 const setUp = async (runtime: Runtime, urls: string[], members: number): Promise<Setup> => {
-  const created = await runtime.incentives.createProgram(
-    {
-      name: 'Webhook benchmark',
-      tiers: [],
-      tierBasis: 'lifetime',
-      pointsExpiryDays: null,
-      timezone: 'UTC',
-      notificationEmail: 'ops@example.com',
-    },
-    context(),
-  );
-  if (!created.ok) throw new Error(`createProgram: ${created.message}`);
-  const first = created.value.events[0]!;
-  if (first.type !== 'ProgramCreated') throw new Error('unexpected first event');
-  const programId = first.data.programId;
-  const memberIds: string[] = [];
-  await pool(members, 16, async (i) => {
-    const r = await runtime.incentives.registerMember(
-      programId,
-      { email: `m${i}@example.com`, name: `Member ${i}`, externalId: null, attributes: {} },
-      { ...context(), programId },
-    );
-    if (!r.ok) throw new Error(`registerMember: ${r.message}`);
-    const e = r.value.events[0]!;
-    if (e.type === 'MemberRegistered') memberIds.push(e.data.memberId);
-  });
+  const { programId, memberIds } = await seedProgram(runtime, 'Webhook benchmark', members);
   const secrets: string[] = [];
   const endpointIds: string[] = [];
   for (const url of urls) {

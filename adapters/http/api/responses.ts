@@ -133,18 +133,14 @@ export const memberReadSchema = z.union([memberSchema, memberAsOfSchema]).meta({
 export const memberListSchema = z
   .strictObject({ data: z.array(memberSummarySchema), next_cursor: nextCursor })
   .meta(named('MemberList'));
-export const memberRegisteredSchema = command({
-  id: z.string(),
-  email: z.string(),
-  name: z.string(),
-  external_id: z.string().nullable(),
-  attributes,
-  tier: z.string().nullable(),
-  balance: z.number().int(),
-  lifetime_points: z.number().int(),
-  status: memberStatus,
-  created_at: timestamp,
-}).meta(named('MemberRegistered'));
+/** A new member: the member's fields but the tier lock, the activity and the update time. */
+export const memberRegisteredSchema = command(
+  z.strictObject(memberFields).omit({
+    tier_locked_until: true,
+    last_activity_at: true,
+    updated_at: true,
+  }).shape,
+).meta(named('MemberRegistered'));
 export const memberChangedSchema = command({
   id: z.string(),
   tier: z.string().nullable(),

@@ -409,6 +409,17 @@ const addDeliveryRoutes = (router: Router, deps: WebhookRouteDeps): void => {
   });
 };
 
+/** A catalogue group as GET /webhook-event-types shows it. */
+const groupView = (group: (typeof catalogue | typeof optInCatalogue)[number]) => ({
+  name: group.name,
+  types: group.entries.map((t) => ({
+    type: t.type,
+    description: t.description,
+    schema: t.schema,
+    sample: t.sample,
+  })),
+});
+
 /** Settings -> Webhooks, as an API: endpoints, secrets, test events, the delivery log, replay. */
 export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
   const router = Router();
@@ -416,25 +427,9 @@ export const webhookRoutes = (deps: WebhookRouteDeps): Router => {
 
   router.get('/webhook-event-types', (_req, res) => {
     res.json({
-      groups: catalogue.map((group) => ({
-        name: group.name,
-        types: group.entries.map((t) => ({
-          type: t.type,
-          description: t.description,
-          schema: t.schema,
-          sample: t.sample,
-        })),
-      })),
+      groups: catalogue.map(groupView),
       // Outside the docs' catalogue: sent only to endpoints that list them, never through "*".
-      opt_in_groups: optInCatalogue.map((group) => ({
-        name: group.name,
-        types: group.entries.map((t) => ({
-          type: t.type,
-          description: t.description,
-          schema: t.schema,
-          sample: t.sample,
-        })),
-      })),
+      opt_in_groups: optInCatalogue.map(groupView),
     });
   });
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Decider, Refusal } from '../domain/decider.ts';
 import type { EventMetadata, Position } from '../domain/recordedEvent.ts';
 import { ConcurrencyError, type EventStore } from './ports.ts';
-import { traceparentOf, tracer } from './tracing.ts';
+import { noTrace, traceparentOf, tracer, type TraceContext } from './tracing.ts';
 import { SpanStatusCode } from '@opentelemetry/api';
 
 /**
@@ -20,6 +20,8 @@ export type CommandContext = {
   correlationId: string;
   causationId: string | null;
   idempotency?: IdempotencyContext;
+  /** The trace the command runs in (the request's, a policy batch's); none starts a new one. */
+  trace?: TraceContext;
 };
 
 export type Handled<Event, State> = {
@@ -126,7 +128,12 @@ export class CommandHandler {
    * The command's span (a child of the request's, or of a policy batch's): its context is written
    * into the metadata of the events it appends, the link from all the later, asynchronous work.
    */
-  #traced<Command, Event extends { type: string; data: unknown }, State, Rejection extends string>(
+  async #traced<
+    Command,
+    Event extends { type: string; data: unknown },
+    State,
+    Rejection extends string,
+  >(
     decider: Decider<Command, Event, State, Rejection>,
     stream: string,
     command: Command,
@@ -139,23 +146,22 @@ export class CommandHandler {
       'incentable.stream': stream,
       ...(context.programId !== null && { 'incentable.program_id': context.programId }),
     };
-    return tracer().startActiveSpan(`command ${name}`, { attributes }, async (span) => {
-      try {
-        const traceparent = traceparentOf(span);
-        const result = await this.#handleNow(decider, stream, command, { ...context, traceparent });
-        span.setAttribute(
-          'incentable.command.outcome',
-          !result.ok ? result.rejection : result.position === null ? 'unchanged' : 'appended',
-        );
-        return result;
-      } catch (error) {
-        span.recordException(error instanceof Error ? error : String(error));
-        span.setStatus({ code: SpanStatusCode.ERROR });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
+    const span = tracer().startSpan(`command ${name}`, { attributes }, context.trace ?? noTrace);
+    try {
+      const traceparent = traceparentOf(span);
+      const result = await this.#handleNow(decider, stream, command, { ...context, traceparent });
+      span.setAttribute(
+        'incentable.command.outcome',
+        !result.ok ? result.rejection : result.position === null ? 'unchanged' : 'appended',
+      );
+      return result;
+    } catch (error) {
+      span.recordException(error instanceof Error ? error : String(error));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      span.end();
+    }
   }
 
   async #handleNow<

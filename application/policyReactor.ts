@@ -13,6 +13,7 @@ import type { Clock } from './ports.ts';
 import { streams, type Incentives } from './incentives.ts';
 import { sql, type Kysely } from 'kysely';
 import type { ApplicationTables } from './policyTables.ts';
+import type { TraceContext } from './tracing.ts';
 
 /** The subscription name of the policy reactor. */
 export const policiesSubscription = 'policies';
@@ -201,7 +202,11 @@ export const policyReactor = (deps: {
   clock: Clock;
 }) => {
   const { handler, incentives, clock } = deps;
-  return async (events: readonly RecordedEvent[], tx: Kysely<ApplicationTables>): Promise<void> => {
+  return async (
+    events: readonly RecordedEvent[],
+    tx: Kysely<ApplicationTables>,
+    trace?: TraceContext,
+  ): Promise<void> => {
     // Read once per batch, not once per event: a program's settings (its latest state, as before)
     // and its leaderboards (forgotten when this batch creates one, which is remembered below).
     const programs = new Map<string, ReturnType<Incentives['loadProgram']>>();
@@ -237,6 +242,7 @@ export const policyReactor = (deps: {
         actor: 'system:policies',
         correlationId: recorded.metadata.correlationId,
         causationId: recorded.id,
+        ...(trace && { trace }),
       };
       switch (event.type) {
         case 'PointsAwarded':

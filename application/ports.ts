@@ -1,5 +1,6 @@
 import type { IdKind } from '../domain/ids.ts';
 import type { EventMetadata, Position, RecordedEvent } from '../domain/recordedEvent.ts';
+import type { TraceContext } from './tracing.ts';
 
 /**
  * The ports the application layer needs from the outside world. The adapters implement them
@@ -67,7 +68,12 @@ export class ConcurrencyError extends Error {
  * it commits (EventStoreDB), so a crash replays the batch and never loses one. Handlers must be
  * idempotent by event id.
  */
-export type SubscriptionHandler<Tx> = (events: readonly RecordedEvent[], tx: Tx) => Promise<void>;
+export type SubscriptionHandler<Tx> = (
+  events: readonly RecordedEvent[],
+  tx: Tx,
+  /** The batch's trace (its span, when tracing records it): the parent of what the handler starts. */
+  trace?: TraceContext,
+) => Promise<void>;
 
 export type SubscriptionOptions<Tx> = {
   /** Durable name: the checkpoint key, and the single-active lock. */

@@ -1,7 +1,9 @@
 import {
   isSpanContextValid,
+  ROOT_CONTEXT,
   trace,
   TraceFlags,
+  type Context,
   type Link,
   type Span,
   type Tracer,
@@ -11,7 +13,28 @@ import {
  * Tracing as the inner layers see it: the OpenTelemetry API only, never the SDK. Without a
  * registered provider (tracing off, adapters/telemetry/tracing.ts) every span here is the API's
  * no-op span, `isRecording()` is false and nothing below writes a trace context anywhere.
+ *
+ * The context is passed by hand, never through the API's active context: no context manager is
+ * registered, because the only one Node 20 has (AsyncLocalStorage) turns on promise hooks for the
+ * whole process, which cost about 120-180 µs an award here whether or not anything was sampled
+ * (BENCHMARKS.md, "Explicit context"). A span's parent is a `TraceContext` its caller hands it:
+ * the request's in a command's CommandContext, a batch's in a subscription handler's third
+ * argument, a command's in its events' metadata (`traceparent`).
  */
+
+/** The trace a piece of work runs in (OpenTelemetry's Context), handed from caller to callee. */
+export type TraceContext = Context;
+
+/** The context of no trace: a span started under it is a root. */
+export const noTrace: TraceContext = ROOT_CONTEXT;
+
+/** The context with `span` as the parent of what starts under it. */
+export const withSpan = (parent: TraceContext, span: Span): TraceContext =>
+  trace.setSpan(parent, span);
+
+/** Whether a span under `parent` could be recorded: false off, or when the parent was not sampled. */
+export const isTraced = (parent: TraceContext | undefined): boolean =>
+  parent !== undefined && trace.getSpan(parent)?.isRecording() === true;
 
 /** The product's tracer, looked up per use so a provider registered later (or removed) counts. */
 export const tracer = (): Tracer => trace.getTracer('incentable');
@@ -43,6 +66,15 @@ export const linkTo = (traceparent: unknown): Link | null => {
     isRemote: true,
   };
   return isSpanContextValid(spanContext) ? { context: spanContext } : null;
+};
+
+/**
+ * The context of the span a `traceparent` names, as the parent of local work (the append of the
+ * command whose traceparent its events carry); null for a missing or malformed one.
+ */
+export const traceFrom = (traceparent: unknown): TraceContext | null => {
+  const link = linkTo(traceparent);
+  return link && trace.setSpanContext(ROOT_CONTEXT, { ...link.context, isRemote: false });
 };
 
 /**

@@ -1,6 +1,7 @@
 import type { ColumnType, Generated, Kysely } from 'kysely';
 import type { RecordedEvent } from '../../domain/recordedEvent.ts';
 import type { PolicyTables } from '../../application/policyTables.ts';
+import type { TraceContext } from '../../application/tracing.ts';
 import type { ReadModelTables } from '../../projections/readModelTables.ts';
 import type { WebhookTables } from './webhookTables.ts';
 
@@ -91,7 +92,8 @@ export const onTables =
     handler: (
       events: readonly RecordedEvent[],
       tx: Database extends T ? Kysely<T> : never,
+      trace?: TraceContext,
     ) => Promise<void>,
   ) =>
-  (events: readonly RecordedEvent[], tx: StoreTransaction): Promise<void> =>
-    handler(events, tablesOf<T>(tx));
+  (events: readonly RecordedEvent[], tx: StoreTransaction, trace?: TraceContext): Promise<void> =>
+    handler(events, tablesOf<T>(tx), trace);

@@ -15,6 +15,7 @@ import {
 } from '../../application/ports.ts';
 import { backoff } from '../backoff.ts';
 import { tracedAppend, tracedBatch } from '../telemetry/storeSpans.ts';
+import type { TraceContext } from '../../application/tracing.ts';
 import { GroupCommit } from './groupCommit.ts';
 import {
   timelineChannels,
@@ -131,7 +132,7 @@ export class PostgresEventStore implements EventStore<StoreTransaction> {
     expected: ExpectedRevision,
   ): Promise<AppendResult> {
     const request = appendRequest(stream, events, expected);
-    const appended = await tracedAppend(stream, events.length, async () => {
+    const appended = await tracedAppend(stream, events, async () => {
       let result: AppendResult | Error | undefined;
       if (this.#appends) result = await this.#appends.submit(request);
       else [result] = await this.#write([request]);
@@ -437,7 +438,9 @@ class PostgresSubscription implements Subscription {
       if (page.events.length > 0) {
         const times = { wokeAt, readAt: timelineNow() };
         if (
-          !(await tracedBatch(this.name, page.events, () => this.#handleBatch(page.events, times)))
+          !(await tracedBatch(this.name, page.events, (batchContext) =>
+            this.#handleBatch(page.events, times, batchContext),
+          ))
         )
           return this.#lost();
         renewedAt = performance.now();
@@ -469,6 +472,7 @@ class PostgresSubscription implements Subscription {
   async #handleBatch(
     events: readonly RecordedEvent[],
     times: { wokeAt: number; readAt: number },
+    batchContext: TraceContext,
   ): Promise<boolean> {
     const db = this.#handle.db;
     const [firstEvent] = events;
@@ -498,7 +502,7 @@ class PostgresSubscription implements Subscription {
         this.#lease.renew(db).catch(() => {});
       }, this.#lease.leaseMs / 3);
       try {
-        await this.#options.handle(events, db);
+        await this.#options.handle(events, db, batchContext);
       } finally {
         clearInterval(heartbeat);
       }
@@ -509,7 +513,7 @@ class PostgresSubscription implements Subscription {
         await db.transaction().execute(async (tx) => {
           if (!(await this.#lease.renew(tx))) throw new LeaseLostError(this.name);
           startedAt = Date.now();
-          await this.#options.handle(events, tx);
+          await this.#options.handle(events, tx, batchContext);
           if (!(await this.#lease.save(tx, last))) throw new LeaseLostError(this.name);
           // Before the commit: a standby's takeover waits for this transaction to end.
           trace();

@@ -1,11 +1,4 @@
-import {
-  context,
-  propagation,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-} from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
@@ -14,8 +7,8 @@ import {
   ATTR_URL_PATH,
   ATTR_URL_SCHEME,
 } from '@opentelemetry/semantic-conventions';
-import type { Request, RequestHandler } from 'express';
-import { tracer } from '../../application/tracing.ts';
+import type { Request, RequestHandler, Response } from 'express';
+import { noTrace, tracer, type TraceContext } from '../../application/tracing.ts';
 
 /** The methods the HTTP semantic conventions name; any other is `_OTHER`. */
 const knownMethods = new Set([
@@ -40,12 +33,16 @@ const routeOf = (req: Request): string | undefined => {
   return typeof route?.path === 'string' ? `${req.baseUrl}${route.path}` : undefined;
 };
 
+/** The trace the request runs in, for the commands it issues (CommandContext.trace). */
+export const traceOf = (res: Response): TraceContext =>
+  (res.locals.trace as TraceContext | undefined) ?? noTrace;
+
 /**
  * A SERVER span per request, the root of the command's trace unless the caller sent a W3C
  * `traceparent` (then its child). Named and described as the HTTP semantic conventions say:
  * `http.request.method`, `http.route`, `http.response.status_code`, `url.path`; a 5xx is an error.
- * The rest of the request (the command, the append) runs in its context. With tracing off the
- * propagator and tracer are the API's no-ops: one no-op span per request.
+ * Its context is kept in res.locals (`traceOf`) for the commands the route issues. With tracing
+ * off the propagator and tracer are the API's no-ops: one no-op span per request.
  */
 export const serverSpans = (): RequestHandler => (req, res, next) => {
   const parent = propagation.extract(ROOT_CONTEXT, req.headers);
@@ -62,9 +59,10 @@ export const serverSpans = (): RequestHandler => (req, res, next) => {
     },
     parent,
   );
+  // Not sampled (or tracing off): the context still goes down, so children are not sampled anew.
+  res.locals.trace = trace.setSpan(parent, span);
   if (!span.isRecording()) {
-    // Not sampled (or tracing off): the context still goes down, so children are not sampled anew.
-    context.with(trace.setSpan(parent, span), next);
+    next();
     return;
   }
   let ended = false;
@@ -91,5 +89,5 @@ export const serverSpans = (): RequestHandler => (req, res, next) => {
   };
   res.once('finish', end);
   res.once('close', end);
-  context.with(trace.setSpan(parent, span), next);
+  next();
 };

@@ -1,14 +1,14 @@
-import {
-  context,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Span,
-} from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { formatPosition, type RecordedEvent } from '../../domain/recordedEvent.ts';
 import type { AppendResult } from '../../application/ports.ts';
-import { linksTo, tracer } from '../../application/tracing.ts';
+import {
+  linksTo,
+  noTrace,
+  traceFrom,
+  tracer,
+  withSpan,
+  type TraceContext,
+} from '../../application/tracing.ts';
 
 /** Links per batch span at most: the first distinct commands of the batch. */
 export const batchLinkLimit = 32;
@@ -19,23 +19,32 @@ const failed = (span: Span, error: unknown): void => {
 };
 
 /**
- * The event store's append as a child of the active span (the command's): the stream, how many
- * events, and where they landed. Group commit's wait for the batch before it is inside it.
+ * The event store's append as a child of the command's span, which the events name in their
+ * metadata (`traceparent`, written only when the command is recorded): the stream, how many
+ * events, and where they landed. Group commit's wait for the batch before it is inside it. Events
+ * without a traceparent (tracing off, the command not sampled, an append outside any command)
+ * are appended with no span at all.
  */
 export const tracedAppend = async (
   stream: string,
-  eventCount: number,
+  events: readonly { metadata: { traceparent?: string } }[],
   append: () => Promise<AppendResult>,
 ): Promise<AppendResult> => {
-  const span = tracer().startSpan('eventstore append', {
-    kind: SpanKind.CLIENT,
-    attributes: {
-      'db.system.name': 'postgresql',
-      'db.operation.name': 'append',
-      'incentable.stream': stream,
-      'incentable.event_count': eventCount,
+  const parent = traceFrom(events[0]?.metadata.traceparent);
+  if (parent === null) return append();
+  const span = tracer().startSpan(
+    'eventstore append',
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'db.system.name': 'postgresql',
+        'db.operation.name': 'append',
+        'incentable.stream': stream,
+        'incentable.event_count': events.length,
+      },
     },
-  });
+    parent,
+  );
   try {
     const result = await append();
     if (span.isRecording()) {
@@ -54,19 +63,19 @@ export const tracedAppend = async (
 /**
  * One subscription batch as the root of a trace of its own (it runs later, in its own loop,
  * perhaps in another process), linked to the command span of each event it holds (metadata's
- * traceparent; the first `batchLinkLimit` distinct ones). The handler runs inside it, so what it
- * starts (envelope spans, a policy's commands) are its children. `lagMs`: from the oldest event's
- * recordedAt to the batch's start, the projector's delay behind the commands.
+ * traceparent; the first `batchLinkLimit` distinct ones). The handler gets its context, so what
+ * it starts (envelope spans, a policy's commands) are its children. `lagMs`: from the oldest
+ * event's recordedAt to the batch's start, the projector's delay behind the commands.
  */
 export const tracedBatch = async <T>(
   subscription: string,
   events: readonly RecordedEvent[],
-  handle: () => Promise<T>,
+  handle: (trace: TraceContext) => Promise<T>,
 ): Promise<T> => {
   const span = tracer().startSpan(
     `subscription ${subscription} batch`,
     { kind: SpanKind.CONSUMER, root: true },
-    ROOT_CONTEXT,
+    noTrace,
   );
   if (span.isRecording()) {
     const first = events[0];
@@ -87,7 +96,7 @@ export const tracedBatch = async <T>(
     );
   }
   try {
-    return await context.with(trace.setSpan(ROOT_CONTEXT, span), handle);
+    return await handle(withSpan(noTrace, span));
   } catch (error) {
     failed(span, error);
     throw error;

@@ -24,8 +24,9 @@ export type Tracing = { shutdown: () => Promise<void> };
  * at all. Spans go out in batches from a BatchSpanProcessor, off the request path, as OTLP/HTTP
  * protobuf (the specification's default) or JSON.
  *
- * One provider per process: registering is global (the API, the AsyncLocalStorage context
- * manager, the W3C trace-context propagator). A second start while one runs keeps the first.
+ * One provider per process: registering is global (the API's tracer provider and the W3C
+ * trace-context propagator; no context manager, see application/tracing.ts). A second start
+ * while one runs keeps the first.
  */
 export const startTracing = (
   settings: Config['tracing'],
@@ -42,7 +43,9 @@ export const startTracing = (
     }).merge(detectResources({ detectors: [envDetector] })),
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
-  provider.register();
+  // No context manager: the code hands its trace contexts on itself (application/tracing.ts),
+  // and AsyncLocalStorage's promise hooks would slow every await in the process.
+  provider.register({ contextManager: null });
   running = true;
   let stopped: Promise<void> | null = null;
   return {

@@ -1,10 +1,10 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
 } from '@opentelemetry/semantic-conventions';
-import { linkTo, tracer } from '../../application/tracing.ts';
+import { isTraced, linkTo, tracer, type TraceContext } from '../../application/tracing.ts';
 import type { AttemptResult } from '../../delivery/outcome.ts';
 import type { HeldDelivery } from '../../delivery/ports.ts';
 
@@ -20,28 +20,32 @@ type EnvelopeFacts = {
  * The envelope spans of one webhook projector batch, children of the batch's span, each linked
  * to the command whose event it was made from. They start when the envelope is made and end when
  * the batch's rows are written, with how many deliveries (subscribed endpoints) it got. Null when
- * the batch is not traced: then nothing is allocated per envelope.
+ * the batch is not traced (`batch`: its context): then nothing is allocated per envelope.
  */
-export const envelopeSpans = () => {
-  if (!trace.getActiveSpan()?.isRecording()) return null;
+export const envelopeSpans = (batch: TraceContext | undefined) => {
+  if (batch === undefined || !isTraced(batch)) return null;
   const spans = new Map<string, Span>();
   return {
     start(envelope: EnvelopeFacts, traceparent: string | undefined): void {
       const link = linkTo(traceparent);
       spans.set(
         envelope.envelope_id,
-        tracer().startSpan('webhook envelope', {
-          kind: SpanKind.INTERNAL,
-          ...(link && { links: [link] }),
-          attributes: {
-            'incentable.webhook.envelope_id': envelope.envelope_id,
-            'incentable.program_id': envelope.program_id,
-            'incentable.event.type': envelope.type,
-            ...(envelope.source_event_id && {
-              'incentable.event.id': envelope.source_event_id,
-            }),
+        tracer().startSpan(
+          'webhook envelope',
+          {
+            kind: SpanKind.INTERNAL,
+            ...(link && { links: [link] }),
+            attributes: {
+              'incentable.webhook.envelope_id': envelope.envelope_id,
+              'incentable.program_id': envelope.program_id,
+              'incentable.event.type': envelope.type,
+              ...(envelope.source_event_id && {
+                'incentable.event.id': envelope.source_event_id,
+              }),
+            },
           },
-        }),
+          batch,
+        ),
       );
     },
     /** `deliveries`: the envelope ids of the delivery rows made, one entry per row. */

@@ -11,6 +11,7 @@ import { newTimeOrderedId } from '../ids.ts';
 import type { Database } from '../db/schema.ts';
 import type { Handoff, LeasedDelivery } from '../../delivery/ports.ts';
 import { envelopeSpans } from '../telemetry/webhookSpans.ts';
+import type { TraceContext } from '../../application/tracing.ts';
 
 /** The subscription name of the webhook projector: its checkpoint key and its lock. */
 export const webhooksProjection = 'webhooks';
@@ -62,7 +63,11 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
   let pending: { handoff: Handoff | null; rows: LeasedDelivery[]; claimable: boolean } | null =
     null;
 
-  const handle = async (events: readonly RecordedEvent[], tx: Kysely<Database>): Promise<void> => {
+  const handle = async (
+    events: readonly RecordedEvent[],
+    tx: Kysely<Database>,
+    trace?: TraceContext,
+  ): Promise<void> => {
     pending?.handoff?.cancel();
     pending = null;
     const { envelopes, subjects } = envelopesOf(events);
@@ -112,7 +117,7 @@ export const createWebhookProjector = (options: WebhookProjectorOptions = {}): W
     }
     const inserted: LeasedDelivery[] = [];
     const newIds = new Set<string>();
-    const spans = envelopeSpans();
+    const spans = envelopeSpans(trace);
     for (const envelope of envelopes) spans?.start(envelope, envelope.traceparent ?? undefined);
     try {
       // One statement per chunk from one JSON document: no per-row parameters, whatever the

@@ -8,6 +8,7 @@ import { formatPosition, parsePosition, type Position } from '../../../domain/re
 import { principalOf } from './auth.ts';
 import { rejectionStatus, sendError } from './errors.ts';
 import { idempotencyOf } from './idempotency.ts';
+import { traceOf } from '../../telemetry/httpSpans.ts';
 
 /** Parses with a schema or answers 400 naming the first field at fault. */
 export const parse = <T>(schema: z.ZodType<T>, value: unknown, res: Response): T | undefined => {
@@ -56,6 +57,7 @@ export const contextOf = (res: Response, programId: string | null): CommandConte
     correlationId: (res.locals.requestId as string | undefined) ?? 'unknown',
     causationId: null,
     ...(idempotency && { idempotency }),
+    trace: traceOf(res),
   };
 };
 

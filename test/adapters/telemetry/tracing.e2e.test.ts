@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { trace, type ProxyTracerProvider } from '@opentelemetry/api';
+import { context, createContextKey, trace, type ProxyTracerProvider } from '@opentelemetry/api';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { sql } from 'kysely';
 import { verifyChains } from '../../../adapters/audit/verify.ts';
+import { streams } from '../../../application/incentives.ts';
 import {
   award,
   createMember,
@@ -228,6 +229,55 @@ describe('tracing', { skip: skipWithoutPostgres }, () => {
         const report = await verifyChains(app.runtime.database.db);
         assert.equal(report.ok, true);
         assert.ok(report.events > 1);
+      });
+
+      it("runs a policy's command in the policies batch that reacted to the award", async () => {
+        // 600 points move a new member from Bronze to Silver: the policies batch issues the
+        // tier command, under the batch's context, handed to the handler (no context manager).
+        const member = await createMember(app.api, programId);
+        await award(app.api, programId, member.id, 600, 'to Silver');
+        const awardCommand = () =>
+          otlp.spans.find(
+            (span) =>
+              span.name.startsWith('command ') &&
+              span.attributes['incentable.stream'] === streams.points(programId, member.id),
+          );
+        const batchOf = (command: ReceivedSpan) =>
+          otlp.spans.find(
+            (span) => span.name === 'subscription policies batch' && linksTo(span, command),
+          );
+        const policyCommand = (batch: ReceivedSpan) =>
+          otlp.spans.find(
+            (span) => span.parentSpanId === batch.spanId && span.name.startsWith('command '),
+          );
+        await waitFor('the policy command under its batch', () => {
+          const command = awardCommand();
+          const batch = command && batchOf(command);
+          return batch !== undefined && policyCommand(batch) !== undefined;
+        });
+        const batch = batchOf(awardCommand()!)!;
+        const tierCommand = policyCommand(batch)!;
+        assert.equal(tierCommand.traceId, batch.traceId, "in the batch's trace");
+        assert.equal(
+          tierCommand.attributes['incentable.stream'],
+          streams.member(programId, member.id),
+        );
+        await waitFor('its append', () =>
+          otlp.spans.some(
+            (span) => span.name === 'eventstore append' && span.parentSpanId === tierCommand.spanId,
+          ),
+        );
+      });
+
+      it('registers no context manager: contexts are handed on, not kept across awaits', async () => {
+        // AsyncLocalStorage, the only context manager Node 20 has, turns on promise hooks for the
+        // whole process (BENCHMARKS.md, "Explicit context").
+        const key = createContextKey('probe');
+        const active = await context.with(context.active().setValue(key, 1), async () => {
+          await Promise.resolve();
+          return context.active().getValue(key);
+        });
+        assert.equal(active, undefined);
       });
 
       it("continues a caller's trace from its traceparent header", async () => {

@@ -3,7 +3,11 @@
  * tracing off beside tracing on, in one run on real PostgreSQL. "On" is the product as an operator
  * runs it with OTEL_EXPORTER_OTLP_ENDPOINT set and every other OTEL_* setting at its default
  * (parent-based always-on sampler, batch span processor, OTLP/HTTP protobuf: mode "protobuf"),
- * and the same with OTEL_EXPORTER_OTLP_PROTOCOL=http/json (mode "json"); the spans go to a
+ * and the same with OTEL_EXPORTER_OTLP_PROTOCOL=http/json (mode "json"); on request, also
+ * protobuf with one trace in ten sampled (mode "sampled": OTEL_TRACES_SAMPLER=
+ * parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1), and protobuf with an AsyncLocalStorage
+ * enabled in the process through the round (mode "als": the promise hooks the SDK's default
+ * context manager would turn on, which the product does not register); the spans go to a
  * loopback receiver in a process of its own (otlpSink.ts) that reads and discards them. Each
  * round runs every mode, in an order turned by one each round, so a machine whose load drifts
  * weighs on all of them; the medians, their ratios to off and the bytes exported per op (the
@@ -22,6 +26,7 @@
  *   BENCH_ROUNDS=3 BENCH_SECONDS=10 BENCH_EVENTS=5000 BENCH_CONNECTIONS=32 BENCH_ONLY=api,delivery
  *   BENCH_MODES=off,protobuf,json (the default; off must be among them) BENCH_WARMUP_ROUNDS=1
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -43,6 +48,7 @@ import {
   tuningEnv,
 } from '../webhooks/harness.ts';
 import { runLoad } from '../api/load.ts';
+import type { ServiceMessage } from './service.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 4));
@@ -51,16 +57,22 @@ const warmupSeconds = quick ? 0.5 : 2;
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const memberCount = Number(process.env.BENCH_MEMBERS ?? (quick ? 100 : 1_000));
 const events = Number(process.env.BENCH_EVENTS ?? (quick ? 300 : 5_000));
-const only = (process.env.BENCH_ONLY ?? 'api,delivery').split(',');
+const only = (
+  process.env.BENCH_ONLY ?? (quick ? 'alternating,delivery' : 'alternating,api,delivery')
+).split(',');
+/** The alternating sessions' slices: this many of each side, of this many seconds each. */
+const slices = Number(process.env.BENCH_SLICES ?? (quick ? 1 : 8));
+const sliceSeconds = Number(process.env.BENCH_SLICE_SECONDS ?? (quick ? 1 : 3));
 const timeoutMs = 240_000;
 const tuning = tuningEnv();
 const dbs = databases();
 
 /** Tracing off, or on with the spans exported in one of OTLP/HTTP's two encodings. */
-const allModes = ['off', 'protobuf', 'json'] as const;
+const allModes = ['off', 'protobuf', 'json', 'sampled', 'als'] as const;
+const defaultModes = ['off', 'protobuf', 'json'];
 type Mode = (typeof allModes)[number];
 type TracedMode = Exclude<Mode, 'off'>;
-const modes = (process.env.BENCH_MODES ?? allModes.join(',')).split(',') as Mode[];
+const modes = (process.env.BENCH_MODES ?? defaultModes.join(',')).split(',') as Mode[];
 for (const mode of modes)
   if (!allModes.includes(mode)) throw new Error(`BENCH_MODES: unknown mode ${mode}`);
 if (!modes.includes('off')) throw new Error('BENCH_MODES must include off');
@@ -107,6 +119,31 @@ const tracingEnv = (mode: Mode, sink: Sink): Record<string, string> =>
         ...(mode === 'json' && { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }),
       };
 
+/**
+ * Runs one round in its mode's process-wide settings: the SDK reads the sampler from the
+ * environment when the provider starts, and an AsyncLocalStorage's hooks stay on from its first
+ * use until it is disabled.
+ */
+const inMode = async <T>(mode: Mode, round: () => Promise<T>): Promise<T> => {
+  const saved = {
+    OTEL_TRACES_SAMPLER: process.env.OTEL_TRACES_SAMPLER,
+    OTEL_TRACES_SAMPLER_ARG: process.env.OTEL_TRACES_SAMPLER_ARG,
+  };
+  const als = mode === 'als' ? new AsyncLocalStorage<number>() : null;
+  if (mode === 'sampled') {
+    process.env.OTEL_TRACES_SAMPLER = 'parentbased_traceidratio';
+    process.env.OTEL_TRACES_SAMPLER_ARG = '0.1';
+  }
+  try {
+    return await (als ? als.run(1, round) : round());
+  } finally {
+    als?.disable();
+    for (const [key, value] of Object.entries(saved))
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+  }
+};
+
 /** A program and its members; with `endpointUrl`, an endpoint for points.awarded too. */
 const seedTracedProgram = async (runtime: Runtime, endpointUrl?: string) => {
   const seeded = await seedProgram(runtime, 'Tracing benchmark', memberCount);
@@ -117,6 +154,124 @@ const seedTracedProgram = async (runtime: Runtime, endpointUrl?: string) => {
       events: ['points.awarded'],
     });
   return seeded;
+};
+
+/** What `sampled` changes in the environment the SDK reads when its provider starts. */
+const samplerEnv = (mode: Mode): Record<string, string> =>
+  mode === 'sampled'
+    ? { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' }
+    : {};
+
+/** A service process of its own (service.ts) in a mode, and what the paired rounds ask it. */
+const startService = async (databaseUrl: string, mode: Mode, sink: Sink) => {
+  const child = fork(fileURLToPath(new URL('./service.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = once(child, 'exit');
+  const ask = async <T>(message: ServiceMessage): Promise<T> => {
+    child.send(message);
+    const reply = await Promise.race([
+      once(child, 'message'),
+      exited.then(() => {
+        throw new Error(`service process (${mode}) exited during ${message.cmd}`);
+      }),
+    ]);
+    return (reply as [T])[0];
+  };
+  const { url } = await ask<{ url: string }>({
+    cmd: 'start',
+    databaseUrl,
+    env: {
+      ...tuning,
+      ROLES: 'api,projector',
+      ADMIN_API_KEY: adminApiKey,
+      ...tracingEnv(mode, sink),
+    },
+    processEnv: samplerEnv(mode),
+    asyncLocalStorage: mode === 'als',
+  });
+  return {
+    url,
+    cpuUs: async () => (await ask<{ us: number }>({ cmd: 'cpu' })).us,
+    caughtUp: () => ask({ cmd: 'caughtUp' }),
+    stop: async () => {
+      await ask({ cmd: 'stop' });
+      child.kill();
+      await exited;
+    },
+  };
+};
+
+/**
+ * An alternating session: two service processes, tracing off in one and `mode` in the other,
+ * each on a fresh database of its own with the same program, loaded in turn: a slice of
+ * `sliceSeconds` of awards to one, then to the other, `slices` times each, the order mirrored
+ * every pair of slices. Only one is loaded at a time, so each runs at the rate a lone service
+ * has (run together on two cores, each fell to a fifth of it and its CPU per award tripled, the
+ * projector's batches shrinking), and the machine's drift within the session (same-mode rounds
+ * minutes apart differ by up to 20 % here) weighs on both alike. A slice's CPU is the loaded
+ * process's own, read when its projections have caught up with the slice's awards.
+ */
+const alternatingSession = async (mode: TracedMode, sink: Sink) => {
+  const sides = ['off', mode] as const;
+  const created = await Promise.all(sides.map(() => dbs.create()));
+  try {
+    const seeded: { programId: string; memberIds: string[] }[] = [];
+    for (const db of created) {
+      const setup = await startBenchRuntime(db.url, { ...tuning, ROLES: 'api' });
+      seeded.push(await seedTracedProgram(setup));
+      await setup.stop();
+    }
+    const services = await Promise.all(
+      sides.map((side, i) => startService(created[i]!.url, side, sink)),
+    );
+    try {
+      const slice = async (i: number, forSeconds: number) => {
+        const service = services[i]!;
+        const cpu0 = await service.cpuUs();
+        const result = await runLoad({
+          url: service.url,
+          key: adminApiKey,
+          ...seeded[i]!,
+          connections,
+          seconds: forSeconds,
+          // The load generator's own start (a new process) stays out of the count.
+          warmupSeconds: 0.5,
+        });
+        await service.caughtUp();
+        const cpu = (await service.cpuUs()) - cpu0;
+        const rejected = result.requests - (result.statuses['201'] ?? 0);
+        if (rejected > 0) throw new Error(`awards not 201: ${JSON.stringify(result.statuses)}`);
+        return { perS: result.perS, cpuUs: cpu, ops: result.requests };
+      };
+      for (const i of [0, 1]) await slice(i, warmupSeconds);
+      const totals = sides.map(() => ({ cpuUs: 0, ops: 0 }));
+      const ratios: number[] = [];
+      let exportedBytes = 0;
+      for (let pair = 0; pair < slices; pair++) {
+        const rates = [0, 0];
+        for (const i of pair % 2 === 0 ? [0, 1] : [1, 0]) {
+          const before = await sink.stats();
+          const result = await slice(i, sliceSeconds);
+          if (i === 1) exportedBytes += (await sink.stats()).bytes - before.bytes;
+          rates[i] = result.perS;
+          totals[i]!.cpuUs += result.cpuUs;
+          totals[i]!.ops += result.ops;
+        }
+        ratios.push(rates[1]! / rates[0]!);
+      }
+      const [off, on] = totals.map((total) => ({
+        cpuUsPer: total.cpuUs / total.ops,
+        ops: total.ops,
+      }));
+      return { ratios, off: off!, on: on!, exportedBytes };
+    } finally {
+      await Promise.all(services.map((service) => service.stop()));
+    }
+  } finally {
+    for (const db of created) await db.drop();
+  }
 };
 
 /** One award-API round against a process with the api and projector roles. */
@@ -239,7 +394,7 @@ const median = (values: readonly number[]): number => {
 };
 
 type Figures = Record<Mode, { perS: number; cpuUsPer: number }[]>;
-const noFigures = (): Figures => ({ off: [], protobuf: [], json: [] });
+const noFigures = (): Figures => ({ off: [], protobuf: [], json: [], sampled: [], als: [] });
 
 /** One line per traced mode: its median against off's, and the bytes it exported per op. */
 const summarise = (
@@ -269,6 +424,38 @@ const summarise = (
     });
 };
 
+/**
+ * The alternating sessions, one per traced mode, each against an off process of its own: per
+ * mode the median of its slices' throughput ratios, the CPU per award over all its slices, and
+ * the bytes it exported per award.
+ */
+const runAlternating = async (sink: Sink, rows: string[][]): Promise<string[][]> => {
+  const summary: string[][] = [];
+  for (const mode of modes.filter((m): m is TracedMode => m !== 'off')) {
+    const { ratios, off, on, exportedBytes } = await alternatingSession(mode, sink);
+    const ratio = median(ratios);
+    rows.push([
+      'API awards, alternating',
+      mode,
+      `${ratios.length} x 2 slices`,
+      ratios.map((r) => fmtRatio(r)).join(' '),
+      '',
+      `${fmtInt(off.cpuUsPer)} / ${fmtInt(on.cpuUsPer)} us`,
+    ]);
+    summary.push([
+      'API awards, alternating',
+      mode,
+      '',
+      '',
+      fmtRatio(ratio),
+      `${((1 - ratio) * 100).toFixed(1)}%`,
+      `${fmtInt(off.cpuUsPer)} / ${fmtInt(on.cpuUsPer)} us (+${fmtInt(on.cpuUsPer - off.cpuUsPer)})`,
+      `${fmtInt(exportedBytes / on.ops)} B`,
+    ]);
+  }
+  return summary;
+};
+
 /** Runs the schedule's rounds of one scenario, keeping each round's row and what it exported. */
 const runRounds = async (
   what: string,
@@ -278,11 +465,13 @@ const runRounds = async (
   rows: string[][],
 ): Promise<string[][]> => {
   const figures = noFigures();
-  const exported = { protobuf: { bytes: 0, ops: 0 }, json: { bytes: 0, ops: 0 } };
-  for (const mode of warmups) await round(mode);
+  const exported = Object.fromEntries(
+    allModes.filter((mode) => mode !== 'off').map((mode) => [mode, { bytes: 0, ops: 0 }]),
+  ) as Record<TracedMode, { bytes: number; ops: number }>;
+  for (const mode of warmups) await inMode(mode, () => round(mode));
   for (const [index, mode] of schedule.entries()) {
     const before = await sink.stats();
-    const result = await round(mode);
+    const result = await inMode(mode, () => round(mode));
     const after = await sink.stats();
     figures[mode].push(result);
     if (mode !== 'off') {
@@ -304,13 +493,14 @@ const runRounds = async (
 const main = async (): Promise<void> => {
   await printMachine('Tracing overhead, off beside on (bench/telemetry/run.ts)');
   console.log(
-    `settings: BENCH_ROUNDS=${rounds} BENCH_WARMUP_ROUNDS=${warmupRounds} BENCH_SECONDS=${seconds} BENCH_CONNECTIONS=${connections} BENCH_MEMBERS=${memberCount} BENCH_EVENTS=${events} BENCH_ONLY=${only.join(',')} BENCH_MODES=${modes.join(',')}`,
+    `settings: BENCH_ROUNDS=${rounds} BENCH_WARMUP_ROUNDS=${warmupRounds} BENCH_SECONDS=${seconds} BENCH_CONNECTIONS=${connections} BENCH_MEMBERS=${memberCount} BENCH_EVENTS=${events} BENCH_ONLY=${only.join(',')} BENCH_MODES=${modes.join(',')} BENCH_SLICES=${slices} BENCH_SLICE_SECONDS=${sliceSeconds}`,
   );
   const sink = await startSink();
   const receivers = await Receivers.start(1);
   const rows: string[][] = [];
   const summary: string[][] = [];
   try {
+    if (only.includes('alternating')) summary.push(...(await runAlternating(sink, rows)));
     if (only.includes('api')) {
       // A fresh database each round: on one database the rounds slowed as its tables grew (930
       // to 487 awards/s over nine rounds, the CPU per award up by half), which the modes' order
@@ -334,7 +524,7 @@ const main = async (): Promise<void> => {
     }
     const exported = await sink.stats();
     printTable(
-      ['scenario', 'tracing', 'round', 'throughput', 'latency', 'CPU of this process per op'],
+      ['scenario', 'tracing', 'round', 'throughput', 'p99, or on/off', 'CPU of the service per op'],
       rows,
     );
     console.log(
@@ -343,7 +533,7 @@ const main = async (): Promise<void> => {
     printTable(
       [
         'tracing overhead',
-        'encoding',
+        'mode',
         'off (median)',
         'on (median)',
         'on/off',

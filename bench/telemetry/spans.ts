@@ -2,21 +2,23 @@
  * The CPU cost of the spans themselves, away from the database and the network, for a machine
  * too loaded for throughput figures to show a small difference (bench/telemetry/run.ts measures
  * the real thing). In one process, per simulated award: the request, command and append spans as
- * the product starts them (context.with / startActiveSpan, the attributes, the traceparent for the
- * metadata), one batch span per 50 awards with links, and an envelope and an attempt span with a
+ * the product starts them (each under the context its caller hands it, the attributes, the
+ * traceparent for the metadata), one batch span per 50 awards with links, and an envelope and an attempt span with a
  * link: first with no provider (tracing off: the API's no-op), then with the SDK registered as
  * adapters/telemetry/tracing.ts does it, exporting to an exporter that drops every batch (so
  * the figure includes the batch processor but not the JSON encoding, which the run.ts rounds
- * pay). Also the AsyncLocalStorage context manager's cost on a chain of awaits, which every
- * async function pays while it is registered.
+ * pay). Also what an AsyncLocalStorage context manager (the SDK's default, which the product
+ * does not register) would add to a chain of awaits: every async function in the process would
+ * pay it, traced or not. That is measured last, as AsyncLocalStorage's hooks stay on once used.
  *
  *   npx tsx bench/telemetry/spans.ts          (BENCH_QUICK=1: a tenth of the iterations)
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { context, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
-import { linksTo, traceparentOf, tracer } from '../../application/tracing.ts';
+import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
+import { linksTo, traceFrom, traceparentOf, tracer, withSpan } from '../../application/tracing.ts';
 import { startTracing } from '../../adapters/telemetry/tracing.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -34,21 +36,21 @@ const oneAward = async (i: number, traceparents: string[]): Promise<void> => {
     kind: SpanKind.SERVER,
     attributes: { 'http.request.method': 'POST', 'url.path': '/v1/programs/p/members/m/points' },
   });
-  await context.with(trace.setSpan(ROOT_CONTEXT, server), async () => {
-    await tracer().startActiveSpan(
-      'command AwardPoints',
-      { attributes: { 'incentable.command': 'AwardPoints', 'incentable.stream': 'points-p-m' } },
-      async (command) => {
-        const traceparent = traceparentOf(command);
-        if (traceparent) traceparents.push(traceparent);
-        const append = tracer().startSpan('eventstore append', { kind: SpanKind.CLIENT });
-        await Promise.resolve();
-        append.setAttribute('incentable.position', `${i}.${i}`);
-        append.end();
-        command.end();
-      },
-    );
-  });
+  const command = tracer().startSpan(
+    'command AwardPoints',
+    { attributes: { 'incentable.command': 'AwardPoints', 'incentable.stream': 'points-p-m' } },
+    withSpan(ROOT_CONTEXT, server),
+  );
+  const traceparent = traceparentOf(command);
+  const parent = traceFrom(traceparent);
+  if (traceparent) traceparents.push(traceparent);
+  if (parent) {
+    const append = tracer().startSpan('eventstore append', { kind: SpanKind.CLIENT }, parent);
+    await Promise.resolve();
+    append.setAttribute('incentable.position', `${i}.${i}`);
+    append.end();
+  } else await Promise.resolve();
+  command.end();
   server.setAttribute('http.response.status_code', 201);
   server.end();
   if (traceparents.length >= 50) {
@@ -74,19 +76,18 @@ const timeAwards = async (): Promise<number> => {
   return (used.user + used.system) / awards;
 };
 
-/** 10 awaits in a row inside a context.with: what kysely and pg cost more per query. */
-const timeAwaits = async (): Promise<number> => {
+/** 10 awaits in a row, plain or inside `als.run` (what the context manager's `with` does). */
+const timeAwaits = async (als?: AsyncLocalStorage<number>): Promise<number> => {
   const chain = async () => {
     for (let j = 0; j < 10; j++) await Promise.resolve(j);
   };
   const t0 = process.cpuUsage();
-  for (let i = 0; i < awards; i++) await context.with(context.active(), chain);
+  for (let i = 0; i < awards; i++) await (als ? als.run(i, chain) : chain());
   const used = process.cpuUsage(t0);
   return (used.user + used.system) / awards;
 };
 
 const offAwards = await timeAwards();
-const offAwaits = await timeAwaits();
 const tracing = startTracing(
   { url: 'http://127.0.0.1:9/v1/traces', protocol: 'http/protobuf' },
   {
@@ -95,7 +96,6 @@ const tracing = startTracing(
   },
 );
 const onAwards = await timeAwards();
-const onAwaits = await timeAwaits();
 await tracing?.shutdown();
 console.log(
   `spans per award (request, command, append, envelope, attempt, 1/50 batch), ${awards} awards:`,
@@ -150,7 +150,9 @@ for (const [name, { us, bytes }] of Object.entries(encoded))
   console.log(
     `  ${name}: ${us.map((v) => v.toFixed(2)).join(', ')} us CPU, ${bytes.toFixed(0)} bytes`,
   );
-console.log(`10 awaits in a context, ${awards} times:`);
+const plainAwaits = await timeAwaits();
+const alsAwaits = await timeAwaits(new AsyncLocalStorage<number>());
+console.log(`10 awaits, ${awards} times:`);
 console.log(
-  `  no context manager: ${offAwaits.toFixed(2)} us; AsyncLocalStorage: ${onAwaits.toFixed(2)} us`,
+  `  no context manager (the product): ${plainAwaits.toFixed(2)} us; in AsyncLocalStorage.run (the SDK's default manager): ${alsAwaits.toFixed(2)} us`,
 );
